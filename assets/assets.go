@@ -1,0 +1,117 @@
+// Package assets holds the browser code of the embeddable Consentry widget
+// and builds the per-widget script served at GET /w/{id}.js.
+//
+// The readable sources live in assets/widget/. At init they are lightly
+// compacted (indentation, blank lines and whole-line // comments removed)
+// and assembled per kind, so WidgetScript is a plain concatenation.
+package assets
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+//go:embed widget/widget-*.js widget/widget.css
+var widgetFS embed.FS
+
+// kindFiles lists, per widget kind, the JS files after widget-core.js.
+var kindFiles = map[string][]string{
+	"popup":    {"widget-ui.js", "widget-popup.js"},
+	"form":     {"widget-ui.js", "widget-form.js"},
+	"chat":     {"widget-chat.js"},
+	"checkbox": {"widget-checkbox.js"},
+}
+
+type parts struct{ head, tail []byte }
+
+var built = map[string]parts{}
+
+func init() {
+	css, err := json.Marshal(compactCSS(mustRead("widget.css")))
+	if err != nil {
+		panic(err)
+	}
+	core := compactJS(mustRead("widget-core.js"))
+	for kind, files := range kindFiles {
+		kindJSON, _ := json.Marshal(kind)
+		var tail bytes.Buffer
+		fmt.Fprintf(&tail, ";\nvar KIND=%s;\nvar CSS=%s;\n", kindJSON, css)
+		tail.WriteString(core)
+		for _, f := range files {
+			tail.WriteString(compactJS(mustRead(f)))
+		}
+		tail.WriteString("start();\n})();\n")
+		built[kind] = parts{
+			head: []byte("/* Consentry widget (" + kind + ") */\n(function(){\n\"use strict\";\nvar CFG="),
+			tail: tail.Bytes(),
+		}
+	}
+}
+
+func mustRead(name string) string {
+	b, err := widgetFS.ReadFile("widget/" + name)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// compactJS drops indentation, blank lines and whole-line // comments.
+// Line breaks are kept, so automatic semicolon insertion is unaffected.
+// The sources use no template literals or multi-line strings.
+func compactJS(src string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(src, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "//") {
+			continue
+		}
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// compactCSS joins the stylesheet onto one line per rule block.
+func compactCSS(src string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(src, "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
+}
+
+// WidgetScript builds the script for one widget kind with its config
+// inlined. Kinds: popup, chat, form, checkbox. configJSON must be a JSON
+// object; it is trusted (the caller escapes <, >, & and U+2028/9).
+// It returns an error for an unknown kind or a config that is not a JSON object.
+func WidgetScript(kind string, configJSON []byte) ([]byte, error) {
+	p, ok := built[kind]
+	if !ok {
+		return nil, fmt.Errorf("assets: unknown widget kind %q", kind)
+	}
+	cfg := bytes.TrimSpace(configJSON)
+	if len(cfg) == 0 || cfg[0] != '{' || !json.Valid(cfg) {
+		return nil, fmt.Errorf("assets: widget config is not a JSON object")
+	}
+	out := make([]byte, 0, len(p.head)+len(cfg)+len(p.tail))
+	out = append(out, p.head...)
+	out = append(out, cfg...)
+	return append(out, p.tail...), nil
+}
+
+// WidgetKinds returns the supported widget kinds, sorted.
+func WidgetKinds() []string {
+	kinds := make([]string, 0, len(built))
+	for k := range built {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	return kinds
+}

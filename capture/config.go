@@ -1,0 +1,159 @@
+package capture
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+)
+
+// Config is the start-up configuration of `consentry serve`, read from
+// flags and CONSENTRY_* environment variables (flags win).
+type Config struct {
+	Addr            string
+	DB              string
+	PublicURL       string
+	BusinessName    string
+	WANumber        string
+	DefaultRegion   string
+	AdminKey        string
+	WAAppSecrets    []string
+	WAVerifyToken   string
+	WAToken         string
+	WAPhoneNumberID string
+	GraphURL        string
+
+	// given records which settings were set by a flag or variable, so they
+	// override (and are saved over) the stored settings.
+	given map[string]bool
+}
+
+type configOption struct {
+	flag, env, usage, def string
+	target                func(*Config) *string
+}
+
+var configOptions = []configOption{
+	{"addr", "CONSENTRY_ADDR", "listen address", "127.0.0.1:8080", func(c *Config) *string { return &c.Addr }},
+	{"db", "CONSENTRY_DB", "bbolt database file", "./consentry.db", func(c *Config) *string { return &c.DB }},
+	{"public-url", "CONSENTRY_PUBLIC_URL", "URL customers reach the service at (default http://<addr>)", "", func(c *Config) *string { return &c.PublicURL }},
+	{"business-name", "CONSENTRY_BUSINESS_NAME", "business name shown in notices and messages", "", func(c *Config) *string { return &c.BusinessName }},
+	{"wa-number", "CONSENTRY_WA_NUMBER", "the business's WhatsApp number", "", func(c *Config) *string { return &c.WANumber }},
+	{"default-region", "CONSENTRY_DEFAULT_REGION", "region for numbers written without country code (default BR)", "", func(c *Config) *string { return &c.DefaultRegion }},
+	{"wa-verify-token", "CONSENTRY_WA_VERIFY_TOKEN", "webhook verification token", "", func(c *Config) *string { return &c.WAVerifyToken }},
+	{"wa-token", "CONSENTRY_WA_TOKEN", "Cloud API access token for confirmation replies", "", func(c *Config) *string { return &c.WAToken }},
+	{"wa-phone-number-id", "CONSENTRY_WA_PHONE_NUMBER_ID", "Cloud API phone number id for replies", "", func(c *Config) *string { return &c.WAPhoneNumberID }},
+	{"graph-url", "CONSENTRY_GRAPH_URL", "Graph API base URL", "https://graph.facebook.com/v21.0", func(c *Config) *string { return &c.GraphURL }},
+}
+
+// ParseServeConfig reads the configuration from args and the environment
+// and validates it; errors name the flag at fault.
+func ParseServeConfig(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
+	c := Config{given: map[string]bool{}}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	for _, o := range configOptions {
+		fs.StringVar(o.target(&c), o.flag, o.def, o.usage+" ($"+o.env+")")
+	}
+	var secrets string
+	fs.StringVar(&secrets, "wa-app-secret", "", "Meta app secret(s), comma-separated during rotation ($CONSENTRY_WA_APP_SECRET)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, o := range configOptions {
+		if set[o.flag] {
+			c.given[o.flag] = true
+		} else if v := getenv(o.env); v != "" {
+			*o.target(&c) = v
+			c.given[o.flag] = true
+		}
+	}
+	if !set["wa-app-secret"] {
+		secrets = getenv("CONSENTRY_WA_APP_SECRET")
+	}
+	for _, s := range strings.Split(secrets, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			c.WAAppSecrets = append(c.WAAppSecrets, s)
+		}
+	}
+	c.AdminKey = getenv("CONSENTRY_ADMIN_KEY")
+	return c, c.validate()
+}
+
+func (c *Config) validate() error {
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil || port == "" {
+		return fmt.Errorf("--addr %q: want host:port, like 127.0.0.1:8080", c.Addr)
+	}
+	if c.DB == "" {
+		return errors.New("--db: a database file path is required")
+	}
+	if c.PublicURL == "" {
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "127.0.0.1"
+		}
+		c.PublicURL = "http://" + net.JoinHostPort(host, port)
+	} else if err := checkPublicURL(c.PublicURL); err != nil {
+		return fmt.Errorf("--public-url %q: %v", c.PublicURL, err)
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.given["business-name"] && (len(strings.TrimSpace(c.BusinessName)) < 2 || len(c.BusinessName) > 80 || !isSafeText(c.BusinessName)) {
+		return fmt.Errorf("--business-name %q: 2 to 80 printable characters", c.BusinessName)
+	}
+	if c.DefaultRegion != "" && !isKnownRegion(strings.ToUpper(c.DefaultRegion)) {
+		return fmt.Errorf("--default-region %q: not a known region code like BR, US, ES", c.DefaultRegion)
+	}
+	if c.WANumber != "" {
+		region := strings.ToUpper(c.DefaultRegion)
+		if region == "" {
+			region = "BR"
+		}
+		if _, err := NormalizePhone(c.WANumber, region); err != nil {
+			return fmt.Errorf("--wa-number %q: %v", c.WANumber, err)
+		}
+	}
+	if c.AdminKey != "" && len(c.AdminKey) < 24 {
+		return errors.New("CONSENTRY_ADMIN_KEY: must be at least 24 characters")
+	}
+	if u, err := url.Parse(c.GraphURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--graph-url %q: want an absolute http(s) URL", c.GraphURL)
+	}
+	if (c.WAToken == "") != (c.WAPhoneNumberID == "") {
+		return errors.New("--wa-token and --wa-phone-number-id go together: give both or neither")
+	}
+	return nil
+}
+
+// applyTo writes the given options over stored settings.
+func (c *Config) applyTo(s *Settings) {
+	if c.given["business-name"] {
+		s.BusinessName = strings.TrimSpace(c.BusinessName)
+	}
+	if c.given["wa-number"] {
+		s.WANumber = c.WANumber
+	}
+	if c.given["default-region"] {
+		s.DefaultRegion = strings.ToUpper(c.DefaultRegion)
+	}
+	if c.given["public-url"] || s.PublicURL == "" {
+		s.PublicURL = c.PublicURL
+	}
+}
+
+// TestConfig returns a valid configuration for tests and tools that build a
+// service without flags.
+func TestConfig(dbPath string) Config {
+	c, err := ParseServeConfig([]string{"--db", dbPath}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}

@@ -1,0 +1,210 @@
+package capture
+
+import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"time"
+)
+
+// Event types.
+const (
+	TypeOptIn   = "opt_in"
+	TypeOptOut  = "opt_out"
+	TypeConfirm = "confirm"
+)
+
+// allTopics is the topic key that stands for every topic: an opt-in or
+// opt-out that names no topics.
+const allTopics = "*"
+
+// Evidence is what was seen when consent was given or withdrawn. It is
+// personal data: stored sealed with the contact's key, committed to by
+// pii_sha256, and removed by erasure.
+type Evidence struct {
+	PageURL     string `json:"page_url,omitempty" validate:"omitempty,max=2000,safetext"`
+	IP          string `json:"ip,omitempty" validate:"omitempty,ip"`
+	UserAgent   string `json:"user_agent,omitempty" validate:"omitempty,max=512,safetext"`
+	StaffID     string `json:"staff_id,omitempty" validate:"omitempty,max=64,safetext"`
+	LinkCode    string `json:"link_code,omitempty" validate:"omitempty,max=40,alphanum"`
+	MessageID   string `json:"message_id,omitempty" validate:"omitempty,max=200,safetext"`
+	RawText     string `json:"raw_text,omitempty" validate:"omitempty,max=4096"`
+	ProfileName string `json:"profile_name,omitempty" validate:"omitempty,max=200"`
+}
+
+// eventCore is the hashed part of an event. Its JSON encoding, in this
+// field order, is the event's canonical bytes; hash = SHA-256 of them. The
+// phone number is present only as subject, a keyed hash, so erasure can
+// remove the number without breaking the chain.
+type eventCore struct {
+	ID            string    `json:"id"`
+	Seq           uint64    `json:"seq"`
+	Type          string    `json:"type"`
+	Status        string    `json:"status,omitempty"` // "pending" for an unconfirmed opt-in
+	Subject       string    `json:"subject"`
+	Topics        []string  `json:"topics"`
+	Source        string    `json:"source"`
+	Campaign      string    `json:"campaign,omitempty"`
+	LinkID        string    `json:"link_id,omitempty"`
+	NoticeSHA256  string    `json:"notice_sha256,omitempty"`
+	NoticeVersion string    `json:"notice_version,omitempty"`
+	NoticeLocale  string    `json:"notice_locale,omitempty"`
+	Reason        string    `json:"reason,omitempty"`
+	PIISHA256     string    `json:"pii_sha256"`
+	At            time.Time `json:"at"`
+	PrevHash      string    `json:"prev_hash"`
+}
+
+// piiRecord is the sealed personal part of an event. The random salt keeps
+// pii_sha256 from revealing the number once the record is erased.
+type piiRecord struct {
+	Salt     string   `json:"salt"`
+	Phone    string   `json:"phone"`
+	Evidence Evidence `json:"evidence"`
+}
+
+// Event is an event as returned by the API and written in exports: the
+// hashed fields, then hash, then the personal data (absent once erased).
+type Event struct {
+	eventCore
+	Hash     string    `json:"hash"`
+	Phone    string    `json:"phone,omitempty"`
+	Evidence *Evidence `json:"evidence,omitempty"`
+	PIISalt  string    `json:"pii_salt,omitempty"`
+	Erased   bool      `json:"erased,omitempty"`
+}
+
+// marshalCanonical encodes without HTML escaping so the bytes are what an
+// auditor reads in the export.
+func marshalCanonical(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+func eventID(seq uint64) string { return "evt_" + strconv.FormatUint(seq, 10) }
+
+// hashMarker separates the canonical bytes from what follows in an export
+// line. Inside JSON strings every quote is escaped, so the marker can only
+// be the top-level "hash" key.
+var hashMarker = []byte(`,"hash":"`)
+
+// appendEventLine writes the export/API form of an event: the canonical
+// bytes with their closing brace replaced by hash and personal data.
+func appendEventLine(dst, canonical []byte, hash [32]byte, pii *piiRecord) []byte {
+	dst = append(dst, canonical[:len(canonical)-1]...)
+	dst = append(dst, hashMarker...)
+	dst = hex.AppendEncode(dst, hash[:])
+	dst = append(dst, '"')
+	if pii == nil {
+		dst = append(dst, `,"erased":true}`...)
+		return dst
+	}
+	dst = append(dst, `,"phone":`...)
+	dst = strconv.AppendQuote(dst, pii.Phone)
+	ev, _ := marshalCanonical(pii.Evidence)
+	dst = append(dst, `,"evidence":`...)
+	dst = append(dst, ev...)
+	dst = append(dst, `,"pii_salt":"`...)
+	dst = append(dst, pii.Salt...)
+	return append(dst, `"}`...)
+}
+
+// piiDigest is the commitment stored in the hashed part.
+func piiDigest(p piiRecord) (string, []byte, error) {
+	b, err := marshalCanonical(p)
+	if err != nil {
+		return "", nil, err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), b, nil
+}
+
+// seal encrypts personal data with the contact's key (AES-256-GCM).
+func seal(key, plaintext []byte) ([]byte, error) {
+	aead, err := newAEAD(key)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plaintext)+aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return aead.Seal(nonce, nonce, plaintext, nil), nil
+}
+
+var errUnseal = errors.New("sealed data cannot be opened")
+
+func unseal(key, sealed []byte) ([]byte, error) {
+	aead, err := newAEAD(key)
+	if err != nil {
+		return nil, err
+	}
+	if len(sealed) < aead.NonceSize() {
+		return nil, errUnseal
+	}
+	out, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], nil)
+	if err != nil {
+		return nil, errUnseal
+	}
+	return out, nil
+}
+
+func newAEAD(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+// openPII returns the personal part of a stored event, nil when erased.
+func openPII(key, sealed []byte) (*piiRecord, error) {
+	if key == nil || sealed == nil {
+		return nil, nil
+	}
+	plain, err := unseal(key, sealed)
+	if err != nil {
+		return nil, err
+	}
+	var p piiRecord
+	if err := json.Unmarshal(plain, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// canonicalSubject pulls the subject out of canonical bytes without a full
+// decode (exports read it for every event).
+func canonicalSubject(canonical []byte) []byte {
+	return canonicalString(canonical, `"subject":"`)
+}
+
+func canonicalString(canonical []byte, key string) []byte {
+	i := bytes.Index(canonical, []byte(key))
+	if i < 0 {
+		return nil
+	}
+	rest := canonical[i+len(key):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return nil
+	}
+	return rest[:j]
+}
+
+// canonicalAt pulls the event time out of canonical bytes.
+func canonicalAt(canonical []byte) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, string(canonicalString(canonical, `"at":"`)))
+	return t
+}

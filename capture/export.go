@@ -1,0 +1,232 @@
+package capture
+
+import (
+	"bufio"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/consentry/consentry/store"
+)
+
+// exportChunk is how many events one read transaction copies out; the
+// export never holds a read transaction for longer than one chunk.
+const exportChunk = 2048
+
+// Checkpoint is a signed statement of the ledger's size and head hash.
+type Checkpoint struct {
+	Size      uint64    `json:"size"`
+	Head      string    `json:"head"`
+	At        time.Time `json:"at"`
+	KeyID     string    `json:"key_id"`
+	PublicKey string    `json:"public_key"`
+	Signature string    `json:"signature"`
+}
+
+// checkpointMessage is what the Ed25519 signature covers.
+func checkpointMessage(size uint64, head string, at time.Time) []byte {
+	return []byte("consentry-checkpoint-v1\n" + strconv.FormatUint(size, 10) + "\n" + head + "\n" + at.UTC().Format(time.RFC3339Nano))
+}
+
+func publicKeyString(pub ed25519.PublicKey) string { return base64.StdEncoding.EncodeToString(pub) }
+
+func keyIDOf(pub ed25519.PublicKey) string {
+	sum := sha256.Sum256(pub)
+	return "ed25519:" + hex.EncodeToString(sum[:8])
+}
+
+// PublicKey is the checkpoint signing key as written in checkpoints.
+func (s *Service) PublicKey() string { return publicKeyString(s.signer.Public().(ed25519.PublicKey)) }
+
+func (s *Service) sign(head store.Head) Checkpoint {
+	pub := s.signer.Public().(ed25519.PublicKey)
+	cp := Checkpoint{Size: head.Seq, Head: hex.EncodeToString(head.Hash[:]), At: time.Now().UTC().Truncate(time.Millisecond),
+		KeyID: keyIDOf(pub), PublicKey: publicKeyString(pub)}
+	if head.Seq == 0 {
+		cp.Head = zeroHash
+	}
+	cp.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(s.signer, checkpointMessage(cp.Size, cp.Head, cp.At)))
+	return cp
+}
+
+var zeroHash = strings.Repeat("0", 64)
+
+// Checkpoint signs the current head of the ledger.
+func (s *Service) Checkpoint() (Checkpoint, error) {
+	head, err := s.store.Head()
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	return s.sign(head), nil
+}
+
+// EventsPage returns up to limit events after seq, ascending, as JSON.
+func (s *Service) EventsPage(after uint64, limit int) ([]json.RawMessage, error) {
+	recs, err := s.store.Events(after, limit)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := s.keysFor(recs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]json.RawMessage, 0, len(recs))
+	for _, rec := range recs {
+		line, err := eventLine(nil, rec, keys[string(subjectOf(rec))])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, line)
+	}
+	return out, nil
+}
+
+func subjectOf(rec store.EventRecord) []byte {
+	b, _ := hex.DecodeString(string(canonicalSubject(rec.Canonical)))
+	return b
+}
+
+func (s *Service) keysFor(recs []store.EventRecord) (map[string][]byte, error) {
+	subjects := make([][]byte, 0, len(recs))
+	for _, rec := range recs {
+		if rec.Sealed != nil {
+			subjects = append(subjects, subjectOf(rec))
+		}
+	}
+	return s.store.ContactKeys(subjects)
+}
+
+// ExportFilter limits an export to events at or after From and before To.
+type ExportFilter struct {
+	From, To time.Time
+}
+
+func (f ExportFilter) keep(at time.Time) bool {
+	return (f.From.IsZero() || !at.Before(f.From)) && (f.To.IsZero() || at.Before(f.To))
+}
+
+// ExportNDJSON streams the ledger as one event per line, exactly as hashed
+// plus hash and personal data, and a signed checkpoint as the last line.
+// Events appended while the export runs are not included: the export ends
+// at the head it saw first, and the checkpoint covers the last exported
+// event.
+func (s *Service) ExportNDJSON(w io.Writer, f ExportFilter) error {
+	head, err := s.store.Head()
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var last store.Head
+	line := make([]byte, 0, 1024)
+	err = s.eachChunk(head.Seq, func(recs []store.EventRecord, keys map[string][]byte) error {
+		for _, rec := range recs {
+			if !f.keep(canonicalAt(rec.Canonical)) {
+				continue
+			}
+			var err error
+			if line, err = eventLine(line[:0], rec, keys[string(subjectOf(rec))]); err != nil {
+				return err
+			}
+			line = append(line, '\n')
+			if _, err := bw.Write(line); err != nil {
+				return err
+			}
+			last = store.Head{Seq: rec.Seq, Hash: rec.Hash}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	cp, err := json.Marshal(map[string]Checkpoint{"checkpoint": s.sign(last)})
+	if err != nil {
+		return err
+	}
+	bw.Write(cp)
+	bw.WriteByte('\n')
+	return bw.Flush()
+}
+
+// eachChunk walks events 1..end in chunks, each read in its own short
+// transaction, with the sealing keys of the chunk's contacts.
+func (s *Service) eachChunk(end uint64, fn func([]store.EventRecord, map[string][]byte) error) error {
+	for after := uint64(0); after < end; {
+		recs, err := s.store.Events(after, int(min(exportChunk, end-after)))
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		keys, err := s.keysFor(recs)
+		if err != nil {
+			return err
+		}
+		if err := fn(recs, keys); err != nil {
+			return err
+		}
+		after = recs[len(recs)-1].Seq
+	}
+	return nil
+}
+
+var csvHeader = []string{"seq", "id", "at", "type", "status", "phone", "topics", "source", "campaign",
+	"link_id", "notice_sha256", "notice_version", "notice_locale", "reason", "page_url", "ip",
+	"user_agent", "staff_id", "link_code", "message_id", "erased", "prev_hash", "hash"}
+
+// ExportCSV streams the ledger as RFC 4180 CSV with a header row.
+func (s *Service) ExportCSV(w io.Writer, f ExportFilter) error {
+	head, err := s.store.Head()
+	if err != nil {
+		return err
+	}
+	cw := csv.NewWriter(w)
+	cw.UseCRLF = true
+	if err := cw.Write(csvHeader); err != nil {
+		return err
+	}
+	row := make([]string, len(csvHeader))
+	err = s.eachChunk(head.Seq, func(recs []store.EventRecord, keys map[string][]byte) error {
+		for _, rec := range recs {
+			var core eventCore
+			if err := json.Unmarshal(rec.Canonical, &core); err != nil {
+				return fmt.Errorf("event %d: %w", rec.Seq, err)
+			}
+			if !f.keep(core.At) {
+				continue
+			}
+			pii, err := openPII(keys[string(subjectOf(rec))], rec.Sealed)
+			if err != nil {
+				return err
+			}
+			var ev Evidence
+			phone, erased := "", "true"
+			if pii != nil {
+				ev, phone, erased = pii.Evidence, pii.Phone, "false"
+			}
+			row = append(row[:0], strconv.FormatUint(core.Seq, 10), core.ID, core.At.Format(time.RFC3339Nano),
+				core.Type, core.Status, phone, strings.Join(core.Topics, " "), core.Source, core.Campaign,
+				core.LinkID, core.NoticeSHA256, core.NoticeVersion, core.NoticeLocale, core.Reason,
+				ev.PageURL, ev.IP, ev.UserAgent, ev.StaffID, ev.LinkCode, ev.MessageID, erased,
+				core.PrevHash, hex.EncodeToString(rec.Hash[:]))
+			if err := cw.Write(row); err != nil {
+				return err
+			}
+		}
+		cw.Flush()
+		return cw.Error()
+	})
+	if err != nil {
+		return err
+	}
+	cw.Flush()
+	return cw.Error()
+}

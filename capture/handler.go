@@ -1,0 +1,106 @@
+package capture
+
+import (
+	"net/url"
+	"strings"
+	"sync/atomic"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+)
+
+// Handler serves the consent API, health and metrics.
+type Handler struct {
+	s        *Service
+	stopping atomic.Bool
+}
+
+// NewHandler returns the HTTP handler of the service.
+func NewHandler(s *Service) *Handler { return &Handler{s: s} }
+
+// route is one entry of the route table: every route and the scope it
+// needs, in one place. An empty scope means public.
+type route struct {
+	method, path string
+	scope        Scope
+	bodyLimit    int
+	handle       fiber.Handler
+	pre          []fiber.Handler // e.g. the rate limit of a public route
+}
+
+func (h *Handler) routes() []route {
+	routes := []route{
+		{"GET", "/healthz", "", 0, h.healthz, nil},
+		{"GET", "/readyz", "", 0, h.readyz, nil},
+		{"GET", "/metrics", "", 0, h.s.metrics.Handler(), nil},
+
+		{"GET", "/v1/settings", ScopeAdmin, 0, h.getSettings, nil},
+		{"PUT", "/v1/settings", ScopeAdmin, 64 << 10, h.putSettings, nil},
+		{"POST", "/v1/keys", ScopeAdmin, smallBody, h.createKey, nil},
+		{"GET", "/v1/keys", ScopeAdmin, 0, h.listKeys, nil},
+		{"DELETE", "/v1/keys/:id", ScopeAdmin, 0, h.deleteKey, nil},
+		{"GET", "/v1/backup", ScopeAdmin, 0, h.backup, nil},
+
+		{"POST", "/v1/optins", ScopeConsentWrite, smallBody, h.optIn, nil},
+		{"POST", "/v1/optouts", ScopeConsentWrite, smallBody, h.optOut, nil},
+		{"DELETE", "/v1/contacts/:phone", ScopeConsentWrite, 0, h.eraseContact, nil},
+
+		{"GET", "/v1/check", ScopeCheck, 0, h.check, nil},
+		{"POST", "/v1/check", ScopeCheck, MaxBody, h.checkMany, nil},
+
+		{"GET", "/v1/contacts/:phone", ScopeConsentRead, 0, h.contact, nil},
+		{"GET", "/v1/contacts/:phone/events", ScopeConsentRead, 0, h.contactEvents, nil},
+		{"GET", "/v1/consent/events", ScopeConsentRead, 0, h.events, nil},
+		{"GET", "/v1/consent/export", ScopeConsentRead, 0, h.export, nil},
+		{"GET", "/v1/consent/checkpoint", ScopeConsentRead, 0, h.checkpoint, nil},
+	}
+	routes = append(routes, h.linkRoutes()...)
+	routes = append(routes, h.webhookRoutes()...)
+	return routes
+}
+
+// Mount registers the routes, with panic recovery and latency metrics for
+// everything mounted after them on r.
+func (h *Handler) Mount(r fiber.Router) {
+	r.Use(recover.New(), h.s.metrics.Middleware())
+	for _, rt := range h.routes() {
+		handlers := []fiber.Handler{}
+		if rt.scope != "" {
+			handlers = append(handlers, h.s.Require(rt.scope))
+		}
+		handlers = append(handlers, rt.pre...)
+		if rt.bodyLimit > 0 {
+			handlers = append(handlers, BodyLimit(rt.bodyLimit))
+		}
+		r.Add(rt.method, rt.path, append(handlers, rt.handle)...)
+	}
+}
+
+// MountFallback answers unknown paths with the envelope; mount it last.
+func MountFallback(r fiber.Router) {
+	r.Use(func(c *fiber.Ctx) error { return newError(CodeNotFound, "no such endpoint") })
+}
+
+// Stopping makes /readyz report that the service is shutting down.
+func (h *Handler) Stopping() { h.stopping.Store(true) }
+
+func (h *Handler) healthz(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"status": "ok"})
+}
+
+func (h *Handler) readyz(c *fiber.Ctx) error {
+	if h.stopping.Load() {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "stopping"})
+	}
+	return c.JSON(fiber.Map{"status": "ready"})
+}
+
+// PathPhone reads a phone number from a path parameter, URL-encoded
+// (%2B5511…) or bare digits, copied out of Fiber's reused buffer.
+func PathPhone(c *fiber.Ctx, name string) string {
+	raw := strings.Clone(c.Params(name))
+	if v, err := url.PathUnescape(raw); err == nil {
+		return v
+	}
+	return raw
+}

@@ -1,0 +1,74 @@
+package capture
+
+import (
+	"bufio"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+type createKeyRequest struct {
+	Name   string   `json:"name" validate:"required,min=1,max=80,safetext"`
+	Scopes []string `json:"scopes" validate:"required,min=1,max=6"`
+}
+
+func (h *Handler) getSettings(c *fiber.Ctx) error {
+	return c.JSON(h.s.Settings())
+}
+
+func (h *Handler) putSettings(c *fiber.Ctx) error {
+	next := h.s.Settings()
+	// Fields left out of the body keep their current values.
+	if err := decodeJSON(c, &next); err != nil {
+		return err
+	}
+	saved, err := h.s.UpdateSettings(next)
+	if err != nil {
+		return err
+	}
+	return c.JSON(saved)
+}
+
+func (h *Handler) createKey(c *fiber.Ctx) error {
+	var req createKeyRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	k, err := h.s.CreateKey(req.Name, req.Scopes)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(k)
+}
+
+func (h *Handler) listKeys(c *fiber.Ctx) error {
+	keys, err := h.s.Keys()
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"keys": keys})
+}
+
+func (h *Handler) deleteKey(c *fiber.Ctx) error {
+	id := strings.Clone(c.Params("id"))
+	if err := h.s.DeleteKey(id); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// backup streams a consistent copy of the database (bbolt tx.WriteTo).
+func (h *Handler) backup(c *fiber.Ctx) error {
+	st := h.s.store
+	c.Set(fiber.HeaderContentType, "application/octet-stream")
+	c.Set(fiber.HeaderContentDisposition, `attachment; filename="consentry-backup.db"`)
+	log := h.s.log
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		if _, err := st.Backup(w); err != nil {
+			log.Error("backup failed", "err", err)
+			return
+		}
+		_ = w.Flush()
+	})
+	return nil
+}

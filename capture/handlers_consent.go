@@ -1,0 +1,244 @@
+package capture
+
+import (
+	"bufio"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+type noticeIn struct {
+	Text    string `json:"text" validate:"required,max=4000,safetext"`
+	Version string `json:"version" validate:"omitempty,max=40,safetext"`
+	Locale  string `json:"locale" validate:"omitempty,oneof=pt-BR en es"`
+}
+
+type optInRequest struct {
+	Phone    string    `json:"phone" validate:"required,max=40"`
+	Topics   []string  `json:"topics" validate:"max=50"`
+	Source   string    `json:"source" validate:"omitempty,max=32"`
+	Campaign string    `json:"campaign" validate:"omitempty,max=64,safetext"`
+	Notice   *noticeIn `json:"notice" validate:"required"`
+	Evidence Evidence  `json:"evidence"`
+}
+
+type optOutRequest struct {
+	Phone   string   `json:"phone" validate:"required,max=40"`
+	Topics  []string `json:"topics" validate:"max=50"`
+	Source  string   `json:"source" validate:"omitempty,max=32"`
+	Reason  string   `json:"reason" validate:"omitempty,max=500,safetext"`
+	RawText string   `json:"raw_text" validate:"omitempty,max=4096"`
+}
+
+type bulkCheckRequest struct {
+	Topic  string   `json:"topic" validate:"required"`
+	Phones []string `json:"phones" validate:"required,min=1,max=10000"`
+}
+
+// checkSource validates an opt-in/opt-out source (default "api").
+func checkSource(src string) (string, error) {
+	if src == "" {
+		return "api", nil
+	}
+	if !isOneOf(src, optInSources) {
+		return "", fieldError("source", "must be one of: "+strings.Join(optInSources, ", "))
+	}
+	return src, nil
+}
+
+// OptIn validates and records an opt-in given through the API.
+func (s *Service) OptIn(req optInRequest) (Event, error) {
+	e164, err := s.normalize(req.Phone)
+	if err != nil {
+		return Event{}, err
+	}
+	if err := s.checkTopics("topics", req.Topics); err != nil {
+		return Event{}, err
+	}
+	src, err := checkSource(req.Source)
+	if err != nil {
+		return Event{}, err
+	}
+	business := s.Settings().BusinessName
+	if !namesBusiness(req.Notice.Text, business) {
+		return Event{}, fieldError("notice.text", "must name the business ("+business+") the person agrees to hear from")
+	}
+	res, err := s.Record(Record{Type: TypeOptIn, Phone: e164, Topics: req.Topics, Source: src,
+		Campaign: req.Campaign, NoticeText: req.Notice.Text, NoticeVersion: req.Notice.Version,
+		NoticeLocale: req.Notice.Locale, Evidence: req.Evidence})
+	return res.Event, err
+}
+
+func (h *Handler) optIn(c *fiber.Ctx) error {
+	var req optInRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	ev, err := h.s.OptIn(req)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(ev)
+}
+
+func (h *Handler) optOut(c *fiber.Ctx) error {
+	var req optOutRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	e164, err := h.s.normalize(req.Phone)
+	if err != nil {
+		return err
+	}
+	if err := h.s.checkTopics("topics", req.Topics); err != nil {
+		return err
+	}
+	src, err := checkSource(req.Source)
+	if err != nil {
+		return err
+	}
+	res, err := h.s.Record(Record{Type: TypeOptOut, Phone: e164, Topics: req.Topics, Source: src,
+		Reason: req.Reason, Evidence: Evidence{RawText: req.RawText}})
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(res.Event)
+}
+
+func (h *Handler) check(c *fiber.Ctx) error {
+	res, err := h.s.Check(c.Query("phone"), c.Query("topic"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(res)
+}
+
+func (h *Handler) checkMany(c *fiber.Ctx) error {
+	var req bulkCheckRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	results, err := h.s.CheckMany(req.Topic, req.Phones)
+	if err != nil {
+		return err
+	}
+	for i := range results {
+		results[i].Topic = "" // the topic is the request's; keep the rows small
+	}
+	return c.JSON(fiber.Map{"topic": req.Topic, "results": results})
+}
+
+func (h *Handler) contact(c *fiber.Ctx) error {
+	v, err := h.s.Contact(PathPhone(c, "phone"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(v)
+}
+
+func (h *Handler) contactEvents(c *fiber.Ctx) error {
+	events, err := h.s.History(PathPhone(c, "phone"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"events": events})
+}
+
+func (h *Handler) eraseContact(c *fiber.Ctx) error {
+	n, err := h.s.Erase(PathPhone(c, "phone"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"erased": true, "events": n})
+}
+
+// queryUint reads an optional unsigned query parameter within [lo, hi].
+func queryUint(c *fiber.Ctx, name string, def, lo, hi uint64) (uint64, error) {
+	raw := c.Query(name)
+	if raw == "" {
+		return def, nil
+	}
+	v, err := strconv.ParseUint(raw, 10, 64)
+	if err != nil || v < lo || v > hi {
+		return 0, fieldError(name, "must be a whole number from "+strconv.FormatUint(lo, 10)+" to "+strconv.FormatUint(hi, 10))
+	}
+	return v, nil
+}
+
+func (h *Handler) events(c *fiber.Ctx) error {
+	after, err := queryUint(c, "after", 0, 0, 1<<62)
+	if err != nil {
+		return err
+	}
+	limit, err := queryUint(c, "limit", 100, 1, 1000)
+	if err != nil {
+		return err
+	}
+	events, err := h.s.EventsPage(after, int(limit))
+	if err != nil {
+		return err
+	}
+	resp := fiber.Map{"events": events}
+	if len(events) == int(limit) {
+		var last struct {
+			Seq uint64 `json:"seq"`
+		}
+		_ = unmarshalStrict(events[len(events)-1], &last)
+		resp["next_after"] = last.Seq
+	}
+	return c.JSON(resp)
+}
+
+func queryTime(c *fiber.Ctx, name string) (time.Time, error) {
+	raw := c.Query(name)
+	if raw == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, raw)
+	if err != nil {
+		return time.Time{}, fieldError(name, "must be an RFC 3339 time like 2026-01-31T00:00:00Z")
+	}
+	return t, nil
+}
+
+func (h *Handler) export(c *fiber.Ctx) error {
+	format := c.Query("format", "ndjson")
+	var f ExportFilter
+	var err error
+	if f.From, err = queryTime(c, "from"); err != nil {
+		return err
+	}
+	if f.To, err = queryTime(c, "to"); err != nil {
+		return err
+	}
+	write := h.s.ExportNDJSON
+	switch format {
+	case "ndjson":
+		c.Set(fiber.HeaderContentType, "application/x-ndjson")
+	case "csv":
+		c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
+		write = h.s.ExportCSV
+	default:
+		return fieldError("format", "must be ndjson or csv")
+	}
+	c.Set(fiber.HeaderContentDisposition, `attachment; filename="consent-export.`+format+`"`)
+	log := h.s.log
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		if err := write(w, f); err != nil {
+			// The status is already sent; the missing checkpoint line
+			// tells the reader the export is incomplete.
+			log.Error("export failed", "err", err)
+		}
+	})
+	return nil
+}
+
+func (h *Handler) checkpoint(c *fiber.Ctx) error {
+	cp, err := h.s.Checkpoint()
+	if err != nil {
+		return err
+	}
+	return c.JSON(cp)
+}

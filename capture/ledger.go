@@ -1,0 +1,373 @@
+package capture
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/consentry/consentry/store"
+)
+
+// Record describes one consent change to append to the ledger.
+type Record struct {
+	Type          string // TypeOptIn, TypeOptOut or TypeConfirm
+	Pending       bool   // opt-in waiting for confirmation (double opt-in)
+	Phone         string // E.164
+	Topics        []string
+	Source        string
+	Campaign      string
+	LinkID        string
+	NoticeText    string
+	NoticeVersion string
+	NoticeLocale  string
+	Reason        string
+	Evidence      Evidence
+	// MessageID, when set, makes the write idempotent: a second Record with
+	// the same id appends nothing and reports Duplicate.
+	MessageID string
+	// RestoreHeld makes an opt-in cover the topics held before the last
+	// global opt-out (opt-in keywords); Topics is ignored.
+	RestoreHeld bool
+	// ConfirmPending makes an opt-in also confirm every pending topic.
+	ConfirmPending bool
+}
+
+// Result is what a recorded change produced.
+type Result struct {
+	Event     Event
+	Duplicate bool // MessageID was seen before; nothing appended
+	Skipped   bool // nothing to record (e.g. nothing held to restore)
+}
+
+var errMessageSeen = errors.New("message already processed")
+
+// Record appends a consent change and updates the contact's state and the
+// suppression index in the same transaction. It returns once the
+// transaction is synced to disk.
+func (s *Service) Record(r Record) (Result, error) {
+	settings := s.Settings()
+	catalog := settings.TopicIDs()
+	subject := s.subject(r.Phone)
+	topics := slices.Compact(slices.Sorted(slices.Values(r.Topics)))
+	var noticeSum string
+	if r.NoticeText != "" {
+		sum := sha256.Sum256([]byte(r.NoticeText))
+		noticeSum = hex.EncodeToString(sum[:])
+	}
+	var res Result
+	err := s.store.Write(func(tx *store.Tx) error {
+		res = Result{}
+		if r.MessageID != "" {
+			fresh, err := tx.MarkMessage(r.MessageID, tx.Head().Seq+1)
+			if err != nil {
+				return err
+			}
+			if !fresh {
+				return errMessageSeen
+			}
+		}
+		st := decodeState(tx.Contact(subject))
+		typ, status, evTopics := r.Type, "", topics
+		if r.Pending {
+			status = StatePending
+		}
+		if r.RestoreHeld {
+			if len(st.Held) == 0 {
+				res.Skipped = true
+				return nil
+			}
+			evTopics = slices.Clone(st.Held)
+		}
+		key := tx.ContactKey(subject)
+		if key == nil {
+			var err error
+			if key, err = randomBytes(32)(); err != nil {
+				return err
+			}
+			if err := tx.PutContactKey(subject, key); err != nil {
+				return err
+			}
+		}
+		salt := make([]byte, 16)
+		if _, err := rand.Read(salt); err != nil {
+			return err
+		}
+		pii := piiRecord{Salt: hex.EncodeToString(salt), Phone: r.Phone, Evidence: r.Evidence}
+		piiSum, piiPlain, err := piiDigest(pii)
+		if err != nil {
+			return err
+		}
+		sealed, err := seal(key, piiPlain)
+		if err != nil {
+			return err
+		}
+		at := time.Now().UTC().Truncate(time.Millisecond)
+		core := eventCore{Type: typ, Status: status, Subject: hex.EncodeToString(subject),
+			Topics: evTopics, Source: r.Source, Campaign: r.Campaign, LinkID: r.LinkID,
+			NoticeSHA256: noticeSum, NoticeVersion: r.NoticeVersion, NoticeLocale: r.NoticeLocale,
+			Reason: r.Reason, PIISHA256: piiSum, At: at}
+		if core.Topics == nil {
+			core.Topics = []string{}
+		}
+		rec, err := tx.AppendEvent(func(seq uint64, prev [32]byte) ([]byte, []byte, []byte, error) {
+			core.ID, core.Seq, core.PrevHash = eventID(seq), seq, hex.EncodeToString(prev[:])
+			canonical, err := marshalCanonical(core)
+			return canonical, sealed, subject, err
+		})
+		if err != nil {
+			return err
+		}
+		if noticeSum != "" {
+			sum, _ := hex.DecodeString(noticeSum)
+			if err := tx.PutNotice(sum, r.NoticeText); err != nil {
+				return err
+			}
+		}
+		st.apply(typ, status, evTopics, rec.Seq, at, catalog)
+		if r.ConfirmPending {
+			st.apply(TypeConfirm, "", nil, rec.Seq, at, catalog)
+		}
+		stateJSON, err := json.Marshal(st)
+		if err != nil {
+			return err
+		}
+		if err := tx.PutContact(subject, stateJSON); err != nil {
+			return err
+		}
+		if err := tx.PutSuppression(subject, st.suppression()); err != nil {
+			return err
+		}
+		res.Event = Event{eventCore: core, Hash: hex.EncodeToString(rec.Hash[:]), Phone: r.Phone,
+			Evidence: &pii.Evidence, PIISalt: pii.Salt}
+		return nil
+	})
+	if errors.Is(err, errMessageSeen) {
+		return Result{Duplicate: true}, nil
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	if !res.Skipped {
+		s.metrics.countEvent(r.Type, r.Source)
+		s.log.Info("consent recorded", "type", r.Type, "seq", res.Event.Seq, "phone", MaskPhone(r.Phone),
+			"topics", res.Event.Topics, "source", r.Source)
+	}
+	return res, nil
+}
+
+// CheckResult answers "may I message this number about this topic?".
+type CheckResult struct {
+	Phone   string     `json:"phone"`
+	Topic   string     `json:"topic,omitempty"`
+	Allowed bool       `json:"allowed"`
+	State   string     `json:"state"`
+	Since   *time.Time `json:"since,omitempty"`
+}
+
+// checkTopic rejects topics outside the catalog.
+func (s *Service) checkTopic(field, topic string) error {
+	st := s.Settings()
+	if _, ok := st.topic(topic); !ok {
+		return fieldError(field, "unknown topic; the catalog has "+strings.Join(st.TopicIDs(), ", "))
+	}
+	return nil
+}
+
+// checkTopics rejects any topic outside the catalog.
+func (s *Service) checkTopics(field string, topics []string) error {
+	for i, t := range topics {
+		if err := s.checkTopic(fmt.Sprintf("%s[%d]", field, i), t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// evaluate reads a stored state (or, after erasure, the suppression entry).
+func evaluate(stateJSON, suppression []byte, topic string) (string, time.Time) {
+	raw := stateJSON
+	if raw == nil {
+		raw = suppression
+	}
+	if raw == nil {
+		return StateNoConsent, time.Time{}
+	}
+	st := decodeState(raw)
+	return st.stateOf(topic)
+}
+
+// Check answers a suppression check for one number and topic.
+func (s *Service) Check(rawPhone, topic string) (CheckResult, error) {
+	if err := s.checkTopic("topic", topic); err != nil {
+		return CheckResult{}, err
+	}
+	e164, err := s.normalize(rawPhone)
+	if err != nil {
+		return CheckResult{}, err
+	}
+	stateJSON, supp, err := s.store.ContactState(s.subject(e164))
+	if err != nil {
+		return CheckResult{}, err
+	}
+	state, since := evaluate(stateJSON, supp, topic)
+	res := CheckResult{Phone: e164, Topic: topic, State: state, Allowed: state == StateOptedIn}
+	if !since.IsZero() {
+		res.Since = &since
+	}
+	return res, nil
+}
+
+// CheckMany checks many numbers for one topic in one read transaction;
+// invalid numbers get state "invalid". Order is kept.
+func (s *Service) CheckMany(topic string, phones []string) ([]CheckResult, error) {
+	if err := s.checkTopic("topic", topic); err != nil {
+		return nil, err
+	}
+	region := s.Settings().DefaultRegion
+	out := make([]CheckResult, len(phones))
+	subjects := make([][]byte, len(phones))
+	for i, p := range phones {
+		e164, err := NormalizePhone(p, region)
+		if err != nil {
+			out[i] = CheckResult{Phone: p, State: StateInvalid}
+			continue
+		}
+		out[i].Phone = e164
+		subjects[i] = s.subject(e164)
+	}
+	err := s.store.ContactStates(subjects, func(i int, stateJSON, supp []byte) {
+		if subjects[i] == nil {
+			return
+		}
+		state, _ := evaluate(stateJSON, supp, topic)
+		out[i].State, out[i].Allowed = state, state == StateOptedIn
+	})
+	return out, err
+}
+
+// TopicView is one topic of a contact's current state.
+type TopicView struct {
+	Topic   string     `json:"topic"`
+	State   string     `json:"state"`
+	Allowed bool       `json:"allowed"`
+	Since   *time.Time `json:"since,omitempty"`
+}
+
+// ContactView is a contact's current state per catalog topic.
+type ContactView struct {
+	Phone   string      `json:"phone"`
+	Known   bool        `json:"known"`
+	Erased  bool        `json:"erased"`
+	Topics  []TopicView `json:"topics"`
+	Pending []string    `json:"pending,omitempty"`
+}
+
+// Contact returns the current state of a number for every catalog topic.
+func (s *Service) Contact(rawPhone string) (ContactView, error) {
+	e164, err := s.normalize(rawPhone)
+	if err != nil {
+		return ContactView{}, err
+	}
+	stateJSON, supp, err := s.store.ContactState(s.subject(e164))
+	if err != nil {
+		return ContactView{}, err
+	}
+	v := ContactView{Phone: e164, Known: stateJSON != nil || supp != nil, Erased: stateJSON == nil && supp != nil}
+	for _, t := range s.Settings().TopicIDs() {
+		state, since := evaluate(stateJSON, supp, t)
+		tv := TopicView{Topic: t, State: state, Allowed: state == StateOptedIn}
+		if !since.IsZero() {
+			tv.Since = &since
+		}
+		v.Topics = append(v.Topics, tv)
+	}
+	if stateJSON != nil {
+		st := decodeState(stateJSON)
+		v.Pending = st.pendingTopics()
+	}
+	return v, nil
+}
+
+// PendingTopics lists a number's topics waiting for confirmation.
+func (s *Service) PendingTopics(e164 string) ([]string, error) {
+	stateJSON, _, err := s.store.ContactState(s.subject(e164))
+	if err != nil || stateJSON == nil {
+		return nil, err
+	}
+	st := decodeState(stateJSON)
+	return st.pendingTopics(), nil
+}
+
+// History returns a number's events, oldest first, as raw JSON lines.
+func (s *Service) History(rawPhone string) ([]json.RawMessage, error) {
+	e164, err := s.normalize(rawPhone)
+	if err != nil {
+		return nil, err
+	}
+	subject := s.subject(e164)
+	recs, err := s.store.EventsOf(subject)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := s.store.ContactKeys([][]byte{subject})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]json.RawMessage, 0, len(recs))
+	for _, rec := range recs {
+		line, err := eventLine(nil, rec, keys[string(subject)])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, line)
+	}
+	return out, nil
+}
+
+// eventLine renders a stored event in its API/export form.
+func eventLine(dst []byte, rec store.EventRecord, key []byte) ([]byte, error) {
+	pii, err := openPII(key, rec.Sealed)
+	if err != nil {
+		return nil, fmt.Errorf("event %d: %w", rec.Seq, err)
+	}
+	return appendEventLine(dst, rec.Canonical, rec.Hash, pii), nil
+}
+
+// Erase removes a number's personal data: its events keep their hashed
+// part (so the chain verifies) but lose the sealed part, the key that
+// sealed it is forgotten, and the contact record is dropped. The
+// suppression entry, keyed by the subject hash, stays.
+func (s *Service) Erase(rawPhone string) (int, error) {
+	e164, err := s.normalize(rawPhone)
+	if err != nil {
+		return 0, err
+	}
+	subject := s.subject(e164)
+	var n int
+	err = s.store.Write(func(tx *store.Tx) error {
+		seqs := tx.ContactEventSeqs(subject)
+		if len(seqs) == 0 && tx.Contact(subject) == nil {
+			return errNotFound
+		}
+		n = len(seqs)
+		for _, seq := range seqs {
+			if err := tx.ResealEvent(seq, nil); err != nil {
+				return err
+			}
+		}
+		if err := tx.DeleteContactKey(subject); err != nil {
+			return err
+		}
+		return tx.DeleteContact(subject)
+	})
+	if err == nil {
+		s.log.Info("contact erased", "phone", MaskPhone(e164), "events", n)
+	}
+	return n, err
+}

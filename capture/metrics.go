@@ -1,0 +1,82 @@
+package capture
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds the Prometheus collectors of one service. Each service has
+// its own registry so several can run in one process (tests).
+type Metrics struct {
+	registry *prometheus.Registry
+	optIns   *prometheus.CounterVec
+	optOuts  *prometheus.CounterVec
+	confirms *prometheus.CounterVec
+	scans    *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// NewMetrics registers the collectors.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		optIns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "consentry_optins_total",
+			Help: "Opt-ins recorded, by source."}, []string{"source"}),
+		optOuts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "consentry_optouts_total",
+			Help: "Opt-outs recorded, by source."}, []string{"source"}),
+		confirms: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "consentry_confirms_total",
+			Help: "Pending opt-ins confirmed, by source."}, []string{"source"}),
+		scans: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "consentry_scans_total",
+			Help: "Link scans counted (bots excluded), by source."}, []string{"source"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "consentry_http_request_duration_seconds",
+			Help: "HTTP request latency by route and status.", Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}},
+			[]string{"method", "route", "status"}),
+	}
+	m.registry.MustRegister(m.optIns, m.optOuts, m.confirms, m.scans, m.latency,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *Metrics) countEvent(typ, source string) {
+	switch typ {
+	case TypeOptIn:
+		m.optIns.WithLabelValues(source).Inc()
+	case TypeOptOut:
+		m.optOuts.WithLabelValues(source).Inc()
+	case TypeConfirm:
+		m.confirms.WithLabelValues(source).Inc()
+	}
+}
+
+// CountScan counts one link scan.
+func (m *Metrics) CountScan(source string) { m.scans.WithLabelValues(source).Inc() }
+
+// Middleware observes the latency of every request by route template (not
+// the raw path, which may hold a phone number).
+func (m *Metrics) Middleware() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		start := time.Now()
+		err := c.Next()
+		status := c.Response().StatusCode()
+		if err != nil {
+			if e, ok := err.(*Error); ok {
+				status = e.Code.Status()
+			} else if fe, ok := err.(*fiber.Error); ok {
+				status = fe.Code
+			}
+		}
+		m.latency.WithLabelValues(c.Method(), c.Route().Path, strconv.Itoa(status)).Observe(time.Since(start).Seconds())
+		return err
+	}
+}
+
+// Handler serves the Prometheus text format.
+func (m *Metrics) Handler() fiber.Handler {
+	return adaptor.HTTPHandler(promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
+}

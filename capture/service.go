@@ -1,0 +1,146 @@
+package capture
+
+import (
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/consentry/consentry/store"
+)
+
+// Names of stored secrets and settings.
+const (
+	secretSubjectKey    = "subject_hmac"
+	secretCheckpointKey = "checkpoint_ed25519"
+	settingsName        = "settings"
+)
+
+// Service is the consent domain: the ledger, settings, keys and everything
+// the HTTP handlers call. It is safe for concurrent use.
+type Service struct {
+	store   *store.Store
+	log     *slog.Logger
+	metrics *Metrics
+
+	settings   atomic.Pointer[Settings]
+	subjectKey []byte
+	signer     ed25519.PrivateKey
+	keys       atomic.Pointer[keyCache]
+
+	cfg Config
+}
+
+// NewService loads (or on first start creates) the secrets, settings and
+// API keys, applies the configuration overrides and returns the service.
+// A newly generated admin key is written to out once.
+func NewService(st *store.Store, cfg Config, log *slog.Logger, out io.Writer) (*Service, error) {
+	s := &Service{store: st, log: log, cfg: cfg, metrics: NewMetrics()}
+	var err error
+	if s.subjectKey, err = st.EnsureSecret(secretSubjectKey, randomBytes(32)); err != nil {
+		return nil, err
+	}
+	seed, err := st.EnsureSecret(secretCheckpointKey, randomBytes(ed25519.SeedSize))
+	if err != nil {
+		return nil, err
+	}
+	s.signer = ed25519.NewKeyFromSeed(seed)
+	if err := s.loadSettings(cfg); err != nil {
+		return nil, err
+	}
+	if err := s.bootstrapKeys(cfg.AdminKey, out); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Store is the underlying store, for packages that build on the service.
+func (s *Service) Store() *store.Store { return s.store }
+
+// Log is the service's logger.
+func (s *Service) Log() *slog.Logger { return s.log }
+
+// Metrics is the service's metrics registry.
+func (s *Service) Metrics() *Metrics { return s.metrics }
+
+// Config is the configuration the service was started with.
+func (s *Service) Config() Config { return s.cfg }
+
+func randomBytes(n int) func() ([]byte, error) {
+	return func() ([]byte, error) {
+		b := make([]byte, n)
+		_, err := rand.Read(b)
+		return b, err
+	}
+}
+
+// Settings returns the current settings.
+func (s *Service) Settings() Settings { return *s.settings.Load() }
+
+func (s *Service) loadSettings(cfg Config) error {
+	cur := DefaultSettings(cfg.PublicURL)
+	raw, err := s.store.Setting(settingsName)
+	if err != nil {
+		return err
+	}
+	if raw != nil {
+		if err := json.Unmarshal(raw, &cur); err != nil {
+			return fmt.Errorf("stored settings are unreadable: %w", err)
+		}
+	}
+	cur = cur.withDefaults()
+	cfg.applyTo(&cur)
+	if e := cur.check(); e != nil {
+		return fmt.Errorf("settings: %s", e.Message)
+	}
+	return s.saveSettings(cur)
+}
+
+// UpdateSettings validates and stores new settings.
+func (s *Service) UpdateSettings(next Settings) (Settings, error) {
+	next = next.withDefaults()
+	if err := Validate(&next); err != nil {
+		return Settings{}, err
+	}
+	if e := next.check(); e != nil {
+		return Settings{}, e
+	}
+	if err := s.saveSettings(next); err != nil {
+		return Settings{}, err
+	}
+	return next, nil
+}
+
+func (s *Service) saveSettings(next Settings) error {
+	b, err := json.Marshal(next)
+	if err != nil {
+		return err
+	}
+	if err := s.store.PutSetting(settingsName, b); err != nil {
+		return err
+	}
+	s.settings.Store(&next)
+	return nil
+}
+
+// subject is the keyed hash that stands for a phone number in every index
+// and in the hashed part of events.
+func (s *Service) subject(e164 string) []byte {
+	m := hmac.New(sha256.New, s.subjectKey)
+	m.Write([]byte(e164))
+	return m.Sum(nil)[:16]
+}
+
+// normalize parses a phone with the settings' default region.
+func (s *Service) normalize(raw string) (string, error) {
+	e164, err := NormalizePhone(raw, s.Settings().DefaultRegion)
+	if err != nil {
+		return "", fieldError("phone", err.Error())
+	}
+	return e164, nil
+}

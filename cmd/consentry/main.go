@@ -1,0 +1,113 @@
+// Command consentry runs the Consentry service and its offline tools.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/widgets"
+)
+
+const usage = `usage: consentry <command> [flags]
+
+commands:
+  serve     run the service (flags or CONSENTRY_* variables; see serve -h)
+  verify    verify an NDJSON consent export offline: consentry verify FILE [--public-key KEY]
+  backup    write a consistent copy of the database: consentry backup --out FILE [--url URL --key KEY]
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	args := os.Args[2:]
+	switch os.Args[1] {
+	case "serve":
+		os.Exit(serve(args))
+	case "verify":
+		os.Exit(capture.RunVerify(args, os.Stdout, os.Stderr))
+	case "backup":
+		os.Exit(capture.RunBackup(args, os.Getenv, os.Stdout, os.Stderr))
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+}
+
+func serve(args []string) int {
+	cfg, err := capture.ParseServeConfig(args, os.Getenv, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "consentry serve:", err)
+		return 2
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	slog.SetDefault(log)
+
+	st, err := store.Open(cfg.DB)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "consentry serve:", err)
+		return 1
+	}
+	defer st.Close()
+	svc, err := capture.NewService(st, cfg, log, os.Stdout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "consentry serve:", err)
+		return 1
+	}
+	app, api, err := newApp(svc)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "consentry serve:", err)
+		return 1
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- app.Listen(cfg.Addr) }()
+	log.Info("listening", "addr", cfg.Addr, "public_url", svc.Settings().PublicURL, "db", cfg.DB)
+	fmt.Fprintf(os.Stdout, "Consentry is running at %s (demo page at /)\n", svc.Settings().PublicURL)
+
+	select {
+	case err := <-errc:
+		fmt.Fprintln(os.Stderr, "consentry serve:", err)
+		return 1
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	api.Stopping()
+	if err := app.ShutdownWithTimeout(20 * time.Second); err != nil {
+		log.Error("shutdown", "err", err)
+	}
+	if err := st.Close(); err != nil {
+		log.Error("closing the database", "err", err)
+		return 1
+	}
+	log.Info("stopped cleanly")
+	return 0
+}
+
+// newApp wires the packages' routes into one Fiber app.
+func newApp(svc *capture.Service) (*fiber.App, *capture.Handler, error) {
+	app := fiber.New(capture.FiberConfig())
+	api := capture.NewHandler(svc)
+	api.Mount(app)
+	w, err := widgets.NewHandler(svc)
+	if err != nil {
+		return nil, nil, err
+	}
+	w.Mount(app)
+	capture.MountFallback(app)
+	return app, api, nil
+}

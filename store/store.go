@@ -1,0 +1,256 @@
+// Package store keeps Consentry's data in one bbolt file: the hash-chained
+// consent ledger, the per-contact state and suppression index, API keys,
+// settings, secrets, links and widgets. It knows nothing of HTTP or of the
+// consent rules; callers hand it bytes and records.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ErrNotFound is returned when a record does not exist.
+var ErrNotFound = errors.New("store: not found")
+
+// ErrClosed is returned by writes submitted after Close.
+var ErrClosed = errors.New("store: closed")
+
+var (
+	bucketMeta          = []byte("meta")
+	bucketEvents        = []byte("events")         // seq (8 bytes BE) → framed event
+	bucketContactEvents = []byte("contact_events") // subject ‖ seq → nothing
+	bucketContacts      = []byte("contacts")       // subject → contact state
+	bucketSuppression   = []byte("suppression")    // subject → suppressed topics (survives erasure)
+	bucketContactKeys   = []byte("contact_keys")   // subject → key sealing the contact's personal data
+	bucketNotices       = []byte("notices")        // sha256 → notice text
+	bucketMessages      = []byte("wa_messages")    // WhatsApp message id → seq (dedupe)
+	bucketAPIKeys       = []byte("api_keys")       // key id → APIKey JSON
+	bucketSettings      = []byte("settings")       // name → JSON
+	bucketSecrets       = []byte("secrets")        // name → bytes
+	bucketLinks         = []byte("links")          // link id → Link JSON
+	bucketLinkScans     = []byte("link_scans")     // link id → scan count (8 bytes BE)
+	bucketWidgets       = []byte("widgets")        // widget id → Widget JSON
+
+	allBuckets = [][]byte{bucketMeta, bucketEvents, bucketContactEvents, bucketContacts,
+		bucketSuppression, bucketContactKeys, bucketNotices, bucketMessages, bucketAPIKeys,
+		bucketSettings, bucketSecrets, bucketLinks, bucketLinkScans, bucketWidgets}
+
+	keyHead = []byte("head")
+)
+
+// maxGroup bounds how many writes share one transaction, so one commit never
+// holds a huge amount of dirty pages.
+const maxGroup = 2048
+
+// Store is the bbolt-backed storage of one Consentry instance.
+type Store struct {
+	db *bolt.DB
+
+	// Writes that must be durable before they are acknowledged go through one
+	// committer goroutine which folds whatever is queued into a single
+	// transaction: one fsync serves many concurrent writers.
+	mu      sync.RWMutex
+	closed  bool
+	writes  chan *writeRequest
+	stopped chan struct{}
+
+	head Head // owned by the committer goroutine once Open returns
+}
+
+// Head is the last event of the ledger: its sequence number and hash.
+type Head struct {
+	Seq  uint64
+	Hash [32]byte
+}
+
+type writeRequest struct {
+	fn   func(*Tx) error
+	done chan error
+}
+
+// Open opens (creating if needed) the database file at path.
+func Open(path string) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("open %s: the file is locked by another process", path)
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &Store{db: db, writes: make(chan *writeRequest, maxGroup), stopped: make(chan struct{})}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		if v := tx.Bucket(bucketMeta).Get(keyHead); len(v) == 40 {
+			s.head.Seq = be64(v[:8])
+			copy(s.head.Hash[:], v[8:])
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+// Close waits for queued writes to commit and closes the file.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.writes)
+	s.mu.Unlock()
+	<-s.stopped
+	return s.db.Close()
+}
+
+// Path is the database file's path.
+func (s *Store) Path() string { return s.db.Path() }
+
+// Write runs fn inside a read-write transaction shared with other writers
+// queued at the same moment, and returns only after that transaction is
+// committed and synced to disk. fn may run more than once (when another
+// write in its group fails), so it must not have effects outside tx.
+func (s *Store) Write(fn func(*Tx) error) error {
+	req := &writeRequest{fn: fn, done: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	s.writes <- req
+	s.mu.RUnlock()
+	return <-req.done
+}
+
+func (s *Store) commitLoop() {
+	defer close(s.stopped)
+	group := make([]*writeRequest, 0, maxGroup)
+	for req := range s.writes {
+		group = append(group[:0], req)
+	drain:
+		for len(group) < maxGroup {
+			select {
+			case r, ok := <-s.writes:
+				if !ok {
+					break drain
+				}
+				group = append(group, r)
+			default:
+				break drain
+			}
+		}
+		s.commitGroup(group)
+	}
+}
+
+// commitGroup commits the group in one transaction. A write whose fn fails
+// gets its error and the rest of the group is retried without it.
+func (s *Store) commitGroup(group []*writeRequest) {
+	for len(group) > 0 {
+		failed := -1
+		var failErr error
+		var next Head
+		err := s.db.Update(func(btx *bolt.Tx) error {
+			tx := &Tx{tx: btx, head: s.head}
+			for i, r := range group {
+				if err := r.fn(tx); err != nil {
+					failed, failErr = i, err
+					return err
+				}
+			}
+			if tx.head != s.head {
+				var v [40]byte
+				putBE64(v[:8], tx.head.Seq)
+				copy(v[8:], tx.head.Hash[:])
+				if err := btx.Bucket(bucketMeta).Put(keyHead, v[:]); err != nil {
+					return err
+				}
+			}
+			next = tx.head
+			return nil
+		})
+		if failed >= 0 {
+			group[failed].done <- failErr
+			group = append(group[:failed], group[failed+1:]...)
+			continue
+		}
+		if err == nil {
+			s.head = next
+		}
+		for _, r := range group {
+			r.done <- err
+		}
+		return
+	}
+}
+
+// Backup writes a consistent copy of the whole database to w while the
+// service keeps running.
+func (s *Store) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+// BackupSize is the size in bytes Backup will write.
+func (s *Store) BackupSize() int64 {
+	var n int64
+	_ = s.db.View(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
+	return n
+}
+
+// Tx is a read-write transaction handed to Write functions.
+type Tx struct {
+	tx   *bolt.Tx
+	head Head
+}
+
+func (t *Tx) bucket(name []byte) *bolt.Bucket { return t.tx.Bucket(name) }
+
+// view runs fn in a read-only transaction.
+func (s *Store) view(fn func(*bolt.Tx) error) error { return s.db.View(fn) }
+
+// update runs fn in its own read-write transaction, for rare writes
+// (settings, keys) that do not need group commit.
+func (s *Store) update(fn func(*bolt.Tx) error) error { return s.db.Update(fn) }
+
+func be64(b []byte) uint64 {
+	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
+		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
+}
+
+func putBE64(b []byte, v uint64) {
+	b[0], b[1], b[2], b[3] = byte(v>>56), byte(v>>48), byte(v>>40), byte(v>>32)
+	b[4], b[5], b[6], b[7] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+}
+
+func seqKey(seq uint64) []byte {
+	k := make([]byte, 8)
+	putBE64(k, seq)
+	return k
+}
+
+func clone(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}
