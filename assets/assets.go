@@ -11,6 +11,7 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -31,13 +32,11 @@ type parts struct{ head, tail []byte }
 var built = map[string]parts{}
 
 func init() {
-	css, err := json.Marshal(compactCSS(mustRead("widget.css")))
-	if err != nil {
-		panic(err)
-	}
+	cssSrc := mustRead("widget.css")
 	core := compactJS(mustRead("widget-core.js"))
 	for kind, files := range kindFiles {
 		kindJSON, _ := json.Marshal(kind)
+		css, _ := json.Marshal(compactCSS(cssSrc, kind))
 		var tail bytes.Buffer
 		fmt.Fprintf(&tail, ";\nvar KIND=%s;\nvar CSS=%s;\n", kindJSON, css)
 		tail.WriteString(core)
@@ -76,11 +75,40 @@ func compactJS(src string) string {
 	return b.String()
 }
 
-// compactCSS joins the stylesheet onto one line per rule block.
-func compactCSS(src string) string {
+// compactCSS keeps the stylesheet sections that apply to kind, drops
+// comments and joins the lines. A line "/*@ kind1 kind2 */" (or "/*@ all */")
+// starts a section; the text before the first marker applies to every kind.
+func compactCSS(src, kind string) string {
 	var b strings.Builder
+	use, inComment := true, false
 	for _, line := range strings.Split(src, "\n") {
-		if line = strings.TrimSpace(line); line != "" {
+		line = strings.TrimSpace(line)
+		if rest, ok := strings.CutPrefix(line, "/*@"); ok {
+			kinds := strings.Fields(strings.TrimSuffix(rest, "*/"))
+			use = slices.Contains(kinds, kind) || slices.Contains(kinds, "all")
+			continue
+		}
+		// Drop /* ... */ comments (the stylesheet has none inside strings).
+		for line != "" {
+			if inComment {
+				end := strings.Index(line, "*/")
+				if end < 0 {
+					line = ""
+					break
+				}
+				line, inComment = line[end+2:], false
+				continue
+			}
+			start := strings.Index(line, "/*")
+			if start < 0 {
+				break
+			}
+			if use {
+				b.WriteString(line[:start])
+			}
+			line, inComment = line[start+2:], true
+		}
+		if use {
 			b.WriteString(line)
 		}
 	}

@@ -38,7 +38,10 @@ function attachBox() {
     h("label", { for: "cs-consent", id: "cs-notice", class: "cs-notice", text: String(CFG.notice || "") }),
     hp.box
   ]));
-  field.parentNode.insertBefore(hr.host, field.nextSibling);
+  // Right after the phone field; if the field sits inside a <label>, after
+  // that label (so the label's click forwarding cannot reach our box).
+  var at = field.parentNode.tagName === "LABEL" ? field.parentNode : field;
+  at.parentNode.insertBefore(hr.host, at.nextSibling);
 
   var sent = "";
   form.addEventListener("submit", function () {

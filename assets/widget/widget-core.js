@@ -33,7 +33,7 @@ var STR = {
     close: "Close",
     chat: "Chat with {n} on WhatsApp",
     scan: "Scan the code with your phone's camera to open the chat.",
-    web: "Open WhatsApp on this computer",
+    web: "Open WhatsApp Web",
     qr: "QR code to chat with {n} on WhatsApp",
     newTab: "(opens in a new tab)"
   },
@@ -57,7 +57,7 @@ var STR = {
     close: "Fechar",
     chat: "Conversar com {n} no WhatsApp",
     scan: "Aponte a câmera do celular para o código para abrir a conversa.",
-    web: "Abrir o WhatsApp neste computador",
+    web: "Abrir o WhatsApp Web",
     qr: "QR code para conversar com {n} no WhatsApp",
     newTab: "(abre em nova aba)"
   },
@@ -81,7 +81,7 @@ var STR = {
     close: "Cerrar",
     chat: "Chatear con {n} por WhatsApp",
     scan: "Escanea el código con la cámara de tu teléfono para abrir el chat.",
-    web: "Abrir WhatsApp en este ordenador",
+    web: "Abrir WhatsApp Web",
     qr: "Código QR para chatear con {n} por WhatsApp",
     newTab: "(se abre en una pestaña nueva)"
   }
@@ -94,7 +94,7 @@ var LANGTAG = LANG === "pt" ? "pt-BR" : LANG;
 function t(k) {
   var s = STR[LANG][k];
   if (s == null) s = STR.en[k];
-  return s.replace("{n}", NAME);
+  return s.replace("{n}", function () { return NAME; });
 }
 
 // Theme colour (hex only) and a readable text colour on top of it.
