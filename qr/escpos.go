@@ -23,15 +23,7 @@ func renderESCPOS(j *job) []byte {
 
 	row := make([]byte, rowBytes)
 	for y := -j.margin; y < j.matrix.size+j.margin; y++ {
-		clear(row)
-		for x := range j.matrix.size {
-			if !j.darkAt(x, y) {
-				continue
-			}
-			for dot := (x + j.margin) * j.module; dot < (x+j.margin+1)*j.module; dot++ {
-				row[dot/8] |= 0x80 >> (dot % 8) // 1 prints, MSB is the leftmost dot
-			}
-		}
+		j.inkRow(row, y) // 1 prints, MSB is the leftmost dot
 		for range j.module {
 			out = append(out, row...)
 		}

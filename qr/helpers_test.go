@@ -85,13 +85,20 @@ func symbolModules(t *testing.T, content, ecc string) int {
 	return 17 + 4*v
 }
 
-// checkSymbol asserts the geometry of a symbol of n modules drawn in r with
-// its top left corner at (margin*module, margin*module): nothing but light
-// outside the symbol, every module a uniform square of module pixels, and a
-// finder pattern exactly 7 modules wide. wantModule 0 accepts any size;
-// the measured module size is returned.
-func checkSymbol(t *testing.T, r *raster, n, margin, wantModule int) int {
+// checkSymbol asserts the geometry of content's symbol drawn in r with its
+// top left corner at (margin*module, margin*module): nothing but light
+// outside the symbol, every module a uniform square of module pixels, a
+// finder pattern exactly 7 modules wide, and every module as the encoder
+// made it (decoders accept mirrored symbols, so decoding alone would not
+// notice a flip). wantModule 0 accepts any size; the measured module size
+// is returned.
+func checkSymbol(t *testing.T, r *raster, content, ecc string, margin, wantModule int) int {
 	t.Helper()
+	want, err := buildMatrix(content, ecc) // fresh, not from the cache
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := want.size
 	// The top left finder's top row is the first ink: its run is 7 modules.
 	y0, x0 := -1, -1
 	for y := 0; y < r.h && y0 < 0; y++ {
@@ -132,6 +139,13 @@ func checkSymbol(t *testing.T, r *raster, n, margin, wantModule int) int {
 			// Each pixel matches its module's top left pixel.
 			if inside && r.dark(x, y) != r.dark(x-(x-lo)%module, y-(y-lo)%module) {
 				t.Fatalf("module at pixel (%d,%d) is not a uniform %dx%d square", x, y, module, module)
+			}
+		}
+	}
+	for y := range n {
+		for x := range n {
+			if r.dark(lo+x*module, lo+y*module) != want.at(x, y) {
+				t.Fatalf("module (%d,%d) differs from the encoder's matrix", x, y)
 			}
 		}
 	}

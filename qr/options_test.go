@@ -50,8 +50,7 @@ func TestReceiptURLFits58mm(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := parseESCPOSRaster(t, data)
-	n := symbolModules(t, content, "M")
-	module := checkSymbol(t, e.image, n, 4, 0)
+	module := checkSymbol(t, e.image, content, "M", 4, 0)
 	if module < 4 || e.rowBytes*8 > 384 {
 		t.Fatalf("%d dots per module, %d dots wide; want >= 4 and <= 384", module, e.rowBytes*8)
 	}

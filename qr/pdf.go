@@ -37,7 +37,7 @@ func drawSymbol(b *bytes.Buffer, j *job, x0, y0, modulePt float64) {
 		// PDF's y axis points up; row y covers [side-1-y, side-y].
 		b.WriteString(strconv.Itoa(x))
 		b.WriteByte(' ')
-		b.WriteString(strconv.Itoa(y))
+		b.WriteString(strconv.Itoa(side - 1 - y))
 		b.WriteByte(' ')
 		b.WriteString(strconv.Itoa(w))
 		b.WriteString(" 1 re\n")

@@ -30,12 +30,9 @@ func renderPNG(j *job) []byte {
 	// Every scanline of a module row is identical: build it once and repeat it.
 	scanline := make([]byte, 1+rowBytes) // leading filter byte 0 (None)
 	for y := -j.margin; y < j.matrix.size+j.margin; y++ {
-		clear(scanline)
-		for px := 0; px < side; px++ {
-			// Grayscale bit 1 is white, 0 is black.
-			if !j.darkAt(px/j.module-j.margin, y) {
-				scanline[1+px/8] |= 0x80 >> (px % 8)
-			}
+		j.inkRow(scanline[1:], y)
+		for i := 1; i < len(scanline); i++ {
+			scanline[i] = ^scanline[i] // grayscale bit 1 is white
 		}
 		for range j.module {
 			zw.Write(scanline)
@@ -85,4 +82,31 @@ func writeChunk(out *bytes.Buffer, kind string, data []byte) {
 func (j *job) darkAt(x, y int) bool {
 	n := j.matrix.size
 	return x >= 0 && y >= 0 && x < n && y < n && j.matrix.at(x, y)
+}
+
+// inkRow sets row to module row y as 1-bit dots, 1 for ink, MSB leftmost.
+func (j *job) inkRow(row []byte, y int) {
+	clear(row)
+	if y < 0 || y >= j.matrix.size {
+		return
+	}
+	for x := range j.matrix.size {
+		if j.matrix.at(x, y) {
+			from := (x + j.margin) * j.module
+			setBits(row, from, from+j.module)
+		}
+	}
+}
+
+// setBits sets bits [from, to) of row, MSB first.
+func setBits(row []byte, from, to int) {
+	for ; from < to && from%8 != 0; from++ {
+		row[from/8] |= 0x80 >> (from % 8)
+	}
+	for ; from+8 <= to; from += 8 {
+		row[from/8] = 0xff
+	}
+	for ; from < to; from++ {
+		row[from/8] |= 0x80 >> (from % 8)
+	}
 }

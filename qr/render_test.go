@@ -107,7 +107,7 @@ func TestRenderDecodes(t *testing.T) {
 					if !strings.HasPrefix(ctype, check.contentType) {
 						t.Errorf("Content-Type %q, want %q", ctype, check.contentType)
 					}
-					check.fn(t, checkCase{content: content, data: data, n: n, side: side, module: module, dpi: e.dpi, preset: eff, e: e, external: ci == 0, autoFit: e.module == 0})
+					check.fn(t, checkCase{content: content, ecc: e.ecc, data: data, side: side, module: module, dpi: e.dpi, preset: eff, e: e, external: ci == 0, autoFit: e.module == 0})
 				})
 			}
 		}
@@ -131,8 +131,9 @@ func TestFormatDefaultsFromPreset(t *testing.T) {
 
 type checkCase struct {
 	content     string
+	ecc         string
 	data        []byte
-	n, side     int // modules without / with quiet zone
+	side        int // modules incl. quiet zone
 	module, dpi int
 	preset      string
 	e           expected
@@ -175,7 +176,7 @@ func checkPNG(t *testing.T, c checkCase) {
 	if err != nil {
 		t.Fatalf("image/png cannot read it: %v", err)
 	}
-	checkSymbol(t, rasterFromImage(img), c.n, c.quiet(), c.module)
+	checkSymbol(t, rasterFromImage(img), c.content, c.ecc, c.quiet(), c.module)
 	if got := decodeZXing(t, img); got != c.content {
 		t.Fatalf("gozxing decoded %q, want %q", got, c.content)
 	}
@@ -193,7 +194,7 @@ func checkSVG(t *testing.T, c checkCase) {
 	if math.Abs(info.widthMM-wantMM) > 0.001 || info.heightMM != info.widthMM {
 		t.Errorf("size %gx%g mm, want %.3f mm", info.widthMM, info.heightMM, wantMM)
 	}
-	checkSymbol(t, info.symbol, c.n, c.quiet(), 1)
+	checkSymbol(t, info.symbol, c.content, c.ecc, c.quiet(), 1)
 	if got := decodeZXing(t, info.symbol.image(8)); got != c.content {
 		t.Fatalf("gozxing decoded %q, want %q", got, c.content)
 	}
@@ -245,11 +246,12 @@ func checkPDF(t *testing.T, c checkCase) {
 		t.Errorf("symbol is %gx%g pt, want %g", box.w, box.h, symbolPt)
 	}
 	if c.preset == "signage" {
-		if info.width != a4Width || info.height != a4Height {
-			t.Errorf("poster MediaBox %gx%g, want A4 %gx%g", info.width, info.height, a4Width, a4Height)
+		const a4W, a4H = 595.28, 841.89 // A4 portrait in points
+		if info.width != a4W || info.height != a4H {
+			t.Errorf("poster MediaBox %gx%g, want A4 %gx%g", info.width, info.height, a4W, a4H)
 		}
-		if centre := box.x + box.w/2; math.Abs(centre-a4Width/2) > 0.01 {
-			t.Errorf("symbol centred at x=%g, want %g", centre, a4Width/2)
+		if centre := box.x + box.w/2; math.Abs(centre-a4W/2) > 0.01 {
+			t.Errorf("symbol centred at x=%g, want %g", centre, a4W/2)
 		}
 		if mm := symbolPt / 72 * 25.4; c.autoFit && (mm > 120 || mm < 100) {
 			t.Errorf("poster symbol is %.1f mm, want about 120", mm)
@@ -259,7 +261,7 @@ func checkPDF(t *testing.T, c checkCase) {
 	}
 	const px = 6 // pixels per module when rasterising
 	r := rasterizeRects(rects, box.x, box.y+box.h, box.w, box.h, px/modulePt)
-	checkSymbol(t, r, c.n, c.quiet(), px)
+	checkSymbol(t, r, c.content, c.ecc, c.quiet(), px)
 	if got := decodeZXing(t, r.image(1)); got != c.content {
 		t.Fatalf("gozxing decoded %q, want %q", got, c.content)
 	}
@@ -285,7 +287,7 @@ func checkTXT(t *testing.T, c checkCase) {
 	if r.w != c.side || r.h != c.side+c.side%2 {
 		t.Errorf("text symbol is %dx%d modules, want %d (rows rounded up to even)", r.w, r.h, c.side)
 	}
-	checkSymbol(t, r, c.n, c.quiet(), 1)
+	checkSymbol(t, r, c.content, c.ecc, c.quiet(), 1)
 	img := r.image(8)
 	if got := decodeZXing(t, img); got != c.content {
 		t.Fatalf("gozxing decoded %q, want %q", got, c.content)
@@ -309,7 +311,7 @@ func checkESCPOS(t *testing.T, c checkCase) {
 	if symbolDots := c.side * c.module; width < symbolDots || width-symbolDots >= 8 || e.rows != symbolDots {
 		t.Errorf("raster %dx%d dots for a %d-dot symbol: pad must be < 8 dots, rows exact", width, e.rows, symbolDots)
 	}
-	checkSymbol(t, e.image, c.n, c.quiet(), c.module)
+	checkSymbol(t, e.image, c.content, c.ecc, c.quiet(), c.module)
 	img := e.image.image(1)
 	if got := decodeZXing(t, img); got != c.content {
 		t.Fatalf("gozxing decoded %q, want %q", got, c.content)
@@ -362,7 +364,7 @@ func TestExplicitOptions(t *testing.T) {
 			if module == 0 {
 				module = expectedModule(e, side)
 			}
-			renderChecks[format].fn(t, checkCase{content: receiptURL, data: data, n: n, side: side,
+			renderChecks[format].fn(t, checkCase{content: receiptURL, ecc: tc.ecc, data: data, side: side,
 				module: module, dpi: tc.dpi, preset: eff, e: e, margin: tc.margin, autoFit: tc.module == 0})
 		})
 	}
@@ -425,7 +427,7 @@ func TestSignageLongTextStaysOnPage(t *testing.T) {
 		if strings.HasSuffix(line, " Td") {
 			var x, y float64
 			fmt.Sscanf(line, "%g %g Td", &x, &y)
-			if x < 0 || y < 0 || y > a4Height {
+			if x < 0 || y < 0 || y > 841.89 {
 				t.Errorf("text placed off the page at %g,%g", x, y)
 			}
 		}
