@@ -162,8 +162,8 @@ func (s *Service) authenticate(token string) (store.APIKey, bool) {
 func (s *Service) Require(scope Scope) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		h := c.Get(fiber.HeaderAuthorization)
-		token, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || token == "" {
+		scheme, token, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 			return errUnauthorized
 		}
 		k, ok := s.authenticate(strings.TrimSpace(token))

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -36,6 +37,17 @@ type Evidence struct {
 	MessageID   string `json:"message_id,omitempty" validate:"omitempty,max=200,safetext"`
 	RawText     string `json:"raw_text,omitempty" validate:"omitempty,max=4096"`
 	ProfileName string `json:"profile_name,omitempty" validate:"omitempty,max=200"`
+}
+
+// validUTF8 replaces invalid UTF-8 (from a header, say) with U+FFFD. JSON
+// writes an invalid byte as the escape \ufffd but a real U+FFFD as itself,
+// so text that is not valid UTF-8 would be committed to by pii_sha256 in a
+// form the export, after a JSON round trip, can no longer reproduce.
+func (e Evidence) validUTF8() Evidence {
+	for _, f := range []*string{&e.PageURL, &e.IP, &e.UserAgent, &e.StaffID, &e.LinkCode, &e.MessageID, &e.RawText, &e.ProfileName} {
+		*f = strings.ToValidUTF8(*f, "\uFFFD")
+	}
+	return e
 }
 
 // eventCore is the hashed part of an event. Its JSON encoding, in this

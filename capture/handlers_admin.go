@@ -2,6 +2,8 @@ package capture
 
 import (
 	"bufio"
+	"encoding/json"
+	"maps"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -17,9 +19,31 @@ func (h *Handler) getSettings(c *fiber.Ctx) error {
 }
 
 func (h *Handler) putSettings(c *fiber.Ctx) error {
-	next := h.s.Settings()
-	// Fields left out of the body keep their current values.
-	if err := decodeJSON(c, &next); err != nil {
+	// Fields left out of the body keep their current values. The body is
+	// merged over the current settings as JSON objects and decoded into a
+	// fresh Settings: decoding it over a copy of the current value would
+	// write into slices shared with the live settings (racing readers and
+	// keeping even a rejected change) and merge an old topic's labels into
+	// the new topic at the same index.
+	var patch map[string]json.RawMessage
+	if err := readJSON(c, &patch); err != nil {
+		return err
+	}
+	merged := map[string]json.RawMessage{}
+	cur, err := json.Marshal(h.s.Settings())
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(cur, &merged); err != nil {
+		return err
+	}
+	maps.Copy(merged, patch)
+	raw, err := json.Marshal(merged)
+	if err != nil {
+		return err
+	}
+	var next Settings
+	if err := unmarshalStrict(raw, &next); err != nil {
 		return err
 	}
 	saved, err := h.s.UpdateSettings(next)

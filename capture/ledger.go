@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/consentry/consentry/store"
@@ -64,7 +66,9 @@ func (s *Service) Record(r Record) (Result, error) {
 	err := s.store.Write(func(tx *store.Tx) error {
 		res = Result{}
 		if r.MessageID != "" {
-			fresh, err := tx.MarkMessage(r.MessageID, tx.Head().Seq+1)
+			// Meta's message ids embed the sender's number, so the dedupe
+			// index keeps only a keyed hash of them.
+			fresh, err := tx.MarkMessage(hex.EncodeToString(s.subject("msg|"+r.MessageID)), tx.Head().Seq+1)
 			if err != nil {
 				return err
 			}
@@ -72,7 +76,13 @@ func (s *Service) Record(r Record) (Result, error) {
 				return errMessageSeen
 			}
 		}
-		st := decodeState(tx.Contact(subject))
+		stored := tx.Contact(subject)
+		if stored == nil {
+			// An erased contact starts again from what outlived erasure:
+			// its opt-outs stay in force for topics a new opt-in does not name.
+			stored = tx.Suppression(subject)
+		}
+		st := decodeState(stored)
 		typ, status, evTopics := r.Type, "", topics
 		if r.Pending {
 			status = StatePending
@@ -98,7 +108,7 @@ func (s *Service) Record(r Record) (Result, error) {
 		if _, err := rand.Read(salt); err != nil {
 			return err
 		}
-		pii := piiRecord{Salt: hex.EncodeToString(salt), Phone: r.Phone, Evidence: r.Evidence}
+		pii := piiRecord{Salt: hex.EncodeToString(salt), Phone: r.Phone, Evidence: r.Evidence.validUTF8()}
 		piiSum, piiPlain, err := piiDigest(pii)
 		if err != nil {
 			return err
@@ -232,15 +242,19 @@ func (s *Service) CheckMany(topic string, phones []string) ([]CheckResult, error
 	region := s.Settings().DefaultRegion
 	out := make([]CheckResult, len(phones))
 	subjects := make([][]byte, len(phones))
-	for i, p := range phones {
-		e164, err := NormalizePhone(p, region)
-		if err != nil {
-			out[i] = CheckResult{Phone: p, State: StateInvalid}
-			continue
+	// Parsing and hashing the numbers is most of a big call's work; each
+	// core takes a part of the list.
+	inParallel(len(phones), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			e164, err := NormalizePhone(phones[i], region)
+			if err != nil {
+				out[i] = CheckResult{Phone: phones[i], State: StateInvalid}
+				continue
+			}
+			out[i].Phone = e164
+			subjects[i] = s.subject(e164)
 		}
-		out[i].Phone = e164
-		subjects[i] = s.subject(e164)
-	}
+	})
 	err := s.store.ContactStates(subjects, func(i int, stateJSON, supp []byte) {
 		if subjects[i] == nil {
 			return
@@ -249,6 +263,27 @@ func (s *Service) CheckMany(topic string, phones []string) ([]CheckResult, error
 		out[i].State, out[i].Allowed = state, state == StateOptedIn
 	})
 	return out, err
+}
+
+// inParallel calls fn on contiguous ranges covering [0, n), one per core
+// when n is large enough to be worth the goroutines.
+func inParallel(n int, fn func(lo, hi int)) {
+	const minPart = 256
+	parts := min(runtime.GOMAXPROCS(0), n/minPart)
+	if parts <= 1 {
+		fn(0, n)
+		return
+	}
+	size := (n + parts - 1) / parts
+	var wg sync.WaitGroup
+	for lo := 0; lo < n; lo += size {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			fn(lo, hi)
+		}(lo, min(lo+size, n))
+	}
+	wg.Wait()
 }
 
 // TopicView is one topic of a contact's current state.
@@ -366,8 +401,15 @@ func (s *Service) Erase(rawPhone string) (int, error) {
 		}
 		return tx.DeleteContact(subject)
 	})
-	if err == nil {
-		s.log.Info("contact erased", "phone", MaskPhone(e164), "events", n)
+	if err != nil {
+		return 0, err
 	}
-	return n, err
+	// The old copies of the key and the sealed data sit in pages bbolt
+	// freed but did not clear; overwrite them so the file keeps nothing.
+	pages, err := s.store.ScrubFreePages()
+	if err != nil {
+		return 0, fmt.Errorf("erasure committed but scrubbing freed pages failed: %w", err)
+	}
+	s.log.Info("contact erased", "phone", MaskPhone(e164), "events", n, "pages_zeroed", pages)
+	return n, nil
 }

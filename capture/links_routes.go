@@ -1,4 +1,350 @@
 package capture
 
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/consentry/consentry/qr"
+	"github.com/consentry/consentry/store"
+)
+
 // linkRoutes lists the routes of links, QR images and receipts.
-func (h *Handler) linkRoutes() []route { return nil }
+func (h *Handler) linkRoutes() []route {
+	guard := []fiber.Handler{h.guardPublic}
+	return []route{
+		{"POST", "/v1/links", ScopeLinks, smallBody, h.createLink, nil},
+		{"GET", "/v1/links", ScopeLinks, 0, h.listLinks, nil},
+		{"GET", "/v1/links/:id", ScopeLinks, 0, h.getLink, nil},
+		{"PATCH", "/v1/links/:id", ScopeLinks, smallBody, h.patchLink, nil},
+		{"GET", "/v1/links/:id/qr", ScopeLinks, 0, h.linkQR, nil},
+		{"POST", "/v1/receipts", ScopeLinks, smallBody, h.createReceipt, nil},
+		{"POST", "/v1/qr/batch", ScopeLinks, MaxBody, h.qrBatch, nil},
+
+		{"GET", "/v1/link-keys", ScopeAdmin, 0, h.listLinkKeys, nil},
+		{"POST", "/v1/link-keys", ScopeAdmin, 0, h.rotateLinkKey, nil},
+		{"DELETE", "/v1/link-keys/:id", ScopeAdmin, 0, h.retireLinkKey, nil},
+
+		// Fiber matches paths case-insensitively, so /L/ reaches these too.
+		{"GET", "/l/:code", "", 0, h.openLink, guard},
+		{"HEAD", "/l/:code", "", 0, h.openLink, guard},
+		{"GET", "/l/:code/qr.svg", "", 0, h.publicQR(qr.FormatSVG), guard},
+		{"GET", "/l/:code/qr.png", "", 0, h.publicQR(qr.FormatPNG), guard},
+	}
+}
+
+func (h *Handler) createLink(c *fiber.Ctx) error {
+	var req LinkRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	v, err := h.s.CreateLink(req)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(v)
+}
+
+func (h *Handler) listLinks(c *fiber.Ctx) error {
+	f := store.LinkFilter{Source: strings.Clone(c.Query("source")), Campaign: strings.Clone(c.Query("campaign")),
+		After: strings.Clone(c.Query("after"))}
+	if f.Source != "" && !isOneOf(f.Source, linkSources) {
+		return fieldError("source", "must be one of: "+strings.Join(linkSources, ", "))
+	}
+	if utf8.RuneCountInString(f.Campaign) > 64 || !isSafeText(f.Campaign) {
+		return fieldError("campaign", "must be a campaign name of at most 64 characters")
+	}
+	if f.After != "" {
+		if _, ok := store.LinkSerial(f.After); !ok {
+			return fieldError("after", "must be a link id from a previous page")
+		}
+	}
+	limit, err := queryUint(c, "limit", 50, 1, 500)
+	if err != nil {
+		return err
+	}
+	f.Limit = int(limit)
+	views, err := h.s.Links(f)
+	if err != nil {
+		return err
+	}
+	resp := fiber.Map{"links": views}
+	if len(views) == f.Limit {
+		resp["next_after"] = views[len(views)-1].ID
+	}
+	return c.JSON(resp)
+}
+
+func (h *Handler) getLink(c *fiber.Ctx) error {
+	v, err := h.s.Link(c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(v)
+}
+
+type linkPatchRequest struct {
+	Label     *string         `json:"label" validate:"omitempty,max=200,safetext"`
+	ExpiresAt json.RawMessage `json:"expires_at"`
+	Disabled  *bool           `json:"disabled"`
+}
+
+func (h *Handler) patchLink(c *fiber.Ctx) error {
+	var req linkPatchRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	u := LinkUpdate{Label: req.Label, Disabled: req.Disabled}
+	if len(req.ExpiresAt) > 0 {
+		u.SetExpiresAt = true
+		if string(req.ExpiresAt) != "null" {
+			var t time.Time
+			if err := json.Unmarshal(req.ExpiresAt, &t); err != nil {
+				return fieldError("expires_at", "must be an RFC 3339 time or null")
+			}
+			u.ExpiresAt = &t
+		}
+	}
+	v, err := h.s.UpdateLink(c.Params("id"), u)
+	if err != nil {
+		return err
+	}
+	return c.JSON(v)
+}
+
+// openLink is GET /l/{code}: a redirect to WhatsApp and one scan counted,
+// or a friendly page. It never answers 5xx.
+func (h *Handler) openLink(c *fiber.Ctx) error {
+	id, _, ok := h.s.verifyCode(c.Params("code"))
+	if !ok {
+		return h.sendLinkPage(c, fiber.StatusNotFound, "")
+	}
+	rt := h.s.links()
+	l, wa, err := rt.opens.get(h.s, id)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			h.s.log.Error("reading a link", "link", id, "err", err)
+		}
+		return h.sendLinkPage(c, fiber.StatusNotFound, "")
+	}
+	if LinkState(l, 0, time.Now()) != LinkActive || wa == "" {
+		return h.sendLinkPage(c, fiber.StatusGone, l.Locale)
+	}
+	count := c.Method() == fiber.MethodGet && !isBot(c.Get(fiber.HeaderUserAgent))
+	scans := rt.scans
+	switch {
+	case l.MaxScans > 0 && count:
+		ok, err := scans.addBelow(id, uint64(l.MaxScans))
+		if err != nil {
+			h.s.log.Error("counting a scan", "link", id, "err", err)
+		}
+		if !ok {
+			return h.sendLinkPage(c, fiber.StatusGone, l.Locale)
+		}
+	case l.MaxScans > 0:
+		if scans.totals([]store.Link{l})[0] >= uint64(l.MaxScans) {
+			return h.sendLinkPage(c, fiber.StatusGone, l.Locale)
+		}
+	case count:
+		scans.add(id)
+	}
+	if count {
+		h.s.metrics.CountScan(l.Source)
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set("Referrer-Policy", "no-referrer")
+	return c.Redirect(wa, fiber.StatusFound)
+}
+
+// Call to action on signage posters, per locale.
+var signageCallToAction = map[string]string{
+	"pt-BR": "Escaneie para receber novidades pelo WhatsApp",
+	"en":    "Scan to get updates on WhatsApp",
+	"es":    "Escanea para recibir novedades por WhatsApp",
+}
+
+// qrQuery reads the image options of GET /v1/links/{id}/qr; every bad
+// value is a 422 naming the parameter.
+func qrQuery(c *fiber.Ctx) (qr.Options, error) {
+	opts := qr.Options{Format: qr.Format(strings.ToLower(strings.Clone(c.Query("format")))),
+		Preset: strings.ToLower(strings.Clone(c.Query("preset"))), ECC: strings.ToUpper(strings.Clone(c.Query("ecc")))}
+	for _, p := range []struct {
+		name string
+		dst  *int
+	}{{"margin", &opts.Margin}, {"module", &opts.Module}, {"dpi", &opts.DPI}} {
+		v, err := queryUint(c, p.name, 0, 0, 100_000)
+		if err != nil {
+			return opts, err
+		}
+		*p.dst = int(v)
+	}
+	switch strings.ToLower(c.Query("escpos")) {
+	case "", "raster":
+	case "native":
+		opts.ESCPOSNative = true
+	default:
+		return opts, fieldError("escpos", "must be raster or native")
+	}
+	return opts, nil
+}
+
+// qrError maps the renderer's errors onto 422s.
+func qrError(err error) error {
+	var oe *qr.OptionError
+	var ge *qr.GeometryError
+	switch {
+	case errors.As(err, &oe):
+		return fieldError(oe.Field, oe.Reason)
+	case errors.As(err, &ge):
+		return newError(CodeInvalidRequest, ge.Reason)
+	}
+	return err
+}
+
+// renderedQR is an image with its validator.
+type renderedQR struct {
+	body        []byte
+	contentType string
+	etag        string
+}
+
+// renderCodeQR renders a link code's symbol, cached by ETag. The ETag is a
+// hash of everything the bytes depend on, so it changes when the public URL
+// or the business name does.
+func (s *Service) renderCodeQR(st Settings, code, locale string, opts qr.Options) (renderedQR, error) {
+	content := qrContent(st.PublicURL, code)
+	opts.Title, opts.Caption = st.BusinessName, code
+	opts.CallToAction = signageCallToAction[locale]
+	if opts.CallToAction == "" {
+		opts.CallToAction = signageCallToAction[st.DefaultLocale]
+	}
+	sum := sha256.New()
+	for _, part := range []string{content, string(opts.Format), opts.Preset, opts.ECC, strconv.Itoa(opts.Margin),
+		strconv.Itoa(opts.Module), strconv.Itoa(opts.DPI), strconv.FormatBool(opts.ESCPOSNative),
+		opts.Title, opts.CallToAction, opts.Caption} {
+		sum.Write([]byte(part))
+		sum.Write([]byte{0})
+	}
+	etag := `"q` + hex.EncodeToString(sum.Sum(nil)[:12]) + `"`
+	images := s.links().images
+	if img, ok := images.get(etag); ok {
+		return renderedQR{img.body, img.ctype, etag}, nil
+	}
+	body, ctype, err := qr.Render(content, opts)
+	if err != nil {
+		return renderedQR{}, qrError(err)
+	}
+	images.put(etag, cachedImage{body: body, ctype: ctype})
+	return renderedQR{body, ctype, etag}, nil
+}
+
+// imageMaxAge: images depend on the code and the settings (public URL,
+// business name), which change rarely; a day of caching with ETag
+// revalidation keeps a changed public URL from lingering for a year.
+const imageCacheControl = "max-age=86400, stale-while-revalidate=604800"
+
+// sendImage answers with an image, or 304 when the client has it.
+func sendImage(c *fiber.Ctx, img renderedQR, visibility, filename string) error {
+	c.Set(fiber.HeaderETag, img.etag)
+	c.Set(fiber.HeaderCacheControl, visibility+", "+imageCacheControl)
+	if etagMatches(c.Get(fiber.HeaderIfNoneMatch), img.etag) {
+		return c.SendStatus(fiber.StatusNotModified)
+	}
+	c.Set(fiber.HeaderContentType, img.contentType)
+	if filename != "" {
+		c.Set(fiber.HeaderContentDisposition, `inline; filename="`+filename+`"`)
+	}
+	return c.Send(img.body)
+}
+
+func etagMatches(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == etag || t == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+// fileExt is the file name extension of a rendered format.
+func fileExt(f qr.Format, ctype string) string {
+	switch {
+	case f == qr.FormatESCPOS || strings.HasPrefix(ctype, "application/octet-stream"):
+		return "bin"
+	case strings.HasPrefix(ctype, "image/svg"):
+		return "svg"
+	case strings.HasPrefix(ctype, "application/pdf"):
+		return "pdf"
+	case strings.HasPrefix(ctype, "text/"):
+		return "txt"
+	}
+	return "png"
+}
+
+func (h *Handler) linkQR(c *fiber.Ctx) error {
+	opts, err := qrQuery(c)
+	if err != nil {
+		return err
+	}
+	l, err := h.s.LinkByID(c.Params("id"))
+	if err != nil {
+		return err
+	}
+	img, err := h.s.renderCodeQR(h.s.Settings(), l.Code, l.Locale, opts)
+	if err != nil {
+		return err
+	}
+	return sendImage(c, img, "private", l.Code+"."+fileExt(opts.Format, img.contentType))
+}
+
+// publicQR serves /l/{code}/qr.svg and .png for web pages (preset
+// screen). The signature proves the code was issued here, so no store read.
+func (h *Handler) publicQR(format qr.Format) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		_, code, ok := h.s.verifyCode(c.Params("code"))
+		if !ok {
+			return h.sendLinkPage(c, fiber.StatusNotFound, "")
+		}
+		st := h.s.Settings()
+		img, err := h.s.renderCodeQR(st, code, st.DefaultLocale, qr.Options{Format: format, Preset: "screen"})
+		if err != nil {
+			return err
+		}
+		return sendImage(c, img, "public", "")
+	}
+}
+
+func (h *Handler) listLinkKeys(c *fiber.Ctx) error {
+	keys, err := h.s.LinkKeys()
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"keys": keys})
+}
+
+func (h *Handler) rotateLinkKey(c *fiber.Ctx) error {
+	k, err := h.s.rotateLinkKey()
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(k)
+}
+
+func (h *Handler) retireLinkKey(c *fiber.Ctx) error {
+	id, err := strconv.Atoi(c.Params("id"))
+	if err != nil {
+		return errNotFound
+	}
+	if err := h.s.RetireLinkKey(id); err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"id": id, "retired": true})
+}

@@ -71,7 +71,7 @@ func (m *Metrics) Middleware() fiber.Handler {
 				status = fe.Code
 			}
 		}
-		m.latency.WithLabelValues(c.Method(), c.Route().Path, strconv.Itoa(status)).Observe(time.Since(start).Seconds())
+		m.latency.WithLabelValues(stableMethod(c.Method()), c.Route().Path, strconv.Itoa(status)).Observe(time.Since(start).Seconds())
 		return err
 	}
 }
@@ -79,4 +79,17 @@ func (m *Metrics) Middleware() fiber.Handler {
 // Handler serves the Prometheus text format.
 func (m *Metrics) Handler() fiber.Handler {
 	return adaptor.HTTPHandler(promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
+}
+
+// stableMethod returns a constant for the request method: Fiber hands the
+// method out as a view of a buffer reused by later requests, and a label
+// value must outlive the request.
+func stableMethod(m string) string {
+	for _, known := range []string{fiber.MethodGet, fiber.MethodPost, fiber.MethodPut, fiber.MethodPatch,
+		fiber.MethodDelete, fiber.MethodHead, fiber.MethodOptions} {
+		if m == known {
+			return known
+		}
+	}
+	return "OTHER"
 }

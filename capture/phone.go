@@ -28,31 +28,46 @@ func NormalizePhone(raw, region string) (string, error) {
 	if len(raw) > maxPhoneInput {
 		return "", errPhoneTooLong
 	}
-	num := fastE164(raw)
-	if num == nil {
-		n, err := phonenumbers.Parse(withPlus(raw), region)
-		if err != nil {
-			if errors.Is(err, phonenumbers.ErrInvalidCountryCode) && region == "" {
-				return "", errPhoneNoRegion
-			}
-			return "", errPhoneInvalid
-		}
-		num = n
+	// The fast path answers only for numbers it finds acceptable; anything
+	// else goes to the parser, which may still read it (it strips a trunk
+	// prefix after the country code, "+1 1 650…"), so both agree.
+	if num := fastE164(raw); num != nil && acceptedNumber(num) {
+		return phonenumbers.Format(num, phonenumbers.E164), nil
 	}
-	if !phonenumbers.IsValidNumber(num) {
+	intl := withPlus(raw)
+	num, err := phonenumbers.Parse(intl, region)
+	if (err != nil || !acceptedNumber(num)) && intl != raw && region != "" {
+		// Bare digits that make no international number are read in the
+		// region: "11987654321" is how Brazilians write a São Paulo mobile.
+		num, err = phonenumbers.Parse(raw, region)
+	}
+	if err != nil {
+		if errors.Is(err, phonenumbers.ErrInvalidCountryCode) && region == "" {
+			return "", errPhoneNoRegion
+		}
 		return "", errPhoneInvalid
 	}
-	switch phonenumbers.GetNumberType(num) {
-	case phonenumbers.MOBILE, phonenumbers.FIXED_LINE, phonenumbers.FIXED_LINE_OR_MOBILE:
-	default:
+	if !acceptedNumber(num) {
 		return "", errPhoneInvalid
 	}
 	return phonenumbers.Format(num, phonenumbers.E164), nil
 }
 
+// acceptedNumber reports whether a number is valid as a mobile or fixed
+// line. GetNumberType returns a concrete type only for a number that
+// matches its region's patterns, so it also decides validity; calling
+// IsValidNumber as well would run the same regular expressions twice.
+func acceptedNumber(num *phonenumbers.PhoneNumber) bool {
+	switch phonenumbers.GetNumberType(num) {
+	case phonenumbers.MOBILE, phonenumbers.FIXED_LINE, phonenumbers.FIXED_LINE_OR_MOBILE:
+		return true
+	}
+	return false
+}
+
 // withPlus reads bare international digits ("5511987654321", as WhatsApp
 // writes wa_id) as international: a string of 11 or more digits with no
-// other characters is taken to start with its country code.
+// other characters is first taken to start with its country code.
 func withPlus(raw string) string {
 	if len(raw) >= 11 && allDigits(raw) {
 		return "+" + raw

@@ -49,7 +49,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil || v < 0 {
-		return newError(CodeInvalidRequest, "durations are written like \"2160h\"")
+		return fieldError("receipt_ttl", "must be a duration like \"2160h\"")
 	}
 	*d = Duration(v)
 	return nil

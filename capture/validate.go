@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"regexp"
 	"strings"
@@ -123,6 +124,15 @@ func reasonOf(fe validator.FieldError) string {
 // a missing or wrong content type with 415, an empty or malformed body with
 // 400 invalid_json and a value of the wrong type with 422 naming the field.
 func decodeJSON(c *fiber.Ctx, v any) error {
+	if err := readJSON(c, v); err != nil {
+		return err
+	}
+	return Validate(v)
+}
+
+// readJSON is decodeJSON without the validation, for bodies decoded into
+// something other than a tagged struct.
+func readJSON(c *fiber.Ctx, v any) error {
 	if ct := c.Get(fiber.HeaderContentType); ct != "" && !strings.HasPrefix(strings.ToLower(ct), fiber.MIMEApplicationJSON) {
 		return newError(CodeUnsupportedMediaType, "send the body as application/json")
 	}
@@ -130,10 +140,7 @@ func decodeJSON(c *fiber.Ctx, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return newError(CodeInvalidJSON, "the request body is empty; send a JSON object")
 	}
-	if err := unmarshalStrict(body, v); err != nil {
-		return err
-	}
-	return Validate(v)
+	return unmarshalStrict(body, v)
 }
 
 // unmarshalStrict decodes exactly one JSON value, mapping decoder errors to
@@ -158,7 +165,9 @@ func unmarshalStrict(body []byte, v any) error {
 		}
 		return newError(CodeInvalidJSON, "malformed JSON: "+err.Error())
 	}
-	if dec.More() {
+	// Only white space may follow; dec.More alone would let a stray "]" or
+	// "}" through.
+	if _, err := dec.Token(); err != io.EOF {
 		return newError(CodeInvalidJSON, "unexpected data after the JSON object")
 	}
 	return nil

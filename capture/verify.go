@@ -77,19 +77,26 @@ func VerifyExport(r io.Reader, publicKey string) (uint64, error) {
 		if line.PrevHash != prev {
 			return n, &VerifyError{expected, "prev_hash does not match the previous event's hash"}
 		}
+		var pii *piiRecord
 		if line.Phone != nil || line.Evidence != nil || line.PIISalt != "" {
-			pii := piiRecord{Salt: line.PIISalt}
+			pii = &piiRecord{Salt: line.PIISalt}
 			if line.Phone != nil {
 				pii.Phone = *line.Phone
 			}
 			if line.Evidence != nil {
 				pii.Evidence = *line.Evidence
 			}
-			if d, _, err := piiDigest(pii); err != nil || d != line.PIISHA256 {
+			if d, _, err := piiDigest(*pii); err != nil || d != line.PIISHA256 {
 				return n, &VerifyError{expected, "phone or evidence does not match pii_sha256"}
 			}
 		} else if !line.Erased {
 			return n, &VerifyError{expected, "personal data missing without an erasure mark"}
+		}
+		// The line must be exactly what the exporter writes: a key added
+		// after the hashed part (a second "topics", read last by JSON
+		// parsers) would otherwise change what a reader sees unnoticed.
+		if !bytes.Equal(raw, appendEventLine(nil, canonical, sum, pii)) {
+			return n, &VerifyError{expected, "line holds data beyond the hashed event and its personal data"}
 		}
 		prev, n = line.Hash, expected
 	}

@@ -35,7 +35,12 @@ func (t *Tx) AppendEvent(build EventBuilder) (EventRecord, error) {
 		return EventRecord{}, err
 	}
 	rec := EventRecord{Seq: seq, Canonical: canonical, Hash: sha256.Sum256(canonical), Sealed: sealed}
-	if err := t.bucket(bucketEvents).Put(seqKey(seq), encodeEvent(rec)); err != nil {
+	events := t.bucket(bucketEvents)
+	// Keys only ever grow, so pages can be filled before they split; the
+	// default (half full) makes the ledger twice the size on disk and the
+	// export read twice the pages.
+	events.FillPercent = 1.0
+	if err := events.Put(seqKey(seq), encodeEvent(rec)); err != nil {
 		return EventRecord{}, err
 	}
 	if len(subject) > 0 {
@@ -143,7 +148,8 @@ var errCorruptEvent = errors.New("store: corrupt event record")
 
 func decodeEvent(seq uint64, v []byte, copyOut bool) (EventRecord, error) {
 	n, w := binary.Uvarint(v)
-	if w <= 0 || uint64(len(v)-w) < n+32 {
+	// Compare without adding to n: a huge length must not wrap around.
+	if w <= 0 || n > uint64(len(v)-w) || uint64(len(v)-w)-n < 32 {
 		return EventRecord{}, errCorruptEvent
 	}
 	rest := v[w:]

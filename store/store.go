@@ -60,6 +60,10 @@ type Store struct {
 	stopped chan struct{}
 
 	head Head // owned by the committer goroutine once Open returns
+
+	// readers is held shared by every read transaction and exclusively by
+	// ScrubFreePages, which must know no reader still sees freed pages.
+	readers sync.RWMutex
 }
 
 // Head is the last event of the ledger: its sequence number and hash.
@@ -202,7 +206,7 @@ func (s *Store) commitGroup(group []*writeRequest) {
 // service keeps running.
 func (s *Store) Backup(w io.Writer) (int64, error) {
 	var n int64
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		n, err = tx.WriteTo(w)
 		return err
@@ -213,7 +217,7 @@ func (s *Store) Backup(w io.Writer) (int64, error) {
 // BackupSize is the size in bytes Backup will write.
 func (s *Store) BackupSize() int64 {
 	var n int64
-	_ = s.db.View(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
+	_ = s.view(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
 	return n
 }
 
@@ -226,7 +230,11 @@ type Tx struct {
 func (t *Tx) bucket(name []byte) *bolt.Bucket { return t.tx.Bucket(name) }
 
 // view runs fn in a read-only transaction.
-func (s *Store) view(fn func(*bolt.Tx) error) error { return s.db.View(fn) }
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	s.readers.RLock()
+	defer s.readers.RUnlock()
+	return s.db.View(fn)
+}
 
 // update runs fn in its own read-write transaction, for rare writes
 // (settings, keys) that do not need group commit.

@@ -1,10 +1,13 @@
-// Package widgets serves the embeddable opt-in widgets, their configs and
-// the demo page.
+// Package widgets serves the embeddable opt-in widgets (their configs,
+// scripts and public opt-in endpoint), the unsubscribe and preference
+// pages, and the demo page.
 package widgets
 
 import (
-	"bytes"
 	"html/template"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -12,38 +15,111 @@ import (
 	"github.com/consentry/consentry/capture"
 )
 
-// Handler serves widget configs, scripts and the demo page.
+// Handler serves widget configs, scripts, the public opt-in endpoint, the
+// contact pages and the demo page.
 type Handler struct {
-	s    *capture.Service
-	demo *template.Template
+	s           *capture.Service
+	demo        *template.Template
+	unsubscribe *template.Template
+	preferences *template.Template
+	tokens      *tokenCodec
+	limits      rateLimits
+
+	// linkMu serialises the creation of double opt-in confirmation links,
+	// so concurrent opt-ins for the same topics share one link.
+	linkMu sync.Mutex
 }
 
-// NewHandler parses the page templates.
+// rateLimits are the rate limits of the public routes, per client IP unless
+// named otherwise, over Window.
+type rateLimits struct {
+	OptInPerIP     int // POST /w/{id}/optin
+	OptInPerWidget int // POST /w/{id}/optin, all clients together
+	ScriptPerIP    int // GET /w/{id}.js and the CORS preflight
+	PagesPerIP     int // /u/{token} and /p/{token}
+	Window         time.Duration
+}
+
+// defaultLimits are generous for people and tight for scripts that flood.
+var defaultLimits = rateLimits{OptInPerIP: 10, OptInPerWidget: 300, ScriptPerIP: 300, PagesPerIP: 30, Window: time.Minute}
+
+// NewHandler parses the page templates, loads the contact-token key and,
+// on first start, creates the demo widgets.
 func NewHandler(s *capture.Service) (*Handler, error) {
-	demo, err := template.ParseFS(assets.Pages, "pages/demo.html")
+	h := &Handler{s: s, limits: defaultLimits}
+	var err error
+	for name, dst := range map[string]**template.Template{
+		"pages/demo.html": &h.demo, "pages/unsubscribe.html": &h.unsubscribe, "pages/preferences.html": &h.preferences,
+	} {
+		if *dst, err = template.ParseFS(assets.Pages, name); err != nil {
+			return nil, err
+		}
+	}
+	key, err := s.Store().EnsureSecret(tokenSecretName, randomKey)
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{s: s, demo: demo}, nil
-}
-
-// Mount registers the routes.
-func (h *Handler) Mount(r fiber.Router) {
-	r.Get("/", h.demoPage)
-}
-
-type demoData struct {
-	BusinessName string
-	PublicURL    string
-	Widgets      []template.HTML
-}
-
-func (h *Handler) demoPage(c *fiber.Ctx) error {
-	st := h.s.Settings()
-	var buf bytes.Buffer
-	if err := h.demo.Execute(&buf, demoData{BusinessName: st.BusinessName, PublicURL: st.PublicURL}); err != nil {
-		return err
+	if h.tokens, err = newTokenCodec(key); err != nil {
+		return nil, err
 	}
-	c.Type("html", "utf-8")
-	return c.Send(buf.Bytes())
+	if err := h.ensureDemoWidgets(); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// route is one entry of the route table; an empty scope means public.
+type route struct {
+	method, path string
+	scope        capture.Scope
+	bodyLimit    int
+	pre          []fiber.Handler
+	handle       fiber.Handler
+}
+
+func (h *Handler) routes() []route {
+	l := h.limits
+	scriptLimit := capture.RateLimit(l.ScriptPerIP, l.Window, nil)
+	optinPerIP := capture.RateLimit(l.OptInPerIP, l.Window, nil)
+	optinPerWidget := capture.RateLimit(l.OptInPerWidget, l.Window, func(c *fiber.Ctx) string {
+		return "widget:" + strings.Clone(c.Params("id"))
+	})
+	pagesLimit := capture.RateLimit(l.PagesPerIP, l.Window, nil)
+	return []route{
+		{"GET", "/", "", 0, nil, h.demoPage},
+
+		{"POST", "/v1/widgets", capture.ScopeWidgets, 16 << 10, nil, h.createWidget},
+		{"GET", "/v1/widgets", capture.ScopeWidgets, 0, nil, h.listWidgets},
+		{"GET", "/v1/widgets/:id", capture.ScopeWidgets, 0, nil, h.getWidget},
+		{"PATCH", "/v1/widgets/:id", capture.ScopeWidgets, 16 << 10, nil, h.patchWidget},
+		{"DELETE", "/v1/widgets/:id", capture.ScopeWidgets, 0, nil, h.deleteWidget},
+		{"GET", "/v1/contacts/:phone/links", capture.ScopeConsentWrite, 0, nil, h.contactLinks},
+
+		{"GET", "/w/:id.js", "", 0, []fiber.Handler{scriptLimit}, h.script},
+		{"OPTIONS", "/w/:id/optin", "", 0, []fiber.Handler{scriptLimit, h.optinCORS}, h.optinPreflight},
+		// CORS first, so even a refusal carries the headers the widget needs
+		// to read it; then the limits; then the body bound.
+		{"POST", "/w/:id/optin", "", optinBody, []fiber.Handler{h.optinCORS, optinPerIP, optinPerWidget}, h.optin},
+
+		{"GET", "/u/:token", "", 0, []fiber.Handler{pagesLimit}, h.unsubscribePage},
+		{"POST", "/u/:token", "", 2 << 10, []fiber.Handler{pagesLimit}, h.unsubscribeSubmit},
+		{"GET", "/p/:token", "", 0, []fiber.Handler{pagesLimit}, h.preferencesPage},
+		{"POST", "/p/:token", "", 8 << 10, []fiber.Handler{pagesLimit}, h.preferencesSubmit},
+	}
+}
+
+// Mount registers the routes. Mount capture's handler first (it installs
+// panic recovery and metrics) and capture.MountFallback last.
+func (h *Handler) Mount(r fiber.Router) {
+	for _, rt := range h.routes() {
+		var handlers []fiber.Handler
+		if rt.scope != "" {
+			handlers = append(handlers, h.s.Require(rt.scope))
+		}
+		handlers = append(handlers, rt.pre...)
+		if rt.bodyLimit > 0 {
+			handlers = append(handlers, capture.BodyLimit(rt.bodyLimit))
+		}
+		r.Add(rt.method, rt.path, append(handlers, rt.handle)...)
+	}
 }

@@ -1,0 +1,145 @@
+package capture
+
+import "strings"
+
+// Default keyword lists for Portuguese, Spanish and English. A message
+// counts only when its whole text, folded with foldText, equals one of
+// them: "STOP" and "Parar!" opt out, "please stop the catalog" does not.
+// Bare answers like "sim", "yes", "si" and "não" are left out on purpose:
+// they usually answer some other question.
+var (
+	defaultOptOutKeywords = []string{
+		// English
+		"STOP", "STOP ALL", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPT OUT", "OPTOUT",
+		"STOP MESSAGES", "REMOVE ME",
+		// Portuguese
+		"PARAR", "PARE", "PAREM", "SAIR", "CANCELAR", "NÃO QUERO", "NÃO QUERO MAIS", "DESCADASTRAR",
+		"REMOVER", "ME REMOVA", "ME TIRA DA LISTA", "SAIR DA LISTA", "CHEGA", "PARAR TUDO",
+		"CANCELAR INSCRIÇÃO", "DESINSCREVER",
+		// Spanish
+		"BAJA", "DARSE DE BAJA", "DAR DE BAJA", "DE BAJA", "NO QUIERO", "NO QUIERO MÁS", "ALTO",
+		"DETENER", "BASTA", "NO MÁS", "NO MÁS MENSAJES", "SALIR", "ELIMINAR", "DESUSCRIBIR",
+		"DESUSCRIBIRME", "CANCELAR SUSCRIPCIÓN",
+	}
+	defaultOptInKeywords = []string{
+		// English
+		"START", "SUBSCRIBE", "UNSTOP", "RESUME", "OPT IN", "OPTIN",
+		// Portuguese
+		"VOLTAR", "RETOMAR", "ASSINAR", "REATIVAR", "QUERO RECEBER", "QUERO VOLTAR",
+		// Spanish
+		"ALTA", "DARSE DE ALTA", "REANUDAR", "SUSCRIBIR", "SUSCRIBIRME", "QUIERO RECIBIR", "VOLVER",
+	}
+	// defaultOptOutPayloads are button payloads (template quick replies,
+	// interactive reply ids) that mean "opt me out".
+	defaultOptOutPayloads = []string{"STOP", "STOP_PROMOTIONS", "STOP_MARKETING", "OPTOUT", "OPT_OUT",
+		"UNSUBSCRIBE"}
+)
+
+// keywordSet is a list of keywords, folded, for whole-message matching.
+type keywordSet map[string]struct{}
+
+func newKeywordSet(words []string) keywordSet {
+	set := make(keywordSet, len(words))
+	for _, w := range words {
+		if f := foldText(w); f != "" {
+			set[f] = struct{}{}
+		}
+	}
+	return set
+}
+
+// matches reports whether folded text is exactly one of the keywords.
+func (k keywordSet) matches(folded string) bool {
+	_, ok := k[folded]
+	return ok
+}
+
+// mentionedIn reports whether one of the keywords appears as whole words
+// inside longer folded text: such messages are flagged for review, never
+// acted upon.
+func (k keywordSet) mentionedIn(folded string) bool {
+	padded := " " + folded + " "
+	for w := range k {
+		if strings.Contains(padded, " "+w+" ") {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	defaultOptOutSet  = newKeywordSet(defaultOptOutKeywords)
+	defaultOptInSet   = newKeywordSet(defaultOptInKeywords)
+	defaultPayloadSet = newKeywordSet(defaultOptOutPayloads)
+)
+
+// keywordRules are the effective keyword sets of some settings: a list set
+// in the settings replaces the default list.
+type keywordRules struct {
+	optOut, optIn, payloads keywordSet
+}
+
+func rulesFor(st Settings) keywordRules {
+	r := keywordRules{optOut: defaultOptOutSet, optIn: defaultOptInSet, payloads: defaultPayloadSet}
+	if len(st.OptOutKeywords) > 0 {
+		r.optOut = newKeywordSet(st.OptOutKeywords)
+	}
+	if len(st.OptInKeywords) > 0 {
+		r.optIn = newKeywordSet(st.OptInKeywords)
+	}
+	if len(st.OptOutPayloads) > 0 {
+		r.payloads = newKeywordSet(st.OptOutPayloads)
+	}
+	return r
+}
+
+// textIntent is what a customer's text asks for.
+type textIntent int
+
+const (
+	intentNone   textIntent = iota
+	intentOptOut            // the whole message is an opt-out keyword
+	intentOptIn             // the whole message is an opt-in keyword
+	intentReview            // an opt-out keyword inside a longer message: log, do nothing
+)
+
+// classifyText decides what a text message asks for.
+func (r keywordRules) classifyText(text string) textIntent {
+	folded := foldText(text)
+	switch {
+	case folded == "":
+		return intentNone
+	case r.optOut.matches(folded):
+		return intentOptOut
+	case r.optIn.matches(folded):
+		return intentOptIn
+	case r.optOut.mentionedIn(folded):
+		return intentReview
+	}
+	return intentNone
+}
+
+// payloadIntent is what a button reply asks for.
+type payloadIntent int
+
+const (
+	payloadNone         payloadIntent = iota
+	payloadOptOut                     // opt out of everything
+	payloadOptOutMarket               // opt out of marketing topics only
+)
+
+// classifyPayload matches a button payload or reply id against the opt-out
+// payloads. A payload that names promotions or marketing (STOP_PROMOTIONS,
+// "parar promocoes") withdraws only the marketing-category topics, so a
+// customer who stops promotions still gets order updates.
+func (r keywordRules) classifyPayload(payload string) payloadIntent {
+	folded := foldText(payload)
+	if folded == "" || !r.payloads.matches(folded) {
+		return payloadNone
+	}
+	squeezed := strings.ReplaceAll(folded, " ", "")
+	if strings.Contains(squeezed, "promo") || strings.Contains(squeezed, "marketing") {
+		return payloadOptOutMarket
+	}
+	return payloadOptOut
+}

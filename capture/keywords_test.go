@@ -1,0 +1,122 @@
+package capture
+
+import "testing"
+
+func TestKeywordClassifyText(t *testing.T) {
+	rules := rulesFor(DefaultSettings("http://localhost"))
+	cases := []struct {
+		text string
+		want textIntent
+	}{
+		{"STOP", intentOptOut},
+		{"stop!", intentOptOut},
+		{" Parar ", intentOptOut},
+		{"SAIR.", intentOptOut},
+		{"cancelar", intentOptOut},
+		{"NÃO QUERO", intentOptOut},
+		{"nao quero!!", intentOptOut},
+		{"Baja", intentOptOut},
+		{"darse de baja", intentOptOut},
+		{"Opt-out", intentOptOut},
+		{"STOP ALL", intentOptOut},
+		{"No más mensajes.", intentOptOut},
+		{"START", intentOptIn},
+		{"voltar", intentOptIn},
+		{"Alta", intentOptIn},
+		{"reanudar", intentOptIn},
+		{"yes", intentNone},
+		{"sim", intentNone},
+		{"não", intentNone},
+		{"", intentNone},
+		{"!!!", intentNone},
+		{"Please stop sending me the catalog", intentReview},
+		{"quero parar de receber", intentReview},
+		{"Does it come in another color?", intentNone},
+		{"stopwatch", intentNone},
+		{"Quero receber novidades da Consentry Demo", intentNone},
+	}
+	for _, c := range cases {
+		if got := rules.classifyText(c.text); got != c.want {
+			t.Errorf("classifyText(%q) = %d, want %d", c.text, got, c.want)
+		}
+	}
+}
+
+func TestKeywordClassifyPayload(t *testing.T) {
+	rules := rulesFor(DefaultSettings("http://localhost"))
+	cases := []struct {
+		payload string
+		want    payloadIntent
+	}{
+		{"STOP", payloadOptOut},
+		{"optout", payloadOptOut},
+		{"opt_out", payloadOptOut},
+		{"UNSUBSCRIBE", payloadOptOut},
+		{"STOP_PROMOTIONS", payloadOptOutMarket},
+		{"stop-marketing", payloadOptOutMarket},
+		{"BUY_NOW", payloadNone},
+		{"", payloadNone},
+		{"STOP_PROMOTIONS_PLEASE", payloadNone},
+	}
+	for _, c := range cases {
+		if got := rules.classifyPayload(c.payload); got != c.want {
+			t.Errorf("classifyPayload(%q) = %d, want %d", c.payload, got, c.want)
+		}
+	}
+}
+
+// Lists set in the settings replace the defaults entirely.
+func TestKeywordSettingsReplaceDefaults(t *testing.T) {
+	st := DefaultSettings("http://localhost")
+	st.OptOutKeywords = []string{"Sair agora"}
+	st.OptInKeywords = []string{"QUERO DE VOLTA"}
+	st.OptOutPayloads = []string{"NAO_QUERO_PROMO", "ENCERRAR"}
+	rules := rulesFor(st)
+	textCases := []struct {
+		text string
+		want textIntent
+	}{
+		{"SAIR AGORA!", intentOptOut},
+		{"STOP", intentNone},
+		{"quero de volta", intentOptIn},
+		{"START", intentNone},
+		{"vou sair agora mesmo", intentReview},
+	}
+	for _, c := range textCases {
+		if got := rules.classifyText(c.text); got != c.want {
+			t.Errorf("classifyText(%q) = %d, want %d", c.text, got, c.want)
+		}
+	}
+	payloadCases := []struct {
+		payload string
+		want    payloadIntent
+	}{
+		{"nao_quero_promo", payloadOptOutMarket},
+		{"ENCERRAR", payloadOptOut},
+		{"STOP", payloadNone},
+	}
+	for _, c := range payloadCases {
+		if got := rules.classifyPayload(c.payload); got != c.want {
+			t.Errorf("classifyPayload(%q) = %d, want %d", c.payload, got, c.want)
+		}
+	}
+}
+
+// Every default keyword must survive folding and match itself; a keyword
+// that folded to nothing, or into both lists, would be a silent bug.
+func TestKeywordDefaultsAreDistinct(t *testing.T) {
+	for _, w := range defaultOptOutKeywords {
+		f := foldText(w)
+		if f == "" || !defaultOptOutSet.matches(f) {
+			t.Errorf("opt-out keyword %q folds to %q and does not match", w, f)
+		}
+		if defaultOptInSet.matches(f) {
+			t.Errorf("keyword %q is in both lists", w)
+		}
+	}
+	for _, w := range defaultOptInKeywords {
+		if f := foldText(w); f == "" || !defaultOptInSet.matches(f) {
+			t.Errorf("opt-in keyword %q folds to %q and does not match", w, f)
+		}
+	}
+}

@@ -1,0 +1,189 @@
+package capture
+
+import (
+	"bytes"
+	"html/template"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/consentry/consentry/assets"
+)
+
+// linkPage is the friendly page shown instead of a redirect.
+var linkPage = template.Must(template.ParseFS(assets.Pages, "pages/link_status.html"))
+
+type linkPageData struct {
+	Lang, Business, Title, Message, Hint string
+}
+
+type pageText struct{ title, message, hint string }
+
+// Texts of the not-found (404) and no-longer-active (410) pages; %s in a
+// hint is the business name.
+var (
+	notFoundText = map[string]pageText{
+		"pt-BR": {"Este código não é válido", "Não encontramos este código. Confira se ele foi digitado ou escaneado corretamente.",
+			"Se você escaneou um código impresso, tente de novo com a câmera mais perto e parada."},
+		"en": {"This code isn't valid", "We couldn't find this code. Check that it was typed or scanned correctly.",
+			"If you scanned a printed code, try again holding the camera closer and steady."},
+		"es": {"Este código no es válido", "No encontramos este código. Comprueba que se haya escrito o escaneado correctamente.",
+			"Si escaneaste un código impreso, inténtalo de nuevo con la cámara más cerca y estable."},
+	}
+	goneText = map[string]pageText{
+		"pt-BR": {"Este código não está mais ativo", "Ele expirou ou foi desativado.",
+			"Você ainda pode falar com %s pelo WhatsApp ou pedir um código novo."},
+		"en": {"This code is no longer active", "It has expired or was switched off.",
+			"You can still message %s on WhatsApp or ask for a new code."},
+		"es": {"Este código ya no está activo", "Caducó o fue desactivado.",
+			"Aún puedes escribir a %s por WhatsApp o pedir un código nuevo."},
+	}
+)
+
+// pageLocale picks the reader's language from Accept-Language when it is
+// one we have, else the link's locale, else the settings' default.
+func pageLocale(acceptLanguage, linkLocale, def string) string {
+	for _, part := range strings.Split(acceptLanguage, ",") {
+		tag, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+		tag = strings.ToLower(tag)
+		switch {
+		case strings.HasPrefix(tag, "pt"):
+			return "pt-BR"
+		case strings.HasPrefix(tag, "es"):
+			return "es"
+		case strings.HasPrefix(tag, "en"):
+			return "en"
+		}
+	}
+	for _, l := range []string{linkLocale, def} {
+		if _, ok := notFoundText[l]; ok {
+			return l
+		}
+	}
+	return "en"
+}
+
+// sendLinkPage answers with a page and a status; it never fails the
+// request, so a scan never ends in a 5xx.
+func (h *Handler) sendLinkPage(c *fiber.Ctx, status int, linkLocale string) error {
+	st := h.s.Settings()
+	lang := pageLocale(c.Get(fiber.HeaderAcceptLanguage), linkLocale, st.DefaultLocale)
+	texts := notFoundText
+	if status == fiber.StatusGone {
+		texts = goneText
+	}
+	t := texts[lang]
+	data := linkPageData{Lang: lang, Business: st.BusinessName, Title: t.title, Message: t.message,
+		Hint: strings.ReplaceAll(t.hint, "%s", st.BusinessName)}
+	var buf bytes.Buffer
+	c.Status(status)
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	if err := linkPage.Execute(&buf, data); err != nil {
+		h.s.log.Error("rendering the link page", "err", err)
+		c.Type("txt", "utf-8")
+		return c.SendString(t.title)
+	}
+	c.Type("html", "utf-8")
+	return c.Send(buf.Bytes())
+}
+
+// Link-preview and crawler bots fetch links people share; their visits are
+// not scans. Matched as case-insensitive substrings of the User-Agent.
+// Generic tokens like "bot" are avoided on purpose: phone models such as
+// "CUBOT" would match, and so are in-app browsers (Line, Snapchat) that
+// real people scan with. curl, wget and HTTP libraries count as scans: they
+// are how people test a link, not previews.
+var botTokens = []string{
+	"facebookexternalhit", "facebookcatalog", "meta-externalagent", "whatsapp", "slackbot",
+	"slack-imgproxy", "twitterbot", "telegrambot", "discordbot", "linkedinbot", "googlebot",
+	"google-inspectiontool", "adsbot-google", "bingbot", "bingpreview", "skypeuripreview",
+	"applebot", "yandexbot", "duckduckbot", "baiduspider", "pinterestbot", "redditbot",
+	"embedly", "iframely", "vkshare", "petalbot", "ahrefsbot", "semrushbot", "mj12bot",
+	"mastodon", "crawler", "spider", "headlesschrome",
+}
+
+// isBot reports whether a User-Agent belongs to a preview or crawler bot.
+func isBot(userAgent string) bool {
+	if userAgent == "" {
+		return false
+	}
+	ua := strings.ToLower(userAgent)
+	for _, t := range botTokens {
+		if strings.Contains(ua, t) {
+			return true
+		}
+	}
+	return false
+}
+
+// Public link routes limit failures, not visits: a shop's Wi-Fi or a
+// carrier-grade NAT puts many real customers behind one IP, while guessing
+// codes produces nothing but 404s. An IP with too many 404s in a window is
+// refused (429) until the window ends.
+const (
+	publicFailureMax    = 30
+	publicFailureWindow = time.Minute
+)
+
+type codeGuessLimiter struct {
+	max    int
+	window time.Duration
+
+	mu   sync.Mutex
+	hits map[string]guessWindow
+}
+
+type guessWindow struct {
+	start time.Time
+	n     int
+}
+
+func newCodeGuessLimiter(max int, window time.Duration) *codeGuessLimiter {
+	return &codeGuessLimiter{max: max, window: window, hits: map[string]guessWindow{}}
+}
+
+// blocked reports whether key is over the limit, and for how many seconds.
+func (f *codeGuessLimiter) blocked(key string, now time.Time) (int, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h, ok := f.hits[key]
+	if !ok || now.Sub(h.start) >= f.window || h.n < f.max {
+		return 0, false
+	}
+	return max(1, int((f.window-now.Sub(h.start)+time.Second-1)/time.Second)), true
+}
+
+// fail counts one failure of key.
+func (f *codeGuessLimiter) fail(key string, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.hits) > 100_000 {
+		for k, h := range f.hits {
+			if now.Sub(h.start) >= f.window {
+				delete(f.hits, k)
+			}
+		}
+	}
+	h := f.hits[key]
+	if now.Sub(h.start) >= f.window {
+		h = guessWindow{start: now}
+	}
+	h.n++
+	f.hits[key] = h
+}
+
+// guardPublic is the failure limit of the public /l/ routes.
+func (h *Handler) guardPublic(c *fiber.Ctx) error {
+	limiter := h.s.links().failures
+	ip := c.IP()
+	if retry, blocked := limiter.blocked(ip, time.Now()); blocked {
+		return &Error{Code: CodeRateLimited, Message: "too many unknown codes from this address; try again later", RetryAfter: retry}
+	}
+	err := c.Next()
+	if c.Response().StatusCode() == fiber.StatusNotFound {
+		limiter.fail(ip, time.Now())
+	}
+	return err
+}

@@ -1,0 +1,87 @@
+package capture
+
+import (
+	"encoding/base64"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/consentry/consentry/qr"
+)
+
+// receiptRequest is POST /v1/receipts: a fresh link for one receipt, with
+// its QR code, in one round trip.
+type receiptRequest struct {
+	Store    string   `json:"store" validate:"omitempty,max=64,safetext"`
+	OrderRef string   `json:"order_ref" validate:"omitempty,max=200,safetext"`
+	Topics   []string `json:"topics" validate:"required,min=1,max=20"`
+	Preset   string   `json:"preset" validate:"omitempty,oneof=receipt-58 receipt-80"`
+	Format   string   `json:"format" validate:"omitempty,oneof=json png escpos"`
+	Locale   string   `json:"locale" validate:"omitempty,oneof=pt-BR en es"`
+}
+
+// receiptJSON is the json answer of POST /v1/receipts.
+type receiptJSON struct {
+	ID          string     `json:"id"`
+	Code        string     `json:"code"`
+	URL         string     `json:"url"`
+	WAURL       string     `json:"wa_url"`
+	ExpiresAt   *time.Time `json:"expires_at"`
+	QRPNGBase64 string     `json:"qr_png_base64"`
+}
+
+// receipt is a created receipt link with its rendered symbol.
+type receipt struct {
+	view  LinkView
+	image []byte
+	ctype string
+}
+
+// createReceipt makes a receipt link (source receipt, campaign = store,
+// label = order reference, expiring after the settings' receipt_ttl) and
+// renders its symbol for the receipt printer.
+func (s *Service) createReceipt(req receiptRequest) (receipt, error) {
+	if err := Validate(&req); err != nil {
+		return receipt{}, err
+	}
+	if req.Preset == "" {
+		req.Preset = "receipt-58"
+	}
+	format := qr.FormatPNG
+	if req.Format == "escpos" {
+		format = qr.FormatESCPOS
+	}
+	st := s.Settings()
+	expires := time.Now().UTC().Add(time.Duration(st.ReceiptTTL))
+	view, err := s.CreateLink(LinkRequest{Source: "receipt", Campaign: req.Store, Label: req.OrderRef,
+		Topics: req.Topics, Locale: req.Locale, ExpiresAt: &expires})
+	if err != nil {
+		return receipt{}, err
+	}
+	// Receipt codes are unique, so their images bypass the image cache.
+	body, ctype, err := qr.Render(qrContent(st.PublicURL, view.Code), qr.Options{Format: format, Preset: req.Preset})
+	if err != nil {
+		return receipt{}, qrError(err)
+	}
+	return receipt{view: view, image: body, ctype: ctype}, nil
+}
+
+func (h *Handler) createReceipt(c *fiber.Ctx) error {
+	var req receiptRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	r, err := h.s.createReceipt(req)
+	if err != nil {
+		return err
+	}
+	c.Status(fiber.StatusCreated)
+	if req.Format == "" || req.Format == "json" {
+		return c.JSON(receiptJSON{ID: r.view.ID, Code: r.view.Code, URL: r.view.URL, WAURL: r.view.WAURL,
+			ExpiresAt: r.view.ExpiresAt, QRPNGBase64: base64.StdEncoding.EncodeToString(r.image)})
+	}
+	c.Set("X-Consentry-Code", r.view.Code)
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set(fiber.HeaderContentType, r.ctype)
+	return c.Send(r.image)
+}

@@ -1,0 +1,171 @@
+package capture
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/consentry/consentry/qr"
+)
+
+func TestReceiptFormats(t *testing.T) {
+	a := lnkNewApp(t)
+	t.Run("json", func(t *testing.T) {
+		var r receiptJSON
+		body := a.do("POST", "/v1/receipts", map[string]any{"store": "loja-centro", "order_ref": "PED-1234",
+			"topics": []string{"orders", "delivery"}}).want(t, 201)
+		if err := json.Unmarshal(body, &r); err != nil {
+			t.Fatal(err)
+		}
+		if !lnkCodePattern.MatchString(r.Code) || r.URL != lnkPublicURL+"/l/"+r.Code || !strings.HasPrefix(r.WAURL, "https://wa.me/5511987654321?text=") {
+			t.Fatalf("receipt %s", body)
+		}
+		png, err := base64.StdEncoding.DecodeString(r.QRPNGBase64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := strings.ToUpper(r.URL)
+		if got := lnkDecodePNG(t, png); got != want {
+			t.Fatalf("gozxing decoded %q, want %q", got, want)
+		}
+		if got := lnkZbar(t, png); got != want {
+			t.Fatalf("zbarimg decoded %q, want %q", got, want)
+		}
+		l, err := a.svc.LinkByID(r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ttl := 90 * 24 * time.Hour
+		if l.Source != "receipt" || l.Campaign != "loja-centro" || l.Label != "PED-1234" || l.ExpiresAt == nil ||
+			time.Until(*l.ExpiresAt) < ttl-time.Minute || time.Until(*l.ExpiresAt) > ttl {
+			t.Fatalf("receipt link %+v", l)
+		}
+		a.do("GET", "/l/"+r.Code, nil).want(t, 302)
+	})
+	for _, tc := range []struct {
+		format, preset string
+		paperDots      int
+	}{
+		{"png", "receipt-58", 384},
+		{"png", "receipt-80", 576},
+		{"escpos", "receipt-58", 384},
+		{"escpos", "", 384},
+		{"escpos", "receipt-80", 576},
+	} {
+		t.Run(tc.format+"/"+tc.preset, func(t *testing.T) {
+			req := map[string]any{"topics": []string{"orders"}, "format": tc.format}
+			if tc.preset != "" {
+				req["preset"] = tc.preset
+			}
+			r := a.do("POST", "/v1/receipts", req)
+			body := r.want(t, 201)
+			code := r.header.Get("X-Consentry-Code")
+			if !lnkCodePattern.MatchString(code) {
+				t.Fatalf("X-Consentry-Code %q", code)
+			}
+			want := strings.ToUpper(lnkPublicURL + "/l/" + code)
+			var got string
+			if tc.format == "png" {
+				if ct := r.header.Get("Content-Type"); ct != "image/png" {
+					t.Fatalf("Content-Type %q", ct)
+				}
+				got = lnkDecodePNG(t, body)
+				if z := lnkZbar(t, body); z != want {
+					t.Fatalf("zbarimg decoded %q", z)
+				}
+			} else {
+				width, img := lnkESCPOS(t, body)
+				if width > tc.paperDots {
+					t.Fatalf("raster %d dots wide, paper has %d", width, tc.paperDots)
+				}
+				if m := lnkModuleDots(t, img); m < 4 {
+					t.Fatalf("%d dots per module", m)
+				}
+				got = lnkDecode(t, img)
+			}
+			if got != want {
+				t.Fatalf("decoded %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// A receipt code for a typical business stays at QR version 3 or lower
+// at ECC M and prints on 58 mm paper at 4 dots per module or more.
+func TestReceiptCodeIsSmall(t *testing.T) {
+	for _, publicURL := range []string{"https://consent.example.com", "https://optin.padariapaoquente.com.br"} {
+		t.Run(publicURL, func(t *testing.T) {
+			a := lnkNewApp(t, "--public-url", publicURL)
+			if a.svc.Settings().WANumber != "+5511987654321" {
+				t.Fatalf("wa_number %q: the typical 13-digit number", a.svc.Settings().WANumber)
+			}
+			r := a.do("POST", "/v1/receipts", map[string]any{"topics": []string{"orders"}, "format": "escpos"})
+			body := r.want(t, 201)
+			code := r.header.Get("X-Consentry-Code")
+			if len(code) != 16 {
+				t.Fatalf("code %q has %d characters, want 16", code, len(code))
+			}
+			content := qrContent(a.svc.Settings().PublicURL, code)
+			v, err := qr.Version(content, "M")
+			if err != nil || v > 3 {
+				t.Fatalf("%q is version %d at ECC M (%v), want ≤ 3", content, v, err)
+			}
+			width, img := lnkESCPOS(t, body)
+			module := lnkModuleDots(t, img)
+			if width > 384 || module < 4 {
+				t.Fatalf("%d dots wide at %d dots per module; want ≤ 384 and ≥ 4", width, module)
+			}
+			if side := 17 + 4*v + 8; side*module > 384 {
+				t.Fatalf("%d modules × %d dots exceed 384", side, module)
+			}
+		})
+	}
+}
+
+func TestReceiptRejects(t *testing.T) {
+	a := lnkNewApp(t)
+	tests := []struct {
+		name   string
+		body   any
+		status int
+		code   string
+		field  string
+	}{
+		{"no topics", map[string]any{"store": "x"}, 422, "invalid_request", "topics"},
+		{"unknown topic", map[string]any{"topics": []string{"orders", "casino"}}, 422, "invalid_request", "topics[1]"},
+		{"packaging preset", map[string]any{"topics": []string{"orders"}, "preset": "packaging"}, 422, "invalid_request", "preset"},
+		{"pdf format", map[string]any{"topics": []string{"orders"}, "format": "pdf"}, 422, "invalid_request", "format"},
+		{"long store", map[string]any{"topics": []string{"orders"}, "store": strings.Repeat("s", 65)}, 422, "invalid_request", "store"},
+		{"control chars", map[string]any{"topics": []string{"orders"}, "order_ref": "a\x00b"}, 422, "invalid_request", "order_ref"},
+		{"malformed", `{"topics":[`, 400, "invalid_json", ""},
+		{"array body", `[]`, 400, "invalid_json", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a.do("POST", "/v1/receipts", tc.body).wantError(t, tc.status, tc.code, tc.field)
+		})
+	}
+	a.do("POST", "/v1/receipts", strings.Repeat(" ", 17<<10)).wantError(t, 413, "payload_too_large", "")
+}
+
+func BenchmarkReceiptPNG(b *testing.B) {
+	a := lnkNewApp(b)
+	body := `{"store":"loja-1","order_ref":"PED-1","topics":["orders"],"format":"png"}`
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest("POST", "/v1/receipts", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+lnkAdminKey)
+			resp, err := a.app.Test(req, -1)
+			if err != nil || resp.StatusCode != 201 {
+				b.Fatal(err, resp.StatusCode)
+			}
+			resp.Body.Close()
+		}
+	})
+}

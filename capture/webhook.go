@@ -1,0 +1,321 @@
+package capture
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// Webhook limits. Meta's deliveries are a few kilobytes. Signed deliveries
+// are never rate limited (Meta sends in bursts and would only retry);
+// instead an address that keeps failing the signature or token check is
+// shut out for a while.
+const (
+	webhookMaxBody       = 256 << 10
+	maxChallengeLen      = 512
+	webhookFailureMax    = 30
+	webhookFailureWindow = time.Minute
+	failureGateMaxIPs    = 10000
+)
+
+// Meta's signature header: "sha256=" and the hex HMAC-SHA256 of the body.
+const (
+	signatureHeader = "X-Hub-Signature-256"
+	signaturePrefix = "sha256="
+	signatureHexLen = 2 * sha256.Size
+)
+
+// sourceWhatsApp is the source of events the webhook records itself.
+const sourceWhatsApp = "whatsapp"
+
+// webhook receives the WhatsApp Cloud API webhook.
+type webhook struct {
+	s           *Service
+	secrets     [][]byte // app secrets; more than one during rotation
+	verifyToken string
+	replies     *waReplier // nil: confirmations are not sent
+}
+
+func newWebhook(s *Service) *webhook {
+	cfg := s.Config()
+	w := &webhook{s: s, verifyToken: cfg.WAVerifyToken, replies: newWAReplier(cfg, s.log)}
+	for _, secret := range cfg.WAAppSecrets {
+		if secret != "" {
+			w.secrets = append(w.secrets, []byte(secret))
+		}
+	}
+	if len(w.secrets) == 0 {
+		s.log.Warn("no WhatsApp app secret configured (--wa-app-secret): webhook deliveries will be refused with 401")
+	}
+	return w
+}
+
+// verify answers Meta's subscription handshake.
+func (w *webhook) verify(c *fiber.Ctx) error {
+	if c.Query("hub.mode") != "subscribe" || !w.tokenMatches(c.Query("hub.verify_token")) {
+		return newError(CodeForbidden, "verification token does not match")
+	}
+	challenge := c.Query("hub.challenge")
+	if challenge == "" || len(challenge) > maxChallengeLen {
+		return fieldError("hub.challenge", "required, at most 512 characters")
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	return c.SendString(challenge)
+}
+
+// tokenMatches compares in constant time; an unset token matches nothing.
+func (w *webhook) tokenMatches(given string) bool {
+	if w.verifyToken == "" {
+		return false
+	}
+	a, b := sha256.Sum256([]byte(given)), sha256.Sum256([]byte(w.verifyToken))
+	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+}
+
+// signed checks X-Hub-Signature-256 against every configured app secret.
+func (w *webhook) signed(header string, body []byte) bool {
+	hexSig, ok := strings.CutPrefix(header, signaturePrefix)
+	if !ok || len(hexSig) != signatureHexLen {
+		return false
+	}
+	want, err := hex.DecodeString(hexSig)
+	if err != nil {
+		return false
+	}
+	match := false
+	for _, secret := range w.secrets {
+		m := hmac.New(sha256.New, secret)
+		m.Write(body)
+		if hmac.Equal(m.Sum(nil), want) {
+			match = true
+		}
+	}
+	return match
+}
+
+// receive handles one delivery. The signature is checked over the raw
+// bytes before anything is parsed; every consent change is durable before
+// the 200, so a delivery lost to a crash is retried by Meta, and message
+// ids make the retry harmless. A store failure answers 500 so Meta retries.
+func (w *webhook) receive(c *fiber.Ctx) error {
+	// Request().Body() is the bytes as sent (c.Body() would decode a
+	// Content-Encoding, and the signature covers the encoded bytes).
+	body := c.Request().Body()
+	if len(body) > webhookMaxBody {
+		return newError(CodePayloadTooLarge, "webhook delivery too large")
+	}
+	if !w.signed(c.Get(signatureHeader), body) {
+		return newError(CodeUnauthorized, "missing or invalid "+signatureHeader)
+	}
+	delivery, err := parseDelivery(body)
+	if err != nil {
+		w.s.log.Warn("whatsapp delivery ignored: not a delivery we understand", "err", err, "bytes", len(body))
+		return c.JSON(fiber.Map{"status": "ignored"})
+	}
+	st := w.s.Settings()
+	for _, a := range planDelivery(delivery, rulesFor(st)) {
+		if err := w.apply(st, a); err != nil {
+			return err
+		}
+	}
+	return c.JSON(fiber.Map{"status": "ok"})
+}
+
+// apply records one action; invalid input is logged and skipped.
+func (w *webhook) apply(st Settings, a waAction) error {
+	log := w.s.log
+	if a.id == "" || len(a.id) > maxMessageIDLen {
+		log.Warn("whatsapp event skipped: missing or oversized id", "id_len", len(a.id))
+		return nil
+	}
+	if a.idHasPhone {
+		// Keep the number out of logs and the message-id index.
+		a.id = "up|" + hex.EncodeToString(w.s.subject(a.id))
+	}
+	phone, err := waPhone(a.waID, st.DefaultRegion)
+	if err != nil {
+		log.Warn("whatsapp event skipped: invalid number", "id", a.id, "phone", MaskPhone(truncateUTF8(a.waID, 20)))
+		return nil
+	}
+	rec := Record{Phone: phone, MessageID: a.id, Source: sourceWhatsApp, Reason: a.reason,
+		Evidence: Evidence{MessageID: truncateUTF8(a.messageID, maxMessageIDLen),
+			RawText: truncateUTF8(a.text, maxEvidenceText)}}
+	if st.KeepProfileNames {
+		rec.Evidence.ProfileName = truncateUTF8(a.profile, maxProfileName)
+	}
+	reply := replyOptOut
+	switch a.kind {
+	case actOptOut:
+		rec.Type = TypeOptOut
+	case actOptIn:
+		rec.Type, rec.RestoreHeld, reply = TypeOptIn, true, replyOptIn
+	case actMarketingOptOut, actMarketingOptIn:
+		rec.Topics = marketingTopics(st)
+		if len(rec.Topics) == 0 {
+			// Without this guard an empty topic list would be a global opt-out.
+			log.Warn("whatsapp marketing preference skipped: the catalog has no marketing topics", "id", a.id)
+			return nil
+		}
+		rec.Type, reply = TypeOptOut, replyMarketingOptOut
+		if a.kind == actMarketingOptIn {
+			rec.Type, reply = TypeOptIn, replyOptIn
+		}
+	case actText, actReview:
+		if !w.linkOptIn(&rec, a, st) {
+			if a.kind == actReview {
+				log.Warn("whatsapp message mentions an opt-out keyword but is not one: not applied, review it",
+					"message_id", a.id, "phone", MaskPhone(phone))
+			}
+			return nil
+		}
+		reply = replyOptIn
+	default:
+		return nil
+	}
+	res, err := w.s.Record(rec)
+	if err != nil {
+		return err
+	}
+	if res.Duplicate {
+		log.Info("whatsapp event already processed", "id", a.id)
+		return nil
+	}
+	if res.Skipped {
+		return nil
+	}
+	if a.inbound {
+		w.replies.enqueue(phone, replyText(st, reply, res.Event.Topics))
+	}
+	return nil
+}
+
+// linkOptIn turns a message holding a valid link code into a confirmed
+// opt-in to the link's topics, attributed to the link; it also confirms
+// pending opt-ins (a widget's double opt-in). The message is the customer's
+// own statement, so it is kept as the notice. It reports false when there
+// is no usable code. A disabled or expired link confirms nothing; a link
+// over max_scans still does (scans count redirects, and whoever scanned in
+// time may send the message later).
+func (w *webhook) linkOptIn(rec *Record, a waAction, st Settings) bool {
+	link, code, ok := w.s.FindLinkCode(a.text)
+	if !ok {
+		return false
+	}
+	if state := LinkState(link, 0, time.Now()); state == LinkDisabled || state == LinkExpired {
+		w.s.log.Warn("whatsapp message holds the code of a "+state+" link: not applied",
+			"message_id", a.id, "link", link.ID)
+		return false
+	}
+	var topics []string
+	for _, t := range link.Topics {
+		if _, known := st.topic(t); known {
+			topics = append(topics, t)
+		}
+	}
+	if len(topics) == 0 {
+		// An empty list would be an opt-in to everything.
+		w.s.log.Warn("whatsapp link code skipped: none of the link's topics is in the catalog",
+			"message_id", a.id, "link", link.ID)
+		return false
+	}
+	rec.Type, rec.Topics, rec.Reason = TypeOptIn, topics, ""
+	rec.Source, rec.Campaign, rec.LinkID = link.Source, link.Campaign, link.ID
+	rec.NoticeText, rec.NoticeLocale = truncateUTF8(a.text, maxEvidenceText), link.Locale
+	rec.Evidence.LinkCode = code
+	rec.ConfirmPending = true
+	return true
+}
+
+// marketingTopics lists the catalog's marketing-category topics.
+func marketingTopics(st Settings) []string {
+	var out []string
+	for _, t := range st.Topics {
+		if t.Category == "marketing" {
+			out = append(out, t.ID)
+		}
+	}
+	return out
+}
+
+// failureGate answers 429 to an address after max failed authentications
+// within window; successful requests are not counted.
+type failureGate struct {
+	max    int
+	window time.Duration
+
+	mu   sync.Mutex
+	byIP map[string]failureCount
+}
+
+type failureCount struct {
+	n     int
+	start time.Time
+}
+
+func newFailureGate(max int, window time.Duration) *failureGate {
+	return &failureGate{max: max, window: window, byIP: map[string]failureCount{}}
+}
+
+// handle is the middleware.
+func (g *failureGate) handle(c *fiber.Ctx) error {
+	ip := c.IP()
+	if wait := g.blockedFor(ip, time.Now()); wait > 0 {
+		return &Error{Code: CodeRateLimited, Message: "too many failed attempts; try again later",
+			RetryAfter: int(wait/time.Second) + 1}
+	}
+	err := c.Next()
+	var e *Error
+	if errors.As(err, &e) && (e.Code == CodeUnauthorized || e.Code == CodeForbidden) {
+		g.fail(ip, time.Now())
+	}
+	return err
+}
+
+func (g *failureGate) blockedFor(ip string, now time.Time) time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	fc, ok := g.byIP[ip]
+	if !ok || fc.n < g.max {
+		return 0
+	}
+	if left := fc.start.Add(g.window).Sub(now); left > 0 {
+		return left
+	}
+	delete(g.byIP, ip)
+	return 0
+}
+
+func (g *failureGate) fail(ip string, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	fc, ok := g.byIP[ip]
+	if !ok || now.Sub(fc.start) >= g.window {
+		if len(g.byIP) >= failureGateMaxIPs {
+			g.sweep(now)
+		}
+		fc = failureCount{start: now}
+	}
+	fc.n++
+	g.byIP[ip] = fc
+}
+
+// sweep drops expired entries; if every entry is live (a flood from many
+// addresses), it starts over rather than grow without bound.
+func (g *failureGate) sweep(now time.Time) {
+	for ip, fc := range g.byIP {
+		if now.Sub(fc.start) >= g.window {
+			delete(g.byIP, ip)
+		}
+	}
+	if len(g.byIP) >= failureGateMaxIPs {
+		clear(g.byIP)
+	}
+}

@@ -1,0 +1,19 @@
+package capture
+
+import "github.com/gofiber/fiber/v2"
+
+// Exported equivalents of internal helpers, for the widgets package (which
+// builds on capture and must answer with the same envelope and rules).
+
+// DecodeJSON reads and validates a JSON request body exactly as the API's
+// own handlers do: 415 for another content type, 400 invalid_json for an
+// empty or malformed body, 422 naming the fields at fault.
+func DecodeJSON(c *fiber.Ctx, v any) error { return decodeJSON(c, v) }
+
+// NamesBusiness reports whether a notice names the business (case, accents
+// and punctuation ignored), the rule every recorded notice must meet.
+func NamesBusiness(notice, business string) bool { return namesBusiness(notice, business) }
+
+// IsSafeText reports whether s is valid UTF-8 without control characters
+// (other than line breaks and tabs) or bidi overrides.
+func IsSafeText(s string) bool { return isSafeText(s) }
