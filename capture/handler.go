@@ -13,6 +13,7 @@ import (
 type Handler struct {
 	s        *Service
 	stopping atomic.Bool
+	webhook  *webhook // set when the routes are listed
 }
 
 // NewHandler returns the HTTP handler of the service.
@@ -83,6 +84,14 @@ func MountFallback(r fiber.Router) {
 
 // Stopping makes /readyz report that the service is shutting down.
 func (h *Handler) Stopping() { h.stopping.Store(true) }
+
+// Drain waits for work started by requests that outlives them (WhatsApp
+// confirmation replies); call it after the server has shut down.
+func (h *Handler) Drain() {
+	if h.webhook != nil {
+		h.webhook.replies.wait()
+	}
+}
 
 func (h *Handler) healthz(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"status": "ok"})

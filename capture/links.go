@@ -148,10 +148,11 @@ func (s *Service) linkRecord(st Settings, req LinkRequest, now time.Time) (store
 		return store.Link{}, err
 	}
 	if req.ExpiresAt != nil {
-		if !req.ExpiresAt.After(now) {
+		// Stored at second precision; the stored time must still be ahead.
+		t := req.ExpiresAt.UTC().Truncate(time.Second)
+		if !t.After(time.Now()) {
 			return store.Link{}, fieldError("expires_at", "must be in the future")
 		}
-		t := req.ExpiresAt.UTC().Truncate(time.Second)
 		req.ExpiresAt = &t
 	}
 	if req.Message != "" && !strings.Contains(req.Message, "{business}") && !namesBusiness(req.Message, st.BusinessName) {

@@ -8,6 +8,7 @@ import "github.com/gofiber/fiber/v2"
 // the signature or token check are turned away with 429.
 func (h *Handler) webhookRoutes() []route {
 	w := newWebhook(h.s)
+	h.webhook = w
 	gate := []fiber.Handler{newFailureGate(webhookFailureMax, webhookFailureWindow).handle}
 	return []route{
 		{"GET", "/webhooks/whatsapp", "", 0, w.verify, gate},

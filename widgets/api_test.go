@@ -231,7 +231,7 @@ func TestWidgetScript(t *testing.T) {
 		t.Fatalf("script: %d %s", resp.StatusCode, body)
 	}
 	for h, want := range map[string]string{"Content-Type": "application/javascript; charset=utf-8",
-		"Cache-Control": "public, max-age=300", "Cross-Origin-Resource-Policy": "cross-origin"} {
+		"Cache-Control": "public, no-cache", "Cross-Origin-Resource-Policy": "cross-origin"} {
 		if got := resp.Header.Get(h); got != want {
 			t.Errorf("%s = %q, want %q", h, got, want)
 		}

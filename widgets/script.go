@@ -118,7 +118,10 @@ func (h *Handler) script(c *fiber.Ctx) error {
 	sum := sha256.Sum256(body)
 	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
 	c.Set(fiber.HeaderETag, etag)
-	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
+	// Revalidate on every load (a cheap 304): the script carries the notice
+	// the person agrees to, and an edited notice must reach the page before
+	// the server records it as the words shown.
+	c.Set(fiber.HeaderCacheControl, "public, no-cache")
 	if etagMatches(c.Get(fiber.HeaderIfNoneMatch), etag) {
 		return c.SendStatus(fiber.StatusNotModified)
 	}

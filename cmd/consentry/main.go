@@ -93,6 +93,7 @@ func serve(args []string) int {
 	if err := app.ShutdownWithTimeout(20 * time.Second); err != nil {
 		log.Error("shutdown", "err", err)
 	}
+	api.Drain()
 	if err := st.Close(); err != nil {
 		log.Error("closing the database", "err", err)
 		return 1
