@@ -8,7 +8,9 @@ import (
 	"io"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -155,6 +157,10 @@ func unmarshalStrict(body []byte, v any) error {
 				return newError(CodeInvalidJSON, "the body must be a JSON object")
 			}
 			return fieldError(field, fmt.Sprintf("must be %s, not %s", jsonKind(typeErr.Type), typeErr.Value))
+		}
+		var timeErr *time.ParseError
+		if errors.As(err, &timeErr) {
+			return newError(CodeInvalidRequest, "invalid time "+strconv.Quote(timeErr.Value)+": write times in RFC 3339, like 2026-01-31T00:00:00Z")
 		}
 		var syntaxErr *json.SyntaxError
 		if errors.As(err, &syntaxErr) {

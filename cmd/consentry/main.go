@@ -94,6 +94,7 @@ func serve(args []string) int {
 		log.Error("shutdown", "err", err)
 	}
 	api.Drain()
+	svc.FlushScans()
 	if err := st.Close(); err != nil {
 		log.Error("closing the database", "err", err)
 		return 1
