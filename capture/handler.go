@@ -7,17 +7,19 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
+
+	"github.com/consentry/consentry/qr"
 )
 
 // Handler serves the consent API, health and metrics.
 type Handler struct {
 	s        *Service
 	stopping atomic.Bool
-	webhook  *webhook // set when the routes are listed
+	webhook  *webhook
 }
 
 // NewHandler returns the HTTP handler of the service.
-func NewHandler(s *Service) *Handler { return &Handler{s: s} }
+func NewHandler(s *Service) *Handler { return &Handler{s: s, webhook: newWebhook(s)} }
 
 // route is one entry of the route table: every route and the scope it
 // needs, in one place. An empty scope means public.
@@ -30,7 +32,9 @@ type route struct {
 }
 
 func (h *Handler) routes() []route {
-	routes := []route{
+	linkGuard := []fiber.Handler{h.guardPublic}
+	webhookGate := []fiber.Handler{newFailureGate(webhookFailureMax, webhookFailureWindow).handle}
+	return []route{
 		{"GET", "/healthz", "", 0, h.healthz, nil},
 		{"GET", "/readyz", "", 0, h.readyz, nil},
 		{"GET", "/metrics", "", 0, h.s.metrics.Handler(), nil},
@@ -54,10 +58,31 @@ func (h *Handler) routes() []route {
 		{"GET", "/v1/consent/events", ScopeConsentRead, 0, h.events, nil},
 		{"GET", "/v1/consent/export", ScopeConsentRead, 0, h.export, nil},
 		{"GET", "/v1/consent/checkpoint", ScopeConsentRead, 0, h.checkpoint, nil},
+
+		{"POST", "/v1/links", ScopeLinks, smallBody, h.createLink, nil},
+		{"GET", "/v1/links", ScopeLinks, 0, h.listLinks, nil},
+		{"GET", "/v1/links/:id", ScopeLinks, 0, h.getLink, nil},
+		{"PATCH", "/v1/links/:id", ScopeLinks, smallBody, h.patchLink, nil},
+		{"GET", "/v1/links/:id/qr", ScopeLinks, 0, h.linkQR, nil},
+		{"POST", "/v1/receipts", ScopeLinks, smallBody, h.createReceipt, nil},
+		{"POST", "/v1/qr/batch", ScopeLinks, MaxBody, h.qrBatch, nil},
+		{"GET", "/v1/link-keys", ScopeAdmin, 0, h.listLinkKeys, nil},
+		{"POST", "/v1/link-keys", ScopeAdmin, 0, h.rotateLinkKey, nil},
+		{"DELETE", "/v1/link-keys/:id", ScopeAdmin, 0, h.retireLinkKey, nil},
+
+		// Public link routes; Fiber matches paths case-insensitively, so
+		// /L/ reaches them too. Only unknown codes count against the limit.
+		{"GET", "/l/:code", "", 0, h.openLink, linkGuard},
+		{"HEAD", "/l/:code", "", 0, h.openLink, linkGuard},
+		{"GET", "/l/:code/qr.svg", "", 0, h.publicQR(qr.FormatSVG), linkGuard},
+		{"GET", "/l/:code/qr.png", "", 0, h.publicQR(qr.FormatPNG), linkGuard},
+
+		// The webhook is public but accepts only signed deliveries (checked
+		// on the raw body inside receive, which also enforces its body
+		// limit); addresses that keep failing are turned away with 429.
+		{"GET", "/webhooks/whatsapp", "", 0, h.webhook.verify, webhookGate},
+		{"POST", "/webhooks/whatsapp", "", 0, h.webhook.receive, webhookGate},
 	}
-	routes = append(routes, h.linkRoutes()...)
-	routes = append(routes, h.webhookRoutes()...)
-	return routes
 }
 
 // Mount registers the routes, with panic recovery and latency metrics for

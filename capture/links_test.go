@@ -476,7 +476,7 @@ func TestLinkCreateRejects(t *testing.T) {
 		{"unknown topic", map[string]any{"source": "sms", "topics": []string{"orders", "lottery"}}, nil, 422, "invalid_request", "topics[1]"},
 		{"no topics", map[string]any{"source": "sms", "topics": []string{}}, nil, 422, "invalid_request", "topics"},
 		{"expired", map[string]any{"source": "sms", "topics": []string{"orders"}, "expires_at": past}, nil, 422, "invalid_request", "expires_at"},
-		{"bad time", map[string]any{"source": "sms", "topics": []string{"orders"}, "expires_at": "tomorrow"}, nil, 400, "invalid_json", ""},
+		{"bad time", map[string]any{"source": "sms", "topics": []string{"orders"}, "expires_at": "tomorrow"}, nil, 422, "invalid_request", ""},
 		{"message without business", map[string]any{"source": "sms", "topics": []string{"orders"}, "message": "quero ofertas {code}"}, nil, 422, "invalid_request", "message"},
 		{"negative max_scans", map[string]any{"source": "sms", "topics": []string{"orders"}, "max_scans": -1}, nil, 422, "invalid_request", "max_scans"},
 		{"bad locale", map[string]any{"source": "sms", "topics": []string{"orders"}, "locale": "fr"}, nil, 422, "invalid_request", "locale"},

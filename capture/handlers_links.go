@@ -16,30 +16,6 @@ import (
 	"github.com/consentry/consentry/store"
 )
 
-// linkRoutes lists the routes of links, QR images and receipts.
-func (h *Handler) linkRoutes() []route {
-	guard := []fiber.Handler{h.guardPublic}
-	return []route{
-		{"POST", "/v1/links", ScopeLinks, smallBody, h.createLink, nil},
-		{"GET", "/v1/links", ScopeLinks, 0, h.listLinks, nil},
-		{"GET", "/v1/links/:id", ScopeLinks, 0, h.getLink, nil},
-		{"PATCH", "/v1/links/:id", ScopeLinks, smallBody, h.patchLink, nil},
-		{"GET", "/v1/links/:id/qr", ScopeLinks, 0, h.linkQR, nil},
-		{"POST", "/v1/receipts", ScopeLinks, smallBody, h.createReceipt, nil},
-		{"POST", "/v1/qr/batch", ScopeLinks, MaxBody, h.qrBatch, nil},
-
-		{"GET", "/v1/link-keys", ScopeAdmin, 0, h.listLinkKeys, nil},
-		{"POST", "/v1/link-keys", ScopeAdmin, 0, h.rotateLinkKey, nil},
-		{"DELETE", "/v1/link-keys/:id", ScopeAdmin, 0, h.retireLinkKey, nil},
-
-		// Fiber matches paths case-insensitively, so /L/ reaches these too.
-		{"GET", "/l/:code", "", 0, h.openLink, guard},
-		{"HEAD", "/l/:code", "", 0, h.openLink, guard},
-		{"GET", "/l/:code/qr.svg", "", 0, h.publicQR(qr.FormatSVG), guard},
-		{"GET", "/l/:code/qr.png", "", 0, h.publicQR(qr.FormatPNG), guard},
-	}
-}
-
 func (h *Handler) createLink(c *fiber.Ctx) error {
 	var req LinkRequest
 	if err := decodeJSON(c, &req); err != nil {
