@@ -199,6 +199,23 @@ func (h *Handler) sameOrigin(c *fiber.Ctx) bool {
 	return o == "" || o == originOf(h.s.Settings().PublicURL)
 }
 
+// contactPage is what every request to a contact page starts from.
+type contactPage struct {
+	settings                 capture.Settings
+	lang, nonce, token, e164 string
+}
+
+// openContactPage sets the page headers and opens the token; ok is false
+// for a bad token (answer with pageInvalid).
+func (h *Handler) openContactPage(c *fiber.Ctx, purpose byte) (contactPage, bool) {
+	st := h.s.Settings()
+	pg := contactPage{settings: st, lang: pageLocale(c, st), nonce: newNonce(), token: strings.Clone(c.Params("token"))}
+	setPageHeaders(c, pg.nonce)
+	e164, err := h.tokens.open(purpose, pg.token)
+	pg.e164 = e164
+	return pg, err == nil
+}
+
 // pageInvalid answers a bad token with a friendly 404 page.
 func (h *Handler) pageInvalid(c *fiber.Ctx, lang, nonce string) error {
 	return render(c, h.unsubscribe, fiber.StatusNotFound, unsubscribeData{Lang: lang, Nonce: nonce,
@@ -212,14 +229,11 @@ func pageEvidence(c *fiber.Ctx) capture.Evidence {
 
 // unsubscribePage shows the confirmation form; it changes nothing.
 func (h *Handler) unsubscribePage(c *fiber.Ctx) error {
-	st := h.s.Settings()
-	lang, nonce := pageLocale(c, st), newNonce()
-	setPageHeaders(c, nonce)
-	token := strings.Clone(c.Params("token"))
-	e164, err := h.tokens.open(purposeUnsubscribe, token)
-	if err != nil {
-		return h.pageInvalid(c, lang, nonce)
+	pg, ok := h.openContactPage(c, purposeUnsubscribe)
+	if !ok {
+		return h.pageInvalid(c, pg.lang, pg.nonce)
 	}
+	st, lang, nonce, token, e164 := pg.settings, pg.lang, pg.nonce, pg.token, pg.e164
 	prefs, err := h.tokens.seal(purposePreferences, e164)
 	if err != nil {
 		return err
@@ -231,14 +245,11 @@ func (h *Handler) unsubscribePage(c *fiber.Ctx) error {
 
 // unsubscribeSubmit records a global opt-out and confirms it.
 func (h *Handler) unsubscribeSubmit(c *fiber.Ctx) error {
-	st := h.s.Settings()
-	lang, nonce := pageLocale(c, st), newNonce()
-	setPageHeaders(c, nonce)
-	token := strings.Clone(c.Params("token"))
-	e164, err := h.tokens.open(purposeUnsubscribe, token)
-	if err != nil {
-		return h.pageInvalid(c, lang, nonce)
+	pg, ok := h.openContactPage(c, purposeUnsubscribe)
+	if !ok {
+		return h.pageInvalid(c, pg.lang, pg.nonce)
 	}
+	st, lang, nonce, e164 := pg.settings, pg.lang, pg.nonce, pg.e164
 	t := textsFor(lang, st.BusinessName, e164)
 	if !h.sameOrigin(c) {
 		return render(c, h.unsubscribe, fiber.StatusForbidden, unsubscribeData{Lang: lang, Nonce: nonce, State: stateRefused, T: t})
@@ -270,15 +281,11 @@ func allOptedOut(v capture.ContactView) bool {
 // preferencesPage lists the catalog with the current state; it changes
 // nothing.
 func (h *Handler) preferencesPage(c *fiber.Ctx) error {
-	st := h.s.Settings()
-	lang, nonce := pageLocale(c, st), newNonce()
-	setPageHeaders(c, nonce)
-	token := strings.Clone(c.Params("token"))
-	e164, err := h.tokens.open(purposePreferences, token)
-	if err != nil {
-		return h.pageInvalid(c, lang, nonce)
+	pg, ok := h.openContactPage(c, purposePreferences)
+	if !ok {
+		return h.pageInvalid(c, pg.lang, pg.nonce)
 	}
-	data, err := h.preferencesData(e164, token, lang, nonce)
+	data, err := h.preferencesData(pg.e164, pg.token, pg.lang, pg.nonce)
 	if err != nil {
 		return err
 	}
@@ -308,14 +315,11 @@ func (h *Handler) preferencesData(e164, token, lang, nonce string) (preferencesD
 // topics left unticked, and an opt-in (with the page's notice) of the
 // newly ticked ones.
 func (h *Handler) preferencesSubmit(c *fiber.Ctx) error {
-	st := h.s.Settings()
-	lang, nonce := pageLocale(c, st), newNonce()
-	setPageHeaders(c, nonce)
-	token := strings.Clone(c.Params("token"))
-	e164, err := h.tokens.open(purposePreferences, token)
-	if err != nil {
-		return h.pageInvalid(c, lang, nonce)
+	pg, ok := h.openContactPage(c, purposePreferences)
+	if !ok {
+		return h.pageInvalid(c, pg.lang, pg.nonce)
 	}
+	st, lang, nonce, e164 := pg.settings, pg.lang, pg.nonce, pg.e164
 	t := textsFor(lang, st.BusinessName, e164)
 	if !h.sameOrigin(c) {
 		return render(c, h.unsubscribe, fiber.StatusForbidden, unsubscribeData{Lang: lang, Nonce: nonce, State: stateRefused, T: t})
@@ -358,7 +362,7 @@ func (h *Handler) preferencesSubmit(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	data, err := h.preferencesData(e164, token, lang, nonce)
+	data, err := h.preferencesData(e164, pg.token, lang, nonce)
 	if err != nil {
 		return err
 	}

@@ -313,6 +313,7 @@ type loadStats struct {
 	ok, failed int
 	elapsed    time.Duration
 	latencies  []time.Duration
+	slowest    time.Duration // of every call that ended after the warm-up, counted or not
 	firstErr   error
 }
 
@@ -336,12 +337,17 @@ func (e *env) hammer(ctx context.Context, workers int, do func(ctx context.Conte
 		go func() {
 			defer wg.Done()
 			var lat []time.Duration
+			var slowest time.Duration
 			ok, failed := 0, 0
 			var firstErr error
 			for i := 0; phase.Load() != stopping && ctx.Err() == nil; i++ {
 				start := time.Now()
 				err := do(ctx, w, i)
-				if phase.Load() != measuring {
+				p := phase.Load()
+				if p != warming {
+					slowest = max(slowest, time.Since(start))
+				}
+				if p != measuring {
 					continue
 				}
 				if err != nil {
@@ -358,6 +364,7 @@ func (e *env) hammer(ctx context.Context, workers int, do func(ctx context.Conte
 			stats.ok += ok
 			stats.failed += failed
 			stats.latencies = append(stats.latencies, lat...)
+			stats.slowest = max(stats.slowest, slowest)
 			if stats.firstErr == nil {
 				stats.firstErr = firstErr
 			}
@@ -405,6 +412,10 @@ func throughputMetrics(m map[string]float64, prefix string, s loadStats) error {
 	m[prefix+"_p99_ms"] = percentile(lat, 0.99)
 	m[prefix+"_requests"] = float64(s.ok)
 	m[prefix+"_errors"] = float64(s.failed)
+	m[prefix+"_max_ms"] = float64(s.slowest) / float64(time.Millisecond)
+	if s.ok == 0 && s.failed == 0 {
+		return fmt.Errorf("no request completed in the %s window (slowest call %s)", s.elapsed.Round(time.Millisecond), s.slowest.Round(time.Millisecond))
+	}
 	if s.ok == 0 {
 		return fmt.Errorf("no successful requests: %v", s.firstErr)
 	}
