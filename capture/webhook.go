@@ -142,7 +142,7 @@ func (w *webhook) apply(st Settings, a waAction) error {
 	}
 	phone, err := waPhone(a.waID, st.DefaultRegion)
 	if err != nil {
-		log.Warn("whatsapp event skipped: invalid number", "id", a.id, "phone", MaskPhone(truncateUTF8(a.waID, 20)))
+		log.Warn("whatsapp event skipped: invalid number", "id", logID(a.id), "phone", MaskPhone(truncateUTF8(a.waID, 20)))
 		return nil
 	}
 	rec := Record{Phone: phone, MessageID: a.id, Source: sourceWhatsApp, Reason: a.reason,
@@ -161,7 +161,7 @@ func (w *webhook) apply(st Settings, a waAction) error {
 		rec.Topics = marketingTopics(st)
 		if len(rec.Topics) == 0 {
 			// Without this guard an empty topic list would be a global opt-out.
-			log.Warn("whatsapp marketing preference skipped: the catalog has no marketing topics", "id", a.id)
+			log.Warn("whatsapp marketing preference skipped: the catalog has no marketing topics", "id", logID(a.id))
 			return nil
 		}
 		rec.Type, reply = TypeOptOut, replyMarketingOptOut
@@ -172,7 +172,7 @@ func (w *webhook) apply(st Settings, a waAction) error {
 		if !w.linkOptIn(&rec, a, st) {
 			if a.kind == actReview {
 				log.Warn("whatsapp message mentions an opt-out keyword but is not one: not applied, review it",
-					"message_id", a.id, "phone", MaskPhone(phone))
+					"message_id", logID(a.id), "phone", MaskPhone(phone))
 			}
 			return nil
 		}
@@ -185,7 +185,7 @@ func (w *webhook) apply(st Settings, a waAction) error {
 		return err
 	}
 	if res.Duplicate {
-		log.Info("whatsapp event already processed", "id", a.id)
+		log.Info("whatsapp event already processed", "id", logID(a.id))
 		return nil
 	}
 	if res.Skipped {
@@ -211,7 +211,7 @@ func (w *webhook) linkOptIn(rec *Record, a waAction, st Settings) bool {
 	}
 	if state := LinkState(link, 0, time.Now()); state == LinkDisabled || state == LinkExpired {
 		w.s.log.Warn("whatsapp message holds the code of a "+state+" link: not applied",
-			"message_id", a.id, "link", link.ID)
+			"message_id", logID(a.id), "link", link.ID)
 		return false
 	}
 	var topics []string
@@ -223,7 +223,7 @@ func (w *webhook) linkOptIn(rec *Record, a waAction, st Settings) bool {
 	if len(topics) == 0 {
 		// An empty list would be an opt-in to everything.
 		w.s.log.Warn("whatsapp link code skipped: none of the link's topics is in the catalog",
-			"message_id", a.id, "link", link.ID)
+			"message_id", logID(a.id), "link", link.ID)
 		return false
 	}
 	rec.Type, rec.Topics, rec.Reason = TypeOptIn, topics, ""
@@ -318,4 +318,15 @@ func (g *failureGate) sweep(now time.Time) {
 	if len(g.byIP) >= failureGateMaxIPs {
 		clear(g.byIP)
 	}
+}
+
+// logID shortens a message id for logs: Meta's ids are base64 that embeds
+// the sender's number near the start, so only the tail, unique to the
+// message, is written.
+func logID(id string) string {
+	const keep = 16
+	if len(id) <= keep {
+		return id
+	}
+	return "…" + id[len(id)-keep:]
 }
