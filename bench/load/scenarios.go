@@ -139,13 +139,13 @@ func runBulkCheck(ctx context.Context, e *env) (Result, error) {
 	}
 	lat = sortDurations(lat)
 	return Result{Metrics: map[string]float64{
-		"numbers":     checkNumbers,
-		"calls":       measured,
-		"median_ms":   percentile(lat, 0.5),
-		"p95_ms":      percentile(lat, 0.95),
-		"max_ms":      percentile(lat, 1),
-		"body_kib":    float64(len(body)) / 1024,
-		"numbers_per": float64(checkNumbers) / (percentile(lat, 0.5) / 1000),
+		"numbers":       checkNumbers,
+		"calls":         measured,
+		"median_ms":     percentile(lat, 0.5),
+		"p95_ms":        percentile(lat, 0.95),
+		"max_ms":        percentile(lat, 1),
+		"body_kib":      float64(len(body)) / 1024,
+		"numbers_per_s": float64(checkNumbers) / (percentile(lat, 0.5) / 1000),
 	}}, nil
 }
 
