@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"strings"
@@ -25,6 +26,7 @@ type Config struct {
 	WAToken         string
 	WAPhoneNumberID string
 	GraphURL        string
+	LogLevel        string
 
 	// given records which settings were set by a flag or variable, so they
 	// override (and are saved over) the stored settings.
@@ -47,6 +49,7 @@ var configOptions = []configOption{
 	{"wa-token", "CONSENTRY_WA_TOKEN", "Cloud API access token for confirmation replies", "", func(c *Config) *string { return &c.WAToken }},
 	{"wa-phone-number-id", "CONSENTRY_WA_PHONE_NUMBER_ID", "Cloud API phone number id for replies", "", func(c *Config) *string { return &c.WAPhoneNumberID }},
 	{"graph-url", "CONSENTRY_GRAPH_URL", "Graph API base URL", "https://graph.facebook.com/v21.0", func(c *Config) *string { return &c.GraphURL }},
+	{"log-level", "CONSENTRY_LOG_LEVEL", "debug, info, warn or error (debug logs every consent change)", "info", func(c *Config) *string { return &c.LogLevel }},
 }
 
 // ParseServeConfig reads the configuration from args and the environment
@@ -126,6 +129,9 @@ func (c *Config) validate() error {
 	if u, err := url.Parse(c.GraphURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("--graph-url %q: want an absolute http(s) URL", c.GraphURL)
 	}
+	if _, err := c.SlogLevel(); err != nil {
+		return err
+	}
 	if (c.WAToken == "") != (c.WAPhoneNumberID == "") {
 		return errors.New("--wa-token and --wa-phone-number-id go together: give both or neither")
 	}
@@ -156,4 +162,13 @@ func TestConfig(dbPath string) Config {
 		panic(err)
 	}
 	return c
+}
+
+// SlogLevel is the configured log level.
+func (c *Config) SlogLevel() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return l, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	return l, nil
 }

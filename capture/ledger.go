@@ -165,7 +165,7 @@ func (s *Service) Record(r Record) (Result, error) {
 	}
 	if !res.Skipped {
 		s.metrics.countEvent(r.Type, r.Source)
-		s.log.Info("consent recorded", "type", r.Type, "seq", res.Event.Seq, "phone", MaskPhone(r.Phone),
+		s.log.Debug("consent recorded", "type", r.Type, "seq", res.Event.Seq, "phone", MaskPhone(r.Phone),
 			"topics", res.Event.Topics, "source", r.Source)
 	}
 	return res, nil

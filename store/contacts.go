@@ -7,44 +7,66 @@ import (
 // Contacts are keyed by their subject: a keyed hash of the phone number, so
 // no index holds the number itself.
 
+// Kinds of per-subject records in the subjects bucket.
+const (
+	kindState       = 'c' // contact state
+	kindKey         = 'k' // key sealing the contact's personal data
+	kindSuppression = 's' // suppressed topics (survives erasure)
+	kindEvent       = 'e' // followed by a seq: index of the contact's events
+)
+
+// subjectKey is subject ‖ kind: a contact's records sit side by side.
+func subjectKey(subject []byte, kind byte) []byte {
+	k := make([]byte, len(subject)+1, len(subject)+9)
+	copy(k, subject)
+	k[len(subject)] = kind
+	return k
+}
+
+func (t *Tx) subjects() *bolt.Bucket { return t.bucket(bucketSubjects) }
+
 // Contact returns the stored state of a subject (nil when unknown).
-func (t *Tx) Contact(subject []byte) []byte { return clone(t.bucket(bucketContacts).Get(subject)) }
+func (t *Tx) Contact(subject []byte) []byte {
+	return clone(t.subjects().Get(subjectKey(subject, kindState)))
+}
 
 // PutContact stores the state of a subject.
 func (t *Tx) PutContact(subject, state []byte) error {
-	return t.bucket(bucketContacts).Put(subject, state)
+	return t.subjects().Put(subjectKey(subject, kindState), state)
 }
 
 // DeleteContact removes the state of a subject.
-func (t *Tx) DeleteContact(subject []byte) error { return t.bucket(bucketContacts).Delete(subject) }
+func (t *Tx) DeleteContact(subject []byte) error {
+	return t.subjects().Delete(subjectKey(subject, kindState))
+}
 
 // Suppression returns the suppression entry of a subject (nil when none).
 func (t *Tx) Suppression(subject []byte) []byte {
-	return clone(t.bucket(bucketSuppression).Get(subject))
+	return clone(t.subjects().Get(subjectKey(subject, kindSuppression)))
 }
 
 // PutSuppression stores (or, with nil, removes) the suppression entry.
 func (t *Tx) PutSuppression(subject, entry []byte) error {
 	if entry == nil {
-		return t.bucket(bucketSuppression).Delete(subject)
+		return t.subjects().Delete(subjectKey(subject, kindSuppression))
 	}
-	return t.bucket(bucketSuppression).Put(subject, entry)
+	return t.subjects().Put(subjectKey(subject, kindSuppression), entry)
 }
 
 // ContactKey returns the key that seals a subject's personal data.
 func (t *Tx) ContactKey(subject []byte) []byte {
-	return clone(t.bucket(bucketContactKeys).Get(subject))
+	return clone(t.subjects().Get(subjectKey(subject, kindKey)))
 }
 
 // PutContactKey stores the key that seals a subject's personal data.
 func (t *Tx) PutContactKey(subject, key []byte) error {
-	return t.bucket(bucketContactKeys).Put(subject, key)
+	return t.subjects().Put(subjectKey(subject, kindKey), key)
 }
 
 // DeleteContactKey forgets the key: whatever it sealed, in any page of the
 // file, can no longer be read.
 func (t *Tx) DeleteContactKey(subject []byte) error {
-	return t.bucket(bucketContactKeys).Delete(subject)
+	return t.subjects().Delete(subjectKey(subject, kindKey))
 }
 
 // PutNotice stores a notice text under its SHA-256 once.
@@ -70,8 +92,9 @@ func (t *Tx) MarkMessage(id string, seq uint64) (bool, error) {
 // read transaction; the hot path of every suppression check.
 func (s *Store) ContactState(subject []byte) (state, suppression []byte, err error) {
 	err = s.view(func(tx *bolt.Tx) error {
-		state = clone(tx.Bucket(bucketContacts).Get(subject))
-		suppression = clone(tx.Bucket(bucketSuppression).Get(subject))
+		b := tx.Bucket(bucketSubjects)
+		state = clone(b.Get(subjectKey(subject, kindState)))
+		suppression = clone(b.Get(subjectKey(subject, kindSuppression)))
 		return nil
 	})
 	return state, suppression, err
@@ -81,13 +104,13 @@ func (s *Store) ContactState(subject []byte) (state, suppression []byte, err err
 // each with slices valid only during the call.
 func (s *Store) ContactStates(subjects [][]byte, fn func(i int, state, suppression []byte)) error {
 	return s.view(func(tx *bolt.Tx) error {
-		contacts, supp := tx.Bucket(bucketContacts), tx.Bucket(bucketSuppression)
+		b := tx.Bucket(bucketSubjects)
 		for i, subj := range subjects {
 			if subj == nil {
 				fn(i, nil, nil)
 				continue
 			}
-			fn(i, contacts.Get(subj), supp.Get(subj))
+			fn(i, b.Get(subjectKey(subj, kindState)), b.Get(subjectKey(subj, kindSuppression)))
 		}
 		return nil
 	})
@@ -98,12 +121,12 @@ func (s *Store) ContactStates(subjects [][]byte, fn func(i int, state, suppressi
 func (s *Store) ContactKeys(subjects [][]byte) (map[string][]byte, error) {
 	out := make(map[string][]byte, len(subjects))
 	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketContactKeys)
+		b := tx.Bucket(bucketSubjects)
 		for _, subj := range subjects {
 			if _, seen := out[string(subj)]; seen {
 				continue
 			}
-			if k := b.Get(subj); k != nil {
+			if k := b.Get(subjectKey(subj, kindKey)); k != nil {
 				out[string(subj)] = clone(k)
 			}
 		}

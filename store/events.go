@@ -44,7 +44,7 @@ func (t *Tx) AppendEvent(build EventBuilder) (EventRecord, error) {
 		return EventRecord{}, err
 	}
 	if len(subject) > 0 {
-		if err := t.bucket(bucketContactEvents).Put(append(clone(subject), seqKey(seq)...), nil); err != nil {
+		if err := t.subjects().Put(append(subjectKey(subject, kindEvent), seqKey(seq)...), nil); err != nil {
 			return EventRecord{}, err
 		}
 	}
@@ -120,9 +120,10 @@ func (s *Store) EventsOf(subject []byte) ([]EventRecord, error) {
 
 func contactEventSeqs(tx *bolt.Tx, subject []byte) []uint64 {
 	var seqs []uint64
-	c := tx.Bucket(bucketContactEvents).Cursor()
-	for k, _ := c.Seek(subject); k != nil && bytes.HasPrefix(k, subject) && len(k) == len(subject)+8; k, _ = c.Next() {
-		seqs = append(seqs, be64(k[len(subject):]))
+	prefix := subjectKey(subject, kindEvent)
+	c := tx.Bucket(bucketSubjects).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, _ = c.Next() {
+		seqs = append(seqs, be64(k[len(prefix):]))
 	}
 	return seqs
 }

@@ -21,23 +21,23 @@ var ErrNotFound = errors.New("store: not found")
 var ErrClosed = errors.New("store: closed")
 
 var (
-	bucketMeta          = []byte("meta")
-	bucketEvents        = []byte("events")         // seq (8 bytes BE) → framed event
-	bucketContactEvents = []byte("contact_events") // subject ‖ seq → nothing
-	bucketContacts      = []byte("contacts")       // subject → contact state
-	bucketSuppression   = []byte("suppression")    // subject → suppressed topics (survives erasure)
-	bucketContactKeys   = []byte("contact_keys")   // subject → key sealing the contact's personal data
-	bucketNotices       = []byte("notices")        // sha256 → notice text
-	bucketMessages      = []byte("wa_messages")    // WhatsApp message id → seq (dedupe)
-	bucketAPIKeys       = []byte("api_keys")       // key id → APIKey JSON
-	bucketSettings      = []byte("settings")       // name → JSON
-	bucketSecrets       = []byte("secrets")        // name → bytes
-	bucketLinks         = []byte("links")          // link id → Link JSON
-	bucketLinkScans     = []byte("link_scans")     // link id → scan count (8 bytes BE)
-	bucketWidgets       = []byte("widgets")        // widget id → Widget JSON
+	bucketMeta   = []byte("meta")
+	bucketEvents = []byte("events") // seq (8 bytes BE) → framed event
+	// Everything kept per contact shares one bucket, keyed by the subject
+	// and a kind byte, so one consent change dirties one leaf page rather
+	// than one in each of four buckets: commits write a quarter of the
+	// pages. See subjectKey.
+	bucketSubjects  = []byte("subjects")
+	bucketNotices   = []byte("notices")     // sha256 → notice text
+	bucketMessages  = []byte("wa_messages") // WhatsApp message id → seq (dedupe)
+	bucketAPIKeys   = []byte("api_keys")    // key id → APIKey JSON
+	bucketSettings  = []byte("settings")    // name → JSON
+	bucketSecrets   = []byte("secrets")     // name → bytes
+	bucketLinks     = []byte("links")       // link id → Link JSON
+	bucketLinkScans = []byte("link_scans")  // link id → scan count (8 bytes BE)
+	bucketWidgets   = []byte("widgets")     // widget id → Widget JSON
 
-	allBuckets = [][]byte{bucketMeta, bucketEvents, bucketContactEvents, bucketContacts,
-		bucketSuppression, bucketContactKeys, bucketNotices, bucketMessages, bucketAPIKeys,
+	allBuckets = [][]byte{bucketMeta, bucketEvents, bucketSubjects, bucketNotices, bucketMessages, bucketAPIKeys,
 		bucketSettings, bucketSecrets, bucketLinks, bucketLinkScans, bucketWidgets}
 
 	keyHead = []byte("head")

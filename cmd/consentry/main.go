@@ -55,7 +55,8 @@ func serve(args []string) int {
 		fmt.Fprintln(os.Stderr, "consentry serve:", err)
 		return 2
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	level, _ := cfg.SlogLevel() // validated by ParseServeConfig
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 
 	st, err := store.Open(cfg.DB)
