@@ -49,26 +49,26 @@ func checkSource(src string) (string, error) {
 }
 
 // OptIn validates and records an opt-in given through the API.
-func (s *Service) OptIn(req optInRequest) (Event, error) {
+func (s *Service) OptIn(req optInRequest) (Result, error) {
 	e164, err := s.normalize(req.Phone)
 	if err != nil {
-		return Event{}, err
+		return Result{}, err
 	}
 	if err := s.checkTopics("topics", req.Topics); err != nil {
-		return Event{}, err
+		return Result{}, err
 	}
 	src, err := checkSource(req.Source)
 	if err != nil {
-		return Event{}, err
+		return Result{}, err
 	}
 	business := s.Settings().BusinessName
 	if !namesBusiness(req.Notice.Text, business) {
-		return Event{}, fieldError("notice.text", "must name the business ("+business+") the person agrees to hear from")
+		return Result{}, fieldError("notice.text", "must name the business ("+business+") the person agrees to hear from")
 	}
 	res, err := s.Record(Record{Type: TypeOptIn, Phone: e164, Topics: req.Topics, Source: src,
 		Campaign: req.Campaign, NoticeText: req.Notice.Text, NoticeVersion: req.Notice.Version,
 		NoticeLocale: req.Notice.Locale, Evidence: req.Evidence})
-	return res.Event, err
+	return res, err
 }
 
 func (h *Handler) optIn(c *fiber.Ctx) error {
@@ -76,11 +76,11 @@ func (h *Handler) optIn(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	ev, err := h.s.OptIn(req)
+	res, err := h.s.OptIn(req)
 	if err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusCreated).JSON(ev)
+	return sendEvent(c, &res)
 }
 
 func (h *Handler) optOut(c *fiber.Ctx) error {
@@ -104,7 +104,7 @@ func (h *Handler) optOut(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusCreated).JSON(res.Event)
+	return sendEvent(c, &res)
 }
 
 func (h *Handler) check(c *fiber.Ctx) error {
@@ -241,4 +241,10 @@ func (h *Handler) checkpoint(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(cp)
+}
+
+// sendEvent answers 201 with the recorded event in its export form.
+func sendEvent(c *fiber.Ctx, res *Result) error {
+	c.Status(fiber.StatusCreated).Type("json")
+	return c.Send(res.JSON())
 }

@@ -45,7 +45,14 @@ type Result struct {
 	Event     Event
 	Duplicate bool // MessageID was seen before; nothing appended
 	Skipped   bool // nothing to record (e.g. nothing held to restore)
+
+	canonical []byte
+	hash      [32]byte
+	pii       piiRecord
 }
+
+// JSON is the event as the API returns it: byte for byte its export line.
+func (r *Result) JSON() []byte { return appendEventLine(nil, r.canonical, r.hash, &r.pii) }
 
 var errMessageSeen = errors.New("message already processed")
 
@@ -57,18 +64,48 @@ func (s *Service) Record(r Record) (Result, error) {
 	catalog := settings.TopicIDs()
 	subject := s.subject(r.Phone)
 	topics := slices.Compact(slices.Sorted(slices.Values(r.Topics)))
+	if topics == nil {
+		topics = []string{}
+	}
+	// Everything that does not depend on the contact's stored state or the
+	// event's place in the chain is prepared here, outside the write
+	// transaction that all concurrent writers queue for.
 	var noticeSum string
 	if r.NoticeText != "" {
 		sum := sha256.Sum256([]byte(r.NoticeText))
 		noticeSum = hex.EncodeToString(sum[:])
 	}
+	var messageKey string
+	if r.MessageID != "" {
+		// Meta's message ids embed the sender's number, so the dedupe index
+		// keeps only a keyed hash of them.
+		messageKey = hex.EncodeToString(s.subject("msg|" + r.MessageID))
+	}
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return Result{}, err
+	}
+	pii := piiRecord{Salt: hex.EncodeToString(salt), Phone: r.Phone, Evidence: r.Evidence.validUTF8()}
+	piiSum, piiPlain, err := piiDigest(pii)
+	if err != nil {
+		return Result{}, err
+	}
+	body := eventBody{Type: r.Type, Subject: hex.EncodeToString(subject), Topics: topics, Source: r.Source,
+		Campaign: r.Campaign, LinkID: r.LinkID, NoticeSHA256: noticeSum, NoticeVersion: r.NoticeVersion,
+		NoticeLocale: r.NoticeLocale, Reason: r.Reason, PIISHA256: piiSum}
+	if r.Pending {
+		body.Status = StatePending
+	}
+	bodyJSON, err := marshalCanonical(body)
+	if err != nil {
+		return Result{}, err
+	}
+
 	var res Result
-	err := s.store.Write(func(tx *store.Tx) error {
+	err = s.store.Write(func(tx *store.Tx) error {
 		res = Result{}
-		if r.MessageID != "" {
-			// Meta's message ids embed the sender's number, so the dedupe
-			// index keeps only a keyed hash of them.
-			fresh, err := tx.MarkMessage(hex.EncodeToString(s.subject("msg|"+r.MessageID)), tx.Head().Seq+1)
+		if messageKey != "" {
+			fresh, err := tx.MarkMessage(messageKey, tx.Head().Seq+1)
 			if err != nil {
 				return err
 			}
@@ -83,16 +120,17 @@ func (s *Service) Record(r Record) (Result, error) {
 			stored = tx.Suppression(subject)
 		}
 		st := decodeState(stored)
-		typ, status, evTopics := r.Type, "", topics
-		if r.Pending {
-			status = StatePending
-		}
+		evBody, evBodyJSON := body, bodyJSON
 		if r.RestoreHeld {
 			if len(st.Held) == 0 {
 				res.Skipped = true
 				return nil
 			}
-			evTopics = slices.Clone(st.Held)
+			evBody.Topics = slices.Clone(st.Held)
+			var err error
+			if evBodyJSON, err = marshalCanonical(evBody); err != nil {
+				return err
+			}
 		}
 		key := tx.ContactKey(subject)
 		if key == nil {
@@ -104,31 +142,15 @@ func (s *Service) Record(r Record) (Result, error) {
 				return err
 			}
 		}
-		salt := make([]byte, 16)
-		if _, err := rand.Read(salt); err != nil {
-			return err
-		}
-		pii := piiRecord{Salt: hex.EncodeToString(salt), Phone: r.Phone, Evidence: r.Evidence.validUTF8()}
-		piiSum, piiPlain, err := piiDigest(pii)
-		if err != nil {
-			return err
-		}
 		sealed, err := seal(key, piiPlain)
 		if err != nil {
 			return err
 		}
+		// The time is taken inside the transaction so that it never goes
+		// backwards along the chain.
 		at := time.Now().UTC().Truncate(time.Millisecond)
-		core := eventCore{Type: typ, Status: status, Subject: hex.EncodeToString(subject),
-			Topics: evTopics, Source: r.Source, Campaign: r.Campaign, LinkID: r.LinkID,
-			NoticeSHA256: noticeSum, NoticeVersion: r.NoticeVersion, NoticeLocale: r.NoticeLocale,
-			Reason: r.Reason, PIISHA256: piiSum, At: at}
-		if core.Topics == nil {
-			core.Topics = []string{}
-		}
 		rec, err := tx.AppendEvent(func(seq uint64, prev [32]byte) ([]byte, []byte, []byte, error) {
-			core.ID, core.Seq, core.PrevHash = eventID(seq), seq, hex.EncodeToString(prev[:])
-			canonical, err := marshalCanonical(core)
-			return canonical, sealed, subject, err
+			return appendCanonical(make([]byte, 0, len(evBodyJSON)+160), seq, evBodyJSON, at, prev), sealed, subject, nil
 		})
 		if err != nil {
 			return err
@@ -139,7 +161,7 @@ func (s *Service) Record(r Record) (Result, error) {
 				return err
 			}
 		}
-		st.apply(typ, status, evTopics, rec.Seq, at, catalog)
+		st.apply(evBody.Type, evBody.Status, evBody.Topics, rec.Seq, at, catalog)
 		if r.ConfirmPending {
 			st.apply(TypeConfirm, "", nil, rec.Seq, at, catalog)
 		}
@@ -153,8 +175,8 @@ func (s *Service) Record(r Record) (Result, error) {
 		if err := tx.PutSuppression(subject, st.suppression()); err != nil {
 			return err
 		}
-		res.Event = Event{eventCore: core, Hash: hex.EncodeToString(rec.Hash[:]), Phone: r.Phone,
-			Evidence: &pii.Evidence, PIISalt: pii.Salt}
+		res.Event.eventCore = eventCore{ID: eventID(rec.Seq), Seq: rec.Seq, eventBody: evBody, At: at}
+		res.canonical, res.hash = rec.Canonical, rec.Hash
 		return nil
 	})
 	if errors.Is(err, errMessageSeen) {
@@ -164,6 +186,10 @@ func (s *Service) Record(r Record) (Result, error) {
 		return Result{}, err
 	}
 	if !res.Skipped {
+		res.pii = pii
+		res.Event.PrevHash = string(canonicalString(res.canonical, `"prev_hash":"`))
+		res.Event.Hash = hex.EncodeToString(res.hash[:])
+		res.Event.Phone, res.Event.Evidence, res.Event.PIISalt = r.Phone, &res.pii.Evidence, pii.Salt
 		s.metrics.countEvent(r.Type, r.Source)
 		s.log.Debug("consent recorded", "type", r.Type, "seq", res.Event.Seq, "phone", MaskPhone(r.Phone),
 			"topics", res.Event.Topics, "source", r.Source)
