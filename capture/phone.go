@@ -79,7 +79,8 @@ func withPlus(raw string) string {
 // general parser, which costs about five times as much; bulk checks of ten
 // thousand numbers depend on it. Anything unusual goes to the parser.
 func fastE164(raw string) *phonenumbers.PhoneNumber {
-	if len(raw) < 8 || raw[0] != '+' || !allDigits(raw[1:]) {
+	// A country code never starts with 0 ("+01…" must not read as +1).
+	if len(raw) < 8 || raw[0] != '+' || raw[1] == '0' || !allDigits(raw[1:]) {
 		return nil
 	}
 	digits := raw[1:]
