@@ -38,12 +38,14 @@ type envOption func(*envConfig)
 type envConfig struct {
 	publicURL string
 	waNumber  string
+	appSecret string
 	limits    rateLimits
 }
 
 func withPublicURL(u string) envOption  { return func(c *envConfig) { c.publicURL = u } }
 func withLimits(l rateLimits) envOption { return func(c *envConfig) { c.limits = l } }
 func withoutWANumber() envOption        { return func(c *envConfig) { c.waNumber = "" } }
+func withAppSecret(s string) envOption  { return func(c *envConfig) { c.appSecret = s } }
 
 func newWidgetEnv(t *testing.T, opts ...envOption) *widgetEnv {
 	t.Helper()
@@ -61,7 +63,7 @@ func newWidgetEnv(t *testing.T, opts ...envOption) *widgetEnv {
 	if ec.waNumber != "" {
 		args = append(args, "--wa-number", ec.waNumber)
 	}
-	env := map[string]string{"CONSENTRY_ADMIN_KEY": wtAdminKey}
+	env := map[string]string{"CONSENTRY_ADMIN_KEY": wtAdminKey, "CONSENTRY_WA_APP_SECRET": ec.appSecret}
 	cfg, err := capture.ParseServeConfig(args, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
