@@ -4,11 +4,15 @@
 # server on 127.0.0.1 with a temporary database and CONSENTRY_ADMIN_KEY, runs
 # the scenarios and writes docs/BENCHMARKS.md (intro from bench/intro.md).
 #
-#   bench/run.sh                 # about 3-5 minutes on a 2-core machine
+#   bench/run.sh                 # about 3 minutes on a 2-core machine
 #   EXPORT_EVENTS=200000 bench/run.sh   # smaller ledger for a quick try
 #
 # To add a scenario, see the table in bench/load/main.go, then name it in
 # one of the `load run -scenarios` lines below.
+#
+# Besides Go, it uses wrk (installed with apt-get when missing; without it
+# the wrk figure is "not measured") and Chromium at /usr/bin/chromium for
+# the widgets' browser figures (skipped with a note when missing).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -36,12 +40,14 @@ go build -o "$WORK/load" ./bench/load
 LOAD="$WORK/load"
 RESULTS="$WORK/results.json"
 ADMIN_KEY="bench-$(od -An -N18 -tx1 /dev/urandom | tr -d ' \n')"
+WA_SECRET="$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')"     # Meta app secret: the load tool signs deliveries with it
+WA_VERIFY="$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 PORT=$("$LOAD" port)
 BASE="http://127.0.0.1:$PORT"
 
 start_server() { # db-file log-name
 	CONSENTRY_ADMIN_KEY="$ADMIN_KEY" "$WORK/consentry" serve --db "$1" --addr "127.0.0.1:$PORT" \
-		>"$WORK/server-$2.log" 2>&1 &
+		--wa-app-secret "$WA_SECRET" --wa-verify-token "$WA_VERIFY" >"$WORK/server-$2.log" 2>&1 &
 	SERVER_PID=$!
 	if ! "$LOAD" wait -url "$BASE" -timeout 30s; then
 		tail -20 "$WORK/server-$2.log" >&2
@@ -68,10 +74,44 @@ run() { # scenarios label [extra flags]
 		-concurrency "$CONCURRENCY" -duration "$DURATION" -warmup 1s -workdir "$WORK" -out "$RESULTS" "$@"
 }
 
+# wrk drives the second durable opt-out measurement.
+API_SCENARIOS=healthz,redirect,link_png,check,bulk_check,optouts,optouts_wrk,receipts,webhook
+if ! command -v wrk >/dev/null 2>&1; then
+	echo "== installing wrk"
+	apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 && apt-get install -y wrk >/dev/null 2>&1; } || true
+fi
+if ! command -v wrk >/dev/null 2>&1; then
+	echo "!! wrk is not available: the wrk opt-out figure will be reported as not measured" >&2
+	API_SCENARIOS=${API_SCENARIOS/,optouts_wrk/}
+fi
+
 echo "== API scenarios on a fresh database"
 start_server "$WORK/api.db" api
-run healthz,check,bulk_check,optouts ""
+run "$API_SCENARIOS" "" -wa-secret "$WA_SECRET" -wrk wrk -wrk-script bench/optouts.lua
 stop_server
+
+# Go tests with the server stopped, so they do not compete with it.
+echo "== QR matrix alone: go test -bench 'BenchmarkMatrix\$' ./qr/"
+if ! go test -run '^$' -bench 'BenchmarkMatrix$' -benchtime 2s ./qr/ >"$WORK/matrix.log" 2>&1; then
+	cat "$WORK/matrix.log" >&2
+	exit 1
+fi
+"$LOAD" matrix -in "$WORK/matrix.log" -out "$RESULTS"
+
+WIDGETS_FAILED=""
+if [ -x /usr/bin/chromium ]; then
+	echo "== widgets in Chromium: go test -run TestWidgetsInBrowser ./widgets/"
+	if go test -count=1 -run TestWidgetsInBrowser -v ./widgets/ >"$WORK/widgets.log" 2>&1; then
+		"$LOAD" widgets -in "$WORK/widgets.log" -out "$RESULTS"
+	else
+		tail -30 "$WORK/widgets.log" >&2
+		WIDGETS_FAILED=1
+		"$LOAD" widgets -skipped "the browser test TestWidgetsInBrowser failed in this run, so there are no widget figures." -out "$RESULTS"
+	fi
+else
+	echo "!! /usr/bin/chromium is missing: widget figures skipped" >&2
+	"$LOAD" widgets -skipped "/usr/bin/chromium is missing on this machine, so the browser figures were not measured." -out "$RESULTS"
+fi
 
 echo "== export: seeding $EXPORT_SMALL events before the server starts"
 "$LOAD" seed -db "$WORK/ledger.db" -n "$EXPORT_SMALL" -label "to $EXPORT_SMALL" -out "$RESULTS"
@@ -95,6 +135,10 @@ mkdir -p docs
 	-meta "Commit=$COMMIT" \
 	-meta "Machine=$(nproc) cores ($CPU), $(free -g | awk '/Mem:/ {print $2}') GiB RAM, $(uname -sr)" \
 	-meta "Go=$(go env GOVERSION)" \
-	-meta "Load=$CONCURRENCY clients for the throughput scenarios, $DURATION measured after 1s warm-up; client and server on the same cores" \
+	-meta "Load=$CONCURRENCY clients for the throughput scenarios (64 for opt-outs and receipts, as named), $DURATION measured after 1s warm-up (wrk: $DURATION, no warm-up); client and server on the same cores" \
 	-meta "Whole run=${ELAPSED}s"
 echo "== wrote docs/BENCHMARKS.md in ${ELAPSED}s"
+if [ -n "$WIDGETS_FAILED" ]; then
+	echo "!! the widgets browser test failed; its figures are missing from the report" >&2
+	exit 1
+fi

@@ -6,12 +6,15 @@
 //	load report -in results.json -intro bench/intro.md -out docs/BENCHMARKS.md
 //	load port                             (prints a free loopback port)
 //	load wait   -url URL                  (waits until /readyz answers 200)
+//	load matrix  -in FILE -out results.json   (ns/op of BenchmarkMatrix from `go test -bench` output)
+//	load widgets -in FILE -out results.json   (WIDGET-METRIC lines of the widgets browser test)
 //
 // It only talks to loopback addresses, every scenario runs for a fixed time
 // or a fixed number of requests, and the whole run has a deadline.
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -50,6 +53,11 @@ var scenarios = []scenario{
 	{"check", "GET /v1/check (sender key) at -concurrency, over 10,000 numbers of which 2,000 opted in", runCheck},
 	{"bulk_check", "POST /v1/check with 10,000 distinct numbers, one at a time: latency", runBulkCheck},
 	{"optouts", "POST /v1/optouts, fresh number each: 1 client, then 64 clients (durable: 201 after fsync)", runOptOuts},
+	{"redirect", "GET /l/{code} at -concurrency, browser User-Agent (scans counted), redirect not followed: 302 counted", runRedirect},
+	{"link_png", "GET /l/{code}/qr.png (public, cached image) at -concurrency", runLinkPNG},
+	{"receipts", "POST /v1/receipts (png, receipt-58, topics orders): 1 client, then 64 clients; each a new link (durable) and a fresh PNG", runReceipts},
+	{"webhook", "POST /webhooks/whatsapp, signed Meta-shaped deliveries of one text message from a fresh sender at -concurrency: \"Olá\" (no-op), then \"STOP\" (durable opt-out)", runWebhook},
+	{"optouts_wrk", "POST /v1/optouts, fresh number each, driven by wrk (bench/optouts.lua): wrk -t1 -c1, then -t1 -c64", runOptOutsWrk},
 	{"export", "GET /v1/consent/export?format=ndjson streamed to discard; server RSS sampled", runExport},
 	{"verify", "download an NDJSON export to a file and time `consentry verify` on it", runVerify},
 }
@@ -77,13 +85,19 @@ type env struct {
 	consentry   string // the consentry binary, for verify
 	workDir     string
 
-	client   *http.Client
-	checkKey string
+	waSecret  string // Meta app secret the server was started with (webhook)
+	wrk       string // wrk binary (optouts_wrk)
+	wrkScript string // its Lua script
+
+	client     *http.Client
+	noRedirect *http.Client // same connections; answers 3xx instead of following
+	checkKey   string
+	link       *benchLink // created once per server by linkOnce
 }
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: load run|seed|report|port|wait [flags]")
+		fmt.Fprintln(os.Stderr, "usage: load run|seed|report|port|wait|matrix|widgets [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -98,8 +112,12 @@ func main() {
 		err = cmdPort()
 	case "wait":
 		err = cmdWait(os.Args[2:])
+	case "matrix":
+		err = cmdMatrix(os.Args[2:])
+	case "widgets":
+		err = cmdWidgets(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q (want run, seed, report, port or wait)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (want run, seed, report, port, wait, matrix or widgets)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
@@ -120,6 +138,9 @@ func cmdRun(args []string) error {
 	bin := fs.String("consentry", "", "consentry binary (verify scenario)")
 	work := fs.String("workdir", os.TempDir(), "directory for temporary files")
 	out := fs.String("out", "results.json", "results file (appended to)")
+	waSecret := fs.String("wa-secret", "", "app secret the server was started with (--wa-app-secret), for the webhook scenario")
+	wrk := fs.String("wrk", "wrk", "wrk binary, for optouts_wrk")
+	wrkScript := fs.String("wrk-script", "bench/optouts.lua", "wrk Lua script, for optouts_wrk")
 	deadline := fs.Duration("timeout", 4*time.Minute, "give up after this long")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -137,11 +158,15 @@ func cmdRun(args []string) error {
 		return errors.New("-concurrency 1..1024, -duration up to 1m, -warmup up to 10s")
 	}
 	e := &env{base: strings.TrimRight(*base, "/"), adminKey: *key, pid: *pid, concurrency: *conc,
-		duration: *dur, warmup: *warm, label: *label, consentry: *bin, workDir: *work}
-	e.client = &http.Client{Timeout: time.Minute, Transport: &http.Transport{
+		duration: *dur, warmup: *warm, label: *label, consentry: *bin, workDir: *work,
+		waSecret: *waSecret, wrk: *wrk, wrkScript: *wrkScript}
+	transport := &http.Transport{
 		MaxIdleConns: 1100, MaxIdleConnsPerHost: 1100, MaxConnsPerHost: 0, IdleConnTimeout: time.Minute,
 		DisableCompression: true,
-	}}
+	}
+	e.client = &http.Client{Timeout: time.Minute, Transport: transport}
+	e.noRedirect = &http.Client{Timeout: time.Minute, Transport: transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	ctx, cancel := context.WithTimeout(context.Background(), *deadline)
 	defer cancel()
 	for _, name := range strings.Split(*names, ",") {
@@ -263,30 +288,59 @@ func (e *env) call(ctx context.Context, method, path, key string, body []byte, w
 }
 
 func (e *env) callInto(ctx context.Context, method, path, key string, body []byte, want int, w io.Writer) (int64, error) {
+	_, n, err := e.send(ctx, request{method: method, path: path, key: key, body: body, want: want, out: w})
+	return n, err
+}
+
+// request is one HTTP call of a scenario.
+type request struct {
+	method, path string
+	key          string // bearer key, "" for none
+	body         []byte // sent as application/json unless header says otherwise
+	header       map[string]string
+	want         int
+	client       *http.Client // nil: e.client
+	out          io.Writer    // nil: discarded
+}
+
+// send makes the call, copies the answer to r.out and returns its
+// headers; a status other than r.want is an error.
+func (e *env) send(ctx context.Context, r request) (http.Header, int64, error) {
 	var rd io.Reader
-	if body != nil {
-		rd = strings.NewReader(string(body))
+	if r.body != nil {
+		rd = bytes.NewReader(r.body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, e.base+path, rd)
+	req, err := http.NewRequestWithContext(ctx, r.method, e.base+r.path, rd)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
+	if r.key != "" {
+		req.Header.Set("Authorization", "Bearer "+r.key)
 	}
-	if body != nil {
+	if r.body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := e.client.Do(req)
+	for k, v := range r.header {
+		req.Header.Set(k, v)
+	}
+	client, out := r.client, r.out
+	if client == nil {
+		client = e.client
+	}
+	if out == nil {
+		out = io.Discard
+	}
+	resp, err := client.Do(req)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != want {
+	if resp.StatusCode != r.want {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return 0, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, msg)
+		return resp.Header, 0, fmt.Errorf("%s %s: %d %s", r.method, r.path, resp.StatusCode, msg)
 	}
-	return io.Copy(w, resp.Body)
+	n, err := io.Copy(out, resp.Body)
+	return resp.Header, n, err
 }
 
 // keyFor creates (once) a key with only the given scope, as a sender or
