@@ -43,3 +43,34 @@ func TestAppendCanonicalMatchesJSON(t *testing.T) {
 		}
 	}
 }
+
+// The stored contact state reads back as written, and damaged bytes are
+// an error, never a silently empty (consenting) state.
+func TestContactStateRoundTrip(t *testing.T) {
+	at := time.Date(2026, 11, 24, 10, 0, 0, 123_000_000, time.UTC)
+	st := contactState{Topics: map[string]topicState{
+		"orders":    {State: StateOptedIn, Seq: 7, At: at},
+		"marketing": {State: StateOptedOut, Seq: 9, At: at.Add(time.Second)},
+		allTopics:   {State: StatePending, Seq: 1 << 40, At: at},
+	}, Held: []string{"orders", "delivery"}}
+	b := st.encode()
+	got, err := decodeState(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Topics) != 3 || got.Topics["marketing"] != st.Topics["marketing"] || got.Topics[allTopics] != st.Topics[allTopics] ||
+		len(got.Held) != 2 || got.Held[1] != "delivery" {
+		t.Fatalf("round trip: %+v", got)
+	}
+	if empty, err := decodeState(nil); err != nil || len(empty.Topics) != 0 {
+		t.Fatalf("no state: %+v, %v", empty, err)
+	}
+	for i := 1; i < len(b); i++ {
+		if _, err := decodeState(b[:i]); err == nil {
+			t.Fatalf("truncated to %d bytes: no error", i)
+		}
+	}
+	if _, err := decodeState([]byte(`{"t":{}}`)); err == nil {
+		t.Fatal("a JSON value read as state")
+	}
+}

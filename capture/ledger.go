@@ -119,7 +119,10 @@ func (s *Service) Record(r Record) (Result, error) {
 			// its opt-outs stay in force for topics a new opt-in does not name.
 			stored = tx.Suppression(subject)
 		}
-		st := decodeState(stored)
+		st, err := decodeState(stored)
+		if err != nil {
+			return err
+		}
 		evBody, evBodyJSON := body, bodyJSON
 		if r.RestoreHeld {
 			if len(st.Held) == 0 {
@@ -165,11 +168,7 @@ func (s *Service) Record(r Record) (Result, error) {
 		if r.ConfirmPending {
 			st.apply(TypeConfirm, "", nil, rec.Seq, at, catalog)
 		}
-		stateJSON, err := json.Marshal(st)
-		if err != nil {
-			return err
-		}
-		if err := tx.PutContact(subject, stateJSON); err != nil {
+		if err := tx.PutContact(subject, st.encode()); err != nil {
 			return err
 		}
 		if err := tx.PutSuppression(subject, st.suppression()); err != nil {
@@ -226,16 +225,20 @@ func (s *Service) checkTopics(field string, topics []string) error {
 }
 
 // evaluate reads a stored state (or, after erasure, the suppression entry).
-func evaluate(stateJSON, suppression []byte, topic string) (string, time.Time) {
-	raw := stateJSON
+func evaluate(state, suppression []byte, topic string) (string, time.Time, error) {
+	raw := state
 	if raw == nil {
 		raw = suppression
 	}
 	if raw == nil {
-		return StateNoConsent, time.Time{}
+		return StateNoConsent, time.Time{}, nil
 	}
-	st := decodeState(raw)
-	return st.stateOf(topic)
+	st, err := decodeState(raw)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	stateName, since := st.stateOf(topic)
+	return stateName, since, nil
 }
 
 // Check answers a suppression check for one number and topic.
@@ -251,7 +254,10 @@ func (s *Service) Check(rawPhone, topic string) (CheckResult, error) {
 	if err != nil {
 		return CheckResult{}, err
 	}
-	state, since := evaluate(stateJSON, supp, topic)
+	state, since, err := evaluate(stateJSON, supp, topic)
+	if err != nil {
+		return CheckResult{}, err
+	}
 	res := CheckResult{Phone: e164, Topic: topic, State: state, Allowed: state == StateOptedIn}
 	if !since.IsZero() {
 		res.Since = &since
@@ -281,13 +287,20 @@ func (s *Service) CheckMany(topic string, phones []string) ([]CheckResult, error
 			subjects[i] = s.subject(e164)
 		}
 	})
+	var unreadable error
 	err := s.store.ContactStates(subjects, func(i int, stateJSON, supp []byte) {
 		if subjects[i] == nil {
 			return
 		}
-		state, _ := evaluate(stateJSON, supp, topic)
+		state, _, err := evaluate(stateJSON, supp, topic)
+		if err != nil {
+			unreadable = err
+		}
 		out[i].State, out[i].Allowed = state, state == StateOptedIn
 	})
+	if err == nil {
+		err = unreadable
+	}
 	return out, err
 }
 
@@ -341,7 +354,10 @@ func (s *Service) Contact(rawPhone string) (ContactView, error) {
 	}
 	v := ContactView{Phone: e164, Known: stateJSON != nil || supp != nil, Erased: stateJSON == nil && supp != nil}
 	for _, t := range s.Settings().TopicIDs() {
-		state, since := evaluate(stateJSON, supp, t)
+		state, since, err := evaluate(stateJSON, supp, t)
+		if err != nil {
+			return ContactView{}, err
+		}
 		tv := TopicView{Topic: t, State: state, Allowed: state == StateOptedIn}
 		if !since.IsZero() {
 			tv.Since = &since
@@ -349,7 +365,10 @@ func (s *Service) Contact(rawPhone string) (ContactView, error) {
 		v.Topics = append(v.Topics, tv)
 	}
 	if stateJSON != nil {
-		st := decodeState(stateJSON)
+		st, err := decodeState(stateJSON)
+		if err != nil {
+			return ContactView{}, err
+		}
 		v.Pending = st.pendingTopics()
 	}
 	return v, nil
@@ -361,8 +380,8 @@ func (s *Service) PendingTopics(e164 string) ([]string, error) {
 	if err != nil || stateJSON == nil {
 		return nil, err
 	}
-	st := decodeState(stateJSON)
-	return st.pendingTopics(), nil
+	st, err := decodeState(stateJSON)
+	return st.pendingTopics(), err
 }
 
 // History returns a number's events, oldest first, as raw JSON lines.

@@ -1,7 +1,8 @@
 package capture
 
 import (
-	"encoding/json"
+	"encoding/binary"
+	"errors"
 	"slices"
 	"time"
 )
@@ -17,30 +18,129 @@ const (
 
 // topicState is the latest decision about one topic (or all topics).
 type topicState struct {
-	State string    `json:"s"`
-	Seq   uint64    `json:"q"`
-	At    time.Time `json:"a"`
+	State string
+	Seq   uint64
+	At    time.Time
 }
 
 // contactState is what the store keeps per contact, keyed by subject. It
 // holds no personal data. Topics["*"] is a decision about all topics; for a
 // topic the later (higher seq) of its own entry and "*" decides.
 type contactState struct {
-	Topics map[string]topicState `json:"t"`
+	Topics map[string]topicState
 	// Held lists the topics allowed just before the last global opt-out, so
 	// an opt-in keyword can restore them.
-	Held []string `json:"h,omitempty"`
+	Held []string
 }
 
-func decodeState(b []byte) contactState {
-	var st contactState
-	if len(b) > 0 {
-		_ = json.Unmarshal(b, &st)
+// State records are small binary values, read by every check and written
+// by every consent change inside the shared write transaction, so they
+// avoid JSON's reflection:
+//
+//	version (1) ‖ uvarint n ‖ n × (uvarint len ‖ topic ‖ state code ‖
+//	uvarint seq ‖ varint at in Unix ms) ‖ uvarint h ‖ h × (uvarint len ‖ topic)
+const stateVersion = 1
+
+var stateCodes = []string{StateOptedIn, StateOptedOut, StatePending}
+
+var errCorruptState = errors.New("stored contact state is unreadable")
+
+// decodeState reads a stored state; nil or empty is a contact without one.
+func decodeState(b []byte) (contactState, error) {
+	st := contactState{Topics: map[string]topicState{}}
+	if len(b) == 0 {
+		return st, nil
 	}
-	if st.Topics == nil {
-		st.Topics = map[string]topicState{}
+	if b[0] != stateVersion {
+		return st, errCorruptState
 	}
-	return st
+	r := stateReader{b: b[1:]}
+	for n := r.uvarint(); n > 0 && r.ok(); n-- {
+		topic := r.str()
+		code := r.byte()
+		ts := topicState{Seq: r.uvarint(), At: time.UnixMilli(r.varint()).UTC()}
+		if int(code) >= len(stateCodes) {
+			return st, errCorruptState
+		}
+		ts.State = stateCodes[code]
+		st.Topics[topic] = ts
+	}
+	for h := r.uvarint(); h > 0 && r.ok(); h-- {
+		st.Held = append(st.Held, r.str())
+	}
+	if !r.ok() || len(r.b) != 0 {
+		return st, errCorruptState
+	}
+	return st, nil
+}
+
+// encode writes the state in its stored form.
+func (st *contactState) encode() []byte {
+	b := make([]byte, 1, 64)
+	b[0] = stateVersion
+	b = binary.AppendUvarint(b, uint64(len(st.Topics)))
+	for topic, ts := range st.Topics {
+		b = binary.AppendUvarint(b, uint64(len(topic)))
+		b = append(b, topic...)
+		b = append(b, byte(slices.Index(stateCodes, ts.State)))
+		b = binary.AppendUvarint(b, ts.Seq)
+		b = binary.AppendVarint(b, ts.At.UnixMilli())
+	}
+	b = binary.AppendUvarint(b, uint64(len(st.Held)))
+	for _, t := range st.Held {
+		b = binary.AppendUvarint(b, uint64(len(t)))
+		b = append(b, t...)
+	}
+	return b
+}
+
+// stateReader decodes the binary state, remembering the first fault.
+type stateReader struct {
+	b   []byte
+	bad bool
+}
+
+func (r *stateReader) ok() bool { return !r.bad }
+
+func (r *stateReader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.bad = true
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *stateReader) varint() int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.bad = true
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *stateReader) byte() byte {
+	if len(r.b) == 0 {
+		r.bad = true
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+func (r *stateReader) str() string {
+	n := r.uvarint()
+	if r.bad || n > uint64(len(r.b)) {
+		r.bad = true
+		return ""
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s
 }
 
 // decide returns the entry that governs topic.
@@ -135,6 +235,5 @@ func (st *contactState) suppression() []byte {
 	if len(out.Topics) == 0 {
 		return nil
 	}
-	b, _ := json.Marshal(out)
-	return b
+	return out.encode()
 }
