@@ -100,6 +100,16 @@ func (s *Service) Record(r Record) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	// A contact seen for the first time gets this key; sealing ahead keeps
+	// the encryption out of the transaction in the common case.
+	newKey, err := randomBytes(32)()
+	if err != nil {
+		return Result{}, err
+	}
+	newSealed, err := seal(newKey, piiPlain)
+	if err != nil {
+		return Result{}, err
+	}
 
 	var res Result
 	err = s.store.Write(func(tx *store.Tx) error {
@@ -113,7 +123,7 @@ func (s *Service) Record(r Record) (Result, error) {
 				return errMessageSeen
 			}
 		}
-		stored := tx.Contact(subject)
+		key, stored := tx.Contact(subject)
 		if stored == nil {
 			// An erased contact starts again from what outlived erasure:
 			// its opt-outs stay in force for topics a new opt-in does not name.
@@ -135,18 +145,10 @@ func (s *Service) Record(r Record) (Result, error) {
 				return err
 			}
 		}
-		key := tx.ContactKey(subject)
+		sealed := newSealed
 		if key == nil {
-			var err error
-			if key, err = randomBytes(32)(); err != nil {
-				return err
-			}
-			if err := tx.PutContactKey(subject, key); err != nil {
-				return err
-			}
-		}
-		sealed, err := seal(key, piiPlain)
-		if err != nil {
+			key = newKey // a new contact: the data was sealed before the transaction
+		} else if sealed, err = seal(key, piiPlain); err != nil {
 			return err
 		}
 		// The time is taken inside the transaction so that it never goes
@@ -168,7 +170,7 @@ func (s *Service) Record(r Record) (Result, error) {
 		if r.ConfirmPending {
 			st.apply(TypeConfirm, "", nil, rec.Seq, at, catalog)
 		}
-		if err := tx.PutContact(subject, st.encode()); err != nil {
+		if err := tx.PutContact(subject, key, st.encode()); err != nil {
 			return err
 		}
 		if err := tx.PutSuppression(subject, st.suppression()); err != nil {
@@ -432,7 +434,7 @@ func (s *Service) Erase(rawPhone string) (int, error) {
 	var n int
 	err = s.store.Write(func(tx *store.Tx) error {
 		seqs := tx.ContactEventSeqs(subject)
-		if len(seqs) == 0 && tx.Contact(subject) == nil {
+		if key, state := tx.Contact(subject); len(seqs) == 0 && key == nil && state == nil {
 			return errNotFound
 		}
 		n = len(seqs)
@@ -441,10 +443,7 @@ func (s *Service) Erase(rawPhone string) (int, error) {
 				return err
 			}
 		}
-		if err := tx.DeleteContactKey(subject); err != nil {
-			return err
-		}
-		return tx.DeleteContact(subject)
+		return tx.DeleteContact(subject) // and with it the key that sealed the data
 	})
 	if err != nil {
 		return 0, err

@@ -38,7 +38,7 @@ func benchAppend(st *Store, n uint64, txs *sync.Map) error {
 		if err != nil {
 			return err
 		}
-		return tx.PutContact(subject, benchCanonical[:120])
+		return tx.PutContact(subject, benchCanonical[:32], benchCanonical[:120])
 	})
 }
 

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"errors"
+
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -9,8 +11,7 @@ import (
 
 // Kinds of per-subject records in the subjects bucket.
 const (
-	kindState       = 'c' // contact state
-	kindKey         = 'k' // key sealing the contact's personal data
+	kindState       = 'c' // the key sealing the contact's personal data, and its state
 	kindSuppression = 's' // suppressed topics (survives erasure)
 	kindEvent       = 'e' // followed by a seq: index of the contact's events
 )
@@ -25,19 +26,41 @@ func subjectKey(subject []byte, kind byte) []byte {
 
 func (t *Tx) subjects() *bolt.Bucket { return t.bucket(bucketSubjects) }
 
-// Contact returns the stored state of a subject (nil when unknown).
-func (t *Tx) Contact(subject []byte) []byte {
-	return clone(t.subjects().Get(subjectKey(subject, kindState)))
+// A contact record holds the key that seals the contact's personal data
+// and the contact's state, together, so a consent change reads and writes
+// one value: len(key) (1 byte) ‖ key ‖ state.
+
+// Contact returns a subject's sealing key and state (nil, nil when unknown).
+func (t *Tx) Contact(subject []byte) (key, state []byte) {
+	return splitContact(clone(t.subjects().Get(subjectKey(subject, kindState))))
 }
 
-// PutContact stores the state of a subject.
-func (t *Tx) PutContact(subject, state []byte) error {
-	return t.subjects().Put(subjectKey(subject, kindState), state)
+// PutContact stores a subject's sealing key and state.
+func (t *Tx) PutContact(subject, key, state []byte) error {
+	if len(key) > 255 {
+		return errors.New("store: contact key longer than 255 bytes")
+	}
+	v := make([]byte, 0, 1+len(key)+len(state))
+	v = append(append(append(v, byte(len(key))), key...), state...)
+	return t.subjects().Put(subjectKey(subject, kindState), v)
 }
 
-// DeleteContact removes the state of a subject.
+// DeleteContact removes a subject's state and forgets its key: whatever the
+// key sealed, in any page of the file, can no longer be read.
 func (t *Tx) DeleteContact(subject []byte) error {
 	return t.subjects().Delete(subjectKey(subject, kindState))
+}
+
+func splitContact(v []byte) (key, state []byte) {
+	if len(v) == 0 || int(v[0]) > len(v)-1 {
+		return nil, nil
+	}
+	n := int(v[0])
+	key, state = v[1:1+n], v[1+n:]
+	if len(state) == 0 {
+		state = nil
+	}
+	return key, state
 }
 
 // Suppression returns the suppression entry of a subject (nil when none).
@@ -51,22 +74,6 @@ func (t *Tx) PutSuppression(subject, entry []byte) error {
 		return t.subjects().Delete(subjectKey(subject, kindSuppression))
 	}
 	return t.subjects().Put(subjectKey(subject, kindSuppression), entry)
-}
-
-// ContactKey returns the key that seals a subject's personal data.
-func (t *Tx) ContactKey(subject []byte) []byte {
-	return clone(t.subjects().Get(subjectKey(subject, kindKey)))
-}
-
-// PutContactKey stores the key that seals a subject's personal data.
-func (t *Tx) PutContactKey(subject, key []byte) error {
-	return t.subjects().Put(subjectKey(subject, kindKey), key)
-}
-
-// DeleteContactKey forgets the key: whatever it sealed, in any page of the
-// file, can no longer be read.
-func (t *Tx) DeleteContactKey(subject []byte) error {
-	return t.subjects().Delete(subjectKey(subject, kindKey))
 }
 
 // PutNotice stores a notice text under its SHA-256 once.
@@ -93,7 +100,7 @@ func (t *Tx) MarkMessage(id string, seq uint64) (bool, error) {
 func (s *Store) ContactState(subject []byte) (state, suppression []byte, err error) {
 	err = s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSubjects)
-		state = clone(b.Get(subjectKey(subject, kindState)))
+		_, state = splitContact(clone(b.Get(subjectKey(subject, kindState))))
 		suppression = clone(b.Get(subjectKey(subject, kindSuppression)))
 		return nil
 	})
@@ -110,7 +117,8 @@ func (s *Store) ContactStates(subjects [][]byte, fn func(i int, state, suppressi
 				fn(i, nil, nil)
 				continue
 			}
-			fn(i, b.Get(subjectKey(subj, kindState)), b.Get(subjectKey(subj, kindSuppression)))
+			_, state := splitContact(b.Get(subjectKey(subj, kindState)))
+			fn(i, state, b.Get(subjectKey(subj, kindSuppression)))
 		}
 		return nil
 	})
@@ -126,7 +134,7 @@ func (s *Store) ContactKeys(subjects [][]byte) (map[string][]byte, error) {
 			if _, seen := out[string(subj)]; seen {
 				continue
 			}
-			if k := b.Get(subjectKey(subj, kindKey)); k != nil {
+			if k, _ := splitContact(b.Get(subjectKey(subj, kindState))); k != nil {
 				out[string(subj)] = clone(k)
 			}
 		}

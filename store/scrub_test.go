@@ -25,9 +25,9 @@ func TestScrubFreePagesRemovesDeletedBytes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write(func(tx *Tx) error { return tx.PutContactKey([]byte("gone"), secret) })
-	write(func(tx *Tx) error { return tx.PutContactKey([]byte("kept"), keep) })
-	write(func(tx *Tx) error { return tx.DeleteContactKey([]byte("gone")) })
+	write(func(tx *Tx) error { return tx.PutContact([]byte("gone"), secret, []byte("s")) })
+	write(func(tx *Tx) error { return tx.PutContact([]byte("kept"), keep, []byte("s")) })
+	write(func(tx *Tx) error { return tx.DeleteContact([]byte("gone")) })
 
 	fileHas := func(b []byte) bool {
 		data, err := os.ReadFile(path)
@@ -63,7 +63,7 @@ func TestScrubFreePagesRemovesDeletedBytes(t *testing.T) {
 	if err != nil || !bytes.Equal(got["kept"], keep) || got["gone"] != nil {
 		t.Fatalf("after reopening: %q, %v", got, err)
 	}
-	write(func(tx *Tx) error { return tx.PutContactKey([]byte("new"), keep) })
+	write(func(tx *Tx) error { return tx.PutContact([]byte("new"), keep, []byte("s")) })
 	// bbolt's own consistency check finds nothing wrong.
 	_ = st.view(func(tx *bolt.Tx) error {
 		for err := range tx.Check() {

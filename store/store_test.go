@@ -167,7 +167,7 @@ func TestStoreFailedWriteDoesNotSpoilItsGroup(t *testing.T) {
 				}); err != nil {
 					return err
 				}
-				if err := tx.PutContact([]byte(fmt.Sprintf("c%02d", i)), []byte("state")); err != nil {
+				if err := tx.PutContact([]byte(fmt.Sprintf("c%02d", i)), []byte("key"), []byte("state")); err != nil {
 					return err
 				}
 				if i%5 == 0 {
@@ -260,16 +260,16 @@ func TestStoreContactsSuppressionKeysNotices(t *testing.T) {
 	st, _ := storeTestOpen(t)
 	subj := []byte("subject-1")
 	err := st.Write(func(tx *Tx) error {
-		if tx.Contact(subj) != nil || tx.Suppression(subj) != nil || tx.ContactKey(subj) != nil {
+		if key, state := tx.Contact(subj); key != nil || state != nil || tx.Suppression(subj) != nil {
 			t.Error("a new subject has data")
 		}
-		if err := tx.PutContact(subj, []byte(`{"state":1}`)); err != nil {
+		if err := tx.PutContact(subj, []byte("key-1"), []byte(`{"state":1}`)); err != nil {
 			return err
+		}
+		if key, state := tx.Contact(subj); string(key) != "key-1" || string(state) != `{"state":1}` {
+			t.Errorf("Contact = %q, %q", key, state)
 		}
 		if err := tx.PutSuppression(subj, []byte(`{"supp":1}`)); err != nil {
-			return err
-		}
-		if err := tx.PutContactKey(subj, []byte("key-1")); err != nil {
 			return err
 		}
 		if err := tx.PutNotice([]byte("sum"), "first text"); err != nil {
@@ -318,9 +318,6 @@ func TestStoreContactsSuppressionKeysNotices(t *testing.T) {
 
 	err = st.Write(func(tx *Tx) error {
 		if err := tx.DeleteContact(subj); err != nil {
-			return err
-		}
-		if err := tx.DeleteContactKey(subj); err != nil {
 			return err
 		}
 		return tx.PutSuppression(subj, nil)
