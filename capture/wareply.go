@@ -155,7 +155,8 @@ const (
 // the business and telling how to undo it.
 func replyText(st Settings, kind replyKind, topics []string) string {
 	business := st.BusinessName
-	stop, start := stopWord(st), startWord(st)
+	stop := replyKeyword(st.OptOutKeywords, replyStopWords, st.DefaultLocale)
+	start := replyKeyword(st.OptInKeywords, replyStartWords, st.DefaultLocale)
 	labels := topicLabels(st, topics)
 	switch st.DefaultLocale {
 	case "en":
@@ -184,32 +185,22 @@ func replyText(st Settings, kind replyKind, topics []string) string {
 	return fmt.Sprintf("Obrigado! Você vai receber mensagens de %s sobre: %s. Para parar, responda %s.", business, labels, stop)
 }
 
-// stopWord and startWord name a keyword that works with these settings:
-// the first configured one, or the locale's default.
-func stopWord(st Settings) string {
-	if len(st.OptOutKeywords) > 0 {
-		return strings.ToUpper(st.OptOutKeywords[0])
-	}
-	switch st.DefaultLocale {
-	case "en":
-		return "STOP"
-	case "es":
-		return "BAJA"
-	}
-	return "PARAR"
-}
+// Keywords named in replies, per locale, when the settings configure none.
+var (
+	replyStopWords  = map[string]string{"en": "STOP", "es": "BAJA", "pt-BR": "PARAR"}
+	replyStartWords = map[string]string{"en": "START", "es": "ALTA", "pt-BR": "VOLTAR"}
+)
 
-func startWord(st Settings) string {
-	if len(st.OptInKeywords) > 0 {
-		return strings.ToUpper(st.OptInKeywords[0])
+// replyKeyword names a keyword that works with these settings: the first
+// configured one, or the locale's default (Portuguese when unknown).
+func replyKeyword(configured []string, defaults map[string]string, locale string) string {
+	if len(configured) > 0 {
+		return strings.ToUpper(configured[0])
 	}
-	switch st.DefaultLocale {
-	case "en":
-		return "START"
-	case "es":
-		return "ALTA"
+	if w, ok := defaults[locale]; ok {
+		return w
 	}
-	return "VOLTAR"
+	return defaults["pt-BR"]
 }
 
 // topicLabels lists topics by their label in the default locale.
