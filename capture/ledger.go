@@ -451,9 +451,27 @@ func (s *Service) Erase(rawPhone string) (int, error) {
 	// The old copies of the key and the sealed data sit in pages bbolt
 	// freed but did not clear; overwrite them so the file keeps nothing.
 	pages, err := s.store.ScrubFreePages()
-	if err != nil {
+	if errors.Is(err, store.ErrReadersBusy) {
+		// A backup is being read: finish the overwrite once it is done.
+		go s.scrubLater()
+	} else if err != nil {
 		return 0, fmt.Errorf("erasure committed but scrubbing freed pages failed: %w", err)
 	}
 	s.log.Info("contact erased", "phone", MaskPhone(e164), "events", n, "pages_zeroed", pages)
 	return n, nil
+}
+
+// scrubLater retries the overwrite of freed pages until no long read is in
+// the way (or the store closes).
+func (s *Service) scrubLater() {
+	for {
+		time.Sleep(time.Second)
+		_, err := s.store.ScrubFreePages()
+		if !errors.Is(err, store.ErrReadersBusy) {
+			if err != nil && !errors.Is(err, store.ErrClosed) {
+				s.log.Error("scrubbing freed pages after erasure", "err", err)
+			}
+			return
+		}
+	}
 }

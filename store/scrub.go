@@ -1,12 +1,22 @@
 package store
 
 import (
+	"errors"
 	"os"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
 var keyScrub = []byte("scrub")
+
+// ErrReadersBusy is returned by ScrubFreePages when a long read (a backup)
+// kept it from starting; nothing was overwritten and it may be retried.
+var ErrReadersBusy = errors.New("store: a long read transaction is running; scrub again later")
+
+// scrubWait is how long ScrubFreePages waits for running reads to end. It
+// never blocks new reads while it waits: suppression checks go on.
+var scrubWait = 3 * time.Second
 
 // ScrubFreePages overwrites with zeros every page of the file that holds no
 // live data. bbolt never clears a page it frees, so without this a deleted
@@ -19,12 +29,22 @@ var keyScrub = []byte("scrub")
 // the free pages are zeroed and synced inside a write transaction, which
 // keeps any writer from allocating them meanwhile.
 func (s *Store) ScrubFreePages() (int, error) {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return 0, ErrClosed
+	}
 	if err := s.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMeta).Put(keyScrub, []byte{1})
 	}); err != nil {
 		return 0, err
 	}
-	s.readers.Lock()
+	for start := time.Now(); !s.readers.TryLock(); time.Sleep(2 * time.Millisecond) {
+		if time.Since(start) > scrubWait {
+			return 0, ErrReadersBusy
+		}
+	}
 	defer s.readers.Unlock()
 	var zeroed int
 	err := s.update(func(tx *bolt.Tx) error {

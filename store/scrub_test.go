@@ -2,9 +2,11 @@ package store
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -71,4 +73,54 @@ func TestScrubFreePagesRemovesDeletedBytes(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A long read (a backup) makes the scrub give up rather than stall: reads
+// that start meanwhile go on, and the scrub succeeds once the read ends.
+func TestScrubFreePagesDoesNotBlockReaders(t *testing.T) {
+	st, err := Open(filepath.Join(t.TempDir(), "busy.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	defer func(old time.Duration) { scrubWait = old }(scrubWait)
+	scrubWait = 100 * time.Millisecond
+	// Free pages in the file first: a write that must grow the memory map
+	// waits for every reader (bbolt), which would hold the scrub's first
+	// commit as well.
+	big := bytes.Repeat([]byte{7}, 4<<20)
+	if err := st.Write(func(tx *Tx) error { return tx.PutContact([]byte("big"), nil, big) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Write(func(tx *Tx) error { return tx.DeleteContact([]byte("big")) }); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := st.ScrubFreePages(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	release, started := make(chan struct{}), make(chan struct{})
+	go func() {
+		_ = st.view(func(*bolt.Tx) error { close(started); <-release; return nil })
+	}()
+	<-started
+	done := make(chan error, 1)
+	go func() { _, err := st.ScrubFreePages(); done <- err }()
+	// While the scrub waits, a new read still completes at once.
+	readDone := make(chan struct{})
+	go func() { _, _, _ = st.ContactState([]byte("x")); close(readDone) }()
+	select {
+	case <-readDone:
+	case <-time.After(time.Second):
+		t.Fatal("a read was blocked by the waiting scrub")
+	}
+	if err := <-done; !errors.Is(err, ErrReadersBusy) {
+		t.Fatalf("scrub during a long read: %v, want ErrReadersBusy", err)
+	}
+	close(release)
+	if _, err := st.ScrubFreePages(); err != nil {
+		t.Fatalf("scrub after the read: %v", err)
+	}
 }
