@@ -185,12 +185,14 @@ func (r *browserRig) serveShop(w http.ResponseWriter, req *http.Request) {
 
 // instrument records consentry:* events with their time, before any page
 // script runs (DevTools injection, so the page's CSP does not apply).
-const instrument = `window.__cs = {ready: {}, events: []};
+const instrument = `window.__cs = {ready: {}, events: [], details: []};
+window.dataLayer = window.dataLayer || [];
 ["ready","open","close","submit","optin","error"].forEach(function (n) {
   document.addEventListener("consentry:" + n, function (e) {
     var t = performance.now();
     if (n === "ready") window.__cs.ready[e.detail.widget] = t;
     window.__cs.events.push({name: n, t: t, via: e.detail.via || "", code: e.detail.code || "", status: e.detail.status || ""});
+    window.__cs.details.push(JSON.stringify(e.detail));
   });
 });`
 
@@ -566,6 +568,17 @@ func (r *browserRig) popup(t *testing.T) {
 		t.Fatalf("a dismissed pop-up opened again after a reload")
 	}
 
+	// Closing returns focus to where it was before the dialog opened.
+	tb.eval(`document.getElementById("buy").focus()`, nil)
+	tb.eval(`window.Consentry[`+jsString(v.ID)+`].open()`, nil)
+	if !tb.evalBool(inside) {
+		t.Fatalf("focus did not move into the dialog opened on demand")
+	}
+	tb.do(chromedp.KeyEvent(kb.Escape))
+	if !tb.evalBool(`document.activeElement === document.getElementById("buy")`) {
+		t.Errorf("focus did not return to the host's button after Escape")
+	}
+
 	// Opened on demand: submitting without consent is refused in the page.
 	const phone = "+5511987650101"
 	tb.eval(`window.Consentry[`+jsString(v.ID)+`].open()`, nil)
@@ -615,6 +628,23 @@ func (r *browserRig) form(t *testing.T) {
 	tb.waitFor("the success state", rt+`.getElementById("cs-success")`, 5*time.Second)
 	r.waitState(t, phone, "orders", capture.StateOptedIn)
 	r.checkRecordedNotice(t, "form", phone)
+
+	// The host's analytics hear of the lead, never of the number.
+	var analytics struct {
+		Lead   bool
+		Events string
+	}
+	tb.eval(`({Lead: window.dataLayer.some(function (d) { return d.event === "generate_lead" && d.consentry_widget === `+jsString(v.ID)+`; }),
+	  Events: JSON.stringify(window.dataLayer) + window.__cs.details.join("")})`, &analytics)
+	if !analytics.Lead {
+		t.Errorf("no generate_lead in dataLayer: %s", analytics.Events)
+	}
+	if !strings.Contains(analytics.Events, `"optin"`) && !strings.Contains(analytics.Events, "status") {
+		t.Errorf("no consentry:optin event detail recorded: %s", analytics.Events)
+	}
+	if strings.Contains(analytics.Events, "87650102") {
+		t.Errorf("the phone number reached analytics or DOM events: %s", analytics.Events)
+	}
 
 	tb.assertCleanConsole("form")
 }
