@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/url"
 	"strings"
+
+	"github.com/gofiber/fiber/v2"
 )
 
 // Config is the start-up configuration of `consentry serve`, read from
@@ -27,6 +29,9 @@ type Config struct {
 	WAPhoneNumberID string
 	GraphURL        string
 	LogLevel        string
+	// TrustedProxies are the addresses (IPs or CIDRs) of reverse proxies
+	// whose X-Forwarded-For is believed for the client's IP.
+	TrustedProxies []string
 
 	// given records which settings were set by a flag or variable, so they
 	// override (and are saved over) the stored settings.
@@ -61,8 +66,9 @@ func ParseServeConfig(args []string, getenv func(string) string, usage io.Writer
 	for _, o := range configOptions {
 		fs.StringVar(o.target(&c), o.flag, o.def, o.usage+" ($"+o.env+")")
 	}
-	var secrets string
+	var secrets, proxies string
 	fs.StringVar(&secrets, "wa-app-secret", "", "Meta app secret(s), comma-separated during rotation ($CONSENTRY_WA_APP_SECRET)")
+	fs.StringVar(&proxies, "trusted-proxies", "", "reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For gives the client IP ($CONSENTRY_TRUSTED_PROXIES)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -82,11 +88,11 @@ func ParseServeConfig(args []string, getenv func(string) string, usage io.Writer
 	if !set["wa-app-secret"] {
 		secrets = getenv("CONSENTRY_WA_APP_SECRET")
 	}
-	for _, s := range strings.Split(secrets, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			c.WAAppSecrets = append(c.WAAppSecrets, s)
-		}
+	c.WAAppSecrets = splitList(secrets)
+	if !set["trusted-proxies"] {
+		proxies = getenv("CONSENTRY_TRUSTED_PROXIES")
 	}
+	c.TrustedProxies = splitList(proxies)
 	c.AdminKey = getenv("CONSENTRY_ADMIN_KEY")
 	return c, c.validate()
 }
@@ -132,6 +138,13 @@ func (c *Config) validate() error {
 	if _, err := c.SlogLevel(); err != nil {
 		return err
 	}
+	for _, p := range c.TrustedProxies {
+		if net.ParseIP(p) == nil {
+			if _, _, err := net.ParseCIDR(p); err != nil {
+				return fmt.Errorf("--trusted-proxies %q: want IP addresses or CIDR ranges like 10.0.0.0/8", p)
+			}
+		}
+	}
 	if (c.WAToken == "") != (c.WAPhoneNumberID == "") {
 		return errors.New("--wa-token and --wa-phone-number-id go together: give both or neither")
 	}
@@ -171,4 +184,30 @@ func (c *Config) SlogLevel() (slog.Level, error) {
 		return l, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
 	}
 	return l, nil
+}
+
+// splitList reads a comma-separated flag value.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// ServerConfig is FiberConfig with this configuration's proxy trust: with
+// trusted proxies, a request that comes from one of them is attributed to
+// the address in its X-Forwarded-For (rate limits, evidence); from anywhere
+// else the header is ignored.
+func (c Config) ServerConfig() fiber.Config {
+	fc := FiberConfig()
+	if len(c.TrustedProxies) > 0 {
+		fc.ProxyHeader = fiber.HeaderXForwardedFor
+		fc.EnableTrustedProxyCheck = true
+		fc.TrustedProxies = c.TrustedProxies
+		fc.EnableIPValidation = true
+	}
+	return fc
 }

@@ -85,6 +85,8 @@ func TestFndParseServeConfig(t *testing.T) {
 			}
 		}},
 		{name: "bad graph url", args: []string{"--graph-url", "graph.facebook.com"}, err: "--graph-url"},
+		{name: "bad trusted proxy", args: []string{"--trusted-proxies", "10.0.0.1, proxy.internal"}, err: "--trusted-proxies"},
+		{name: "bad log level", args: []string{"--log-level", "loud"}, err: "--log-level"},
 		{name: "wa token without phone number id", args: []string{"--wa-token", "t"}, err: "--wa-phone-number-id"},
 		{name: "unknown flag", args: []string{"--nope"}, err: "nope"},
 		{name: "stray argument", args: []string{"extra"}, err: "extra"},

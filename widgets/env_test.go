@@ -39,6 +39,7 @@ type envConfig struct {
 	publicURL string
 	waNumber  string
 	appSecret string
+	proxies   string
 	limits    rateLimits
 }
 
@@ -46,6 +47,9 @@ func withPublicURL(u string) envOption  { return func(c *envConfig) { c.publicUR
 func withLimits(l rateLimits) envOption { return func(c *envConfig) { c.limits = l } }
 func withoutWANumber() envOption        { return func(c *envConfig) { c.waNumber = "" } }
 func withAppSecret(s string) envOption  { return func(c *envConfig) { c.appSecret = s } }
+func withTrustedProxies(p string) envOption {
+	return func(c *envConfig) { c.proxies = p }
+}
 
 func newWidgetEnv(t *testing.T, opts ...envOption) *widgetEnv {
 	t.Helper()
@@ -63,7 +67,8 @@ func newWidgetEnv(t *testing.T, opts ...envOption) *widgetEnv {
 	if ec.waNumber != "" {
 		args = append(args, "--wa-number", ec.waNumber)
 	}
-	env := map[string]string{"CONSENTRY_ADMIN_KEY": wtAdminKey, "CONSENTRY_WA_APP_SECRET": ec.appSecret}
+	env := map[string]string{"CONSENTRY_ADMIN_KEY": wtAdminKey, "CONSENTRY_WA_APP_SECRET": ec.appSecret,
+		"CONSENTRY_TRUSTED_PROXIES": ec.proxies}
 	cfg, err := capture.ParseServeConfig(args, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +82,7 @@ func newWidgetEnv(t *testing.T, opts ...envOption) *widgetEnv {
 		t.Fatal(err)
 	}
 	h.limits = ec.limits
-	app := fiber.New(capture.FiberConfig())
+	app := fiber.New(cfg.ServerConfig())
 	capture.NewHandler(svc).Mount(app)
 	h.Mount(app)
 	capture.MountFallback(app)

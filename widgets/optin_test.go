@@ -258,3 +258,30 @@ func TestDoubleOptIn(t *testing.T) {
 		t.Errorf("link topics %v", link.Topics)
 	}
 }
+
+// Behind a trusted reverse proxy the client's address comes from
+// X-Forwarded-For (evidence, per-IP limits); from anyone else the header is
+// ignored, so a browser cannot pick the address it is recorded under.
+func TestOptInClientAddressBehindProxy(t *testing.T) {
+	for _, tc := range []struct {
+		name, proxies, want string
+	}{
+		{"trusted proxy", "0.0.0.0", "203.0.113.9"}, // app.Test's connections come from 0.0.0.0
+		{"no proxy configured", "", "0.0.0.0"},
+		{"another proxy trusted", "10.0.0.0/8", "0.0.0.0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newWidgetEnv(t, withTrustedProxies(tc.proxies))
+			v := optinWidget(e, "")
+			resp, b := e.do("POST", "/w/"+v.ID+"/optin", `{"phone":"+5511987654321","consent":true}`,
+				"Content-Type", "application/json", "Origin", wtOrigin, "X-Forwarded-For", "203.0.113.9")
+			if resp.StatusCode != 201 {
+				t.Fatalf("opt-in: %d %s", resp.StatusCode, b)
+			}
+			evidence, _ := e.lastEvent(wtPhone)["evidence"].(map[string]any)
+			if evidence["ip"] != tc.want {
+				t.Fatalf("recorded IP %v, want %s", evidence["ip"], tc.want)
+			}
+		})
+	}
+}

@@ -112,7 +112,7 @@ func serve(args []string) int {
 
 // newApp wires the packages' routes into one Fiber app.
 func newApp(svc *capture.Service) (*fiber.App, *capture.Handler, error) {
-	app := fiber.New(capture.FiberConfig())
+	app := fiber.New(svc.Config().ServerConfig())
 	api := capture.NewHandler(svc)
 	api.Mount(app)
 	w, err := widgets.NewHandler(svc)
