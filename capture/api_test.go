@@ -103,20 +103,7 @@ func (a *fndApp) do(method, path, key string, body any) fndResp {
 
 func (a *fndApp) doType(method, path, key, contentType string, body any) fndResp {
 	a.t.Helper()
-	var r io.Reader = http.NoBody
-	switch b := body.(type) {
-	case nil:
-	case string:
-		r = strings.NewReader(b)
-	case []byte:
-		r = bytes.NewReader(b)
-	default:
-		raw, err := json.Marshal(b)
-		if err != nil {
-			a.t.Fatal(err)
-		}
-		r = bytes.NewReader(raw)
-	}
+	r := fndBody(a.t, body)
 	url := path
 	if a.base != "" {
 		url = a.base + path
@@ -145,13 +132,38 @@ func (a *fndApp) doType(method, path, key, contentType string, body any) fndResp
 	} else {
 		resp, err = a.app.Test(req, -1)
 	}
+	return fndRead(a.t, resp, err, method, path)
+}
+
+// fndBody is a request body: strings and bytes as they are, anything else
+// (but nil) as JSON.
+func fndBody(t testing.TB, body any) io.Reader {
+	t.Helper()
+	switch b := body.(type) {
+	case nil:
+		return http.NoBody
+	case string:
+		return strings.NewReader(b)
+	case []byte:
+		return bytes.NewReader(b)
+	}
+	raw, err := json.Marshal(body)
 	if err != nil {
-		a.t.Fatalf("%s %s: %v", method, path, err)
+		t.Fatal(err)
+	}
+	return bytes.NewReader(raw)
+}
+
+// fndRead reads a response whole, failing the test when the request failed.
+func fndRead(t testing.TB, resp *http.Response, err error, method, path string) fndResp {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
 	out, err := io.ReadAll(resp.Body)
 	if err != nil {
-		a.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return fndResp{status: resp.StatusCode, header: resp.Header, body: out}
 }

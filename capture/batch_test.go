@@ -88,7 +88,7 @@ func TestBatchFromRows(t *testing.T) {
 	if ct := r.header.Get("Content-Type"); ct != "application/zip" {
 		t.Fatalf("Content-Type %q", ct)
 	}
-	rows := lnkCheckBatch(t, r.want(t, 200), "svg", 3)
+	rows := lnkCheckBatch(t, r.must(t, 200), "svg", 3)
 	if rows[0]["source"] != "packaging" || rows[0]["campaign"] != "caixa-2025" || rows[2]["label"] != "stand 3" {
 		t.Fatalf("manifest %v", rows)
 	}
@@ -109,7 +109,7 @@ func TestBatchOfExistingLinks(t *testing.T) {
 	}
 	for _, format := range []string{"png", "pdf", "txt"} {
 		t.Run(format, func(t *testing.T) {
-			body := a.do("POST", "/v1/qr/batch", map[string]any{"links": ids, "format": format}).want(t, 200)
+			body := a.do("POST", "/v1/qr/batch", map[string]any{"links": ids, "format": format}).must(t, 200)
 			rows := lnkCheckBatch(t, body, format, 4)
 			for i, r := range rows {
 				if r["id"] != ids[i] {

@@ -117,27 +117,27 @@ func TestLinkKeyRotationAndRetirement(t *testing.T) {
 		t.Fatalf("key ids %d, %d; want 1, 2", lOld.KeyID, lNew.KeyID)
 	}
 	for _, v := range []LinkView{old, fresh} {
-		a.do("GET", lnkPath(t, v), nil).want(t, 302)
+		a.do("GET", lnkPath(t, v), nil).must(t, 302)
 	}
 	// The signing key cannot be retired; an unknown one is 404.
 	if err := a.svc.RetireLinkKey(2); err == nil || !strings.Contains(err.Error(), "rotate") {
 		t.Fatalf("retiring the signing key: %v", err)
 	}
 	a.do("DELETE", "/v1/link-keys/77", nil).wantError(t, 404, "not_found", "")
-	a.do("DELETE", "/v1/link-keys/1", nil).want(t, 200)
-	a.do("GET", lnkPath(t, old), nil).want(t, 404)
-	a.do("GET", lnkPath(t, fresh), nil).want(t, 302)
+	a.do("DELETE", "/v1/link-keys/1", nil).must(t, 200)
+	a.do("GET", lnkPath(t, old), nil).must(t, 404)
+	a.do("GET", lnkPath(t, fresh), nil).must(t, 302)
 	if _, _, ok := a.svc.FindLinkCode("code " + old.Code); ok {
 		t.Fatal("FindLinkCode accepted a retired key's code")
 	}
 
 	// Keys persist: a new service on the same file verifies what the old
 	// one signed, and the routes show the ring.
-	keys := string(a.do("GET", "/v1/link-keys", nil).want(t, 200))
+	keys := string(a.do("GET", "/v1/link-keys", nil).must(t, 200))
 	if !strings.Contains(keys, `"id":2,`) || !strings.Contains(keys, `"signing":true`) || strings.Contains(keys, `"key"`) {
 		t.Fatalf("keys listing %s", keys)
 	}
-	a.do("POST", "/v1/link-keys", nil).want(t, 201)
+	a.do("POST", "/v1/link-keys", nil).must(t, 201)
 	cfg, _ := ParseServeConfig([]string{"--db", a.db}, func(string) string { return "" }, io.Discard)
 	a.svc.FlushScans()
 	a.app.Shutdown()

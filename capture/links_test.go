@@ -90,31 +90,14 @@ func lnkOpenApp(t testing.TB, db string, cfg Config) *lnkApp {
 	return a
 }
 
-type lnkResp struct {
-	status int
-	header http.Header
-	body   []byte
-}
+// lnkResp is the shared test response, with must and fndExpectError.
+type lnkResp = fndResp
 
 // do sends a request with the admin key; headers are name, value pairs
 // ("Authorization", "" sends none). Bodies other than string/[]byte are JSON.
 func (a *lnkApp) do(method, path string, body any, headers ...string) lnkResp {
 	a.t.Helper()
-	var r io.Reader = http.NoBody
-	switch b := body.(type) {
-	case nil:
-	case string:
-		r = strings.NewReader(b)
-	case []byte:
-		r = bytes.NewReader(b)
-	default:
-		raw, err := json.Marshal(b)
-		if err != nil {
-			a.t.Fatal(err)
-		}
-		r = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequest(method, path, r)
+	req, err := http.NewRequest(method, path, fndBody(a.t, body))
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -130,46 +113,13 @@ func (a *lnkApp) do(method, path string, body any, headers ...string) lnkResp {
 		}
 	}
 	resp, err := a.app.Test(req, -1)
-	if err != nil {
-		a.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	return lnkResp{status: resp.StatusCode, header: resp.Header, body: out}
-}
-
-func (r lnkResp) want(t testing.TB, status int) []byte {
-	t.Helper()
-	if r.status != status {
-		t.Fatalf("status %d, want %d: %.400s", r.status, status, r.body)
-	}
-	return r.body
+	return fndRead(a.t, resp, err, method, path)
 }
 
 // wantError asserts a JSON error envelope with code and, if given, field.
-func (r lnkResp) wantError(t testing.TB, status int, code, field string) {
+func (r fndResp) wantError(t testing.TB, status int, code, field string) {
 	t.Helper()
-	var env struct {
-		Error Error `json:"error"`
-	}
-	if err := json.Unmarshal(r.want(t, status), &env); err != nil {
-		t.Fatalf("not an error envelope: %s", r.body)
-	}
-	if string(env.Error.Code) != code {
-		t.Fatalf("error code %q, want %q (%s)", env.Error.Code, code, r.body)
-	}
-	if field == "" {
-		return
-	}
-	for _, f := range env.Error.Fields {
-		if f.Field == field {
-			return
-		}
-	}
-	t.Fatalf("error names fields %+v, want %q", env.Error.Fields, field)
+	fndExpectError(t, r, status, code, field)
 }
 
 func (a *lnkApp) createLink(req map[string]any) LinkView {
@@ -181,7 +131,7 @@ func (a *lnkApp) createLink(req map[string]any) LinkView {
 		req["topics"] = []string{"orders"}
 	}
 	var v LinkView
-	if err := json.Unmarshal(a.do("POST", "/v1/links", req).want(a.t, 201), &v); err != nil {
+	if err := json.Unmarshal(a.do("POST", "/v1/links", req).must(a.t, 201), &v); err != nil {
 		a.t.Fatal(err)
 	}
 	return v
@@ -190,7 +140,7 @@ func (a *lnkApp) createLink(req map[string]any) LinkView {
 func (a *lnkApp) getLink(id string) LinkView {
 	a.t.Helper()
 	var v LinkView
-	if err := json.Unmarshal(a.do("GET", "/v1/links/"+id, nil).want(a.t, 200), &v); err != nil {
+	if err := json.Unmarshal(a.do("GET", "/v1/links/"+id, nil).must(a.t, 200), &v); err != nil {
 		a.t.Fatal(err)
 	}
 	return v
@@ -510,7 +460,7 @@ func TestLinkCreateRejects(t *testing.T) {
 			t.Fatal(err)
 		}
 		a.do("POST", "/v1/links", map[string]any{"source": "sms", "topics": []string{"orders"}},
-			"Authorization", "Bearer "+k.Key).want(t, 201)
+			"Authorization", "Bearer "+k.Key).must(t, 201)
 	})
 }
 
@@ -546,7 +496,7 @@ func TestLinkListFilterAndPaging(t *testing.T) {
 			Links     []LinkView `json:"links"`
 			NextAfter string     `json:"next_after"`
 		}
-		if err := json.Unmarshal(a.do("GET", "/v1/links?"+query, nil).want(t, 200), &page); err != nil {
+		if err := json.Unmarshal(a.do("GET", "/v1/links?"+query, nil).must(t, 200), &page); err != nil {
 			t.Fatal(err)
 		}
 		ids := make([]string, len(page.Links))
@@ -604,11 +554,11 @@ func TestLinkGetAndPatch(t *testing.T) {
 		t.Fatal("expires_at not kept")
 	}
 	var got LinkView
-	json.Unmarshal(a.do("PATCH", "/v1/links/"+v.ID, map[string]any{"label": "new", "disabled": true}).want(t, 200), &got)
+	json.Unmarshal(a.do("PATCH", "/v1/links/"+v.ID, map[string]any{"label": "new", "disabled": true}).must(t, 200), &got)
 	if got.Label != "new" || !got.Disabled || got.State != LinkDisabled || got.ExpiresAt == nil || got.Code != v.Code {
 		t.Fatalf("after patch %+v", got)
 	}
-	json.Unmarshal(a.do("PATCH", "/v1/links/"+v.ID, `{"expires_at":null,"disabled":false}`).want(t, 200), &got)
+	json.Unmarshal(a.do("PATCH", "/v1/links/"+v.ID, `{"expires_at":null,"disabled":false}`).must(t, 200), &got)
 	if got.ExpiresAt != nil || got.Disabled || got.Label != "new" || got.State != LinkActive {
 		t.Fatalf("after clearing %+v", got)
 	}
@@ -644,10 +594,10 @@ func TestLinkRedirectStates(t *testing.T) {
 	}
 	active := a.createLink(map[string]any{"locale": "en"})
 	disabled := a.createLink(map[string]any{})
-	a.do("PATCH", "/v1/links/"+disabled.ID, map[string]any{"disabled": true}).want(t, 200)
+	a.do("PATCH", "/v1/links/"+disabled.ID, map[string]any{"disabled": true}).must(t, 200)
 	expired := a.createLink(map[string]any{"expires_at": time.Now().Add(2 * time.Second).Format(time.RFC3339Nano)})
 	once := a.createLink(map[string]any{"max_scans": 1})
-	a.do("GET", lnkPath(t, once), nil).want(t, 302)
+	a.do("GET", lnkPath(t, once), nil).must(t, 302)
 	k, _ := a.svc.links().keyring()
 	unknown, _ := k.sign(k.signing, 999_999) // correctly signed, never issued
 	time.Sleep(time.Until(*expired.ExpiresAt) + 10*time.Millisecond)
@@ -678,7 +628,7 @@ func TestLinkRedirectStates(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := a.do("GET", tc.path, nil, "Authorization", "", "Accept-Language", tc.lang)
-			r.want(t, tc.status)
+			r.must(t, tc.status)
 			if tc.status == 302 {
 				if loc := r.header.Get("Location"); loc != active.WAURL {
 					t.Fatalf("Location %q, want %q", loc, active.WAURL)
@@ -717,7 +667,7 @@ func TestLinkScansSkipBots(t *testing.T) {
 		"Mozilla/5.0 (Windows NT 6.1; WOW64) SkypeUriPreview Preview/0.5",
 	}
 	for _, ua := range bots {
-		a.do("GET", lnkPath(t, v), nil, "User-Agent", ua).want(t, 302)
+		a.do("GET", lnkPath(t, v), nil, "User-Agent", ua).must(t, 302)
 	}
 	people := []string{
 		"Mozilla/5.0 (Linux; Android 13; CUBOT KingKong 9) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36",
@@ -726,13 +676,13 @@ func TestLinkScansSkipBots(t *testing.T) {
 		"",
 	}
 	for _, ua := range people {
-		a.do("GET", lnkPath(t, v), nil, "User-Agent", ua).want(t, 302)
+		a.do("GET", lnkPath(t, v), nil, "User-Agent", ua).must(t, 302)
 	}
-	a.do("HEAD", lnkPath(t, v), nil).want(t, 302) // previews probe with HEAD
+	a.do("HEAD", lnkPath(t, v), nil).must(t, 302) // previews probe with HEAD
 	if got := a.getLink(v.ID).Scans; got != uint64(len(people)) {
 		t.Fatalf("scans %d, want %d (people only)", got, len(people))
 	}
-	metrics := string(a.do("GET", "/metrics", nil).want(t, 200))
+	metrics := string(a.do("GET", "/metrics", nil).must(t, 200))
 	if want := fmt.Sprintf(`consentry_scans_total{source="signage"} %d`, len(people)); !strings.Contains(metrics, want) {
 		t.Fatalf("metrics lack %q", want)
 	}
@@ -859,7 +809,7 @@ func TestLinkQRFormatsDecode(t *testing.T) {
 	for _, tc := range tests {
 		t.Run("q="+tc.query, func(t *testing.T) {
 			r := a.do("GET", "/v1/links/"+v.ID+"/qr?"+tc.query, nil)
-			body := r.want(t, 200)
+			body := r.must(t, 200)
 			if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, tc.ctype) {
 				t.Fatalf("Content-Type %q, want %q", ct, tc.ctype)
 			}
@@ -874,7 +824,7 @@ func TestLinkQRFormatsDecode(t *testing.T) {
 		})
 	}
 	t.Run("signage poster text", func(t *testing.T) {
-		pdf := a.do("GET", "/v1/links/"+v.ID+"/qr?format=pdf&preset=signage", nil).want(t, 200)
+		pdf := a.do("GET", "/v1/links/"+v.ID+"/qr?format=pdf&preset=signage", nil).must(t, 200)
 		if _, err := exec.LookPath("pdftotext"); err != nil {
 			t.Skip("pdftotext not installed")
 		}
@@ -888,13 +838,13 @@ func TestLinkQRFormatsDecode(t *testing.T) {
 		}
 	})
 	t.Run("escpos native carries the URL", func(t *testing.T) {
-		job := a.do("GET", "/v1/links/"+v.ID+"/qr?format=escpos&preset=receipt-58&escpos=native", nil).want(t, 200)
+		job := a.do("GET", "/v1/links/"+v.ID+"/qr?format=escpos&preset=receipt-58&escpos=native", nil).must(t, 200)
 		if !bytes.Contains(job, append([]byte{0x31, 0x50, 0x30}, want...)) {
 			t.Fatalf("GS ( k store command with the URL not found in % x", job)
 		}
 	})
 	t.Run("zbarimg reads the PDF poster at print size", func(t *testing.T) {
-		pdf := a.do("GET", "/v1/links/"+v.ID+"/qr?format=pdf&preset=signage", nil).want(t, 200)
+		pdf := a.do("GET", "/v1/links/"+v.ID+"/qr?format=pdf&preset=signage", nil).must(t, 200)
 		if got := lnkZbar(t, lnkPDFImage(t, pdf, 100)); got != want {
 			t.Fatalf("zbarimg decoded %q", got)
 		}
@@ -937,7 +887,7 @@ func TestLinkQRCachingHeaders(t *testing.T) {
 	a := lnkNewApp(t)
 	v := a.createLink(map[string]any{})
 	r := a.do("GET", "/v1/links/"+v.ID+"/qr?format=svg", nil)
-	r.want(t, 200)
+	r.must(t, 200)
 	etag := r.header.Get("ETag")
 	if !strings.HasPrefix(etag, `"`) || !strings.Contains(r.header.Get("Cache-Control"), "max-age=") {
 		t.Fatalf("ETag %q Cache-Control %q", etag, r.header.Get("Cache-Control"))
@@ -950,7 +900,7 @@ func TestLinkQRCachingHeaders(t *testing.T) {
 		t.Fatalf("If-None-Match: %d, %d bytes", r304.status, len(r304.body))
 	}
 	other := a.do("GET", "/v1/links/"+v.ID+"/qr?format=svg&ecc=H", nil, "If-None-Match", etag)
-	other.want(t, 200)
+	other.must(t, 200)
 	if other.header.Get("ETag") == etag {
 		t.Fatal("different options, same ETag")
 	}
@@ -961,7 +911,7 @@ func TestLinkQRCachingHeaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	moved := a.do("GET", "/v1/links/"+v.ID+"/qr?format=svg", nil, "If-None-Match", etag)
-	moved.want(t, 200)
+	moved.must(t, 200)
 	if got := lnkQRDecode(t, "svg", moved.body); got != "HTTPS://OPTIN.EXAMPLE.ORG/L/"+v.Code {
 		t.Fatalf("after moving public_url the code decodes to %q", got)
 	}
@@ -972,18 +922,18 @@ func TestLinkPublicQRImages(t *testing.T) {
 	v := a.createLink(map[string]any{})
 	want := strings.ToUpper(v.URL)
 	r := a.do("GET", "/l/"+v.Code+"/qr.png", nil, "Authorization", "")
-	if got := lnkDecodePNG(t, r.want(t, 200)); got != want {
+	if got := lnkDecodePNG(t, r.must(t, 200)); got != want {
 		t.Fatalf("png decodes to %q", got)
 	}
 	if cc := r.header.Get("Cache-Control"); !strings.HasPrefix(cc, "public") || r.header.Get("ETag") == "" {
 		t.Fatalf("Cache-Control %q", cc)
 	}
 	svg := a.do("GET", "/L/"+strings.ToLower(v.Code)+"/qr.svg", nil, "Authorization", "")
-	if got := lnkQRDecode(t, "svg", svg.want(t, 200)); got != want {
+	if got := lnkQRDecode(t, "svg", svg.must(t, 200)); got != want {
 		t.Fatalf("svg decodes to %q", got)
 	}
-	a.do("GET", "/l/"+v.Code+"/qr.png", nil, "If-None-Match", r.header.Get("ETag")).want(t, 304)
-	a.do("GET", "/l/"+lnkTamper(v.Code, 9)+"/qr.png", nil).want(t, 404)
+	a.do("GET", "/l/"+v.Code+"/qr.png", nil, "If-None-Match", r.header.Get("ETag")).must(t, 304)
+	a.do("GET", "/l/"+lnkTamper(v.Code, 9)+"/qr.png", nil).must(t, 404)
 }
 
 // Guessing codes from one address is refused after publicFailureMax
@@ -992,10 +942,10 @@ func TestLinkGuessingIsRateLimited(t *testing.T) {
 	a := lnkNewApp(t)
 	v := a.createLink(map[string]any{})
 	for range 3 * publicFailureMax {
-		a.do("GET", lnkPath(t, v), nil).want(t, 302)
+		a.do("GET", lnkPath(t, v), nil).must(t, 302)
 	}
 	for i := range publicFailureMax {
-		a.do("GET", "/l/"+lnkTamper(v.Code, i%16), nil).want(t, 404)
+		a.do("GET", "/l/"+lnkTamper(v.Code, i%16), nil).must(t, 404)
 	}
 	r := a.do("GET", lnkPath(t, v), nil)
 	r.wantError(t, 429, "rate_limited", "")
@@ -1091,7 +1041,7 @@ func BenchmarkLinkPNGCached(b *testing.B) {
 	a := lnkNewApp(b)
 	v := a.createLink(map[string]any{})
 	path := "/l/" + v.Code + "/qr.png"
-	a.do("GET", path, nil).want(b, 200)
+	a.do("GET", path, nil).must(b, 200)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {

@@ -16,7 +16,7 @@ func TestReceiptFormats(t *testing.T) {
 	t.Run("json", func(t *testing.T) {
 		var r receiptJSON
 		body := a.do("POST", "/v1/receipts", map[string]any{"store": "loja-centro", "order_ref": "PED-1234",
-			"topics": []string{"orders", "delivery"}}).want(t, 201)
+			"topics": []string{"orders", "delivery"}}).must(t, 201)
 		if err := json.Unmarshal(body, &r); err != nil {
 			t.Fatal(err)
 		}
@@ -43,7 +43,7 @@ func TestReceiptFormats(t *testing.T) {
 			time.Until(*l.ExpiresAt) < ttl-time.Minute || time.Until(*l.ExpiresAt) > ttl {
 			t.Fatalf("receipt link %+v", l)
 		}
-		a.do("GET", "/l/"+r.Code, nil).want(t, 302)
+		a.do("GET", "/l/"+r.Code, nil).must(t, 302)
 	})
 	for _, tc := range []struct {
 		format, preset string
@@ -61,7 +61,7 @@ func TestReceiptFormats(t *testing.T) {
 				req["preset"] = tc.preset
 			}
 			r := a.do("POST", "/v1/receipts", req)
-			body := r.want(t, 201)
+			body := r.must(t, 201)
 			code := r.header.Get("X-Consentry-Code")
 			if !lnkCodePattern.MatchString(code) {
 				t.Fatalf("X-Consentry-Code %q", code)
@@ -103,7 +103,7 @@ func TestReceiptCodeIsSmall(t *testing.T) {
 				t.Fatalf("wa_number %q: the typical 13-digit number", a.svc.Settings().WANumber)
 			}
 			r := a.do("POST", "/v1/receipts", map[string]any{"topics": []string{"orders"}, "format": "escpos"})
-			body := r.want(t, 201)
+			body := r.must(t, 201)
 			code := r.header.Get("X-Consentry-Code")
 			if len(code) != 16 {
 				t.Fatalf("code %q has %d characters, want 16", code, len(code))
