@@ -151,38 +151,37 @@ const (
 	replyOptIn
 )
 
-// replyText is the confirmation in the settings' default locale, naming
-// the business and telling how to undo it.
+// replyTexts are the confirmations per locale and kind. Arguments, by
+// index: 1 the business, 2 the topic labels, 3 the stop word, 4 the start word.
+var replyTexts = map[string]map[replyKind]string{
+	"en": {
+		replyOptOut:          "Done: you will no longer receive messages from %[1]s here. To receive them again, reply %[4]s.",
+		replyMarketingOptOut: "Done: you will no longer receive promotions from %[1]s here.",
+		replyOptIn:           "Thank you! You will receive messages from %[1]s about: %[2]s. To stop, reply %[3]s.",
+	},
+	"es": {
+		replyOptOut:          "Listo: ya no recibirás mensajes de %[1]s por aquí. Para volver a recibirlos, responde %[4]s.",
+		replyMarketingOptOut: "Listo: ya no recibirás promociones de %[1]s por aquí.",
+		replyOptIn:           "¡Gracias! Recibirás mensajes de %[1]s sobre: %[2]s. Para dejar de recibirlos, responde %[3]s.",
+	},
+	"pt-BR": {
+		replyOptOut:          "Pronto: você não vai mais receber mensagens de %[1]s por aqui. Para voltar a receber, responda %[4]s.",
+		replyMarketingOptOut: "Pronto: você não vai mais receber promoções de %[1]s por aqui.",
+		replyOptIn:           "Obrigado! Você vai receber mensagens de %[1]s sobre: %[2]s. Para parar, responda %[3]s.",
+	},
+}
+
+// replyText is the confirmation in the settings' default locale (Portuguese
+// when unknown), naming the business and telling how to undo it.
 func replyText(st Settings, kind replyKind, topics []string) string {
-	business := st.BusinessName
-	stop := replyKeyword(st.OptOutKeywords, replyStopWords, st.DefaultLocale)
-	start := replyKeyword(st.OptInKeywords, replyStartWords, st.DefaultLocale)
-	labels := topicLabels(st, topics)
-	switch st.DefaultLocale {
-	case "en":
-		switch kind {
-		case replyOptOut:
-			return fmt.Sprintf("Done: you will no longer receive messages from %s here. To receive them again, reply %s.", business, start)
-		case replyMarketingOptOut:
-			return fmt.Sprintf("Done: you will no longer receive promotions from %s here.", business)
-		}
-		return fmt.Sprintf("Thank you! You will receive messages from %s about: %s. To stop, reply %s.", business, labels, stop)
-	case "es":
-		switch kind {
-		case replyOptOut:
-			return fmt.Sprintf("Listo: ya no recibirás mensajes de %s por aquí. Para volver a recibirlos, responde %s.", business, start)
-		case replyMarketingOptOut:
-			return fmt.Sprintf("Listo: ya no recibirás promociones de %s por aquí.", business)
-		}
-		return fmt.Sprintf("¡Gracias! Recibirás mensajes de %s sobre: %s. Para dejar de recibirlos, responde %s.", business, labels, stop)
+	texts, ok := replyTexts[st.DefaultLocale]
+	if !ok {
+		texts = replyTexts["pt-BR"]
 	}
-	switch kind {
-	case replyOptOut:
-		return fmt.Sprintf("Pronto: você não vai mais receber mensagens de %s por aqui. Para voltar a receber, responda %s.", business, start)
-	case replyMarketingOptOut:
-		return fmt.Sprintf("Pronto: você não vai mais receber promoções de %s por aqui.", business)
-	}
-	return fmt.Sprintf("Obrigado! Você vai receber mensagens de %s sobre: %s. Para parar, responda %s.", business, labels, stop)
+	// Unused arguments are fine with explicit indexes: fmt reports none.
+	return fmt.Sprintf(texts[kind], st.BusinessName, topicLabels(st, topics),
+		replyKeyword(st.OptOutKeywords, replyStopWords, st.DefaultLocale),
+		replyKeyword(st.OptInKeywords, replyStartWords, st.DefaultLocale))
 }
 
 // Keywords named in replies, per locale, when the settings configure none.

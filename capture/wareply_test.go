@@ -121,6 +121,9 @@ func TestWAReplyLocales(t *testing.T) {
 	for _, c := range cases {
 		st.DefaultLocale = c.locale
 		text := replyText(st, c.kind, []string{"orders", "marketing"})
+		if strings.Contains(text, "%!") {
+			t.Errorf("%s/%d: formatting fault in %q", c.locale, c.kind, text)
+		}
 		for _, w := range c.want {
 			if !strings.Contains(text, w) {
 				t.Errorf("%s/%d: %q lacks %q", c.locale, c.kind, text, w)
