@@ -30,6 +30,7 @@ var fndRoutes = []struct {
 	{"GET", "/v1/consent/events", "/v1/consent/events", ScopeConsentRead},
 	{"GET", "/v1/consent/export", "/v1/consent/export", ScopeConsentRead},
 	{"GET", "/v1/consent/checkpoint", "/v1/consent/checkpoint", ScopeConsentRead},
+	{"GET", "/v1/consent/notices/:sha256", "/v1/consent/notices/" + strings.Repeat("ab", 32), ScopeConsentRead},
 }
 
 // The route table declares exactly the scopes of the contract.

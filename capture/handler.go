@@ -58,6 +58,7 @@ func (h *Handler) routes() []route {
 		{"GET", "/v1/consent/events", ScopeConsentRead, 0, h.events, nil},
 		{"GET", "/v1/consent/export", ScopeConsentRead, 0, h.export, nil},
 		{"GET", "/v1/consent/checkpoint", ScopeConsentRead, 0, h.checkpoint, nil},
+		{"GET", "/v1/consent/notices/:sha256", ScopeConsentRead, 0, h.notice, nil},
 
 		{"POST", "/v1/links", ScopeLinks, smallBody, h.createLink, nil},
 		{"GET", "/v1/links", ScopeLinks, 0, h.listLinks, nil},

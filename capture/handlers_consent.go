@@ -2,11 +2,16 @@ package capture
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/consentry/consentry/store"
 )
 
 type noticeIn struct {
@@ -247,4 +252,21 @@ func (h *Handler) checkpoint(c *fiber.Ctx) error {
 func sendEvent(c *fiber.Ctx, res *Result) error {
 	c.Status(fiber.StatusCreated).Type("json")
 	return c.Send(res.JSON())
+}
+
+// notice returns the exact words behind an event's notice_sha256, for
+// auditors: the ledger keeps each notice text once.
+func (h *Handler) notice(c *fiber.Ctx) error {
+	sum, err := hex.DecodeString(c.Params("sha256"))
+	if err != nil || len(sum) != sha256.Size {
+		return fieldError("sha256", "must be the 64 hex digits of an event's notice_sha256")
+	}
+	text, err := h.s.store.Notice(sum)
+	if errors.Is(err, store.ErrNotFound) {
+		return newError(CodeNotFound, "no notice with that SHA-256")
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"sha256": hex.EncodeToString(sum), "text": text})
 }

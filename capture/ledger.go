@@ -376,16 +376,6 @@ func (s *Service) Contact(rawPhone string) (ContactView, error) {
 	return v, nil
 }
 
-// PendingTopics lists a number's topics waiting for confirmation.
-func (s *Service) PendingTopics(e164 string) ([]string, error) {
-	stateJSON, _, err := s.store.ContactState(s.subject(e164))
-	if err != nil || stateJSON == nil {
-		return nil, err
-	}
-	st, err := decodeState(stateJSON)
-	return st.pendingTopics(), err
-}
-
 // History returns a number's events, oldest first, as raw JSON lines.
 func (s *Service) History(rawPhone string) ([]json.RawMessage, error) {
 	e164, err := s.normalize(rawPhone)

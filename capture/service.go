@@ -70,9 +70,6 @@ func (s *Service) Store() *store.Store { return s.store }
 // Log is the service's logger.
 func (s *Service) Log() *slog.Logger { return s.log }
 
-// Metrics is the service's metrics registry.
-func (s *Service) Metrics() *Metrics { return s.metrics }
-
 // Config is the configuration the service was started with.
 func (s *Service) Config() Config { return s.cfg }
 

@@ -214,13 +214,6 @@ func (s *Store) Backup(w io.Writer) (int64, error) {
 	return n, err
 }
 
-// BackupSize is the size in bytes Backup will write.
-func (s *Store) BackupSize() int64 {
-	var n int64
-	_ = s.view(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
-	return n
-}
-
 // Tx is a read-write transaction handed to Write functions.
 type Tx struct {
 	tx   *bolt.Tx
