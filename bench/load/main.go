@@ -30,6 +30,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // scenario is one measurement the tool can run.
@@ -90,7 +92,8 @@ type env struct {
 	wrkScript string // its Lua script
 
 	client     *http.Client
-	noRedirect *http.Client // same connections; answers 3xx instead of following
+	noRedirect *http.Client         // same connections; answers 3xx instead of following
+	fast       *fasthttp.HostClient // the hammer loops' client (sendFast)
 	checkKey   string
 	link       *benchLink // created once per server by linkOnce
 }
@@ -160,13 +163,11 @@ func cmdRun(args []string) error {
 	e := &env{base: strings.TrimRight(*base, "/"), adminKey: *key, pid: *pid, concurrency: *conc,
 		duration: *dur, warmup: *warm, label: *label, consentry: *bin, workDir: *work,
 		waSecret: *waSecret, wrk: *wrk, wrkScript: *wrkScript}
-	transport := &http.Transport{
-		MaxIdleConns: 1100, MaxIdleConnsPerHost: 1100, MaxConnsPerHost: 0, IdleConnTimeout: time.Minute,
-		DisableCompression: true,
+	// One connection per worker: the busiest scenarios run 64 workers or
+	// -concurrency, and the seeding 32; the margin is for one-off calls.
+	if err := e.openClients(max(*conc, 64) + 16); err != nil {
+		return err
 	}
-	e.client = &http.Client{Timeout: time.Minute, Transport: transport}
-	e.noRedirect = &http.Client{Timeout: time.Minute, Transport: transport,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	ctx, cancel := context.WithTimeout(context.Background(), *deadline)
 	defer cancel()
 	for _, name := range strings.Split(*names, ",") {
@@ -280,13 +281,35 @@ func sortedKeys(m map[string]float64) []string {
 
 // ---- HTTP helpers ----
 
-// call sends one request and drains the answer; a status other than want
-// is an error.
+// openClients sets up the clients for e.base: net/http (client,
+// noRedirect) and fasthttp (fast), each keeping up to conns connections
+// alive.
+func (e *env) openClients(conns int) error {
+	transport := &http.Transport{
+		MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: 0, IdleConnTimeout: time.Minute,
+		DisableCompression: true,
+	}
+	e.client = &http.Client{Timeout: requestTimeout, Transport: transport}
+	e.noRedirect = &http.Client{Timeout: requestTimeout, Transport: transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	fast, err := newFastClient(e.base, conns)
+	if err != nil {
+		return err
+	}
+	e.fast = fast
+	return nil
+}
+
+// call sends one request and discards the answer; a status other than
+// want is an error. It is the hammer loops' call, so it goes through the
+// lighter fasthttp client (sendFast).
 func (e *env) call(ctx context.Context, method, path, key string, body []byte, want int) error {
-	_, err := e.callInto(ctx, method, path, key, body, want, io.Discard)
+	_, _, err := e.sendFast(ctx, request{method: method, path: path, key: key, body: body, want: want})
 	return err
 }
 
+// callInto is call through net/http with the answer copied to w: for
+// answers a scenario reads, and for exports streamed at constant memory.
 func (e *env) callInto(ctx context.Context, method, path, key string, body []byte, want int, w io.Writer) (int64, error) {
 	_, n, err := e.send(ctx, request{method: method, path: path, key: key, body: body, want: want, out: w})
 	return n, err
@@ -299,12 +322,13 @@ type request struct {
 	body         []byte // sent as application/json unless header says otherwise
 	header       map[string]string
 	want         int
-	client       *http.Client // nil: e.client
+	client       *http.Client // nil: e.client (net/http only)
 	out          io.Writer    // nil: discarded
+	readHeaders  []string     // answer headers sendFast returns (send returns all)
 }
 
-// send makes the call, copies the answer to r.out and returns its
-// headers; a status other than r.want is an error.
+// send makes the call with net/http, streams the answer to r.out and
+// returns its headers; a status other than r.want is an error.
 func (e *env) send(ctx context.Context, r request) (http.Header, int64, error) {
 	var rd io.Reader
 	if r.body != nil {

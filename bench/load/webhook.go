@@ -72,7 +72,7 @@ func runWebhook(ctx context.Context, e *env) (Result, error) {
 			mac := hmac.New(sha256.New, secret)
 			mac.Write(body)
 			sig := "sha256=" + hex.EncodeToString(mac.Sum(nil))
-			_, _, err := e.send(ctx, request{method: "POST", path: "/webhooks/whatsapp", body: body, want: 200,
+			_, _, err := e.sendFast(ctx, request{method: "POST", path: "/webhooks/whatsapp", body: body, want: 200,
 				header: map[string]string{"X-Hub-Signature-256": sig}})
 			return err
 		}
