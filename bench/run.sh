@@ -87,7 +87,7 @@ fi
 
 echo "== API scenarios on a fresh database"
 start_server "$WORK/api.db" api
-run "$API_SCENARIOS" "" -wa-secret "$WA_SECRET" -wrk wrk -wrk-script bench/optouts.lua
+run "$API_SCENARIOS" "" -wa-secret "$WA_SECRET" -wrk wrk -wrk-script bench/optouts.lua -timeout 8m
 stop_server
 
 # Go tests with the server stopped, so they do not compete with it.
