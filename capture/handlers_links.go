@@ -282,12 +282,25 @@ func (h *Handler) linkQR(c *fiber.Ctx) error {
 }
 
 // publicQR serves /l/{code}/qr.svg and .png for web pages (preset
-// screen). The signature proves the code was issued here, so no store read.
+// screen). A disabled or expired link answers 410 like its redirect, so a
+// revoked code is not downloaded and printed again; the link comes from
+// the cache the redirect uses.
 func (h *Handler) publicQR(format qr.Format) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		_, code, ok := h.s.verifyCode(c.Params("code"))
+		id, code, ok := h.s.verifyCode(c.Params("code"))
 		if !ok {
 			return h.sendLinkPage(c, fiber.StatusNotFound, "")
+		}
+		l, _, err := h.s.links().opens.get(h.s, id)
+		if err != nil {
+			if !errors.Is(err, store.ErrNotFound) {
+				h.s.log.Error("reading a link", "link", id, "err", err)
+			}
+			return h.sendLinkPage(c, fiber.StatusNotFound, "")
+		}
+		// Scans are not counted here: a used-up link's image stays available.
+		if LinkState(l, 0, time.Now()) != LinkActive {
+			return h.sendLinkPage(c, fiber.StatusGone, l.Locale)
 		}
 		st := h.s.Settings()
 		img, err := h.s.renderCodeQR(st, code, st.DefaultLocale, qr.Options{Format: format, Preset: "screen"})

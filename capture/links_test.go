@@ -934,6 +934,21 @@ func TestLinkPublicQRImages(t *testing.T) {
 	}
 	a.do("GET", "/l/"+v.Code+"/qr.png", nil, "If-None-Match", r.header.Get("ETag")).must(t, 304)
 	a.do("GET", "/l/"+lnkTamper(v.Code, 9)+"/qr.png", nil).must(t, 404)
+
+	// A disabled link's image is gone too, even for a cache revalidating
+	// it, and comes back when the link is enabled again.
+	a.do("PATCH", "/v1/links/"+v.ID, map[string]any{"disabled": true}).must(t, 200)
+	for _, path := range []string{"/l/" + v.Code + "/qr.png", "/l/" + v.Code + "/qr.svg"} {
+		gone := a.do("GET", path, nil, "If-None-Match", r.header.Get("ETag"))
+		gone.must(t, 410)
+		if ct := gone.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+			t.Fatalf("%s of a disabled link: Content-Type %q", path, ct)
+		}
+	}
+	a.do("PATCH", "/v1/links/"+v.ID, map[string]any{"disabled": false}).must(t, 200)
+	if got := lnkDecodePNG(t, a.do("GET", "/l/"+v.Code+"/qr.png", nil).must(t, 200)); got != want {
+		t.Fatalf("re-enabled png decodes to %q", got)
+	}
 }
 
 // Guessing codes from one address is refused after publicFailureMax
