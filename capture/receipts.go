@@ -18,6 +18,9 @@ type receiptRequest struct {
 	Preset   string   `json:"preset" validate:"omitempty,oneof=receipt-58 receipt-80"`
 	Format   string   `json:"format" validate:"omitempty,oneof=json png escpos"`
 	Locale   string   `json:"locale" validate:"omitempty,oneof=pt-BR en es"`
+	// ESCPOS picks how an escpos answer draws the symbol: raster (GS v 0,
+	// any printer, the default) or native (GS ( k, the printer encodes it).
+	ESCPOS string `json:"escpos" validate:"omitempty,oneof=raster native"`
 }
 
 // receiptJSON is the json answer of POST /v1/receipts.
@@ -47,6 +50,9 @@ func (s *Service) createReceipt(req receiptRequest) (receipt, error) {
 	if req.Preset == "" {
 		req.Preset = "receipt-58"
 	}
+	if req.ESCPOS != "" && req.Format != "escpos" {
+		return receipt{}, fieldError("escpos", "only applies to format escpos")
+	}
 	format := qr.FormatPNG
 	if req.Format == "escpos" {
 		format = qr.FormatESCPOS
@@ -59,7 +65,8 @@ func (s *Service) createReceipt(req receiptRequest) (receipt, error) {
 		return receipt{}, err
 	}
 	// Receipt codes are unique, so their images bypass the image cache.
-	body, ctype, err := qr.Render(qrContent(st.PublicURL, view.Code), qr.Options{Format: format, Preset: req.Preset})
+	body, ctype, err := qr.Render(qrContent(st.PublicURL, view.Code), qr.Options{Format: format, Preset: req.Preset,
+		ESCPOSNative: req.ESCPOS == "native"})
 	if err != nil {
 		return receipt{}, qrError(err)
 	}

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -91,6 +92,42 @@ func TestReceiptFormats(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A point-of-sale system whose printer encodes QR codes itself asks for
+// native ESC/POS: the job carries the URL and the printer draws it.
+func TestReceiptNativeESCPOS(t *testing.T) {
+	a := lnkNewApp(t)
+	for _, preset := range []string{"receipt-58", "receipt-80"} {
+		t.Run(preset, func(t *testing.T) {
+			r := a.do("POST", "/v1/receipts", map[string]any{"topics": []string{"orders"}, "format": "escpos",
+				"escpos": "native", "preset": preset})
+			job := r.must(t, 201)
+			code := r.header.Get("X-Consentry-Code")
+			url := []byte(strings.ToUpper(lnkPublicURL + "/l/" + code))
+			// GS ( k with pL pH = 3 + data length, cn 49, fn 80 (store), m 48.
+			store := append([]byte{0x1d, '(', 'k', byte(len(url) + 3), 0, 0x31, 0x50, 0x30}, url...)
+			at := bytes.Index(job, store)
+			if !lnkCodePattern.MatchString(code) || at < 0 {
+				t.Fatalf("no store command for %q in % x", url, job)
+			}
+			if !bytes.Contains(job[at+len(store):], []byte{0x1d, '(', 'k', 3, 0, 0x31, 0x51, 0x30}) {
+				t.Fatalf("no print command after the store command in % x", job)
+			}
+			size := bytes.Index(job, []byte{0x1d, '(', 'k', 3, 0, 0x31, 0x43})
+			if size < 0 || size+7 >= len(job) || job[size+7] < 4 || job[size+7] > 16 {
+				t.Fatalf("module size command missing or outside 4..16 dots in % x", job)
+			}
+			if bytes.Contains(job, []byte{0x1d, 'v', '0'}) {
+				t.Fatal("native job also carries a raster image")
+			}
+			a.do("GET", "/l/"+code, nil).must(t, 302)
+		})
+	}
+	a.do("POST", "/v1/receipts", map[string]any{"topics": []string{"orders"}, "format": "png", "escpos": "native"}).
+		wantError(t, 422, "invalid_request", "escpos")
+	a.do("POST", "/v1/receipts", map[string]any{"topics": []string{"orders"}, "format": "escpos", "escpos": "vector"}).
+		wantError(t, 422, "invalid_request", "escpos")
 }
 
 // A receipt code for a typical business stays at QR version 3 or lower
