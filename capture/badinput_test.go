@@ -123,6 +123,24 @@ func TestFndScopeRefusals(t *testing.T) {
 	}
 }
 
+// /metrics is limited per address like other public routes; health probes,
+// polled by one load balancer address, are not.
+func TestFndPublicRouteLimits(t *testing.T) {
+	a := fndNewApp(t)
+	for range metricsPerMinute {
+		a.do("GET", "/metrics", "", nil).must(t, http.StatusOK)
+	}
+	r := a.do("GET", "/metrics", "", nil)
+	r.wantError(t, http.StatusTooManyRequests, "rate_limited", "")
+	if r.header.Get("Retry-After") == "" {
+		t.Fatal("429 without Retry-After")
+	}
+	for range 2 * metricsPerMinute {
+		a.do("GET", "/healthz", "", nil).must(t, http.StatusOK)
+	}
+	a.do("GET", "/readyz", "", nil).must(t, http.StatusOK)
+}
+
 func TestFndBadInputs(t *testing.T) {
 	a := fndNewApp(t)
 	fndServer(t, a) // real HTTP: bodies over the server's limit need a real connection

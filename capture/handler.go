@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
@@ -34,10 +35,14 @@ type route struct {
 func (h *Handler) routes() []route {
 	linkGuard := []fiber.Handler{h.guardPublic}
 	webhookGate := []fiber.Handler{newFailureGate(webhookFailureMax, webhookFailureWindow).handle}
+	// Health probes are not limited: answering costs less than counting,
+	// and a load balancer or orchestrator polls them from one address.
+	// Prometheus scrapes every few seconds; anything faster is not a scraper.
+	metricsLimit := []fiber.Handler{RateLimit(metricsPerMinute, time.Minute, nil)}
 	return []route{
 		{"GET", "/healthz", "", 0, h.healthz, nil},
 		{"GET", "/readyz", "", 0, h.readyz, nil},
-		{"GET", "/metrics", "", 0, h.s.metrics.Handler(), nil},
+		{"GET", "/metrics", "", 0, h.s.metrics.Handler(), metricsLimit},
 
 		{"GET", "/v1/settings", ScopeAdmin, 0, h.getSettings, nil},
 		{"PUT", "/v1/settings", ScopeAdmin, 64 << 10, h.putSettings, nil},

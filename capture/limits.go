@@ -16,6 +16,9 @@ const (
 	smallBody = 16 << 10
 )
 
+// metricsPerMinute bounds GET /metrics per client address.
+const metricsPerMinute = 120
+
 // FiberConfig is the server configuration every Consentry app uses: one
 // error handler producing the envelope, bounded bodies and timeouts.
 func FiberConfig() fiber.Config {

@@ -86,7 +86,7 @@ func (h *Handler) routes() []route {
 	})
 	pagesLimit := capture.RateLimit(l.PagesPerIP, l.Window, nil)
 	return []route{
-		{"GET", "/", "", 0, nil, h.demoPage},
+		{"GET", "/", "", 0, []fiber.Handler{scriptLimit}, h.demoPage},
 
 		{"POST", "/v1/widgets", capture.ScopeWidgets, 16 << 10, nil, h.createWidget},
 		{"GET", "/v1/widgets", capture.ScopeWidgets, 0, nil, h.listWidgets},

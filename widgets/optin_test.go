@@ -285,3 +285,17 @@ func TestOptInClientAddressBehindProxy(t *testing.T) {
 		})
 	}
 }
+
+// The demo page is public too, so it shares the script's per-address limit.
+func TestDemoPageRateLimited(t *testing.T) {
+	e := newWidgetEnv(t, withLimits(rateLimits{OptInPerIP: 100, OptInPerWidget: 100, ScriptPerIP: 3, PagesPerIP: 100, Window: time.Minute}))
+	for i := range 3 {
+		if resp, b := e.do("GET", "/", ""); resp.StatusCode != 200 || !strings.Contains(string(b), "<html") {
+			t.Fatalf("request %d: %d", i, resp.StatusCode)
+		}
+	}
+	resp, b := e.do("GET", "/", "")
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || errorOf(t, b).Code != capture.CodeRateLimited {
+		t.Fatalf("flood: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), b)
+	}
+}
