@@ -1,38 +1,230 @@
 package store
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
 
 // Contacts are keyed by their subject: a keyed hash of the phone number, so
 // no index holds the number itself.
+//
+// Everything kept per contact is one record in the contacts bucket: the key
+// sealing the contact's personal data, its state, its suppression entry
+// (which outlives erasure) and the seqs of its first events. New numbers
+// land on random leaves of the tree, so each record is a page write of its
+// own in a busy commit: one record per contact, written once per
+// transaction, keeps that to one leaf and as few branch pages as the tree's
+// size allows. Seqs past inlineEvents go to the contact_events bucket
+// (subject ‖ seq), so a record never grows without bound.
 
-// Kinds of per-subject records in the subjects bucket.
-const (
-	kindState       = 'c' // the key sealing the contact's personal data, and its state
-	kindSuppression = 's' // suppressed topics (survives erasure)
-	kindEvent       = 'e' // followed by a seq: index of the contact's events
-)
+// inlineEvents is how many event seqs a contact record holds itself.
+const inlineEvents = 32
 
-// subjectKey is subject ‖ kind: a contact's records sit side by side.
-func subjectKey(subject []byte, kind byte) []byte {
-	k := make([]byte, len(subject)+1, len(subject)+9)
-	copy(k, subject)
-	k[len(subject)] = kind
-	return k
+// contactRecord is a decoded contact record.
+type contactRecord struct {
+	key, state  []byte // nil for an erased (or never opted-in) contact
+	suppression []byte
+	events      []uint64 // the first inlineEvents seqs, ascending
+	overflow    bool     // later seqs are in the contact_events bucket
 }
 
-func (t *Tx) subjects() *bolt.Bucket { return t.bucket(bucketSubjects) }
+// Record layout: flags ‖ [len(key) (1 byte) ‖ key ‖ uvarint len(state) ‖
+// state] ‖ uvarint len(suppression) ‖ suppression ‖ uvarint count ‖ seqs as
+// uvarint deltas (the first from 0).
+const (
+	recordHasKey   = 1 << iota // key and state follow
+	recordOverflow             // seqs continue in contact_events
+)
 
-// A contact record holds the key that seals the contact's personal data
-// and the contact's state, together, so a consent change reads and writes
-// one value: len(key) (1 byte) ‖ key ‖ state.
+var errBadRecord = errors.New("store: damaged contact record")
 
-// Contact returns a subject's sealing key and state (nil, nil when unknown).
+func (r *contactRecord) encode() []byte {
+	out := make([]byte, 0, 8+len(r.key)+len(r.state)+len(r.suppression)+3*len(r.events))
+	var flags byte
+	if r.key != nil {
+		flags |= recordHasKey
+	}
+	if r.overflow {
+		flags |= recordOverflow
+	}
+	out = append(out, flags)
+	if r.key != nil {
+		out = append(out, byte(len(r.key)))
+		out = append(out, r.key...)
+		out = binary.AppendUvarint(out, uint64(len(r.state)))
+		out = append(out, r.state...)
+	}
+	out = binary.AppendUvarint(out, uint64(len(r.suppression)))
+	out = append(out, r.suppression...)
+	out = binary.AppendUvarint(out, uint64(len(r.events)))
+	prev := uint64(0)
+	for _, seq := range r.events {
+		out = binary.AppendUvarint(out, seq-prev)
+		prev = seq
+	}
+	return out
+}
+
+// decodeRecord reads a record; with copyOut it copies everything out of v
+// (which bbolt owns), otherwise the slices are valid only as long as v.
+func decodeRecord(v []byte, copyOut bool) (contactRecord, error) {
+	var r contactRecord
+	if len(v) == 0 {
+		return r, errBadRecord
+	}
+	flags := v[0]
+	v = v[1:]
+	uvarint := func() (uint64, bool) {
+		n, size := binary.Uvarint(v)
+		if size <= 0 {
+			return 0, false
+		}
+		v = v[size:]
+		return n, true
+	}
+	take := func(n uint64) ([]byte, bool) {
+		if n > uint64(len(v)) {
+			return nil, false
+		}
+		b := v[:n:n]
+		if copyOut {
+			b = clone(b)
+		}
+		v = v[n:]
+		return b, true
+	}
+	var ok bool
+	if flags&recordHasKey != 0 {
+		if len(v) == 0 {
+			return r, errBadRecord
+		}
+		n := uint64(v[0])
+		v = v[1:]
+		if r.key, ok = take(n); !ok {
+			return r, errBadRecord
+		}
+		if n, ok = uvarint(); !ok {
+			return r, errBadRecord
+		}
+		if r.state, ok = take(n); !ok {
+			return r, errBadRecord
+		}
+	}
+	n, ok := uvarint()
+	if !ok {
+		return r, errBadRecord
+	}
+	if r.suppression, ok = take(n); !ok {
+		return r, errBadRecord
+	}
+	r.state, r.suppression = nonEmpty(r.state), nonEmpty(r.suppression)
+	count, ok := uvarint()
+	if !ok || count > inlineEvents {
+		return r, errBadRecord
+	}
+	seq := uint64(0)
+	for range count {
+		d, ok := uvarint()
+		if !ok {
+			return r, errBadRecord
+		}
+		seq += d
+		r.events = append(r.events, seq)
+	}
+	if len(v) != 0 {
+		return r, errBadRecord
+	}
+	r.overflow = flags&recordOverflow != 0
+	return r, nil
+}
+
+func nonEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// readRecord reads a subject's record from b (a zero record when none);
+// see decodeRecord for copyOut.
+func readRecord(b *bolt.Bucket, subject []byte, copyOut bool) (contactRecord, error) {
+	v := b.Get(subject)
+	if v == nil {
+		return contactRecord{}, nil
+	}
+	return decodeRecord(v, copyOut)
+}
+
+// record returns the transaction's copy of a subject's record, read once
+// and written back by flushRecords when the transaction's writes are done.
+func (t *Tx) record(subject []byte) (*contactRecord, error) {
+	if r := t.records[string(subject)]; r != nil {
+		return r, nil
+	}
+	r, err := readRecord(t.bucket(bucketContacts), subject, true)
+	if err != nil {
+		// Contact and Suppression cannot return it: fail the commit
+		// rather than let a write replace a record it could not read.
+		t.recordErr = fmt.Errorf("%w (subject %x)", err, subject)
+		return nil, t.recordErr
+	}
+	if t.records == nil {
+		t.records = make(map[string]*contactRecord)
+	}
+	t.records[string(subject)] = &r
+	return &r, nil
+}
+
+func (t *Tx) changed(subject []byte) {
+	if t.dirty == nil {
+		t.dirty = make(map[string]bool)
+	}
+	t.dirty[string(subject)] = true
+}
+
+// flushRecords writes every record the transaction changed, in key order.
+func (t *Tx) flushRecords() error {
+	if t.recordErr != nil {
+		return t.recordErr
+	}
+	if len(t.dirty) == 0 {
+		return nil
+	}
+	b := t.bucket(bucketContacts)
+	subjects := make([]string, 0, len(t.dirty))
+	for s := range t.dirty {
+		subjects = append(subjects, s)
+	}
+	slices.Sort(subjects)
+	for _, s := range subjects {
+		r := t.records[s]
+		var err error
+		if r.key == nil && r.suppression == nil && len(r.events) == 0 {
+			err = b.Delete([]byte(s))
+		} else {
+			err = b.Put([]byte(s), r.encode())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	t.dirty = nil
+	return nil
+}
+
+// Contact returns a subject's sealing key and state (nil, nil when unknown
+// or erased).
 func (t *Tx) Contact(subject []byte) (key, state []byte) {
-	return splitContact(clone(t.subjects().Get(subjectKey(subject, kindState))))
+	r, err := t.record(subject)
+	if err != nil || r.key == nil {
+		return nil, nil
+	}
+	return clone(r.key), clone(r.state)
 }
 
 // PutContact stores a subject's sealing key and state.
@@ -40,40 +232,87 @@ func (t *Tx) PutContact(subject, key, state []byte) error {
 	if len(key) > 255 {
 		return errors.New("store: contact key longer than 255 bytes")
 	}
-	v := make([]byte, 0, 1+len(key)+len(state))
-	v = append(append(append(v, byte(len(key))), key...), state...)
-	return t.subjects().Put(subjectKey(subject, kindState), v)
+	r, err := t.record(subject)
+	if err != nil {
+		return err
+	}
+	r.key, r.state = append([]byte{}, key...), clone(state)
+	t.changed(subject)
+	return nil
 }
 
 // DeleteContact removes a subject's state and forgets its key: whatever the
-// key sealed, in any page of the file, can no longer be read.
+// key sealed, in any page of the file, can no longer be read. The
+// suppression entry and the event index stay.
 func (t *Tx) DeleteContact(subject []byte) error {
-	return t.subjects().Delete(subjectKey(subject, kindState))
-}
-
-func splitContact(v []byte) (key, state []byte) {
-	if len(v) == 0 || int(v[0]) > len(v)-1 {
-		return nil, nil
+	r, err := t.record(subject)
+	if err != nil {
+		return err
 	}
-	n := int(v[0])
-	key, state = v[1:1+n], v[1+n:]
-	if len(state) == 0 {
-		state = nil
-	}
-	return key, state
+	r.key, r.state = nil, nil
+	t.changed(subject)
+	return nil
 }
 
 // Suppression returns the suppression entry of a subject (nil when none).
 func (t *Tx) Suppression(subject []byte) []byte {
-	return clone(t.subjects().Get(subjectKey(subject, kindSuppression)))
+	r, err := t.record(subject)
+	if err != nil {
+		return nil
+	}
+	return clone(r.suppression)
 }
 
 // PutSuppression stores (or, with nil, removes) the suppression entry.
 func (t *Tx) PutSuppression(subject, entry []byte) error {
-	if entry == nil {
-		return t.subjects().Delete(subjectKey(subject, kindSuppression))
+	r, err := t.record(subject)
+	if err != nil {
+		return err
 	}
-	return t.subjects().Put(subjectKey(subject, kindSuppression), entry)
+	if bytes.Equal(r.suppression, entry) {
+		return nil
+	}
+	r.suppression = clone(nonEmpty(entry))
+	t.changed(subject)
+	return nil
+}
+
+// indexEvent adds seq to the subject's event index.
+func (t *Tx) indexEvent(subject []byte, seq uint64) error {
+	r, err := t.record(subject)
+	if err != nil {
+		return err
+	}
+	if len(r.events) < inlineEvents && !r.overflow {
+		r.events = append(r.events, seq)
+		t.changed(subject)
+		return nil
+	}
+	if !r.overflow {
+		r.overflow = true
+		t.changed(subject)
+	}
+	return t.bucket(bucketContactEvents).Put(overflowKey(subject, seq), nil)
+}
+
+func overflowKey(subject []byte, seq uint64) []byte {
+	k := make([]byte, len(subject)+8)
+	copy(k, subject)
+	putBE64(k[len(subject):], seq)
+	return k
+}
+
+// eventSeqs lists a record's seqs, inline and overflowed, ascending.
+func eventSeqs(tx *bolt.Tx, subject []byte, r *contactRecord) []uint64 {
+	seqs := slices.Clone(r.events)
+	if !r.overflow {
+		return seqs
+	}
+	c := tx.Bucket(bucketContactEvents).Cursor()
+	for k, _ := c.Seek(subject); k != nil && bytes.HasPrefix(k, subject) && len(k) == len(subject)+8; k, _ = c.Next() {
+		seqs = append(seqs, be64(k[len(subject):]))
+	}
+	return seqs
 }
 
 // PutNotice stores a notice text under its SHA-256 once.
@@ -99,10 +338,9 @@ func (t *Tx) MarkMessage(id string, seq uint64) (bool, error) {
 // read transaction; the hot path of every suppression check.
 func (s *Store) ContactState(subject []byte) (state, suppression []byte, err error) {
 	err = s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketSubjects)
-		_, state = splitContact(clone(b.Get(subjectKey(subject, kindState))))
-		suppression = clone(b.Get(subjectKey(subject, kindSuppression)))
-		return nil
+		r, err := readRecord(tx.Bucket(bucketContacts), subject, false)
+		state, suppression = clone(r.state), clone(r.suppression)
+		return err
 	})
 	return state, suppression, err
 }
@@ -111,14 +349,17 @@ func (s *Store) ContactState(subject []byte) (state, suppression []byte, err err
 // each with slices valid only during the call.
 func (s *Store) ContactStates(subjects [][]byte, fn func(i int, state, suppression []byte)) error {
 	return s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketSubjects)
+		b := tx.Bucket(bucketContacts)
 		for i, subj := range subjects {
 			if subj == nil {
 				fn(i, nil, nil)
 				continue
 			}
-			_, state := splitContact(b.Get(subjectKey(subj, kindState)))
-			fn(i, state, b.Get(subjectKey(subj, kindSuppression)))
+			r, err := readRecord(b, subj, false)
+			if err != nil {
+				return err
+			}
+			fn(i, r.state, r.suppression)
 		}
 		return nil
 	})
@@ -129,13 +370,17 @@ func (s *Store) ContactStates(subjects [][]byte, fn func(i int, state, suppressi
 func (s *Store) ContactKeys(subjects [][]byte) (map[string][]byte, error) {
 	out := make(map[string][]byte, len(subjects))
 	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketSubjects)
+		b := tx.Bucket(bucketContacts)
 		for _, subj := range subjects {
 			if _, seen := out[string(subj)]; seen {
 				continue
 			}
-			if k, _ := splitContact(b.Get(subjectKey(subj, kindState))); k != nil {
-				out[string(subj)] = clone(k)
+			r, err := readRecord(b, subj, false)
+			if err != nil {
+				return err
+			}
+			if r.key != nil {
+				out[string(subj)] = clone(r.key)
 			}
 		}
 		return nil

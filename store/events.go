@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -44,7 +43,7 @@ func (t *Tx) AppendEvent(build EventBuilder) (EventRecord, error) {
 		return EventRecord{}, err
 	}
 	if len(subject) > 0 {
-		if err := t.subjects().Put(append(subjectKey(subject, kindEvent), seqKey(seq)...), nil); err != nil {
+		if err := t.indexEvent(subject, seq); err != nil {
 			return EventRecord{}, err
 		}
 	}
@@ -54,7 +53,11 @@ func (t *Tx) AppendEvent(build EventBuilder) (EventRecord, error) {
 
 // ContactEventSeqs lists the sequence numbers of a subject's events.
 func (t *Tx) ContactEventSeqs(subject []byte) []uint64 {
-	return contactEventSeqs(t.tx, subject)
+	r, err := t.record(subject)
+	if err != nil {
+		return nil
+	}
+	return eventSeqs(t.tx, subject, r)
 }
 
 // Event reads one event inside the transaction.
@@ -106,7 +109,11 @@ func (s *Store) Events(after uint64, limit int) ([]EventRecord, error) {
 func (s *Store) EventsOf(subject []byte) ([]EventRecord, error) {
 	var out []EventRecord
 	err := s.view(func(tx *bolt.Tx) error {
-		for _, seq := range contactEventSeqs(tx, subject) {
+		r, err := readRecord(tx.Bucket(bucketContacts), subject, false)
+		if err != nil {
+			return err
+		}
+		for _, seq := range eventSeqs(tx, subject, &r) {
 			rec, err := getEvent(tx, seq)
 			if err != nil {
 				return err
@@ -116,16 +123,6 @@ func (s *Store) EventsOf(subject []byte) ([]EventRecord, error) {
 		return nil
 	})
 	return out, err
-}
-
-func contactEventSeqs(tx *bolt.Tx, subject []byte) []uint64 {
-	var seqs []uint64
-	prefix := subjectKey(subject, kindEvent)
-	c := tx.Bucket(bucketSubjects).Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, _ = c.Next() {
-		seqs = append(seqs, be64(k[len(prefix):]))
-	}
-	return seqs
 }
 
 func getEvent(tx *bolt.Tx, seq uint64) (EventRecord, error) {

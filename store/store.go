@@ -23,21 +23,20 @@ var ErrClosed = errors.New("store: closed")
 var (
 	bucketMeta   = []byte("meta")
 	bucketEvents = []byte("events") // seq (8 bytes BE) → framed event
-	// Everything kept per contact shares one bucket, keyed by the subject
-	// and a kind byte, so one consent change dirties one leaf page rather
-	// than one in each of four buckets: commits write a quarter of the
-	// pages. See subjectKey.
-	bucketSubjects  = []byte("subjects")
-	bucketNotices   = []byte("notices")     // sha256 → notice text
-	bucketMessages  = []byte("wa_messages") // WhatsApp message id → seq (dedupe)
-	bucketAPIKeys   = []byte("api_keys")    // key id → APIKey JSON
-	bucketSettings  = []byte("settings")    // name → JSON
-	bucketSecrets   = []byte("secrets")     // name → bytes
-	bucketLinks     = []byte("links")       // link id → Link JSON
-	bucketLinkScans = []byte("link_scans")  // link id → scan count (8 bytes BE)
-	bucketWidgets   = []byte("widgets")     // widget id → Widget JSON
+	// One record per contact, keyed by its subject (contacts.go), and the
+	// event index of contacts with more than inlineEvents events.
+	bucketContacts      = []byte("contacts")
+	bucketContactEvents = []byte("contact_events") // subject ‖ seq → nothing
+	bucketNotices       = []byte("notices")        // sha256 → notice text
+	bucketMessages      = []byte("wa_messages")    // WhatsApp message id → seq (dedupe)
+	bucketAPIKeys       = []byte("api_keys")       // key id → APIKey JSON
+	bucketSettings      = []byte("settings")       // name → JSON
+	bucketSecrets       = []byte("secrets")        // name → bytes
+	bucketLinks         = []byte("links")          // link id → Link JSON
+	bucketLinkScans     = []byte("link_scans")     // link id → scan count (8 bytes BE)
+	bucketWidgets       = []byte("widgets")        // widget id → Widget JSON
 
-	allBuckets = [][]byte{bucketMeta, bucketEvents, bucketSubjects, bucketNotices, bucketMessages, bucketAPIKeys,
+	allBuckets = [][]byte{bucketMeta, bucketEvents, bucketContacts, bucketContactEvents, bucketNotices, bucketMessages, bucketAPIKeys,
 		bucketSettings, bucketSecrets, bucketLinks, bucketLinkScans, bucketWidgets}
 
 	keyHead = []byte("head")
@@ -97,7 +96,7 @@ func Open(path string) (*Store, error) {
 			s.head.Seq = be64(v[:8])
 			copy(s.head.Hash[:], v[8:])
 		}
-		return nil
+		return migrateSubjects(tx)
 	})
 	if err != nil {
 		db.Close()
@@ -176,6 +175,9 @@ func (s *Store) commitGroup(group []*writeRequest) {
 					return err
 				}
 			}
+			if err := tx.flushRecords(); err != nil {
+				return err
+			}
 			if tx.head != s.head {
 				var v [40]byte
 				putBE64(v[:8], tx.head.Seq)
@@ -218,6 +220,12 @@ func (s *Store) Backup(w io.Writer) (int64, error) {
 type Tx struct {
 	tx   *bolt.Tx
 	head Head
+
+	// Contact records read or changed by the transaction's writes; the
+	// changed ones are written once, after the last write (flushRecords).
+	records   map[string]*contactRecord
+	dirty     map[string]bool
+	recordErr error // a record that could not be read fails the commit
 }
 
 func (t *Tx) bucket(name []byte) *bolt.Bucket { return t.tx.Bucket(name) }
