@@ -32,16 +32,10 @@ func TestContactErasureKeepsSuppressionAndHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = st.Write(func(tx *Tx) error { return tx.DeleteContact(subj) })
-	if err != nil {
+	if err := st.Write(func(tx *Tx) error { return tx.DeleteContact(subj) }); err != nil {
 		t.Fatal(err)
 	}
-	st.Close()
-	st, err = Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st = storeTestReopen(t, st, path)
 	state, supp, err := st.ContactState(subj)
 	if err != nil || state != nil || string(supp) != "supp" {
 		t.Fatalf("after erasure: state %q, suppression %q, %v", state, supp, err)
@@ -113,13 +107,21 @@ func TestContactEventIndexOverflows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.Close()
-	st, err = Open(path)
+	check(storeTestReopen(t, st, path))
+}
+
+// storeTestReopen closes st and opens its file again, as a restart would.
+func storeTestReopen(t *testing.T, st *Store, path string) *Store {
+	t.Helper()
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	check(st)
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 func TestContactRecordCodec(t *testing.T) {

@@ -126,6 +126,23 @@ func (tb *tab) waitOpenedBy(id, wantVia string) {
 	}
 }
 
+// emulateTouch makes the tab a touch screen: (pointer: coarse) matches.
+func (tb *tab) emulateTouch() {
+	tb.t.Helper()
+	if _, err := chromedp.Call(tb.ctx, emulation.SetTouchEmulationEnabled,
+		emulation.SetTouchEmulationEnabledParams{Enabled: true, MaxTouchPoints: 5}); err != nil {
+		tb.t.Fatal(err)
+	}
+}
+
+// focusedIn is the id of the focused element inside a widget's shadow root.
+func (tb *tab) focusedIn(id string) string {
+	tb.t.Helper()
+	var focused string
+	tb.eval(root(id)+`.activeElement && `+root(id)+`.activeElement.id`, &focused)
+	return focused
+}
+
 // ageOf is how long ago (ms) the widget announced consentry:ready.
 func (tb *tab) ageOf(id string) float64 {
 	tb.t.Helper()
@@ -221,9 +238,7 @@ func (r *browserRig) popupExitIntent(t *testing.T) {
 	move(512, -10)
 	tb.waitFor("the pointer to leave through the top", `window.__exits.some(function (y) { return y <= 0; })`, 3*time.Second)
 	tb.waitOpenedBy(id, "exit_intent")
-	var focused string
-	tb.eval(root(id)+`.activeElement && `+root(id)+`.activeElement.id`, &focused)
-	if focused != "cs-phone" {
+	if focused := tb.focusedIn(id); focused != "cs-phone" {
 		t.Errorf("focus on %q after opening with a mouse, want the phone field", focused)
 	}
 	tb.assertCleanConsole("popup exit intent")
@@ -232,10 +247,7 @@ func (r *browserRig) popupExitIntent(t *testing.T) {
 func (r *browserRig) popupExitIntentCoarse(t *testing.T) {
 	id := r.widgets["exit-touch"].ID
 	tb := r.newTab(t)
-	if _, err := chromedp.Call(tb.ctx, emulation.SetTouchEmulationEnabled,
-		emulation.SetTouchEmulationEnabledParams{Enabled: true, MaxTouchPoints: 5}); err != nil {
-		t.Fatal(err)
-	}
+	tb.emulateTouch()
 	tb.navigate(r.shopURL + "/exit-touch")
 	tb.waitReady(id)
 	if !tb.evalBool(`matchMedia("(pointer: coarse)").matches`) {
@@ -250,9 +262,7 @@ func (r *browserRig) popupExitIntentCoarse(t *testing.T) {
 	// field, so the on-screen keyboard does not cover it at once.
 	tb.eval(`window.Consentry[`+jsString(id)+`].open()`, nil)
 	tb.waitOpenedBy(id, "api")
-	var focused string
-	tb.eval(root(id)+`.activeElement && `+root(id)+`.activeElement.id`, &focused)
-	if focused != "cs-dialog" {
+	if focused := tb.focusedIn(id); focused != "cs-dialog" {
 		t.Errorf("focus on %q after opening on a touch screen, want the dialog itself", focused)
 	}
 	tb.assertCleanConsole("popup exit intent, coarse pointer")
@@ -322,10 +332,7 @@ func (r *browserRig) chatPhonePath(t *testing.T, waRequests <-chan string, touch
 	v := r.widgets["chat"]
 	tb := r.newTab(t)
 	if touch {
-		if _, err := chromedp.Call(tb.ctx, emulation.SetTouchEmulationEnabled,
-			emulation.SetTouchEmulationEnabledParams{Enabled: true, MaxTouchPoints: 5}); err != nil {
-			t.Fatal(err)
-		}
+		tb.emulateTouch()
 	} else {
 		tb.do(chromedp.EmulateViewport(390, 760))
 	}
