@@ -3,6 +3,7 @@ package capture
 import (
 	"errors"
 	"strings"
+	"sync"
 
 	"github.com/nyaruka/phonenumbers"
 )
@@ -32,7 +33,7 @@ func NormalizePhone(raw, region string) (string, error) {
 	// else goes to the parser, which may still read it (it strips a trunk
 	// prefix after the country code, "+1 1 650…"), so both agree.
 	if num := fastE164(raw); num != nil && acceptedNumber(num) {
-		return phonenumbers.Format(num, phonenumbers.E164), nil
+		return raw, nil // "+" and the digits: already E.164
 	}
 	intl := withPlus(raw)
 	num, err := phonenumbers.Parse(intl, region)
@@ -58,11 +59,51 @@ func NormalizePhone(raw, region string) (string, error) {
 // matches its region's patterns, so it also decides validity; calling
 // IsValidNumber as well would run the same regular expressions twice.
 func acceptedNumber(num *phonenumbers.PhoneNumber) bool {
+	key, cacheable := acceptedKey(num)
+	if cacheable {
+		acceptedCache.RLock()
+		ok, seen := acceptedCache.m[key]
+		acceptedCache.RUnlock()
+		if seen {
+			return ok
+		}
+	}
+	var ok bool
 	switch phonenumbers.GetNumberType(num) {
 	case phonenumbers.MOBILE, phonenumbers.FIXED_LINE, phonenumbers.FIXED_LINE_OR_MOBILE:
-		return true
+		ok = true
 	}
-	return false
+	if cacheable {
+		acceptedCache.Lock()
+		if len(acceptedCache.m) >= acceptedCacheMax {
+			clear(acceptedCache.m) // rare; refills as numbers come back
+		}
+		acceptedCache.m[key] = ok
+		acceptedCache.Unlock()
+	}
+	return ok
+}
+
+// acceptedCache remembers acceptedNumber's answers. Senders check the same
+// numbers before every message, and each answer costs a dozen regular
+// expressions of the region's metadata, half the time of a whole check.
+var acceptedCache = struct {
+	sync.RWMutex
+	m map[uint64]bool
+}{m: make(map[uint64]bool)}
+
+const acceptedCacheMax = 1 << 16
+
+// acceptedKey packs what the answer depends on, the country code (up to 3
+// digits) and the national number (up to 15 digits, under 2^50), into one
+// integer. Numbers with Italian leading zeros, which the national number
+// alone does not describe, are not cached.
+func acceptedKey(num *phonenumbers.PhoneNumber) (uint64, bool) {
+	cc, national := uint64(num.GetCountryCode()), num.GetNationalNumber()
+	if num.GetItalianLeadingZero() || cc > 999 || national >= 1<<50 {
+		return 0, false
+	}
+	return cc<<50 | national, true
 }
 
 // withPlus reads bare international digits ("5511987654321", as WhatsApp

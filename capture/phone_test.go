@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -146,4 +147,36 @@ func FuzzNormalizePhone(f *testing.F) {
 			}
 		}
 	})
+}
+
+// acceptedNumber answers from its cache exactly as the metadata does, and
+// the cache stays bounded.
+func TestAcceptedNumberCache(t *testing.T) {
+	for _, raw := range []string{"+5511987654321", "+5511187654321", "+551140044004", "+558007654321",
+		"+16502530000", "+18005550100", "+390612345678", "+447911123456", "+999123456789"} {
+		num, err := phonenumbers.Parse(raw, "")
+		if err != nil {
+			continue
+		}
+		want := false
+		switch phonenumbers.GetNumberType(num) {
+		case phonenumbers.MOBILE, phonenumbers.FIXED_LINE, phonenumbers.FIXED_LINE_OR_MOBILE:
+			want = true
+		}
+		for range 3 { // a miss, then hits
+			if got := acceptedNumber(num); got != want {
+				t.Fatalf("acceptedNumber(%s) = %v, want %v", raw, got, want)
+			}
+		}
+	}
+	for i := range acceptedCacheMax + 10 {
+		num, _ := phonenumbers.Parse(fmt.Sprintf("+55119%08d", i), "")
+		acceptedNumber(num)
+	}
+	acceptedCache.RLock()
+	n := len(acceptedCache.m)
+	acceptedCache.RUnlock()
+	if n > acceptedCacheMax {
+		t.Fatalf("the cache holds %d answers, more than %d", n, acceptedCacheMax)
+	}
 }
