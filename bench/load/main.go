@@ -53,7 +53,7 @@ type scenario struct {
 var scenarios = []scenario{
 	{"healthz", "GET /healthz at -concurrency: the server's ceiling for a trivial route", runHealthz},
 	{"check", "GET /v1/check (sender key) at -concurrency, over 10,000 numbers of which 2,000 opted in", runCheck},
-	{"bulk_check", "POST /v1/check with 10,000 distinct numbers, one at a time: latency", runBulkCheck},
+	{"bulk_check", "POST /v1/check with 10,000 distinct numbers, one call at a time: latency for the same list again and again, and for lists never seen", runBulkCheck},
 	{"optouts", "POST /v1/optouts, fresh number each: 1 client, then 64 clients (durable: 201 after fsync)", runOptOuts},
 	{"redirect", "GET /l/{code} at -concurrency, browser User-Agent (scans counted), redirect not followed: 302 counted", runRedirect},
 	{"link_png", "GET /l/{code}/qr.png (public, cached image) at -concurrency", runLinkPNG},

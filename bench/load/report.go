@@ -190,9 +190,11 @@ func targetRows(results []Result) []targetRow {
 	if bulk, ok := find(results, "bulk_check", ""); ok {
 		m := bulk.Metrics
 		rows = append(rows, targetRow{"Bulk check of 10,000 numbers over HTTP (`POST /v1/check`)", "< 100 ms",
-			fmt.Sprintf("median %s ms, p95 %s ms", num(m["median_ms"]), num(m["p95_ms"])),
-			fmt.Sprintf("%s calls, max %s ms, request body %s KiB", num(m["calls"]), num(m["max_ms"]), num(m["body_kib"])),
-			yesNo(m["p95_ms"] < 100)})
+			fmt.Sprintf("numbers never seen: median %s ms, max %s ms; a list checked again: median %s ms, p95 %s ms",
+				num(m["cold_median_ms"]), num(m["cold_max_ms"]), num(m["median_ms"]), num(m["p95_ms"])),
+			fmt.Sprintf("%s calls with new numbers, %s with the same list (max %s ms); request body %s KiB",
+				num(m["cold_calls"]), num(m["calls"]), num(m["max_ms"]), num(m["body_kib"])),
+			yesNo(m["p95_ms"] < 100 && m["cold_max_ms"] < 100)})
 	} else {
 		missing("Bulk check of 10,000 numbers", "< 100 ms")
 	}
