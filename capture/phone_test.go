@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -169,14 +168,20 @@ func TestAcceptedNumberCache(t *testing.T) {
 			}
 		}
 	}
-	for i := range acceptedCacheMax + 10 {
-		num, _ := phonenumbers.Parse(fmt.Sprintf("+55119%08d", i), "")
-		acceptedNumber(num)
+	// A full cache makes room rather than growing.
+	acceptedCache.Lock()
+	for i := uint64(0); len(acceptedCache.m) < acceptedCacheMax; i++ {
+		acceptedCache.m[1<<62|i] = true
+	}
+	acceptedCache.Unlock()
+	num, _ := phonenumbers.Parse("+5511987650001", "")
+	if !acceptedNumber(num) {
+		t.Fatal("a valid mobile was refused")
 	}
 	acceptedCache.RLock()
 	n := len(acceptedCache.m)
 	acceptedCache.RUnlock()
-	if n > acceptedCacheMax {
-		t.Fatalf("the cache holds %d answers, more than %d", n, acceptedCacheMax)
+	if n > acceptedCacheMax || n == 0 {
+		t.Fatalf("the cache holds %d answers after filling up, want 1..%d", n, acceptedCacheMax)
 	}
 }
