@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -265,4 +266,75 @@ func TestDamagedContactRecordFailsLoudly(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// Files of development builds from before the first release are refused
+// with a clear error, never misread; an empty one opens.
+func TestOpenRefusesPreReleaseLayouts(t *testing.T) {
+	write := func(t *testing.T, fill func(tx *bolt.Tx) error) string {
+		path := filepath.Join(t.TempDir(), "dev.db")
+		db, err := bolt.Open(path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Update(fill); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		return path
+	}
+	bucketWith := func(tx *bolt.Tx, name string, k, v []byte) error {
+		b, err := tx.CreateBucketIfNotExists([]byte(name))
+		if err != nil || k == nil {
+			return err
+		}
+		return b.Put(k, v)
+	}
+	tests := []struct {
+		name    string
+		fill    func(tx *bolt.Tx) error
+		refused bool
+	}{
+		{"separate buckets with contacts", func(tx *bolt.Tx) error {
+			if err := bucketWith(tx, "contact_keys", []byte("subject-00000001"), []byte("key")); err != nil {
+				return err
+			}
+			return bucketWith(tx, "contacts", []byte("subject-00000001"), []byte(`{"topics":{}}`))
+		}, true},
+		{"separate buckets, empty", func(tx *bolt.Tx) error {
+			if err := bucketWith(tx, "suppression", nil, nil); err != nil {
+				return err
+			}
+			return bucketWith(tx, "contact_keys", nil, nil)
+		}, false},
+		{"keys apart from states", func(tx *bolt.Tx) error {
+			if err := bucketWith(tx, "subjects", []byte("subject-00000001c"), []byte(`{"topics":{}}`)); err != nil {
+				return err
+			}
+			return bucketWith(tx, "subjects", []byte("subject-00000001k"), []byte("key"))
+		}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := Open(write(t, tc.fill))
+			if tc.refused {
+				if !errors.Is(err, errPreRelease) {
+					t.Fatalf("Open = %v, want the pre-release refusal", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			st.db.View(func(tx *bolt.Tx) error {
+				for _, name := range preReleaseBuckets {
+					if tx.Bucket(name) != nil {
+						t.Errorf("empty bucket %s left behind", name)
+					}
+				}
+				return nil
+			})
+		})
+	}
 }

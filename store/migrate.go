@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -15,13 +16,42 @@ var bucketSubjectsV1 = []byte("subjects")
 
 const subjectLenV1 = 16
 
+// Development builds before the first release kept contacts in other
+// buckets, with a state encoding that no release ever read; files they
+// wrote are refused rather than misread ("contacts" meant something else).
+var (
+	preReleaseBuckets = [][]byte{[]byte("suppression"), []byte("contact_keys")}
+	errPreRelease     = errors.New("this database file was written by a development build from before the first release; " +
+		"its contact records cannot be read by this version")
+)
+
 func migrateSubjects(tx *bolt.Tx) error {
+	for _, name := range preReleaseBuckets {
+		if tx.Bucket(name) == nil {
+			continue
+		}
+		for _, b := range [][]byte{name, bucketContacts, bucketContactEvents} {
+			if bk := tx.Bucket(b); bk != nil {
+				if k, _ := bk.Cursor().First(); k != nil {
+					return errPreRelease
+				}
+			}
+		}
+		if err := tx.DeleteBucket(name); err != nil { // empty leftovers
+			return err
+		}
+	}
 	old := tx.Bucket(bucketSubjectsV1)
 	if old == nil {
 		return nil
 	}
-	t := &Tx{tx: tx}
 	c := old.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if len(k) == subjectLenV1+1 && k[subjectLenV1] == 'k' {
+			return errPreRelease // keys apart from states, and JSON states
+		}
+	}
+	t := &Tx{tx: tx}
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(k) < subjectLenV1+1 {
 			return fmt.Errorf("migrating contacts: unexpected key %x", k)
