@@ -217,6 +217,21 @@ func (h *Handler) openContactPage(c *fiber.Ctx, purpose byte) (contactPage, bool
 }
 
 // pageInvalid answers a bad token with a friendly 404 page.
+// openContactSubmit opens a page's form submission: a valid token, sent
+// from this origin. When ok is false the refusal has been rendered and err
+// is what rendering it returned.
+func (h *Handler) openContactSubmit(c *fiber.Ctx, purpose byte) (pg contactPage, t pageText, ok bool, err error) {
+	if pg, ok = h.openContactPage(c, purpose); !ok {
+		return pg, t, false, h.pageInvalid(c, pg.lang, pg.nonce)
+	}
+	t = textsFor(pg.lang, pg.settings.BusinessName, pg.e164)
+	if !h.sameOrigin(c) {
+		return pg, t, false, render(c, h.unsubscribe, fiber.StatusForbidden,
+			unsubscribeData{Lang: pg.lang, Nonce: pg.nonce, State: stateRefused, T: t})
+	}
+	return pg, t, true, nil
+}
+
 func (h *Handler) pageInvalid(c *fiber.Ctx, lang, nonce string) error {
 	return render(c, h.unsubscribe, fiber.StatusNotFound, unsubscribeData{Lang: lang, Nonce: nonce,
 		State: stateInvalid, T: textsFor(lang, h.s.Settings().BusinessName, "")})
@@ -245,15 +260,11 @@ func (h *Handler) unsubscribePage(c *fiber.Ctx) error {
 
 // unsubscribeSubmit records a global opt-out and confirms it.
 func (h *Handler) unsubscribeSubmit(c *fiber.Ctx) error {
-	pg, ok := h.openContactPage(c, purposeUnsubscribe)
+	pg, t, ok, err := h.openContactSubmit(c, purposeUnsubscribe)
 	if !ok {
-		return h.pageInvalid(c, pg.lang, pg.nonce)
+		return err
 	}
-	st, lang, nonce, e164 := pg.settings, pg.lang, pg.nonce, pg.e164
-	t := textsFor(lang, st.BusinessName, e164)
-	if !h.sameOrigin(c) {
-		return render(c, h.unsubscribe, fiber.StatusForbidden, unsubscribeData{Lang: lang, Nonce: nonce, State: stateRefused, T: t})
-	}
+	lang, nonce, e164 := pg.lang, pg.nonce, pg.e164
 	cur, err := h.s.Contact(e164)
 	if err != nil {
 		return err
@@ -315,15 +326,11 @@ func (h *Handler) preferencesData(e164, token, lang, nonce string) (preferencesD
 // topics left unticked, and an opt-in (with the page's notice) of the
 // newly ticked ones.
 func (h *Handler) preferencesSubmit(c *fiber.Ctx) error {
-	pg, ok := h.openContactPage(c, purposePreferences)
+	pg, t, ok, err := h.openContactSubmit(c, purposePreferences)
 	if !ok {
-		return h.pageInvalid(c, pg.lang, pg.nonce)
+		return err
 	}
 	st, lang, nonce, e164 := pg.settings, pg.lang, pg.nonce, pg.e164
-	t := textsFor(lang, st.BusinessName, e164)
-	if !h.sameOrigin(c) {
-		return render(c, h.unsubscribe, fiber.StatusForbidden, unsubscribeData{Lang: lang, Nonce: nonce, State: stateRefused, T: t})
-	}
 	if !strings.HasPrefix(strings.ToLower(c.Get(fiber.HeaderContentType)), fiber.MIMEApplicationForm) {
 		return &capture.Error{Code: capture.CodeUnsupportedMediaType, Message: "send the form as application/x-www-form-urlencoded"}
 	}
