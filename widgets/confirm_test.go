@@ -17,13 +17,7 @@ import (
 func TestDoubleOptInConfirmedByWhatsAppMessage(t *testing.T) {
 	const secret = "widget-confirm-app-secret"
 	e := newWidgetEnv(t, withAppSecret(secret))
-	v := optinWidget(e, `,"double_opt_in":true`)
-	resp, b := e.optin(v.ID, wtOrigin, `{"phone":"+5511987654321","topics":["marketing"],"consent":true}`)
-	if resp.StatusCode != 201 {
-		t.Fatalf("opt-in: %d %s", resp.StatusCode, b)
-	}
-	var got optinResponse
-	mustJSON(t, b, &got)
+	_, got := pendingOptIn(t, e)
 	if got.Status != "pending" || e.state(wtPhone, "marketing") != capture.StatePending {
 		t.Fatalf("before the message: %+v, state %s", got, e.state(wtPhone, "marketing"))
 	}
@@ -48,7 +42,7 @@ func TestDoubleOptInConfirmedByWhatsAppMessage(t *testing.T) {
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write(delivery)
 	sig := "sha256=" + hex.EncodeToString(mac.Sum(nil))
-	resp, b = e.do("POST", "/webhooks/whatsapp", string(delivery), "Content-Type", "application/json", "X-Hub-Signature-256", sig)
+	resp, b := e.do("POST", "/webhooks/whatsapp", string(delivery), "Content-Type", "application/json", "X-Hub-Signature-256", sig)
 	if resp.StatusCode != 200 {
 		t.Fatalf("webhook: %d %s", resp.StatusCode, b)
 	}

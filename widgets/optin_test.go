@@ -215,15 +215,23 @@ func TestOptInRateLimits(t *testing.T) {
 	}
 }
 
-func TestDoubleOptIn(t *testing.T) {
-	e := newWidgetEnv(t)
+// pendingOptIn sends wtPhone's opt-in to marketing through a new double
+// opt-in widget and returns the widget and the answer, which must be 201.
+func pendingOptIn(t *testing.T, e *widgetEnv) (widgetView, optinResponse) {
+	t.Helper()
 	v := optinWidget(e, `,"double_opt_in":true`)
-	resp, b := e.optin(v.ID, wtOrigin, `{"phone":"+5511987654321","topics":["marketing"],"consent":true}`)
+	resp, b := e.optin(v.ID, wtOrigin, `{"phone":"`+wtPhone+`","topics":["marketing"],"consent":true}`)
 	if resp.StatusCode != 201 {
 		t.Fatalf("opt-in: %d %s", resp.StatusCode, b)
 	}
 	var got optinResponse
 	mustJSON(t, b, &got)
+	return v, got
+}
+
+func TestDoubleOptIn(t *testing.T) {
+	e := newWidgetEnv(t)
+	v, got := pendingOptIn(t, e)
 	if got.Status != "pending" || !strings.HasPrefix(got.ConfirmURL, "https://wa.me/5511987650000?text=") {
 		t.Fatalf("response %+v", got)
 	}
@@ -242,7 +250,7 @@ func TestDoubleOptIn(t *testing.T) {
 		t.Fatalf("confirmation link %+v (found %v)", link, ok)
 	}
 	// The same topics reuse the link; other topics get their own.
-	_, b = e.optin(v.ID, wtOrigin, `{"phone":"+5511987650001","topics":["marketing"],"consent":true}`)
+	_, b := e.optin(v.ID, wtOrigin, `{"phone":"+5511987650001","topics":["marketing"],"consent":true}`)
 	var again optinResponse
 	mustJSON(t, b, &again)
 	if again.ConfirmURL != got.ConfirmURL {
