@@ -297,13 +297,12 @@ func (s *Service) RotateLinkKey() error {
 
 func (s *Service) rotateLinkKey() (LinkKeyInfo, error) {
 	rt := s.links()
-	cur, err := rt.keyring()
-	if err != nil {
+	if _, err := rt.keyring(); err != nil { // loaded before it is replaced
 		return LinkKeyInfo{}, err
 	}
 	rt.keysMu.Lock()
 	defer rt.keysMu.Unlock()
-	cur = rt.keys.Load()
+	cur := rt.keys.Load()
 	// Ids are one byte. Take the next unused id, else the lowest retired
 	// one: codes of a retired key never verify against its successor.
 	used := map[int]int{}

@@ -90,9 +90,9 @@ func TestUnsubscribePage(t *testing.T) {
 	}
 	// A second post (double click) adds nothing.
 	head := e.head()
-	resp, b = e.do("POST", unsub, "", "Content-Type", formType)
-	if resp.StatusCode != 200 || e.head() != head {
-		t.Errorf("repeat: %d, head %d→%d", resp.StatusCode, head, e.head())
+	resp, b = e.do("POST", unsub+"?lang=en", "", "Content-Type", formType)
+	if resp.StatusCode != 200 || e.head() != head || !strings.Contains(string(b), "already unsubscribed") {
+		t.Errorf("repeat: %d, head %d→%d: %s", resp.StatusCode, head, e.head(), b)
 	}
 }
 
