@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -336,5 +337,18 @@ func TestOpenRefusesPreReleaseLayouts(t *testing.T) {
 				return nil
 			})
 		})
+	}
+}
+
+// A second server on the same file gets a plain answer, not a hang.
+func TestOpenLockedFile(t *testing.T) {
+	_, path := storeTestOpen(t)
+	st, err := Open(path)
+	if err == nil {
+		st.Close()
+		t.Fatal("the same file opened twice")
+	}
+	if !strings.Contains(err.Error(), "locked by another process") {
+		t.Fatalf("Open = %v", err)
 	}
 }
