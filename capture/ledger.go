@@ -252,11 +252,11 @@ func (s *Service) Check(rawPhone, topic string) (CheckResult, error) {
 	if err != nil {
 		return CheckResult{}, err
 	}
-	stateJSON, supp, err := s.store.ContactState(s.subject(e164))
+	stored, supp, err := s.store.ContactState(s.subject(e164))
 	if err != nil {
 		return CheckResult{}, err
 	}
-	state, since, err := evaluate(stateJSON, supp, topic)
+	state, since, err := evaluate(stored, supp, topic)
 	if err != nil {
 		return CheckResult{}, err
 	}
@@ -290,11 +290,11 @@ func (s *Service) CheckMany(topic string, phones []string) ([]CheckResult, error
 		}
 	})
 	var unreadable error
-	err := s.store.ContactStates(subjects, func(i int, stateJSON, supp []byte) {
+	err := s.store.ContactStates(subjects, func(i int, stored, supp []byte) {
 		if subjects[i] == nil {
 			return
 		}
-		state, _, err := evaluate(stateJSON, supp, topic)
+		state, _, err := evaluate(stored, supp, topic)
 		if err != nil {
 			unreadable = err
 		}
@@ -350,13 +350,13 @@ func (s *Service) Contact(rawPhone string) (ContactView, error) {
 	if err != nil {
 		return ContactView{}, err
 	}
-	stateJSON, supp, err := s.store.ContactState(s.subject(e164))
+	stored, supp, err := s.store.ContactState(s.subject(e164))
 	if err != nil {
 		return ContactView{}, err
 	}
-	v := ContactView{Phone: e164, Known: stateJSON != nil || supp != nil, Erased: stateJSON == nil && supp != nil}
+	v := ContactView{Phone: e164, Known: stored != nil || supp != nil, Erased: stored == nil && supp != nil}
 	for _, t := range s.Settings().TopicIDs() {
-		state, since, err := evaluate(stateJSON, supp, t)
+		state, since, err := evaluate(stored, supp, t)
 		if err != nil {
 			return ContactView{}, err
 		}
@@ -366,8 +366,8 @@ func (s *Service) Contact(rawPhone string) (ContactView, error) {
 		}
 		v.Topics = append(v.Topics, tv)
 	}
-	if stateJSON != nil {
-		st, err := decodeState(stateJSON)
+	if stored != nil {
+		st, err := decodeState(stored)
 		if err != nil {
 			return ContactView{}, err
 		}
