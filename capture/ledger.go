@@ -70,10 +70,11 @@ func (s *Service) Record(r Record) (Result, error) {
 	// Everything that does not depend on the contact's stored state or the
 	// event's place in the chain is prepared here, outside the write
 	// transaction that all concurrent writers queue for.
-	var noticeSum string
+	var noticeSum [sha256.Size]byte
+	var noticeHex string
 	if r.NoticeText != "" {
-		sum := sha256.Sum256([]byte(r.NoticeText))
-		noticeSum = hex.EncodeToString(sum[:])
+		noticeSum = sha256.Sum256([]byte(r.NoticeText))
+		noticeHex = hex.EncodeToString(noticeSum[:])
 	}
 	var messageKey string
 	if r.MessageID != "" {
@@ -81,17 +82,20 @@ func (s *Service) Record(r Record) (Result, error) {
 		// keeps only a keyed hash of them.
 		messageKey = hex.EncodeToString(s.subject("msg|" + r.MessageID))
 	}
-	salt := make([]byte, 16)
-	if _, err := rand.Read(salt); err != nil {
+	// One read of randomness: the personal data's salt, and the key a
+	// contact seen for the first time gets.
+	random := make([]byte, 16+32)
+	if _, err := rand.Read(random); err != nil {
 		return Result{}, err
 	}
+	salt, newKey := random[:16], random[16:]
 	pii := piiRecord{Salt: hex.EncodeToString(salt), Phone: r.Phone, Evidence: r.Evidence.validUTF8()}
 	piiSum, piiPlain, err := piiDigest(pii)
 	if err != nil {
 		return Result{}, err
 	}
 	body := eventBody{Type: r.Type, Subject: hex.EncodeToString(subject), Topics: topics, Source: r.Source,
-		Campaign: r.Campaign, LinkID: r.LinkID, NoticeSHA256: noticeSum, NoticeVersion: r.NoticeVersion,
+		Campaign: r.Campaign, LinkID: r.LinkID, NoticeSHA256: noticeHex, NoticeVersion: r.NoticeVersion,
 		NoticeLocale: r.NoticeLocale, Reason: r.Reason, PIISHA256: piiSum}
 	if r.Pending {
 		body.Status = StatePending
@@ -100,12 +104,8 @@ func (s *Service) Record(r Record) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	// A contact seen for the first time gets this key; sealing ahead keeps
-	// the encryption out of the transaction in the common case.
-	newKey, err := randomBytes(32)()
-	if err != nil {
-		return Result{}, err
-	}
+	// Sealing with the new contact's key ahead keeps the encryption out of
+	// the transaction in the common case.
 	newSealed, err := seal(newKey, piiPlain)
 	if err != nil {
 		return Result{}, err
@@ -160,9 +160,8 @@ func (s *Service) Record(r Record) (Result, error) {
 		if err != nil {
 			return err
 		}
-		if noticeSum != "" {
-			sum, _ := hex.DecodeString(noticeSum)
-			if err := tx.PutNotice(sum, r.NoticeText); err != nil {
+		if noticeHex != "" {
+			if err := tx.PutNotice(noticeSum[:], r.NoticeText); err != nil {
 				return err
 			}
 		}
