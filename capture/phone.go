@@ -19,7 +19,16 @@ var (
 const maxPhoneInput = 40
 
 // NormalizePhone parses a phone number written in a common notation and
-// returns it in E.164. Numbers without a country code are read in region.
+// returns it in E.164. It is the one place a number becomes a contact, so
+// every entry point (API, webhook, widgets, imports) calls it:
+//
+//   - bare national digits are read in region first ("81991234567" with BR
+//     is a Recife mobile, not a Japanese fixed line), then, with 11 or more
+//     digits, as international digits ("5511987654321", a WhatsApp wa_id);
+//   - a Brazilian mobile written without its ninth digit, as WhatsApp still
+//     writes older accounts ("558188327966"), gets it back;
+//   - a Mexican mobile with the "1" Mexico dropped in 2019 ("+52 1 …") loses it.
+//
 // Only numbers valid as mobile or fixed lines (or either) are accepted.
 func NormalizePhone(raw, region string) (string, error) {
 	raw = strings.TrimSpace(raw)
@@ -32,26 +41,126 @@ func NormalizePhone(raw, region string) (string, error) {
 	// The fast path answers only for numbers it finds acceptable; anything
 	// else goes to the parser, which may still read it (it strips a trunk
 	// prefix after the country code, "+1 1 650…"), so both agree.
-	if num := fastE164(raw); num != nil && acceptedNumber(num) {
-		return raw, nil // "+" and the digits: already E.164
-	}
-	intl := withPlus(raw)
-	num, err := phonenumbers.Parse(intl, region)
-	if (err != nil || !acceptedNumber(num)) && intl != raw && region != "" {
-		// Bare digits that make no international number are read in the
-		// region: "11987654321" is how Brazilians write a São Paulo mobile.
-		num, err = phonenumbers.Parse(raw, region)
-	}
-	if err != nil {
-		if errors.Is(err, phonenumbers.ErrInvalidCountryCode) && region == "" {
-			return "", errPhoneNoRegion
+	if num := fastE164(raw); num != nil {
+		if acceptedNumber(num) {
+			return raw, nil // "+" and the digits: already E.164
 		}
-		return "", errPhoneInvalid
+		if wa, ok := whatsappForm(num); ok {
+			return phonenumbers.Format(wa, phonenumbers.E164), nil
+		}
 	}
-	if !acceptedNumber(num) {
-		return "", errPhoneInvalid
+	noRegion := false
+	for _, text := range readings(raw, region) {
+		num, err := phonenumbers.Parse(text, region)
+		if err != nil {
+			noRegion = noRegion || errors.Is(err, phonenumbers.ErrInvalidCountryCode) && region == ""
+			continue
+		}
+		if acceptedNumber(num) {
+			return phonenumbers.Format(num, phonenumbers.E164), nil
+		}
+		if wa, ok := whatsappForm(num); ok {
+			return phonenumbers.Format(wa, phonenumbers.E164), nil
+		}
 	}
-	return phonenumbers.Format(num, phonenumbers.E164), nil
+	if noRegion {
+		return "", errPhoneNoRegion
+	}
+	return "", errPhoneInvalid
+}
+
+// readings lists the texts to parse, in order. Digits without a "+" are
+// national digits of region first; 11 or more of them may also be a
+// country code and number without the "+" (wa_id, spreadsheets).
+func readings(raw, region string) []string {
+	digits, ok := plainDigits(raw)
+	if !ok || len(digits) < 11 {
+		return []string{raw}
+	}
+	if region == "" {
+		return []string{"+" + digits}
+	}
+	return []string{raw, "+" + digits}
+}
+
+// plainDigits returns the digits of raw when it holds nothing but digits
+// and the separators people put between them.
+func plainDigits(raw string) (string, bool) {
+	if allDigits(raw) {
+		return raw, true
+	}
+	b := make([]byte, 0, len(raw))
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case c >= '0' && c <= '9':
+			b = append(b, c)
+		case c == ' ' || c == '-' || c == '.' || c == '(' || c == ')':
+		default:
+			return "", false
+		}
+	}
+	return string(b), len(b) > 0
+}
+
+// whatsappForm maps a number that is invalid as written to the number
+// WhatsApp means by it, or reports false.
+//
+// Brazil added a ninth digit (a leading 9) to every mobile by 2016; older
+// WhatsApp accounts keep the eight-digit form in wa_id. Eight-digit
+// subscriber numbers starting 6 to 9 were mobiles, so those get the 9;
+// those starting 2 to 5 are fixed lines and are left alone (they are valid
+// as written and never reach this function).
+//
+// Mexico dropped the "1" that marked mobiles after +52 in 2019; WhatsApp
+// and people still write it (521 + ten digits).
+func whatsappForm(num *phonenumbers.PhoneNumber) (*phonenumbers.PhoneNumber, bool) {
+	national := num.GetNationalNumber()
+	var fixed uint64
+	switch num.GetCountryCode() {
+	case 55:
+		const areaUnit = 100_000_000 // eight subscriber digits follow the area code
+		if national < 1_000_000_000 || national >= 10_000_000_000 {
+			return nil, false
+		}
+		area, subscriber := national/areaUnit, national%areaUnit
+		if subscriber/10_000_000 < 6 {
+			return nil, false // a fixed line: 2 to 5
+		}
+		fixed = area*10*areaUnit + 9*areaUnit + subscriber
+	case 52:
+		if national/10_000_000_000 != 1 {
+			return nil, false // not "1" + ten digits
+		}
+		fixed = national - 10_000_000_000
+	default:
+		return nil, false
+	}
+	cc := num.GetCountryCode()
+	wa := &phonenumbers.PhoneNumber{CountryCode: &cc, NationalNumber: &fixed}
+	if !acceptedNumber(wa) {
+		return nil, false
+	}
+	if cc == 55 && phonenumbers.GetNumberType(wa) != phonenumbers.MOBILE {
+		return nil, false
+	}
+	return wa, true
+}
+
+// legacyReading is what releases before v1.1 stored for raw: they read 11
+// or more bare digits as international first, so "81991234567" became the
+// Japanese +81991234567. It reports false when those releases read raw no
+// differently from NormalizePhone's region-first rule (or refused it).
+// Lookups use it to find contacts stored under the old reading.
+func legacyReading(raw, region string) (string, bool) {
+	raw = strings.TrimSpace(raw)
+	if region == "" || len(raw) < 11 || len(raw) > maxPhoneInput || !allDigits(raw) {
+		return "", false
+	}
+	num, err := phonenumbers.Parse("+"+raw, "")
+	if err != nil || !acceptedNumber(num) {
+		return "", false
+	}
+	return phonenumbers.Format(num, phonenumbers.E164), true
 }
 
 // acceptedNumber reports whether a number is valid as a mobile or fixed
@@ -104,16 +213,6 @@ func acceptedKey(num *phonenumbers.PhoneNumber) (uint64, bool) {
 		return 0, false
 	}
 	return cc<<50 | national, true
-}
-
-// withPlus reads bare international digits ("5511987654321", as WhatsApp
-// writes wa_id) as international: a string of 11 or more digits with no
-// other characters is first taken to start with its country code.
-func withPlus(raw string) string {
-	if len(raw) >= 11 && allDigits(raw) {
-		return "+" + raw
-	}
-	return raw
 }
 
 // fastE164 builds the number directly from "+<digits>" input, skipping the

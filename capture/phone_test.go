@@ -104,17 +104,13 @@ var fndE164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 var fndPlusDigits = regexp.MustCompile(`^\+[0-9]+$`)
 
 // fndParseReference is NormalizePhone's meaning spelled out with the
-// general parser only, for "+digits" input.
+// general parser only, for "+digits" input: the number as written, or the
+// number WhatsApp means by it (oracleWhatsApp).
 func fndParseReference(raw, region string) (string, bool) {
-	n, err := phonenumbers.Parse(raw, region)
-	if err != nil || !phonenumbers.IsValidNumber(n) {
-		return "", false
+	if out, ok := oracle(raw, region); ok {
+		return out, true
 	}
-	switch phonenumbers.GetNumberType(n) {
-	case phonenumbers.MOBILE, phonenumbers.FIXED_LINE, phonenumbers.FIXED_LINE_OR_MOBILE:
-		return phonenumbers.Format(n, phonenumbers.E164), true
-	}
-	return "", false
+	return oracleWhatsApp(raw)
 }
 
 func FuzzNormalizePhone(f *testing.F) {
@@ -183,5 +179,235 @@ func TestAcceptedNumberCache(t *testing.T) {
 	acceptedCache.RUnlock()
 	if n > acceptedCacheMax || n == 0 {
 		t.Fatalf("the cache holds %d answers after filling up, want 1..%d", n, acceptedCacheMax)
+	}
+}
+
+// oracle is libphonenumber's own answer: the number parsed in region, valid
+// by its metadata as a mobile or fixed line, in E.164.
+func oracle(text, region string) (string, bool) {
+	n, err := phonenumbers.Parse(text, region)
+	if err != nil || !phonenumbers.IsValidNumber(n) {
+		return "", false
+	}
+	switch phonenumbers.GetNumberType(n) {
+	case phonenumbers.MOBILE, phonenumbers.FIXED_LINE, phonenumbers.FIXED_LINE_OR_MOBILE:
+		return phonenumbers.Format(n, phonenumbers.E164), true
+	}
+	return "", false
+}
+
+// oracleWhatsApp spells out, on the digits, the two numbers WhatsApp writes
+// in a form the metadata no longer accepts, and lets libphonenumber judge
+// the number meant: a Brazilian mobile without its ninth digit (area code,
+// then eight digits starting 6 to 9) and a Mexican number after "+52 1".
+func oracleWhatsApp(e164 string) (string, bool) {
+	n, err := phonenumbers.Parse(e164, "")
+	if err != nil {
+		return "", false
+	}
+	national := phonenumbers.GetNationalSignificantNumber(n)
+	switch {
+	case n.GetCountryCode() == 55 && len(national) == 10 && national[2] >= '6' && national[2] <= '9':
+		meant, err := phonenumbers.Parse("+55"+national[:2]+"9"+national[2:], "")
+		if err != nil || phonenumbers.GetNumberType(meant) != phonenumbers.MOBILE {
+			return "", false
+		}
+		return oracle(phonenumbers.Format(meant, phonenumbers.E164), "")
+	case n.GetCountryCode() == 52 && len(national) == 11 && national[0] == '1':
+		return oracle("+52"+national[1:], "")
+	}
+	return "", false
+}
+
+var nonDigits = regexp.MustCompile(`[^0-9]`)
+
+// expectedReading is the contract's rule with libphonenumber as the judge
+// of every reading: the text in region; then, for 11 or more digits
+// written without "+", the same digits with a country code; each as
+// written or as WhatsApp means it.
+func expectedReading(raw, region string) (string, bool) {
+	texts := []string{raw}
+	if digits := nonDigits.ReplaceAllString(raw, ""); !strings.Contains(raw, "+") && len(digits) >= 11 &&
+		regexp.MustCompile(`^[0-9 ().-]+$`).MatchString(raw) {
+		texts = append(texts, "+"+digits)
+	}
+	for _, text := range texts {
+		if out, ok := oracle(text, region); ok {
+			return out, true
+		}
+		if n, err := phonenumbers.Parse(text, region); err == nil {
+			if out, ok := oracleWhatsApp(phonenumbers.Format(n, phonenumbers.E164)); ok {
+				return out, true
+			}
+		}
+	}
+	return "", false
+}
+
+type phoneRow struct {
+	raw, region string
+	want        string // "" when the number must be refused
+	why         string
+}
+
+// phoneTable builds the table: for real numbers of each country (mobile and
+// fixed, hand-picked and the metadata's own examples), every notation
+// libphonenumber writes plus the ones people type; numbers one digit short
+// or long; and text that is no number. Expected answers come from the
+// metadata (oracle), never from NormalizePhone.
+func phoneTable(t *testing.T) []phoneRow {
+	bases := map[string][]string{
+		"BR": {"+5511987654321", "+5581988327966", "+551133334444", "+558132345678"},
+		"PT": {"+351912345678", "+351213456789"},
+		"ES": {"+34612345678", "+34911234567"},
+		"MX": {"+525512345678", "+523312345678"},
+		"AR": {"+5491123456789", "+541143214321"},
+		"US": {"+16502530000", "+12024561111"},
+		"IN": {"+919876543210", "+911123456789"},
+	}
+	other := map[string]string{"BR": "US", "PT": "ES", "ES": "BR", "MX": "AR", "AR": "MX", "US": "IN", "IN": "PT"}
+	var rows []phoneRow
+	add := func(raw, region, why string, mustBe string) {
+		want, _ := expectedReading(raw, region)
+		if mustBe != "" && want != mustBe {
+			t.Fatalf("table: libphonenumber reads %q in %s as %q, not %s (%s)", raw, region, want, mustBe, why)
+		}
+		rows = append(rows, phoneRow{raw, region, want, why})
+	}
+	for _, region := range []string{"BR", "PT", "ES", "MX", "AR", "US", "IN"} {
+		list := bases[region]
+		for _, typ := range []phonenumbers.PhoneNumberType{phonenumbers.MOBILE, phonenumbers.FIXED_LINE} {
+			if ex := phonenumbers.GetExampleNumberForType(region, typ); ex != nil {
+				list = append(list, phonenumbers.Format(ex, phonenumbers.E164))
+			}
+		}
+		for _, e164 := range list {
+			n, err := phonenumbers.Parse(e164, "")
+			if _, ok := oracle(e164, ""); err != nil || !ok || phonenumbers.GetRegionCodeForNumber(n) != region {
+				t.Fatalf("table: %s is not a valid %s mobile or fixed number", e164, region)
+			}
+			intl := phonenumbers.Format(n, phonenumbers.INTERNATIONAL)
+			national := phonenumbers.Format(n, phonenumbers.NATIONAL)
+			add(e164, region, "E.164", e164)
+			add(e164, other[region], "E.164, another region", e164)
+			add(intl, region, "international", e164)
+			add(intl, other[region], "international, another region", e164)
+			if _, ok := oracle(national, region); ok {
+				// (libphonenumber cannot read back its own national format of
+				// an Argentine mobile; TestNormalizePhoneWhatsAppRules has it.)
+				add(national, region, "national", e164)
+			}
+			add(phonenumbers.Format(n, phonenumbers.RFC3966), region, "RFC 3966", e164)
+			for _, from := range []string{"US", "ES"} { // "011 …" and "00 …"
+				if from != region {
+					add(phonenumbers.FormatOutOfCountryCallingNumber(n, from), from, "dialled from "+from, e164)
+				}
+			}
+			add(strings.TrimPrefix(e164, "+"), region, "international digits", "")
+			add(strings.TrimPrefix(e164, "+"), other[region], "international digits, another region", "")
+			add(nonDigits.ReplaceAllString(national, ""), region, "national digits", "")
+			add(strings.ReplaceAll(national, " ", "."), region, "national with dots", "")
+			add(e164[:len(e164)-1], region, "a digit short", "")
+			add(e164+"7", region, "a digit long", "")
+		}
+	}
+	for _, raw := range []string{"123", "+999 1234 5678", "abc", "+", "0", "+55", "+55 11", "tel:", "++5511987654321",
+		"+55 11 0800 123 4567", "+1 800 253 0000", "+34 900 123 456", "+91 1800 123 4567", "5511987654321x"} {
+		add(raw, "BR", "no number", "")
+	}
+	return rows
+}
+
+// TestNormalizePhoneTable checks NormalizePhone against libphonenumber's
+// metadata over every country, type and notation of phoneTable.
+func TestNormalizePhoneTable(t *testing.T) {
+	rows := phoneTable(t)
+	if len(rows) < 200 {
+		t.Fatalf("the table has %d rows, want at least 200", len(rows))
+	}
+	refused := 0
+	for _, r := range rows {
+		got, err := NormalizePhone(r.raw, r.region)
+		if r.want == "" {
+			refused++
+			if err == nil {
+				t.Errorf("NormalizePhone(%q, %s) = %q; libphonenumber finds no valid number (%s)", r.raw, r.region, got, r.why)
+			}
+			continue
+		}
+		if err != nil || got != r.want {
+			t.Errorf("NormalizePhone(%q, %s) = %q, %v; want %q (%s)", r.raw, r.region, got, err, r.want, r.why)
+		}
+	}
+	t.Logf("%d rows, %d refused", len(rows), refused)
+	if refused < 20 || refused > len(rows)/2 {
+		t.Errorf("%d of %d rows are refusals: the table is lopsided", refused, len(rows))
+	}
+}
+
+// TestNormalizePhoneWhatsAppRules: the numbers the contract names, each
+// the same contact whatever the notation, and the cases the rules must not
+// touch. Every expected number is checked against the metadata first.
+func TestNormalizePhoneWhatsAppRules(t *testing.T) {
+	tests := []struct {
+		raw, region, want, why string
+	}{
+		{"558188327966", "BR", "+5581988327966", "wa_id of an older Brazilian account"},
+		{"+558188327966", "BR", "+5581988327966", "the same with a plus"},
+		{"558188327966", "US", "+5581988327966", "a wa_id does not depend on the region"},
+		{"(81) 8832-7966", "BR", "+5581988327966", "national, eight digits"},
+		{"81 8832 7966", "BR", "+5581988327966", "national, spaces"},
+		{"081 8832-7966", "BR", "+5581988327966", "with the trunk prefix"},
+		{"+55 81 8832-7966", "ES", "+5581988327966", "international, eight digits"},
+		{"55 81 8832-7966", "US", "+5581988327966", "international without plus"},
+		{"+5581988327966", "BR", "+5581988327966", "already E.164"},
+		{"551186543210", "BR", "+5511986543210", "São Paulo, 8 after the area code"},
+		{"+551176543210", "BR", "+551176543210", "valid as written (the metadata keeps this range): left alone"},
+		{"556186543210", "BR", "+5561986543210", "Brasília"},
+		{"+55 11 6654-3210", "BR", "+5511966543210", "São Paulo, 6 after the area code"},
+		{"+55 81 3232-7966", "BR", "+558132327966", "fixed line: no ninth digit"},
+		{"+55 81 2832-7966", "BR", "+558128327966", "fixed line starting 2"},
+		{"+55 11 5832-7966", "BR", "+551158327966", "fixed line starting 5"},
+		{"+55 81 1832-7966", "BR", "", "neither mobile nor fixed"},
+		{"+55 10 8832-7966", "BR", "", "no area code 10"},
+		{"+55 81 9883-279", "BR", "", "a digit short even without the ninth digit"},
+		{"5215512345678", "MX", "+525512345678", "Mexican wa_id with the old 1"},
+		{"+52 1 55 1234 5678", "MX", "+525512345678", "international with the old 1"},
+		{"+52 1 33 1234 5678", "BR", "+523312345678", "Guadalajara, another region"},
+		{"5215512345678", "BR", "+525512345678", "a wa_id in a Brazilian business"},
+		{"+52 55 1234 5678", "MX", "+525512345678", "already without the 1"},
+		{"+52 1 55 1234 567", "MX", "", "one digit short"},
+		{"81991234567", "BR", "+5581991234567", "national digits read in the region first, not Japan"},
+		{"51987654321", "BR", "+5551987654321", "national digits read in the region first, not Peru"},
+		{"+81991234567", "BR", "+81991234567", "with a plus it is Japan"},
+		{"+51987654321", "BR", "+51987654321", "with a plus it is Peru"},
+		{"5491123456789", "AR", "+5491123456789", "Argentine wa_id (with the 9)"},
+		{"011 15-2345-6789", "AR", "+5491123456789", "Argentine mobile dialled at home"},
+	}
+	for _, tc := range tests {
+		if tc.want != "" {
+			n, err := phonenumbers.Parse(tc.want, "")
+			if _, ok := oracle(tc.want, ""); err != nil || !ok {
+				t.Fatalf("%s is not a valid number (%s)", tc.want, tc.why)
+			}
+			if n.GetCountryCode() == 55 && len(phonenumbers.GetNationalSignificantNumber(n)) == 11 &&
+				phonenumbers.GetNumberType(n) != phonenumbers.MOBILE {
+				t.Fatalf("%s is not a mobile (%s)", tc.want, tc.why)
+			}
+		}
+		got, err := NormalizePhone(tc.raw, tc.region)
+		if tc.want == "" {
+			if err == nil {
+				t.Errorf("NormalizePhone(%q, %s) = %q, want refused (%s)", tc.raw, tc.region, got, tc.why)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("NormalizePhone(%q, %s) = %q, %v; want %s (%s)", tc.raw, tc.region, got, err, tc.want, tc.why)
+		}
+		// One person, one contact: the answer is a fixed point.
+		if again, err := NormalizePhone(got, tc.region); err != nil || again != got {
+			t.Errorf("NormalizePhone(%q) = %q, %v: not a fixed point", got, again, err)
+		}
 	}
 }

@@ -333,18 +333,14 @@ func truncateUTF8(s string, n int) string {
 	return s[:n]
 }
 
-// waPhone turns WhatsApp's bare international digits into E.164; anything
-// else (a stray "+", spaces) goes through the normal parser. WhatsApp still
-// writes Mexican mobiles with the "1" that Mexico dropped in 2019
-// (521 + ten digits); those are read without it.
+// waPhone reads a WhatsApp ID (wa_id, from, recipient_id): WhatsApp writes
+// the country code and number as bare digits, so they are never national
+// digits of the default region ("81…" in a wa_id is Japan). NormalizePhone
+// brings back the ninth digit of older Brazilian IDs and drops Mexico's "1".
 func waPhone(raw, region string) (string, error) {
 	raw = strings.TrimSpace(raw)
-	if !allDigits(raw) {
-		return NormalizePhone(raw, region)
+	if allDigits(raw) {
+		raw = "+" + raw
 	}
-	e164, err := NormalizePhone("+"+raw, region)
-	if err != nil && len(raw) == 13 && strings.HasPrefix(raw, "521") {
-		return NormalizePhone("+52"+raw[3:], region)
-	}
-	return e164, err
+	return NormalizePhone(raw, region)
 }
