@@ -239,7 +239,69 @@ func (s *Service) FindLinkCode(text string) (link store.Link, code string, ok bo
 			}
 		}
 	}
+	for _, candidate := range groupedCodes(text, maxCodeWindows-tried) {
+		if l, c, ok := s.lookupCode(candidate); ok {
+			return l, c, true
+		}
+	}
 	return store.Link{}, "", false
+}
+
+// groupedCodes finds codes typed in groups, as people copy them from print
+// or read them out: "ABCD EFGH-JKLM NPQR". Runs of code characters split
+// only by spaces or hyphens (at most three in a row) form a chain; every
+// span of two or more whole runs of a chain that adds up to a code's
+// length is a candidate, joined without its separators. At most max are
+// returned.
+func groupedCodes(text string, max int) []string {
+	var out []string
+	var spans [][2]int // the runs of the current chain
+	flush := func() {
+		for a := 0; a < len(spans) && len(out) < max; a++ {
+			n := 0
+			for b := a; b < len(spans) && n < codeLen; b++ {
+				n += spans[b][1] - spans[b][0]
+				if n == codeLen && b > a {
+					var joined strings.Builder
+					for _, sp := range spans[a : b+1] {
+						joined.WriteString(text[sp[0]:sp[1]])
+					}
+					out = append(out, joined.String())
+				}
+			}
+		}
+		spans = spans[:0]
+	}
+	for i := 0; i < len(text) && len(out) < max; {
+		if !isCodeChar(text[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(text) && isCodeChar(text[j]) {
+			j++
+		}
+		if len(spans) > 0 && !codeGap(text[spans[len(spans)-1][1]:i]) {
+			flush()
+		}
+		spans = append(spans, [2]int{i, j})
+		i = j
+	}
+	flush()
+	return out
+}
+
+// codeGap reports whether gap may sit between the groups of one code.
+func codeGap(gap string) bool {
+	if gap == "" || len(gap) > 3 {
+		return false
+	}
+	for i := 0; i < len(gap); i++ {
+		if gap[i] != ' ' && gap[i] != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // lookupCode verifies a candidate and, only then, reads its link.

@@ -985,6 +985,14 @@ func TestFindLinkCode(t *testing.T) {
 		{"glued to words", "codigo" + v.Code + "ok", v.Code},
 		{"after long words", strings.Repeat("x", 300) + " " + strings.Repeat("y", 300) + " " + v.Code, v.Code},
 		{"after a forged one", lnkTamper(other.Code, 12) + " " + v.Code, v.Code},
+		{"in groups of four", "meu código: " + lnkGroups(v.Code, " ", 4) + " obrigado", v.Code},
+		{"hyphens and spaces", "codigo " + v.Code[:4] + " " + v.Code[4:8] + "-" + v.Code[8:12] + " " + v.Code[12:], v.Code},
+		{"spaced hyphens, lower case", strings.ToLower(lnkGroups(v.Code, " - ", 8)), v.Code},
+		{"groups after a word", "codigo " + lnkGroups(v.Code, "-", 4), v.Code},
+		{"groups after a forged group code", lnkGroups(lnkTamper(other.Code, 12), " ", 4) + " e " + lnkGroups(v.Code, " ", 4), v.Code},
+		{"groups too far apart", lnkGroups(v.Code, "    ", 4), ""},
+		{"groups split by other punctuation", lnkGroups(v.Code, ", ", 4), ""},
+		{"forged groups", lnkGroups(lnkTamper(v.Code, 12), " ", 4), ""},
 		{"forged only", "code " + lnkTamper(v.Code, 12), ""},
 		{"signed but never issued", "code " + unknown, ""},
 		{"no code", "STOP", ""},
@@ -1008,6 +1016,7 @@ func TestFindLinkCode(t *testing.T) {
 	start := time.Now()
 	for range 100 {
 		a.svc.FindLinkCode(strings.Repeat("ABCDEFGHJK", 2000))
+		a.svc.FindLinkCode(strings.Repeat("AB CD-", 2000))
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("100 long messages took %v", d)
@@ -1068,4 +1077,13 @@ func BenchmarkLinkPNGCached(b *testing.B) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
+}
+
+// lnkGroups writes a code in groups of n characters joined by sep.
+func lnkGroups(code, sep string, n int) string {
+	var groups []string
+	for i := 0; i < len(code); i += n {
+		groups = append(groups, code[i:min(i+n, len(code))])
+	}
+	return strings.Join(groups, sep)
 }
