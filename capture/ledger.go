@@ -38,6 +38,10 @@ type Record struct {
 	RestoreHeld bool
 	// ConfirmPending makes an opt-in also confirm every pending topic.
 	ConfirmPending bool
+	// RestorePrior narrows an opt-in to those of Topics the contact has
+	// been opted in to before (WhatsApp's "resume"); with none, nothing is
+	// recorded and Skipped is set.
+	RestorePrior bool
 }
 
 // Result is what a recorded change produced.
@@ -141,6 +145,20 @@ func (s *Service) Record(r Record) (Result, error) {
 			}
 			evBody.Topics = slices.Clone(st.Held)
 			var err error
+			if evBodyJSON, err = marshalCanonical(evBody); err != nil {
+				return err
+			}
+		}
+		if r.RestorePrior {
+			prior, err := priorOptIns(tx, subject, key, evBody.Topics, catalog)
+			if err != nil {
+				return err
+			}
+			if len(prior) == 0 {
+				res.Skipped = true
+				return nil
+			}
+			evBody.Topics = prior
 			if evBodyJSON, err = marshalCanonical(evBody); err != nil {
 				return err
 			}

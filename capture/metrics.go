@@ -20,7 +20,19 @@ type Metrics struct {
 	confirms *prometheus.CounterVec
 	scans    *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	// webhookSkipped counts webhook events recorded nowhere, by reason.
+	webhookSkipped *prometheus.CounterVec
 }
+
+// Reasons a webhook event is skipped (label values of
+// consentry_webhook_skipped_total).
+const (
+	skipInvalidNumber      = "invalid_number"       // a number that is no valid mobile or fixed line
+	skipMissingNumber      = "missing_number"       // no number at all
+	skipBadID              = "bad_id"               // no message id, or an oversized one
+	skipNoMarketingTopics  = "no_marketing_topics"  // a marketing preference, but no marketing topic in the catalog
+	skipResumeWithoutOptIn = "resume_without_optin" // "resume" from someone never opted in to marketing
+)
 
 // NewMetrics registers the collectors.
 func NewMetrics() *Metrics {
@@ -37,8 +49,14 @@ func NewMetrics() *Metrics {
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "consentry_http_request_duration_seconds",
 			Help: "HTTP request latency by route and status.", Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}},
 			[]string{"method", "route", "status"}),
+		webhookSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "consentry_webhook_skipped_total",
+			Help: "WhatsApp webhook events recorded nowhere, by reason."}, []string{"reason"}),
 	}
-	m.registry.MustRegister(m.optIns, m.optOuts, m.confirms, m.scans, m.latency,
+	for _, reason := range []string{skipInvalidNumber, skipMissingNumber, skipBadID, skipNoMarketingTopics,
+		skipResumeWithoutOptIn} {
+		m.webhookSkipped.WithLabelValues(reason) // listed at 0 from the start
+	}
+	m.registry.MustRegister(m.optIns, m.optOuts, m.confirms, m.scans, m.latency, m.webhookSkipped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -53,6 +71,8 @@ func (m *Metrics) countEvent(typ, source string) {
 		m.confirms.WithLabelValues(source).Inc()
 	}
 }
+
+func (m *Metrics) countWebhookSkip(reason string) { m.webhookSkipped.WithLabelValues(reason).Inc() }
 
 // CountScan counts one link scan.
 func (m *Metrics) CountScan(source string) { m.scans.WithLabelValues(source).Inc() }

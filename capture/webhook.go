@@ -5,12 +5,16 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/consentry/consentry/store"
 )
 
 // Webhook limits. Meta's deliveries are a few kilobytes. Signed deliveries
@@ -133,6 +137,7 @@ func (w *webhook) receive(c *fiber.Ctx) error {
 func (w *webhook) apply(st Settings, a waAction) error {
 	log := w.s.log
 	if a.id == "" || len(a.id) > maxMessageIDLen {
+		w.s.metrics.countWebhookSkip(skipBadID)
 		log.Warn("whatsapp event skipped: missing or oversized id", "id_len", len(a.id))
 		return nil
 	}
@@ -142,7 +147,15 @@ func (w *webhook) apply(st Settings, a waAction) error {
 	}
 	phone, err := waPhone(a.waID, st.DefaultRegion)
 	if err != nil {
-		log.Warn("whatsapp event skipped: invalid number", "id", logID(a.id), "phone", MaskPhone(truncateUTF8(a.waID, 20)))
+		// Counted, so that a number form this code does not know (how the
+		// ninth-digit IDs went unnoticed) shows on a dashboard.
+		reason := skipInvalidNumber
+		if strings.TrimSpace(a.waID) == "" {
+			reason = skipMissingNumber
+		}
+		w.s.metrics.countWebhookSkip(reason)
+		log.Warn("whatsapp event skipped: invalid number", "reason", reason, "id", logID(a.id),
+			"phone", MaskPhone(truncateUTF8(a.waID, 20)))
 		return nil
 	}
 	rec := Record{Phone: phone, MessageID: a.id, Source: sourceWhatsApp, Reason: a.reason,
@@ -161,12 +174,14 @@ func (w *webhook) apply(st Settings, a waAction) error {
 		rec.Topics = marketingTopics(st)
 		if len(rec.Topics) == 0 {
 			// Without this guard an empty topic list would be a global opt-out.
+			w.s.metrics.countWebhookSkip(skipNoMarketingTopics)
 			log.Warn("whatsapp marketing preference skipped: the catalog has no marketing topics", "id", logID(a.id))
 			return nil
 		}
 		rec.Type, reply = TypeOptOut, replyMarketingOptOut
 		if a.kind == actMarketingOptIn {
-			rec.Type, reply = TypeOptIn, replyOptIn
+			// "resume" gives back only what the person had given before.
+			rec.Type, rec.RestorePrior, reply = TypeOptIn, true, replyOptIn
 		}
 	case actText, actReview:
 		if !w.linkOptIn(&rec, a, st) {
@@ -189,6 +204,11 @@ func (w *webhook) apply(st Settings, a waAction) error {
 		return nil
 	}
 	if res.Skipped {
+		if rec.RestorePrior {
+			w.s.metrics.countWebhookSkip(skipResumeWithoutOptIn)
+			log.Info("whatsapp marketing resume skipped: no earlier marketing opt-in", "id", logID(a.id),
+				"phone", MaskPhone(phone))
+		}
 		return nil
 	}
 	if a.inbound {
@@ -232,6 +252,45 @@ func (w *webhook) linkOptIn(rec *Record, a waAction, st Settings) bool {
 	rec.Evidence.LinkCode = code
 	rec.ConfirmPending = true
 	return true
+}
+
+// priorOptIns lists those of topics the contact was opted in to at some
+// point of its history, replaying its events. A contact without a stored
+// record (never seen, or erased) has none: a "resume" alone never creates
+// consent.
+func priorOptIns(tx *store.Tx, subject, key []byte, topics, catalog []string) ([]string, error) {
+	if key == nil {
+		return nil, nil
+	}
+	replay := contactState{Topics: map[string]topicState{}}
+	seen := map[string]bool{}
+	for _, seq := range tx.ContactEventSeqs(subject) {
+		rec, err := tx.Event(seq)
+		if err != nil {
+			return nil, err
+		}
+		var ev struct {
+			Type   string   `json:"type"`
+			Status string   `json:"status"`
+			Topics []string `json:"topics"`
+		}
+		if err := json.Unmarshal(rec.Canonical, &ev); err != nil {
+			return nil, fmt.Errorf("event %d: %w", seq, err)
+		}
+		replay.apply(ev.Type, ev.Status, ev.Topics, seq, time.Time{}, catalog)
+		for _, t := range topics {
+			if s, _ := replay.stateOf(t); s == StateOptedIn {
+				seen[t] = true
+			}
+		}
+	}
+	var out []string
+	for _, t := range topics {
+		if seen[t] {
+			out = append(out, t)
+		}
+	}
+	return out, nil
 }
 
 // marketingTopics lists the catalog's marketing-category topics.

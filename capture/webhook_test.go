@@ -584,6 +584,7 @@ func TestWebhookOptInKeywordRestores(t *testing.T) {
 func TestWebhookUserPreferencesResume(t *testing.T) {
 	a := whNewApp(t)
 	const phone = "+5511987650000"
+	a.optIn(phone, "marketing") // resume gives back only what was given before
 	a.deliver(whSample(t, "user_preferences_stop.json"))
 	if s := a.state(phone, "marketing"); s != StateOptedOut {
 		t.Fatalf("after stop: %s", s)
