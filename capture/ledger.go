@@ -293,6 +293,9 @@ func (s *Service) CheckMany(topic string, phones []string) ([]CheckResult, error
 	region := s.Settings().DefaultRegion
 	out := make([]CheckResult, len(phones))
 	subjects := make([][]byte, len(phones))
+	// legacy holds, for the rare bare digits that releases before v1.1 read
+	// differently, that old reading (see Service.normalize).
+	legacy := make([]string, len(phones))
 	// Parsing and hashing the numbers is most of a big call's work; each
 	// core takes a part of the list.
 	inParallel(len(phones), func(lo, hi int) {
@@ -304,12 +307,20 @@ func (s *Service) CheckMany(topic string, phones []string) ([]CheckResult, error
 			}
 			out[i].Phone = e164
 			subjects[i] = s.subject(e164)
+			if old, ok := legacyReading(phones[i], region, e164); ok {
+				legacy[i] = old
+			}
 		}
 	})
 	var unreadable error
+	var unknown [][]byte // subjects of the old readings, where the new one is unknown
+	var unknownAt []int
 	err := s.store.ContactStates(subjects, func(i int, stored, supp []byte) {
 		if subjects[i] == nil {
 			return
+		}
+		if stored == nil && supp == nil && legacy[i] != "" {
+			unknown, unknownAt = append(unknown, s.subject(legacy[i])), append(unknownAt, i)
 		}
 		state, _, err := evaluate(stored, supp, topic)
 		if err != nil {
@@ -317,6 +328,19 @@ func (s *Service) CheckMany(topic string, phones []string) ([]CheckResult, error
 		}
 		out[i].State, out[i].Allowed = state, state == StateOptedIn
 	})
+	if err == nil && len(unknown) > 0 {
+		err = s.store.ContactStates(unknown, func(j int, stored, supp []byte) {
+			if stored == nil && supp == nil {
+				return
+			}
+			i := unknownAt[j]
+			state, _, err := evaluate(stored, supp, topic)
+			if err != nil {
+				unreadable = err
+			}
+			out[i].Phone, out[i].State, out[i].Allowed = legacy[i], state, state == StateOptedIn
+		})
+	}
 	if err == nil {
 		err = unreadable
 	}

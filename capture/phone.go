@@ -146,21 +146,29 @@ func whatsappForm(num *phonenumbers.PhoneNumber) (*phonenumbers.PhoneNumber, boo
 	return wa, true
 }
 
-// legacyReading is what releases before v1.1 stored for raw: they read 11
-// or more bare digits as international first, so "81991234567" became the
-// Japanese +81991234567. It reports false when those releases read raw no
-// differently from NormalizePhone's region-first rule (or refused it).
-// Lookups use it to find contacts stored under the old reading.
-func legacyReading(raw, region string) (string, bool) {
+// legacyReading is what releases before v1.1 stored for raw, when that
+// differs from e164 (NormalizePhone's answer now): they read 11 or more
+// bare digits as international first, so "81991234567" became the
+// Japanese +81991234567. Lookups use it to find contacts stored under the
+// old reading.
+func legacyReading(raw, region, e164 string) (string, bool) {
 	raw = strings.TrimSpace(raw)
-	if region == "" || len(raw) < 11 || len(raw) > maxPhoneInput || !allDigits(raw) {
+	if region == "" || len(raw) < 11 || len(raw) > maxPhoneInput || !allDigits(raw) ||
+		e164[1:] == raw { // read as international digits now too: the common case
 		return "", false
 	}
-	num, err := phonenumbers.Parse("+"+raw, "")
+	old := "+" + raw
+	if num := fastE164(old); num != nil && acceptedNumber(num) {
+		return old, true
+	}
+	num, err := phonenumbers.Parse(old, "")
 	if err != nil || !acceptedNumber(num) {
 		return "", false
 	}
-	return phonenumbers.Format(num, phonenumbers.E164), true
+	if old = phonenumbers.Format(num, phonenumbers.E164); old == e164 {
+		return "", false
+	}
+	return old, true
 }
 
 // acceptedNumber reports whether a number is valid as a mobile or fixed

@@ -147,11 +147,32 @@ func (s *Service) subject(e164 string) []byte {
 	return sum
 }
 
-// normalize parses a phone with the settings' default region.
+// normalize parses a phone with the settings' default region. Releases
+// before v1.1 read 11 or more bare digits as international first
+// ("81991234567" as Japan); when only that old reading has a contact, it
+// is the contact meant, so a file written by them answers as it did.
 func (s *Service) normalize(raw string) (string, error) {
-	e164, err := NormalizePhone(raw, s.Settings().DefaultRegion)
+	region := s.Settings().DefaultRegion
+	e164, err := NormalizePhone(raw, region)
 	if err != nil {
 		return "", fieldError("phone", err.Error())
+	}
+	if old, ok := legacyReading(raw, region, e164); ok {
+		return s.knownOf(e164, old)
+	}
+	return e164, nil
+}
+
+// knownOf returns e164 unless only old is a contact the store knows.
+func (s *Service) knownOf(e164, old string) (string, error) {
+	for _, p := range []string{e164, old} {
+		state, supp, err := s.store.ContactState(s.subject(p))
+		if err != nil {
+			return "", err
+		}
+		if state != nil || supp != nil {
+			return p, nil
+		}
 	}
 	return e164, nil
 }
