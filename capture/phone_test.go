@@ -383,6 +383,10 @@ func TestNormalizePhoneWhatsAppRules(t *testing.T) {
 		{"+51987654321", "BR", "+51987654321", "with a plus it is Peru"},
 		{"5491123456789", "AR", "+5491123456789", "Argentine wa_id (with the 9)"},
 		{"011 15-2345-6789", "AR", "+5491123456789", "Argentine mobile dialled at home"},
+		{"+54 11 15 2345 6789", "AR", "+5491123456789", "Argentine mobile, international with the 15"},
+		{"+54 11 2345-6789", "AR", "+541123456789", "Buenos Aires fixed line: another number"},
+		{"+55 (81) 9 8832-7966", "BR", "+5581988327966", "the ninth digit set apart"},
+		{"0xx81 8832-7966", "BR", "+5581988327966", "operator placeholder, eight digits"},
 	}
 	for _, tc := range tests {
 		if tc.want != "" {

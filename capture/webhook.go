@@ -5,16 +5,12 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-
-	"github.com/consentry/consentry/store"
 )
 
 // Webhook limits. Meta's deliveries are a few kilobytes. Signed deliveries
@@ -252,45 +248,6 @@ func (w *webhook) linkOptIn(rec *Record, a waAction, st Settings) bool {
 	rec.Evidence.LinkCode = code
 	rec.ConfirmPending = true
 	return true
-}
-
-// priorOptIns lists those of topics the contact was opted in to at some
-// point of its history, replaying its events. A contact without a stored
-// record (never seen, or erased) has none: a "resume" alone never creates
-// consent.
-func priorOptIns(tx *store.Tx, subject, key []byte, topics, catalog []string) ([]string, error) {
-	if key == nil {
-		return nil, nil
-	}
-	replay := contactState{Topics: map[string]topicState{}}
-	seen := map[string]bool{}
-	for _, seq := range tx.ContactEventSeqs(subject) {
-		rec, err := tx.Event(seq)
-		if err != nil {
-			return nil, err
-		}
-		var ev struct {
-			Type   string   `json:"type"`
-			Status string   `json:"status"`
-			Topics []string `json:"topics"`
-		}
-		if err := json.Unmarshal(rec.Canonical, &ev); err != nil {
-			return nil, fmt.Errorf("event %d: %w", seq, err)
-		}
-		replay.apply(ev.Type, ev.Status, ev.Topics, seq, time.Time{}, catalog)
-		for _, t := range topics {
-			if s, _ := replay.stateOf(t); s == StateOptedIn {
-				seen[t] = true
-			}
-		}
-	}
-	var out []string
-	for _, t := range topics {
-		if seen[t] {
-			out = append(out, t)
-		}
-	}
-	return out, nil
 }
 
 // marketingTopics lists the catalog's marketing-category topics.
