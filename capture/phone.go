@@ -77,10 +77,7 @@ func readings(raw, region string) []string {
 	if !ok || len(digits) < 11 {
 		return []string{raw}
 	}
-	if region == "" {
-		return []string{"+" + digits}
-	}
-	return []string{raw, "+" + digits}
+	return []string{raw, "+" + digits} // without a region, raw only tells that it needs one
 }
 
 // plainDigits returns the digits of raw when it holds nothing but digits

@@ -415,3 +415,26 @@ func TestNormalizePhoneWhatsAppRules(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkNormalizePhone times each way a number arrives: E.164 (the
+// fast path), WhatsApp's bare digits, national digits read in the region,
+// a formatted national number, and the two WhatsApp forms that are fixed.
+func BenchmarkNormalizePhone(b *testing.B) {
+	for _, c := range []struct{ name, raw string }{
+		{"e164", "+5511987654321"},
+		{"wa_id", "5511987654321"},
+		{"national_digits", "81991234567"},
+		{"national_formatted", "(11) 98765-4321"},
+		{"br_without_ninth_digit", "+558188327966"},
+		{"mx_with_one", "5215512345678"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := NormalizePhone(c.raw, "BR"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
