@@ -163,6 +163,12 @@ func (s *Service) normalize(raw string) (string, error) {
 	return e164, nil
 }
 
+// ContactPhone is the number raw stands for as a contact: NormalizePhone's
+// answer, or the released versions' reading of the same digits when only
+// that one is a stored contact. Packages that take numbers from people
+// (widgets, imports) call it so an upgraded file keeps one contact.
+func (s *Service) ContactPhone(raw string) (string, error) { return s.normalize(raw) }
+
 // knownOf returns e164 unless only old is a contact the store knows.
 func (s *Service) knownOf(e164, old string) (string, error) {
 	for _, p := range []string{e164, old} {

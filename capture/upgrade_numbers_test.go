@@ -63,7 +63,7 @@ func TestUpgradeContactsUnderOldReading(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	st, _, app := open()
+	st, svcAfter, app := open()
 	defer st.Close()
 	call := func(method, path string, body any, want int, out any) {
 		t.Helper()
@@ -115,6 +115,9 @@ func TestUpgradeContactsUnderOldReading(t *testing.T) {
 		if g := bulk.Results[i]; g.Phone != w.Phone || g.State != w.State || g.Allowed != w.Allowed {
 			t.Errorf("bulk result %d = %+v, want %+v", i, g, w)
 		}
+	}
+	if got, err := svcAfter.ContactPhone("81991234567"); err != nil || got != oldJapan {
+		t.Fatalf("ContactPhone = %q, %v", got, err)
 	}
 	var contact ContactView
 	call("GET", "/v1/contacts/81991234567", nil, 200, &contact)
