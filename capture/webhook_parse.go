@@ -181,7 +181,9 @@ const (
 )
 
 // codeMarketingRefused is the Cloud API error for a marketing message the
-// recipient chose not to receive from this business.
+// recipient chose not to receive from this business. Its neighbour 131049
+// (Meta held the message back to cap marketing per person) says nothing
+// about what the person wants and is deliberately not matched.
 const codeMarketingRefused = "131050"
 
 // planDelivery turns a parsed delivery into actions, in delivery order.
