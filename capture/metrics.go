@@ -20,6 +20,9 @@ type Metrics struct {
 	confirms *prometheus.CounterVec
 	scans    *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	// unknownNumbers counts webhook changes for a phone_number_id that
+	// is not in the settings' numbers.
+	unknownNumbers prometheus.Counter
 }
 
 // NewMetrics registers the collectors.
@@ -38,6 +41,9 @@ func NewMetrics() *Metrics {
 			Help: "HTTP request latency by route and status.", Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}},
 			[]string{"method", "route", "status"}),
 	}
+	m.unknownNumbers = prometheus.NewCounter(prometheus.CounterOpts{Name: "consentry_webhook_unknown_number_total",
+		Help: "WhatsApp webhook changes ignored because their phone_number_id is not configured."})
+	m.registry.MustRegister(m.unknownNumbers)
 	m.registry.MustRegister(m.optIns, m.optOuts, m.confirms, m.scans, m.latency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -53,6 +59,8 @@ func (m *Metrics) countEvent(typ, source string) {
 		m.confirms.WithLabelValues(source).Inc()
 	}
 }
+
+func (m *Metrics) countUnknownNumber() { m.unknownNumbers.Inc() }
 
 // CountScan counts one link scan.
 func (m *Metrics) CountScan(source string) { m.scans.WithLabelValues(source).Inc() }
