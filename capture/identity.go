@@ -2,9 +2,11 @@ package capture
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/consentry/consentry/store"
@@ -129,6 +131,20 @@ func (s *Service) bindIdentity(tx *store.Tx, userKey, phoneSubject []byte) ([]by
 	// A BSUID tied to another number (without a number-change message)
 	// now follows the number it arrived with.
 	return phoneSubject, tx.LinkIdentity(userKey, phoneSubject, store.IdentityLinked)
+}
+
+// LinkIdentity ties a BSUID to a number's contact (merging a contact known
+// by the BSUID alone into it). Already linked, it writes nothing.
+func (s *Service) LinkIdentity(phone, userID string) error {
+	phoneSubject, userKey := s.subject(phone), s.userKey(userID)
+	cur, err := s.store.ResolveIdentities([][]byte{userKey})
+	if err != nil || bytes.Equal(cur[0], phoneSubject) {
+		return err
+	}
+	return s.store.Write(func(tx *store.Tx) error {
+		_, err := s.bindIdentity(tx, userKey, phoneSubject)
+		return err
+	})
 }
 
 // mergeContact folds the contact from into the contact into: for each
@@ -278,11 +294,13 @@ func (s *Service) ChangeNumber(oldPhone, newPhone string, base Record) error {
 			entries = append(entries, entry{k, ts})
 		}
 	}
-	slices.SortFunc(entries, func(a, b entry) int { return int(a.ts.Seq) - int(b.ts.Seq) })
-	for i, e := range entries {
+	slices.SortFunc(entries, func(a, b entry) int { return cmp.Compare(a.ts.Seq, b.ts.Seq) })
+	for _, e := range entries {
 		rec := base
 		rec.Phone, rec.UserID, rec.Reason = newPhone, "", reasonNumberChanged
-		rec.MessageID = base.MessageID + "|" + e.topic + "|" + hex.EncodeToString([]byte{byte(i)})
+		// Named by the decision it copies, so a redelivery finds each one
+		// already recorded.
+		rec.MessageID = base.MessageID + "|" + e.topic + "|" + strconv.FormatUint(e.ts.Seq, 10)
 		rec.Type = TypeOptIn
 		if e.ts.State == StateOptedOut {
 			rec.Type = TypeOptOut
@@ -295,7 +313,13 @@ func (s *Service) ChangeNumber(oldPhone, newPhone string, base Record) error {
 		}
 	}
 	oldSubject, newSubject := s.subject(oldPhone), s.subject(newPhone)
+	doneKey := hex.EncodeToString(s.subject("msg|" + base.MessageID + "|moved"))
 	return s.store.Write(func(tx *store.Tx) error {
+		// Once only: a redelivery must not take away opt-ins the number's
+		// next owner may have given since.
+		if fresh, err := tx.MarkMessage(doneKey, tx.Head().Seq); err != nil || !fresh {
+			return err
+		}
 		key, stored := tx.Contact(oldSubject)
 		if key != nil {
 			st, err := decodeState(stored)

@@ -226,7 +226,7 @@ func planDelivery(d waDelivery, rules keywordRules) []waAction {
 			case "user_id_update", "template_category_update":
 				out = append(out, planPlatform(ch)...)
 			}
-			tagChange(out[start:], ch.Value)
+			out = tagChange(out, start, ch)
 		}
 	}
 	return out

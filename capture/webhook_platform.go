@@ -81,6 +81,7 @@ const (
 	actNumberChange actionKind = iota + 100
 	actUserIDUpdate
 	actTemplateCategory
+	actLink // a number and a BSUID seen together
 )
 
 // senderUserID is the sender's BSUID: the message's own, else the one of
@@ -140,12 +141,42 @@ func planPlatform(ch waChange) []waAction {
 	return out
 }
 
-// tagChange gives a change's actions the business number it came through.
-func tagChange(actions []waAction, v waValue) {
-	for i := range actions {
-		actions[i].phoneNumberID = v.Metadata.PhoneNumberID
-		actions[i].displayNumber = v.Metadata.DisplayPhoneNumber
+// tagChange gives a change's actions (out[start:]) the business number
+// they came through, and puts first a link action for every person the
+// change names by both number and BSUID: a message that is not consent
+// ("Oi!") still tells who is who, and the link must be in place before a
+// STOP that carries only the BSUID.
+func tagChange(out []waAction, start int, ch waChange) []waAction {
+	var links []waAction
+	if ch.Field == "messages" {
+		seen := map[[2]string]bool{}
+		add := func(waID, userID string) {
+			if waID == "" || userID == "" || seen[[2]string{waID, userID}] {
+				return
+			}
+			seen[[2]string{waID, userID}] = true
+			a := waAction{kind: actLink, waID: waID}
+			a.userID = userID
+			links = append(links, a)
+		}
+		for _, c := range ch.Value.Contacts {
+			add(c.WaID, c.UserID)
+		}
+		for _, m := range ch.Value.Messages {
+			add(m.From, m.FromUserID)
+		}
+		for _, st := range ch.Value.Statuses {
+			add(st.RecipientID, st.RecipientUserID)
+		}
 	}
+	if len(links) > 0 {
+		out = append(out[:start], append(links, out[start:]...)...)
+	}
+	for i := start; i < len(out); i++ {
+		out[i].phoneNumberID = ch.Value.Metadata.PhoneNumberID
+		out[i].displayNumber = ch.Value.Metadata.DisplayPhoneNumber
+	}
+	return out
 }
 
 // dropUnknownNumbers removes the changes addressed to a phone_number_id not
@@ -190,6 +221,12 @@ func businessNumber(st Settings, a waAction) string {
 func (w *webhook) applyPlatform(st Settings, a waAction) (bool, error) {
 	log := w.s.log
 	switch a.kind {
+	case actLink:
+		phone, err := waPhone(a.waID, st.DefaultRegion)
+		if err != nil || !validUserID(a.userID) {
+			return true, nil
+		}
+		return true, w.s.LinkIdentity(phone, a.userID)
 	case actTemplateCategory:
 		return true, w.s.UpdateTemplateCategory(a.template, a.category)
 	case actUserIDUpdate:
