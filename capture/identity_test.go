@@ -402,3 +402,49 @@ func TestPlatformEraseBothIdentifiers(t *testing.T) {
 
 // lastEventOf reads the last event of a number or BSUID.
 func (a *whApp) lastEventOf(ref string) whEventView { return a.lastEvent(ref) }
+
+// Links and receipts pick their business number by label or
+// phone_number_id; wa_url opens that number.
+func TestPlatformLinkAndReceiptNumbers(t *testing.T) {
+	a := whNewApp(t)
+	var st Settings
+	a.api(http.MethodPut, "/v1/settings", map[string]any{"wa_number": "+5511955550123", "numbers": []any{
+		map[string]any{"phone_number_id": shopNumberID, "wa_number": "+5511955550123", "label": "loja"},
+		map[string]any{"phone_number_id": "106540352242922", "wa_number": "(11) 95555-0456", "label": "atacado"},
+	}}, http.StatusOK, &st)
+	if len(st.Numbers) != 2 || st.Numbers[1].WANumber != "+5511955550456" {
+		t.Fatalf("settings numbers %+v", st.Numbers)
+	}
+	cases := []struct{ number, digits string }{
+		{"", "5511955550123"},
+		{"atacado", "5511955550456"},
+		{"ATACADO", "5511955550456"},
+		{"106540352242922", "5511955550456"},
+		{"loja", "5511955550123"},
+	}
+	for _, c := range cases {
+		var l LinkView
+		a.api(http.MethodPost, "/v1/links", map[string]any{"source": "print", "topics": []string{"orders"}, "number": c.number}, http.StatusCreated, &l)
+		if !strings.HasPrefix(l.WAURL, "https://wa.me/"+c.digits+"?") || l.Number != "+"+c.digits {
+			t.Errorf("number %q: wa_url %s, number %s", c.number, l.WAURL, l.Number)
+		}
+	}
+	var bad struct {
+		Error Error `json:"error"`
+	}
+	a.api(http.MethodPost, "/v1/links", map[string]any{"source": "print", "topics": []string{"orders"}, "number": "nope"}, http.StatusUnprocessableEntity, &bad)
+	if len(bad.Error.Fields) != 1 || bad.Error.Fields[0].Field != "number" {
+		t.Fatalf("unknown number: %+v", bad.Error)
+	}
+	var r struct {
+		WAURL string `json:"wa_url"`
+	}
+	a.api(http.MethodPost, "/v1/receipts", map[string]any{"store": "centro", "order_ref": "A-1", "topics": []string{"orders"}, "number": "atacado"}, http.StatusCreated, &r)
+	if !strings.HasPrefix(r.WAURL, "https://wa.me/5511955550456?") {
+		t.Fatalf("receipt wa_url %s", r.WAURL)
+	}
+	a.api(http.MethodPut, "/v1/settings", map[string]any{"numbers": []any{
+		map[string]any{"phone_number_id": "1", "wa_number": "+5511955550123", "label": "x"},
+		map[string]any{"phone_number_id": "1", "wa_number": "+5511955550456", "label": "y"},
+	}}, http.StatusUnprocessableEntity, nil)
+}

@@ -114,3 +114,21 @@ func (s Settings) numberByID(phoneNumberID string) (n BusinessNumber, known, con
 	}
 	return n, known, configured
 }
+
+// linkNumber resolves a link's `number` to the E.164 number kept with the
+// link: a printed code keeps reaching that number even if labels change.
+// "" (no choice) stays "" and follows the default number.
+func linkNumber(st Settings, ref string) (string, error) {
+	if ref == "" {
+		return "", nil
+	}
+	n, ok := st.numberFor(ref)
+	if !ok {
+		return "", fieldError("number", "not a label or phone_number_id of the settings' numbers")
+	}
+	return n.WANumber, nil
+}
+
+// CheckNumberRef validates a `number` field naming one of the settings'
+// numbers (for the widgets package).
+func (s Settings) CheckNumberRef(field, ref string) error { return s.checkNumberRef(field, ref) }
