@@ -424,3 +424,16 @@ func (s *Service) CheckUsers(topic string, userIDs []string) ([]CheckResult, err
 	}
 	return out, err
 }
+
+// ContactRef reads a number or a BSUID as a caller names a contact and
+// returns it in its stored form (E.164, or the BSUID as given).
+func (s *Service) ContactRef(raw string) (string, error) {
+	ref, err := s.parseRef(raw)
+	if err != nil {
+		return "", err
+	}
+	return ref.phone + ref.userID, nil
+}
+
+// IsUserID tells a BSUID from an E.164 number (as ContactRef returns them).
+func IsUserID(ref string) bool { return looksLikeUserID(ref) }

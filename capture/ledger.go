@@ -70,6 +70,10 @@ var errMessageSeen = errors.New("message already processed")
 func (s *Service) Record(r Record) (Result, error) {
 	settings := s.Settings()
 	catalog := settings.TopicIDs()
+	if r.UserID == "" && looksLikeUserID(r.Phone) {
+		// A contact reference (a page token's) that is a BSUID.
+		r.Phone, r.UserID = "", r.Phone
+	}
 	var subject, phoneSubject, userKey []byte
 	if r.Phone != "" {
 		phoneSubject = s.subject(r.Phone)

@@ -3,6 +3,8 @@ package widgets
 import (
 	"strings"
 	"testing"
+
+	"github.com/consentry/consentry/capture"
 )
 
 // A widget picks its business number: its chat link opens that number,
@@ -27,5 +29,32 @@ func TestWidgetNumber(t *testing.T) {
 	resp, b = e.api("PATCH", "/v1/widgets/"+v.ID, wtAdminKey, `{"number":"loja"}`)
 	if resp.StatusCode != 200 || !strings.Contains(string(b), `"wa_url":"https://wa.me/5511987650000?text=`) {
 		t.Fatalf("patched to the first number: %d %s", resp.StatusCode, b)
+	}
+}
+
+// The unsubscribe and preference pages work for a person known only by
+// their WhatsApp BSUID (a username user).
+func TestContactPagesForBSUID(t *testing.T) {
+	e := newWidgetEnv(t)
+	const bsuid = "BR.20481632641282561024"
+	if _, err := e.svc.Record(capture.Record{Type: capture.TypeOptIn, UserID: bsuid, Topics: []string{"orders", "marketing"},
+		Source: "whatsapp", NoticeText: "Padaria Aurora may message me."}); err != nil {
+		t.Fatal(err)
+	}
+	unsub, prefs := contactURLs(t, e, bsuid)
+	if strings.Contains(unsub+prefs, "20481632641282561024") {
+		t.Fatal("the page URLs show the BSUID")
+	}
+	resp, b := e.do("GET", prefs, "")
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "checked") {
+		t.Fatalf("preferences page: %d %s", resp.StatusCode, b)
+	}
+	resp, b = e.do("POST", unsub+"?lang=en", "", "Origin", "http://127.0.0.1:8080", "Content-Type", formType)
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "You are unsubscribed") {
+		t.Fatalf("unsubscribe: %d %s", resp.StatusCode, b)
+	}
+	res, err := e.svc.CheckFor("", bsuid, "orders", "")
+	if err != nil || res.Allowed || res.State != capture.StateOptedOut {
+		t.Fatalf("after unsubscribing: %+v %v", res, err)
 	}
 }
