@@ -385,6 +385,11 @@ func TestPlatformEraseBothIdentifiers(t *testing.T) {
 	}
 	wantCheck(t, "number after erasure", a.checkAPI(phoneJoana, "orders"), false, StateOptedOut)
 	wantCheck(t, "user id after erasure", a.checkUser(idJoana, "orders"), false, StateOptedOut)
+	for _, l := range a.exportLines() { // the chain still verifies
+		if strings.Contains(l, idJoana) || strings.Contains(l, phoneJoana) {
+			t.Fatalf("the export still names the person: %s", l)
+		}
+	}
 	path := a.st.Path()
 	if err := a.st.Close(); err != nil {
 		t.Fatal(err)
@@ -447,4 +452,61 @@ func TestPlatformLinkAndReceiptNumbers(t *testing.T) {
 		map[string]any{"phone_number_id": "1", "wa_number": "+5511955550123", "label": "x"},
 		map[string]any{"phone_number_id": "1", "wa_number": "+5511955550456", "label": "y"},
 	}}, http.StatusUnprocessableEntity, nil)
+}
+
+// Bad input to the new surface: every bad field named, never a 5xx.
+func TestPlatformBadInput(t *testing.T) {
+	a := whNewApp(t)
+	a.api(http.MethodPut, "/v1/templates/pedido_enviado", map[string]any{"topic": "orders", "category": "utility"}, http.StatusOK, nil)
+	cases := []struct {
+		method, path string
+		body         any
+		status       int
+		fields       []string
+	}{
+		{"GET", "/v1/check?user_id=BR.x%20y&topic=orders", nil, 422, []string{"user_id"}},
+		{"GET", "/v1/check?user_id=" + idJoana + "&phone=%2B5511987651111&topic=orders", nil, 422, []string{"user_id"}},
+		{"GET", "/v1/check?user_id=" + idJoana, nil, 422, []string{"topic"}},
+		{"GET", "/v1/check?user_id=" + idJoana + "&topic=nope", nil, 422, []string{"topic"}},
+		{"GET", "/v1/check?phone=123&template=pedido_enviado", nil, 422, []string{"phone"}},
+		{"GET", "/v1/check?phone=%2B5511987651111&topic=orders&template=pedido_enviado", nil, 422, []string{"template"}},
+		{"GET", "/v1/check?user_id=" + idJoana + "&template=nao_existe", nil, 404, nil},
+		{"POST", "/v1/check", map[string]any{"topic": "orders"}, 422, []string{"phones"}},
+		{"POST", "/v1/check", map[string]any{"topic": "orders", "user_ids": "BR.1"}, 422, []string{"user_ids"}},
+		{"PUT", "/v1/templates/Pedido", map[string]any{"topic": "nope", "category": "x"}, 422, []string{"name", "topic", "category"}},
+		{"GET", "/v1/contacts/BR.bad%20id", nil, 422, []string{"user_id"}},
+		{"GET", "/v1/contacts/" + idJoana + "/events", nil, 200, nil},
+		{"DELETE", "/v1/contacts/" + idJoana, nil, 404, nil},
+	}
+	for _, c := range cases {
+		var out struct {
+			Error Error `json:"error"`
+		}
+		a.api(c.method, c.path, c.body, c.status, &out)
+		var got []string
+		for _, f := range out.Error.Fields {
+			got = append(got, f.Field)
+		}
+		if strings.Join(got, ",") != strings.Join(c.fields, ",") {
+			t.Errorf("%s %s: fields %v, want %v", c.method, c.path, got, c.fields)
+		}
+	}
+}
+
+// BSUIDs are masked in logs as numbers are.
+func TestPlatformLogsMaskUserIDs(t *testing.T) {
+	a := whNewApp(t)
+	a.deliver(whSample(t, "text_with_both_ids.json"))
+	a.deliver(whSample(t, "text_username_user.json"))
+	a.deliver(whSample(t, "user_id_update.json"))
+	a.deliver(whSample(t, "status_failed_to_bsuid.json"))
+	log := a.log.String()
+	for _, s := range []string{"20481632641282561024", "30721536307215363072", "5511987651111"} {
+		if strings.Contains(log, s) {
+			t.Errorf("the log holds %s", s)
+		}
+	}
+	if !strings.Contains(log, "user id changed") {
+		t.Error("the BSUID change was not logged")
+	}
 }
