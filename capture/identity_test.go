@@ -510,3 +510,16 @@ func TestPlatformLogsMaskUserIDs(t *testing.T) {
 		t.Error("the BSUID change was not logged")
 	}
 }
+
+// A user_preferences stop that names both the number and the BSUID links
+// them: a later BSUID-only status reaches the number.
+func TestPlatformPreferencesLink(t *testing.T) {
+	a := whNewApp(t)
+	a.optIn("+5511987650000", "orders", "marketing")
+	body := whEdit(t, "user_preferences_stop.json", func(v map[string]any) {
+		v["user_preferences"].([]any)[0].(map[string]any)["user_id"] = "BR.777000111"
+	})
+	a.deliver(body)
+	wantCheck(t, "number marketing", a.checkAPI("+5511987650000", "marketing"), false, StateOptedOut)
+	wantCheck(t, "BSUID orders", a.checkUser("BR.777000111", "orders"), true, StateOptedIn)
+}

@@ -148,7 +148,7 @@ func planPlatform(ch waChange) []waAction {
 // STOP that carries only the BSUID.
 func tagChange(out []waAction, start int, ch waChange) []waAction {
 	var links []waAction
-	if ch.Field == "messages" {
+	if ch.Field == "messages" || ch.Field == "user_preferences" {
 		seen := map[[2]string]bool{}
 		add := func(waID, userID string) {
 			if waID == "" || userID == "" || seen[[2]string{waID, userID}] {
@@ -167,6 +167,9 @@ func tagChange(out []waAction, start int, ch waChange) []waAction {
 		}
 		for _, st := range ch.Value.Statuses {
 			add(st.RecipientID, st.RecipientUserID)
+		}
+		for _, up := range ch.Value.UserPreferences {
+			add(up.WaID, up.UserID)
 		}
 	}
 	if len(links) > 0 {
