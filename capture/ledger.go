@@ -300,15 +300,15 @@ func (s *Service) Check(rawPhone, topic string) (CheckResult, error) {
 // checkRef answers a check for a contact named by number or BSUID; the
 // topic is already validated.
 func (s *Service) checkRef(ref contactRef, topic string) (CheckResult, error) {
-	subject, err := s.resolve(ref)
+	var stored, supp []byte
+	var err error
+	if ref.userID != "" {
+		stored, supp, err = s.store.IdentityState(s.userKey(ref.userID))
+	} else {
+		stored, supp, err = s.store.ContactState(s.subject(ref.phone))
+	}
 	if err != nil {
 		return CheckResult{}, err
-	}
-	var stored, supp []byte
-	if subject != nil {
-		if stored, supp, err = s.store.ContactState(subject); err != nil {
-			return CheckResult{}, err
-		}
 	}
 	state, since, err := evaluate(stored, supp, topic)
 	if err != nil {

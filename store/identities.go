@@ -137,3 +137,20 @@ func (s *Store) MergedInto(subject []byte) ([][]byte, error) {
 	})
 	return out, err
 }
+
+// IdentityState reads, in one short read transaction, the state and
+// suppression entry of the contact an identity hash belongs to: a check by
+// BSUID costs one transaction, as a check by number does. Unknown
+// identities read as nil, nil.
+func (s *Store) IdentityState(id []byte) (state, suppression []byte, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		subject, _ := decodeIdentity(tx.Bucket(bucketIdentities).Get(id))
+		if subject == nil {
+			return nil
+		}
+		r, err := readRecord(tx.Bucket(bucketContacts), subject, false)
+		state, suppression = clone(r.state), clone(r.suppression)
+		return err
+	})
+	return state, suppression, err
+}
