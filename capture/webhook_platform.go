@@ -28,10 +28,10 @@ type platformValue struct {
 // waReferral is what a message carries after the person tapped a
 // click-to-WhatsApp ad.
 type waReferral struct {
-	SourceURL  string `json:"source_url"`
-	SourceID   string `json:"source_id"`
-	SourceType string `json:"source_type"`
-	CtwaClid   string `json:"ctwa_clid"`
+	SourceURL  string     `json:"source_url"`
+	SourceID   flexString `json:"source_id"` // an ad id; a number would not reject the delivery
+	SourceType string     `json:"source_type"`
+	CtwaClid   string     `json:"ctwa_clid"`
 }
 
 // waSystem is a system message (type "system"), e.g. a number change.
@@ -278,7 +278,7 @@ func applyReferral(rec *Record, ref *waReferral) {
 		return
 	}
 	rec.Evidence.CtwaClid = truncateUTF8(ref.CtwaClid, 512)
-	rec.Evidence.AdSourceID = truncateUTF8(ref.SourceID, 100)
+	rec.Evidence.AdSourceID = truncateUTF8(string(ref.SourceID), 100)
 	rec.Evidence.AdSourceType = truncateUTF8(ref.SourceType, 40)
 	rec.Evidence.AdSourceURL = truncateUTF8(ref.SourceURL, 2000)
 	if rec.LinkID == "" {
