@@ -523,3 +523,39 @@ func TestPlatformPreferencesLink(t *testing.T) {
 	wantCheck(t, "number marketing", a.checkAPI("+5511987650000", "marketing"), false, StateOptedOut)
 	wantCheck(t, "BSUID orders", a.checkUser("BR.777000111", "orders"), true, StateOptedIn)
 }
+
+// A contact first known by BSUID alone, then merged into the number's,
+// erased by number: the merged contact's events go too.
+func TestPlatformEraseMergedContact(t *testing.T) {
+	a := whNewApp(t)
+	a.deliver(whSample(t, "text_username_user.json")) // STOP by BSUID alone: a contact of its own
+	a.optIn(phoneJoana, "orders")
+	a.deliver(whSample(t, "text_with_both_ids.json")) // merged into the number's
+	wantCheck(t, "number after the merge", a.checkAPI(phoneJoana, "marketing"), false, StateOptedOut)
+	var erased struct {
+		Events int `json:"events"`
+	}
+	a.api(http.MethodDelete, "/v1/contacts/%2B5511987651111", nil, http.StatusOK, &erased)
+	if erased.Events != 2 {
+		t.Fatalf("erased %d events, want 2", erased.Events)
+	}
+	for _, l := range a.exportLines() {
+		if !strings.Contains(l, `"erased":true`) {
+			t.Fatalf("an event kept its personal data: %s", l)
+		}
+	}
+	wantCheck(t, "user id after erasure", a.checkUser(idJoana, "marketing"), false, StateOptedOut)
+	path := a.st.Path()
+	if err := a.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"5511987651111", "20481632641282561024", "PARAR"} {
+		if bytes.Contains(raw, []byte(s)) {
+			t.Errorf("%q is still in the file after erasure", s)
+		}
+	}
+}
