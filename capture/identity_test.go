@@ -559,3 +559,44 @@ func TestPlatformEraseMergedContact(t *testing.T) {
 		}
 	}
 }
+
+// FuzzWebhookPlatform plans the 2026 deliveries from mutated samples: no
+// panic, and every platform action carries what applying it needs.
+func FuzzWebhookPlatform(f *testing.F) {
+	for _, name := range []string{"text_username_user.json", "text_with_both_ids.json", "status_failed_to_bsuid.json",
+		"user_id_update.json", "system_user_changed_number.json", "text_with_ad_referral.json", "template_category_update.json"} {
+		f.Add(whSample(f, name))
+	}
+	rules := rulesFor(DefaultSettings("http://localhost"))
+	st := DefaultSettings("http://localhost")
+	st.Numbers = []BusinessNumber{{PhoneNumberID: shopNumberID, WANumber: "+5511955550123"}}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		d, err := parseDelivery(body)
+		if err != nil {
+			return
+		}
+		for _, a := range planDelivery(d, rules) {
+			switch a.kind {
+			case actLink:
+				if a.waID == "" || a.userID == "" {
+					t.Fatalf("link without both identifiers: %+v", a)
+				}
+			case actUserIDUpdate:
+				if a.userID == "" {
+					t.Fatalf("user id update without the new id: %+v", a)
+				}
+			case actNumberChange:
+				if a.waID == "" || a.newWaID == "" {
+					t.Fatalf("number change without both numbers: %+v", a)
+				}
+			case actTemplateCategory:
+				if a.template == "" || a.category == "" {
+					t.Fatalf("template update without name or category: %+v", a)
+				}
+			}
+			_ = validUserID(a.userID)
+			_ = MaskUserID(a.userID)
+			_ = businessNumber(st, a)
+		}
+	})
+}
