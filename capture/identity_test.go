@@ -600,3 +600,25 @@ func FuzzWebhookPlatform(f *testing.F) {
 		}
 	})
 }
+
+// A confirmation goes out from the business number the person wrote to.
+func TestPlatformReplyFromTheNumberWrittenTo(t *testing.T) {
+	srv, got, _ := whFakeGraph(t, http.StatusOK)
+	a := whNewApp(t, whWithGraph(srv)) // --wa-phone-number-id 106540352242922
+	st := a.svc.Settings()
+	st.Numbers = []BusinessNumber{
+		{PhoneNumberID: "106540352242922", WANumber: "+5511955550456", Label: "atacado"},
+		{PhoneNumberID: shopNumberID, WANumber: "+5511955550123", Label: "loja"},
+	}
+	if _, err := a.svc.UpdateSettings(st); err != nil {
+		t.Fatal(err)
+	}
+	a.optIn(phoneJoana, "orders")
+	stop := whEdit(t, "text_with_both_ids.json", func(v map[string]any) {
+		firstMessage(v)["text"] = map[string]any{"body": "PARAR"}
+	})
+	a.deliver(stop) // to the shop's number, 104857600012345
+	if r := whNextGraphRequest(t, got); r.path != "/v21.0/"+shopNumberID+"/messages" || r.body["to"] != "5511987651111" {
+		t.Fatalf("reply %+v", r)
+	}
+}

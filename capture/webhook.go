@@ -199,7 +199,7 @@ func (w *webhook) apply(st Settings, a waAction) error {
 		return nil
 	}
 	if a.inbound && phone != "" {
-		w.replies.enqueue(phone, replyText(st, reply, res.Event.Topics))
+		w.replies.enqueueFrom(replyFrom(st, a), phone, replyText(st, reply, res.Event.Topics))
 	}
 	return nil
 }

@@ -321,3 +321,13 @@ func deliveryEmpty(d waDelivery) bool {
 	}
 	return true
 }
+
+// replyFrom is the phone_number_id a confirmation is sent from: the
+// number the person wrote to when it is one of the settings' numbers,
+// else "" (the configured --wa-phone-number-id).
+func replyFrom(st Settings, a waAction) string {
+	if _, known, _ := st.numberByID(a.phoneNumberID); known {
+		return a.phoneNumberID
+	}
+	return ""
+}
