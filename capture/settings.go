@@ -119,6 +119,9 @@ func (s Settings) withDefaults() Settings {
 	if s.ReceiptTTL == 0 {
 		s.ReceiptTTL = Duration(90 * 24 * time.Hour)
 	}
+	if s.Numbers == nil {
+		s.Numbers = []BusinessNumber{} // shown as [], not null
+	}
 	return s
 }
 
