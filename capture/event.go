@@ -37,6 +37,12 @@ type Evidence struct {
 	MessageID   string `json:"message_id,omitempty" validate:"omitempty,max=200,safetext"`
 	RawText     string `json:"raw_text,omitempty" validate:"omitempty,max=4096"`
 	ProfileName string `json:"profile_name,omitempty" validate:"omitempty,max=200"`
+	// From a click-to-WhatsApp ad's referral (the message's first words
+	// after the person tapped the ad).
+	CtwaClid     string `json:"ctwa_clid,omitempty" validate:"omitempty,max=512,safetext"`
+	AdSourceID   string `json:"source_id,omitempty" validate:"omitempty,max=100,safetext"`
+	AdSourceType string `json:"source_type,omitempty" validate:"omitempty,max=40,safetext"`
+	AdSourceURL  string `json:"source_url,omitempty" validate:"omitempty,max=2000,safetext"`
 }
 
 // validUTF8 replaces invalid UTF-8 (from a header, say) with U+FFFD. JSON
@@ -44,7 +50,8 @@ type Evidence struct {
 // so text that is not valid UTF-8 would be committed to by pii_sha256 in a
 // form the export, after a JSON round trip, can no longer reproduce.
 func (e Evidence) validUTF8() Evidence {
-	for _, f := range []*string{&e.PageURL, &e.IP, &e.UserAgent, &e.StaffID, &e.LinkCode, &e.MessageID, &e.RawText, &e.ProfileName} {
+	for _, f := range []*string{&e.PageURL, &e.IP, &e.UserAgent, &e.StaffID, &e.LinkCode, &e.MessageID, &e.RawText, &e.ProfileName,
+		&e.CtwaClid, &e.AdSourceID, &e.AdSourceType, &e.AdSourceURL} {
 		*f = strings.ToValidUTF8(*f, "\uFFFD")
 	}
 	return e
@@ -78,6 +85,11 @@ type eventBody struct {
 	NoticeLocale  string   `json:"notice_locale,omitempty"`
 	Reason        string   `json:"reason,omitempty"`
 	PIISHA256     string   `json:"pii_sha256"`
+	// BusinessNumber is the business's WhatsApp number an event came
+	// through. Events written before it existed lack it, and omitting it
+	// when empty keeps their canonical bytes, and so their hashes, as
+	// they were.
+	BusinessNumber string `json:"business_number,omitempty"`
 }
 
 // appendCanonical writes the canonical bytes of an event from its encoded
@@ -100,8 +112,11 @@ func appendCanonical(dst []byte, seq uint64, body []byte, at time.Time, prev [32
 // piiRecord is the sealed personal part of an event. The random salt keeps
 // pii_sha256 from revealing the number once the record is erased.
 type piiRecord struct {
-	Salt     string   `json:"salt"`
-	Phone    string   `json:"phone"`
+	Salt  string `json:"salt"`
+	Phone string `json:"phone"`
+	// UserID is the person's WhatsApp BSUID, personal data like the
+	// number; absent (and so not changing the digest) when not known.
+	UserID   string   `json:"user_id,omitempty"`
 	Evidence Evidence `json:"evidence"`
 }
 
@@ -111,6 +126,7 @@ type Event struct {
 	eventCore
 	Hash     string    `json:"hash"`
 	Phone    string    `json:"phone,omitempty"`
+	UserID   string    `json:"user_id,omitempty"`
 	Evidence *Evidence `json:"evidence,omitempty"`
 	PIISalt  string    `json:"pii_salt,omitempty"`
 	Erased   bool      `json:"erased,omitempty"`
@@ -148,6 +164,10 @@ func appendEventLine(dst, canonical []byte, hash [32]byte, pii *piiRecord) []byt
 	}
 	dst = append(dst, `,"phone":`...)
 	dst = strconv.AppendQuote(dst, pii.Phone)
+	if pii.UserID != "" {
+		dst = append(dst, `,"user_id":`...)
+		dst = strconv.AppendQuote(dst, pii.UserID)
+	}
 	ev, _ := marshalCanonical(pii.Evidence)
 	dst = append(dst, `,"evidence":`...)
 	dst = append(dst, ev...)

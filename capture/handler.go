@@ -57,6 +57,8 @@ func (h *Handler) routes() []route {
 
 		{"GET", "/v1/check", ScopeCheck, 0, h.check, nil},
 		{"POST", "/v1/check", ScopeCheck, MaxBody, h.checkMany, nil},
+		{"PUT", "/v1/templates/:name", ScopeAdmin, smallBody, h.putTemplate, nil},
+		{"GET", "/v1/templates", ScopeAdmin, 0, h.listTemplates, nil},
 
 		{"GET", "/v1/contacts/:phone", ScopeConsentRead, 0, h.contact, nil},
 		{"GET", "/v1/contacts/:phone/events", ScopeConsentRead, 0, h.contactEvents, nil},

@@ -39,7 +39,9 @@ type optOutRequest struct {
 
 type bulkCheckRequest struct {
 	Topic  string   `json:"topic" validate:"required"`
-	Phones []string `json:"phones" validate:"required,min=1,max=10000"`
+	Phones []string `json:"phones" validate:"max=10000"`
+	// UserIDs are WhatsApp BSUIDs, checked after the phones.
+	UserIDs []string `json:"user_ids" validate:"max=10000"`
 }
 
 // checkSource validates an opt-in/opt-out source (default "api").
@@ -113,6 +115,13 @@ func (h *Handler) optOut(c *fiber.Ctx) error {
 }
 
 func (h *Handler) check(c *fiber.Ctx) error {
+	if c.Query("user_id") != "" || c.Query("template") != "" {
+		res, err := h.s.CheckFor(c.Query("phone"), c.Query("user_id"), c.Query("topic"), c.Query("template"))
+		if err != nil {
+			return err
+		}
+		return c.JSON(res)
+	}
 	res, err := h.s.Check(c.Query("phone"), c.Query("topic"))
 	if err != nil {
 		return err
@@ -125,9 +134,19 @@ func (h *Handler) checkMany(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	if err := checkBulkSize(len(req.Phones), len(req.UserIDs)); err != nil {
+		return err
+	}
 	results, err := h.s.CheckMany(req.Topic, req.Phones)
 	if err != nil {
 		return err
+	}
+	if len(req.UserIDs) > 0 {
+		more, err := h.s.CheckUsers(req.Topic, req.UserIDs)
+		if err != nil {
+			return err
+		}
+		results = append(results, more...)
 	}
 	for i := range results {
 		results[i].Topic = "" // the topic is the request's; keep the rows small

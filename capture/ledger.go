@@ -1,6 +1,8 @@
 package capture
 
 import (
+	"bytes"
+	"cmp"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,7 +22,7 @@ import (
 type Record struct {
 	Type          string // TypeOptIn, TypeOptOut or TypeConfirm
 	Pending       bool   // opt-in waiting for confirmation (double opt-in)
-	Phone         string // E.164
+	Phone         string // E.164; empty for a person known only by UserID
 	Topics        []string
 	Source        string
 	Campaign      string
@@ -42,6 +44,12 @@ type Record struct {
 	// been opted in to before (WhatsApp's "resume"); with none, nothing is
 	// recorded and Skipped is set.
 	RestorePrior bool
+	// UserID is the WhatsApp BSUID the change came with. With Phone the two
+	// are linked; alone it names the contact it is tied to (identity.go).
+	UserID string
+	// BusinessNumber is the business's WhatsApp number (E.164) the change
+	// came through.
+	BusinessNumber string
 }
 
 // Result is what a recorded change produced.
@@ -66,7 +74,23 @@ var errMessageSeen = errors.New("message already processed")
 func (s *Service) Record(r Record) (Result, error) {
 	settings := s.Settings()
 	catalog := settings.TopicIDs()
-	subject := s.subject(r.Phone)
+	if r.UserID == "" && looksLikeUserID(r.Phone) {
+		// A contact reference (a page token's) that is a BSUID.
+		r.Phone, r.UserID = "", r.Phone
+	}
+	var subject, phoneSubject, userKey []byte
+	if r.Phone != "" {
+		phoneSubject = s.subject(r.Phone)
+	}
+	if r.UserID != "" {
+		userKey = s.userKey(r.UserID)
+	}
+	// A BSUID's contact is looked up in the transaction; its own hash is
+	// the subject of a contact first seen by BSUID alone.
+	subject = phoneSubject
+	if subject == nil {
+		subject = userKey
+	}
 	topics := slices.Compact(slices.Sorted(slices.Values(r.Topics)))
 	if topics == nil {
 		topics = []string{}
@@ -93,14 +117,14 @@ func (s *Service) Record(r Record) (Result, error) {
 		return Result{}, err
 	}
 	salt, newKey := random[:16], random[16:]
-	pii := piiRecord{Salt: hex.EncodeToString(salt), Phone: r.Phone, Evidence: r.Evidence.validUTF8()}
+	pii := piiRecord{Salt: hex.EncodeToString(salt), Phone: r.Phone, UserID: r.UserID, Evidence: r.Evidence.validUTF8()}
 	piiSum, piiPlain, err := piiDigest(pii)
 	if err != nil {
 		return Result{}, err
 	}
 	body := eventBody{Type: r.Type, Subject: hex.EncodeToString(subject), Topics: topics, Source: r.Source,
 		Campaign: r.Campaign, LinkID: r.LinkID, NoticeSHA256: noticeHex, NoticeVersion: r.NoticeVersion,
-		NoticeLocale: r.NoticeLocale, Reason: r.Reason, PIISHA256: piiSum}
+		NoticeLocale: r.NoticeLocale, Reason: r.Reason, PIISHA256: piiSum, BusinessNumber: r.BusinessNumber}
 	if r.Pending {
 		body.Status = StatePending
 	}
@@ -127,6 +151,21 @@ func (s *Service) Record(r Record) (Result, error) {
 				return errMessageSeen
 			}
 		}
+		evBody, evBodyJSON := body, bodyJSON
+		subject := subject
+		if userKey != nil {
+			bound, err := s.bindIdentity(tx, userKey, phoneSubject)
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(bound, subject) {
+				subject = bound
+				evBody.Subject = hex.EncodeToString(bound)
+				if evBodyJSON, err = marshalCanonical(evBody); err != nil {
+					return err
+				}
+			}
+		}
 		key, stored := tx.Contact(subject)
 		if stored == nil {
 			// An erased contact starts again from what outlived erasure:
@@ -137,7 +176,6 @@ func (s *Service) Record(r Record) (Result, error) {
 		if err != nil {
 			return err
 		}
-		evBody, evBodyJSON := body, bodyJSON
 		if r.RestoreHeld {
 			if len(st.Held) == 0 {
 				res.Skipped = true
@@ -209,7 +247,8 @@ func (s *Service) Record(r Record) (Result, error) {
 		res.Event.Hash = hex.EncodeToString(res.hash[:])
 		res.Event.Phone, res.Event.Evidence, res.Event.PIISalt = r.Phone, &res.pii.Evidence, pii.Salt
 		s.metrics.countEvent(r.Type, r.Source)
-		s.log.Debug("consent recorded", "type", r.Type, "seq", res.Event.Seq, "phone", MaskPhone(r.Phone),
+		res.Event.UserID = r.UserID
+		s.log.Debug("consent recorded", "type", r.Type, "seq", res.Event.Seq, "phone", MaskPhone(r.Phone), "user_id", MaskUserID(r.UserID),
 			"topics", res.Event.Topics, "source", r.Source)
 	}
 	return res, nil
@@ -217,11 +256,15 @@ func (s *Service) Record(r Record) (Result, error) {
 
 // CheckResult answers "may I message this number about this topic?".
 type CheckResult struct {
-	Phone   string     `json:"phone"`
+	Phone   string     `json:"phone,omitempty"`
+	UserID  string     `json:"user_id,omitempty"`
 	Topic   string     `json:"topic,omitempty"`
 	Allowed bool       `json:"allowed"`
 	State   string     `json:"state"`
 	Since   *time.Time `json:"since,omitempty"`
+	// For a check by template: the template and its current category.
+	Template         string `json:"template,omitempty"`
+	TemplateCategory string `json:"template_category,omitempty"`
 }
 
 // checkTopic rejects topics outside the catalog.
@@ -269,7 +312,19 @@ func (s *Service) Check(rawPhone, topic string) (CheckResult, error) {
 	if err != nil {
 		return CheckResult{}, err
 	}
-	stored, supp, err := s.store.ContactState(s.subject(e164))
+	return s.checkRef(contactRef{phone: e164}, topic)
+}
+
+// checkRef answers a check for a contact named by number or BSUID; the
+// topic is already validated.
+func (s *Service) checkRef(ref contactRef, topic string) (CheckResult, error) {
+	var stored, supp []byte
+	var err error
+	if ref.userID != "" {
+		stored, supp, err = s.store.IdentityState(s.userKey(ref.userID))
+	} else {
+		stored, supp, err = s.store.ContactState(s.subject(ref.phone))
+	}
 	if err != nil {
 		return CheckResult{}, err
 	}
@@ -277,7 +332,7 @@ func (s *Service) Check(rawPhone, topic string) (CheckResult, error) {
 	if err != nil {
 		return CheckResult{}, err
 	}
-	res := CheckResult{Phone: e164, Topic: topic, State: state, Allowed: state == StateOptedIn}
+	res := CheckResult{Phone: ref.phone, UserID: ref.userID, Topic: topic, State: state, Allowed: state == StateOptedIn}
 	if !since.IsZero() {
 		res.Since = &since
 	}
@@ -378,24 +433,32 @@ type TopicView struct {
 
 // ContactView is a contact's current state per catalog topic.
 type ContactView struct {
-	Phone   string      `json:"phone"`
+	Phone   string      `json:"phone,omitempty"`
+	UserID  string      `json:"user_id,omitempty"`
 	Known   bool        `json:"known"`
 	Erased  bool        `json:"erased"`
 	Topics  []TopicView `json:"topics"`
 	Pending []string    `json:"pending,omitempty"`
 }
 
-// Contact returns the current state of a number for every catalog topic.
+// Contact returns the current state of a number or BSUID for every
+// catalog topic.
 func (s *Service) Contact(rawPhone string) (ContactView, error) {
-	e164, err := s.normalize(rawPhone)
+	ref, err := s.parseRef(rawPhone)
 	if err != nil {
 		return ContactView{}, err
 	}
-	stored, supp, err := s.store.ContactState(s.subject(e164))
+	subject, err := s.resolve(ref)
 	if err != nil {
 		return ContactView{}, err
 	}
-	v := ContactView{Phone: e164, Known: stored != nil || supp != nil, Erased: stored == nil && supp != nil}
+	var stored, supp []byte
+	if subject != nil {
+		if stored, supp, err = s.store.ContactState(subject); err != nil {
+			return ContactView{}, err
+		}
+	}
+	v := ContactView{Phone: ref.phone, UserID: ref.userID, Known: stored != nil || supp != nil, Erased: stored == nil && supp != nil}
 	for _, t := range s.Settings().TopicIDs() {
 		state, since, err := evaluate(stored, supp, t)
 		if err != nil {
@@ -417,24 +480,39 @@ func (s *Service) Contact(rawPhone string) (ContactView, error) {
 	return v, nil
 }
 
-// History returns a number's events, oldest first, as raw JSON lines.
+// History returns the events of a number or BSUID, oldest first, as raw
+// JSON lines: those of its contact and of any contact merged into it.
 func (s *Service) History(rawPhone string) ([]json.RawMessage, error) {
-	e164, err := s.normalize(rawPhone)
+	ref, err := s.parseRef(rawPhone)
 	if err != nil {
 		return nil, err
 	}
-	subject := s.subject(e164)
-	recs, err := s.store.EventsOf(subject)
+	subject, err := s.resolve(ref)
+	if err != nil || subject == nil {
+		return []json.RawMessage{}, err
+	}
+	subjects, err := s.contactSubjects(subject)
 	if err != nil {
 		return nil, err
 	}
-	keys, err := s.store.ContactKeys([][]byte{subject})
+	var recs []store.EventRecord
+	for _, subj := range subjects {
+		more, err := s.store.EventsOf(subj)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, more...)
+	}
+	if len(subjects) > 1 {
+		slices.SortFunc(recs, func(a, b store.EventRecord) int { return cmp.Compare(a.Seq, b.Seq) })
+	}
+	keys, err := s.store.ContactKeys(subjects)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]json.RawMessage, 0, len(recs))
 	for _, rec := range recs {
-		line, err := eventLine(nil, rec, keys[string(subject)])
+		line, err := eventLine(nil, rec, keys[string(subjectOf(rec))])
 		if err != nil {
 			return nil, err
 		}
@@ -457,11 +535,18 @@ func eventLine(dst []byte, rec store.EventRecord, key []byte) ([]byte, error) {
 // sealed it is forgotten, and the contact record is dropped. The
 // suppression entry, keyed by the subject hash, stays.
 func (s *Service) Erase(rawPhone string) (int, error) {
-	e164, err := s.normalize(rawPhone)
+	ref, err := s.parseRef(rawPhone)
 	if err != nil {
 		return 0, err
 	}
-	subject := s.subject(e164)
+	subject, err := s.resolve(ref)
+	if err != nil {
+		return 0, err
+	}
+	if subject == nil {
+		return 0, errNotFound
+	}
+	e164 := ref.phone // empty for a BSUID, which is not logged
 	var n int
 	err = s.store.Write(func(tx *store.Tx) error {
 		seqs := tx.ContactEventSeqs(subject)
@@ -473,6 +558,11 @@ func (s *Service) Erase(rawPhone string) (int, error) {
 			if err := tx.ResealEvent(seq, nil); err != nil {
 				return err
 			}
+		}
+		merged, err := eraseIdentities(tx, subject)
+		n += merged
+		if err != nil {
+			return err
 		}
 		return tx.DeleteContact(subject) // and with it the key that sealed the data
 	})

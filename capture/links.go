@@ -24,6 +24,10 @@ type LinkRequest struct {
 	Topics    []string   `json:"topics" validate:"required,min=1,max=20"`
 	ExpiresAt *time.Time `json:"expires_at"`
 	MaxScans  int        `json:"max_scans" validate:"min=0,max=1000000000"`
+
+	// Number picks one of the settings' numbers (label or
+	// phone_number_id) for wa_url; empty is the default number.
+	Number string `json:"number" validate:"omitempty,max=40"`
 }
 
 // LinkView is a link as the API returns it.
@@ -45,6 +49,8 @@ type LinkView struct {
 	Scans     uint64     `json:"scans"`
 	// State is active, disabled, expired or exhausted (max_scans reached).
 	State string `json:"state"`
+	// Number is the business number wa_url targets.
+	Number string `json:"number,omitempty"`
 }
 
 // Link states.
@@ -162,7 +168,11 @@ func (s *Service) linkRecord(st Settings, req LinkRequest, now time.Time) (store
 	if locale == "" {
 		locale = st.DefaultLocale
 	}
-	return store.Link{Source: req.Source, Campaign: req.Campaign, Label: req.Label,
+	number, err := linkNumber(st, req.Number)
+	if err != nil {
+		return store.Link{}, err
+	}
+	return store.Link{WANumber: number, Source: req.Source, Campaign: req.Campaign, Label: req.Label,
 		Message: req.Message, Locale: locale, Topics: slices.Compact(slices.Sorted(slices.Values(req.Topics))),
 		CreatedAt: now, UpdatedAt: now, ExpiresAt: req.ExpiresAt, MaxScans: req.MaxScans}, nil
 }
@@ -403,7 +413,7 @@ func (s *Service) linkView(st Settings, l store.Link, scans uint64, now time.Tim
 	if topics == nil {
 		topics = []string{}
 	}
-	return LinkView{ID: l.ID, Code: l.Code, URL: linkURL(st.PublicURL, l.Code), WAURL: waURL(st, l),
+	return LinkView{Number: firstNonEmpty(l.WANumber, st.WANumber), ID: l.ID, Code: l.Code, URL: linkURL(st.PublicURL, l.Code), WAURL: waURL(st, l),
 		QRURL: st.PublicURL + "/v1/links/" + l.ID + "/qr", Source: l.Source, Campaign: l.Campaign,
 		Label: l.Label, Topics: topics, Locale: l.Locale, CreatedAt: l.CreatedAt, ExpiresAt: l.ExpiresAt,
 		MaxScans: l.MaxScans, Disabled: l.Disabled, Scans: scans, State: LinkState(l, scans, now)}
@@ -477,7 +487,7 @@ func topicList(st Settings, ids []string, locale string) string {
 // waURL is the wa.me link that opens a chat with the business with the
 // message prefilled; "" when no number is configured.
 func waURL(st Settings, l store.Link) string {
-	digits := strings.TrimPrefix(st.WANumber, "+")
+	digits := strings.TrimPrefix(firstNonEmpty(l.WANumber, st.WANumber), "+")
 	if digits == "" {
 		return ""
 	}

@@ -22,6 +22,9 @@ type Metrics struct {
 	latency  *prometheus.HistogramVec
 	// webhookSkipped counts webhook events recorded nowhere, by reason.
 	webhookSkipped *prometheus.CounterVec
+	// unknownNumbers counts webhook changes for a phone_number_id that
+	// is not in the settings' numbers.
+	unknownNumbers prometheus.Counter
 }
 
 // Reasons a webhook event is skipped (label values of
@@ -56,7 +59,9 @@ func NewMetrics() *Metrics {
 		skipResumeWithoutOptIn} {
 		m.webhookSkipped.WithLabelValues(reason) // listed at 0 from the start
 	}
-	m.registry.MustRegister(m.optIns, m.optOuts, m.confirms, m.scans, m.latency, m.webhookSkipped,
+	m.unknownNumbers = prometheus.NewCounter(prometheus.CounterOpts{Name: "consentry_webhook_unknown_number_total",
+		Help: "WhatsApp webhook changes ignored because their phone_number_id is not configured."})
+	m.registry.MustRegister(m.optIns, m.optOuts, m.confirms, m.scans, m.latency, m.webhookSkipped, m.unknownNumbers,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -73,6 +78,8 @@ func (m *Metrics) countEvent(typ, source string) {
 }
 
 func (m *Metrics) countWebhookSkip(reason string) { m.webhookSkipped.WithLabelValues(reason).Inc() }
+
+func (m *Metrics) countUnknownNumber() { m.unknownNumbers.Inc() }
 
 // CountScan counts one link scan.
 func (m *Metrics) CountScan(source string) { m.scans.WithLabelValues(source).Inc() }

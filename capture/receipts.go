@@ -21,6 +21,9 @@ type receiptRequest struct {
 	// ESCPOS picks how an escpos answer draws the symbol: raster (GS v 0,
 	// any printer, the default) or native (GS ( k, the printer encodes it).
 	ESCPOS string `json:"escpos" validate:"omitempty,oneof=raster native"`
+	// Number picks the business number the receipt's code opens (label or
+	// phone_number_id of the settings' numbers).
+	Number string `json:"number" validate:"omitempty,max=40"`
 }
 
 // receiptJSON is the json answer of POST /v1/receipts.
@@ -60,7 +63,7 @@ func (s *Service) createReceipt(req receiptRequest) (receipt, error) {
 	st := s.Settings()
 	expires := time.Now().UTC().Add(time.Duration(st.ReceiptTTL))
 	view, err := s.CreateLink(LinkRequest{Source: "receipt", Campaign: req.Store, Label: req.OrderRef,
-		Topics: req.Topics, Locale: req.Locale, ExpiresAt: &expires})
+		Topics: req.Topics, Locale: req.Locale, ExpiresAt: &expires, Number: req.Number})
 	if err != nil {
 		return receipt{}, err
 	}

@@ -33,6 +33,10 @@ type Settings struct {
 	OptInKeywords    []string `json:"optin_keywords" validate:"omitempty,max=100,dive,min=1,max=40,safetext"`
 	OptOutPayloads   []string `json:"optout_payloads" validate:"omitempty,max=100,dive,min=1,max=100,safetext"`
 	KeepProfileNames bool     `json:"keep_profile_names"`
+
+	// Numbers are the business's WhatsApp numbers (numbers.go); wa_number
+	// is the default one.
+	Numbers []BusinessNumber `json:"numbers" validate:"omitempty,max=50,dive"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("2160h").
@@ -59,8 +63,9 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 var linkSources = []string{"receipt", "packaging", "signage", "print", "pos_display", "event",
 	"invoice", "sms", "email", "web", "app", "staff"}
 
-// optInSources adds the channels the service itself records from.
-var optInSources = append(append([]string{}, linkSources...), "api", "widget", "whatsapp", "import",
+// optInSources adds the channels the service itself records from ("ad":
+// a click-to-WhatsApp ad).
+var optInSources = append(append([]string{}, linkSources...), "api", "widget", "whatsapp", "import", "ad",
 	"unsubscribe_page", "preference_centre")
 
 func isOneOf(v string, list []string) bool {
@@ -114,6 +119,9 @@ func (s Settings) withDefaults() Settings {
 	if s.ReceiptTTL == 0 {
 		s.ReceiptTTL = Duration(90 * 24 * time.Hour)
 	}
+	if s.Numbers == nil {
+		s.Numbers = []BusinessNumber{} // shown as [], not null
+	}
 	return s
 }
 
@@ -130,6 +138,9 @@ func (s *Settings) check() *Error {
 			return fieldError("wa_number", err.Error())
 		}
 		s.WANumber = e164
+	}
+	if e := s.checkNumbers(); e != nil {
+		return e
 	}
 	if err := checkPublicURL(s.PublicURL); err != nil {
 		return fieldError("public_url", err.Error())

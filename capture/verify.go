@@ -28,6 +28,7 @@ type exportLine struct {
 	PIISHA256  string      `json:"pii_sha256"`
 	Hash       string      `json:"hash"`
 	Phone      *string     `json:"phone"`
+	UserID     string      `json:"user_id"`
 	Evidence   *Evidence   `json:"evidence"`
 	PIISalt    string      `json:"pii_salt"`
 	Erased     bool        `json:"erased"`
@@ -78,8 +79,8 @@ func VerifyExport(r io.Reader, publicKey string) (uint64, error) {
 			return n, &VerifyError{expected, "prev_hash does not match the previous event's hash"}
 		}
 		var pii *piiRecord
-		if line.Phone != nil || line.Evidence != nil || line.PIISalt != "" {
-			pii = &piiRecord{Salt: line.PIISalt}
+		if line.Phone != nil || line.Evidence != nil || line.PIISalt != "" || line.UserID != "" {
+			pii = &piiRecord{Salt: line.PIISalt, UserID: line.UserID}
 			if line.Phone != nil {
 				pii.Phone = *line.Phone
 			}

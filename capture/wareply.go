@@ -28,6 +28,7 @@ const (
 type waReplier struct {
 	client   *http.Client
 	endpoint string // {graph}/{phone-number-id}/messages
+	graph    string // {graph}, for replies from another business number
 	token    string
 	log      *slog.Logger
 
@@ -41,6 +42,7 @@ type waReplier struct {
 type waOutbound struct {
 	to   string // E.164
 	body string
+	from string // phone_number_id to send from; "" = the configured one
 }
 
 // newWAReplier returns a sender when a Cloud API token and phone number id
@@ -54,12 +56,18 @@ func newWAReplier(cfg Config, log *slog.Logger) *waReplier {
 		endpoint: strings.TrimRight(cfg.GraphURL, "/") + "/" + url.PathEscape(cfg.WAPhoneNumberID) + "/messages",
 		token:    cfg.WAToken,
 		log:      log,
+		graph:    strings.TrimRight(cfg.GraphURL, "/"),
 	}
 }
 
 // enqueue schedules a reply. It never blocks: workers start on demand and
 // exit when the queue is empty, so an idle service holds no goroutines.
-func (r *waReplier) enqueue(to, body string) {
+func (r *waReplier) enqueue(to, body string) { r.enqueueFrom("", to, body) }
+
+// enqueueFrom schedules a reply sent from the business number with that
+// phone_number_id ("" = the configured --wa-phone-number-id): a person
+// who wrote to the wholesale line hears back from it.
+func (r *waReplier) enqueueFrom(from, to, body string) {
 	if r == nil || body == "" {
 		return
 	}
@@ -69,7 +77,7 @@ func (r *waReplier) enqueue(to, body string) {
 		r.log.Warn("whatsapp reply dropped: queue full", "phone", MaskPhone(to))
 		return
 	}
-	r.queue = append(r.queue, waOutbound{to: to, body: body})
+	r.queue = append(r.queue, waOutbound{to: to, body: body, from: from})
 	if r.running < replyWorkers {
 		r.running++
 		r.wg.Add(1)
@@ -124,7 +132,11 @@ func (r *waReplier) send(ctx context.Context, m waOutbound) error {
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.endpoint, bytes.NewReader(payload))
+	endpoint := r.endpoint
+	if m.from != "" {
+		endpoint = r.graph + "/" + url.PathEscape(m.from) + "/messages"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(payload))
 	if err != nil {
 		return err
 	}

@@ -121,6 +121,9 @@ func (w *webhook) receive(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"status": "ignored"})
 	}
 	st := w.s.Settings()
+	if delivery = w.dropUnknownNumbers(delivery, st); deliveryEmpty(delivery) {
+		return c.JSON(ignoredReply)
+	}
 	for _, a := range planDelivery(delivery, rulesFor(st)) {
 		if err := w.apply(st, a); err != nil {
 			return err
@@ -132,6 +135,9 @@ func (w *webhook) receive(c *fiber.Ctx) error {
 // apply records one action; invalid input is logged and skipped.
 func (w *webhook) apply(st Settings, a waAction) error {
 	log := w.s.log
+	if handled, err := w.applyPlatform(st, a); handled {
+		return err
+	}
 	if a.id == "" || len(a.id) > maxMessageIDLen {
 		w.s.metrics.countWebhookSkip(skipBadID)
 		log.Warn("whatsapp event skipped: missing or oversized id", "id_len", len(a.id))
@@ -141,8 +147,10 @@ func (w *webhook) apply(st Settings, a waAction) error {
 		// Keep the number out of logs and the message-id index.
 		a.id = "up|" + hex.EncodeToString(w.s.subject(a.id))
 	}
-	phone, err := waPhone(a.waID, st.DefaultRegion)
-	if err != nil {
+	rec := Record{MessageID: a.id, Source: sourceWhatsApp, Reason: a.reason,
+		Evidence: Evidence{MessageID: truncateUTF8(a.messageID, maxMessageIDLen),
+			RawText: truncateUTF8(a.text, maxEvidenceText)}}
+	if !w.identify(st, a, &rec) {
 		// Counted, so that a number form this code does not know (how the
 		// ninth-digit IDs went unnoticed) shows on a dashboard.
 		reason := skipInvalidNumber
@@ -150,13 +158,11 @@ func (w *webhook) apply(st Settings, a waAction) error {
 			reason = skipMissingNumber
 		}
 		w.s.metrics.countWebhookSkip(reason)
-		log.Warn("whatsapp event skipped: invalid number", "reason", reason, "id", logID(a.id),
+		log.Warn("whatsapp event skipped: no valid number or user id", "reason", reason, "id", logID(a.id),
 			"phone", MaskPhone(truncateUTF8(a.waID, 20)))
 		return nil
 	}
-	rec := Record{Phone: phone, MessageID: a.id, Source: sourceWhatsApp, Reason: a.reason,
-		Evidence: Evidence{MessageID: truncateUTF8(a.messageID, maxMessageIDLen),
-			RawText: truncateUTF8(a.text, maxEvidenceText)}}
+	phone := rec.Phone
 	if st.KeepProfileNames {
 		rec.Evidence.ProfileName = truncateUTF8(a.profile, maxProfileName)
 	}
@@ -191,6 +197,7 @@ func (w *webhook) apply(st Settings, a waAction) error {
 	default:
 		return nil
 	}
+	applyReferral(&rec, a.referral)
 	res, err := w.s.Record(rec)
 	if err != nil {
 		return err
@@ -207,8 +214,8 @@ func (w *webhook) apply(st Settings, a waAction) error {
 		}
 		return nil
 	}
-	if a.inbound {
-		w.replies.enqueue(phone, replyText(st, reply, res.Event.Topics))
+	if a.inbound && phone != "" {
+		w.replies.enqueueFrom(replyFrom(st, a), phone, replyText(st, reply, res.Event.Topics))
 	}
 	return nil
 }

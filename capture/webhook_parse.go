@@ -31,6 +31,7 @@ type waValue struct {
 	Messages        []waMessage        `json:"messages"`
 	Statuses        []waStatus         `json:"statuses"`
 	UserPreferences []waUserPreference `json:"user_preferences"`
+	platformValue
 }
 
 type waMetadata struct {
@@ -43,6 +44,8 @@ type waContact struct {
 		Name string `json:"name"`
 	} `json:"profile"`
 	WaID string `json:"wa_id"`
+	// UserID is the person's business-scoped user id (BSUID).
+	UserID string `json:"user_id"`
 }
 
 type waMessage struct {
@@ -53,6 +56,10 @@ type waMessage struct {
 	Text        *waText        `json:"text"`
 	Button      *waButton      `json:"button"`
 	Interactive *waInteractive `json:"interactive"`
+	// Present on the 2026 platform (identity.go, webhook_platform.go).
+	FromUserID string      `json:"from_user_id"`
+	Referral   *waReferral `json:"referral"`
+	System     *waSystem   `json:"system"`
 }
 
 type waText struct {
@@ -83,6 +90,9 @@ type waStatus struct {
 	Timestamp   flexString `json:"timestamp"`
 	RecipientID string     `json:"recipient_id"`
 	Errors      []waError  `json:"errors"`
+	// RecipientUserID is the BSUID the message was sent to; recipient_id
+	// may be absent for people who use a username.
+	RecipientUserID string `json:"recipient_user_id"`
 }
 
 type waError struct {
@@ -92,6 +102,7 @@ type waError struct {
 
 type waUserPreference struct {
 	WaID      string     `json:"wa_id"`
+	UserID    string     `json:"user_id"`
 	Detail    string     `json:"detail"`
 	Category  string     `json:"category"`
 	Value     string     `json:"value"`
@@ -159,6 +170,7 @@ type waAction struct {
 	// idHasPhone marks an id built from the number; apply replaces it
 	// with a keyed hash before it is logged or stored.
 	idHasPhone bool
+	platformAction
 }
 
 type actionKind int
@@ -194,6 +206,7 @@ func planDelivery(d waDelivery, rules keywordRules) []waAction {
 	var out []waAction
 	for _, e := range d.Entry {
 		for _, ch := range e.Changes {
+			start := len(out)
 			switch ch.Field {
 			case "messages":
 				for _, m := range ch.Value.Messages {
@@ -212,7 +225,10 @@ func planDelivery(d waDelivery, rules keywordRules) []waAction {
 						out = append(out, a)
 					}
 				}
+			case "user_id_update", "template_category_update":
+				out = append(out, planPlatform(ch)...)
 			}
+			out = tagChange(out, start, ch)
 		}
 	}
 	return out
@@ -220,6 +236,7 @@ func planDelivery(d waDelivery, rules keywordRules) []waAction {
 
 func planMessage(m waMessage, contacts []waContact, rules keywordRules) (waAction, bool) {
 	a := waAction{id: m.ID, messageID: m.ID, waID: m.From, profile: profileOf(m.From, contacts), inbound: true}
+	a.userID, a.referral = senderUserID(m, contacts), m.Referral
 	switch m.Type {
 	case "text":
 		if m.Text == nil {
@@ -259,6 +276,8 @@ func planMessage(m waMessage, contacts []waContact, rules keywordRules) (waActio
 		if !a.payloadAction(reply.ID, rules) {
 			return a, false
 		}
+	case "system":
+		return planSystem(a, m)
 	default:
 		return a, false
 	}
@@ -285,7 +304,8 @@ func planStatus(st waStatus) (waAction, bool) {
 	for _, e := range st.Errors {
 		if string(e.Code) == codeMarketingRefused {
 			return waAction{kind: actMarketingOptOut, id: st.ID + "|" + codeMarketingRefused, messageID: st.ID,
-				waID: st.RecipientID, reason: reasonPlatform131050, text: e.Title}, st.ID != ""
+				waID: st.RecipientID, reason: reasonPlatform131050, text: e.Title,
+				platformAction: platformAction{userID: st.RecipientUserID}}, st.ID != ""
 		}
 	}
 	return waAction{}, false
@@ -295,7 +315,7 @@ func planPreference(up waUserPreference) (waAction, bool) {
 	if up.Category != "marketing_messages" {
 		return waAction{}, false
 	}
-	a := waAction{waID: up.WaID, reason: reasonUserPreferences, text: up.Detail}
+	a := waAction{waID: up.WaID, reason: reasonUserPreferences, text: up.Detail, platformAction: platformAction{userID: up.UserID}}
 	value := strings.ToLower(strings.TrimSpace(up.Value))
 	switch value {
 	case "stop":
@@ -307,7 +327,7 @@ func planPreference(up waUserPreference) (waAction, bool) {
 	}
 	// Preference changes carry no id of their own: number, time and value
 	// together identify a redelivery.
-	a.id, a.idHasPhone = up.WaID+"|"+string(up.Timestamp)+"|"+value, true
+	a.id, a.idHasPhone = firstNonEmpty(up.WaID, up.UserID)+"|"+string(up.Timestamp)+"|"+value, true
 	return a, true
 }
 

@@ -29,6 +29,7 @@ type Link struct {
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	MaxScans  int        `json:"max_scans,omitempty"` // 0 = unlimited
 	Disabled  bool       `json:"disabled,omitempty"`
+	WANumber  string     `json:"wa_number,omitempty"` // the business number its wa_url targets; "" = the default
 
 	// Filled on read from the link_scans bucket, never stored in the record.
 	Scans uint64 `json:"-"`

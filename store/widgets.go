@@ -26,6 +26,7 @@ type Widget struct {
 	Greeting       string         `json:"greeting,omitempty"`
 	FormSelector   string         `json:"form_selector,omitempty"`
 	PhoneSelector  string         `json:"phone_selector,omitempty"`
+	Number         string         `json:"number,omitempty"` // label or phone_number_id of its business number
 
 	// ChatLink is the signed link behind the chat button (kind chat).
 	ChatLink *WidgetLink `json:"chat_link,omitempty"`

@@ -32,6 +32,7 @@ type widgetView struct {
 	Greeting       string               `json:"greeting,omitempty"`
 	FormSelector   string               `json:"form_selector,omitempty"`
 	PhoneSelector  string               `json:"phone_selector,omitempty"`
+	Number         string               `json:"number,omitempty"`
 	LinkID         string               `json:"link_id,omitempty"`
 	WAURL          string               `json:"wa_url,omitempty"`
 	QRSVGURL       string               `json:"qr_svg_url,omitempty"`
@@ -58,6 +59,7 @@ func (h *Handler) view(w store.Widget) (widgetView, error) {
 	if w.ChatLink != nil {
 		v.LinkID = w.ChatLink.ID
 	}
+	v.Number = w.Number
 	return v, nil
 }
 
@@ -161,7 +163,9 @@ func (h *Handler) patchWidget(c *fiber.Ctx) error {
 		return err
 	}
 	var chatLink *store.WidgetLink
-	if next.Kind == "chat" && cur.ChatLink == nil {
+	// A new business number needs new links: stored ones open the old one.
+	renumbered := next.Number != cur.Number
+	if next.Kind == "chat" && (cur.ChatLink == nil || renumbered) {
 		next.ID = id
 		link, err := h.createLink(next, next.Topics, "chat button")
 		if err != nil {
@@ -173,6 +177,9 @@ func (h *Handler) patchWidget(c *fiber.Ctx) error {
 		links, confirm, created := w.ChatLink, w.ConfirmLinks, w.CreatedAt
 		*w = next
 		w.ChatLink, w.ConfirmLinks, w.CreatedAt, w.UpdatedAt = links, confirm, created, now()
+		if renumbered {
+			w.ChatLink, w.ConfirmLinks = nil, nil
+		}
 		if w.ChatLink == nil {
 			w.ChatLink = chatLink
 		}

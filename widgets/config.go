@@ -47,6 +47,9 @@ type widgetRequest struct {
 	Greeting       string    `json:"greeting" validate:"max=200,safetext"`
 	FormSelector   string    `json:"form_selector" validate:"max=200,safetext"`
 	PhoneSelector  string    `json:"phone_selector" validate:"max=200,safetext"`
+	// Number picks the business number its links open (a label or
+	// phone_number_id of the settings' numbers); empty is the default.
+	Number string `json:"number" validate:"max=40"`
 }
 
 type themeIn struct {
@@ -80,7 +83,7 @@ func requestOf(w store.Widget) widgetRequest {
 			ExitIntent: w.Triggers.ExitIntent, URLInclude: slices.Clone(w.Triggers.URLInclude),
 			URLExclude: slices.Clone(w.Triggers.URLExclude)},
 		FrequencyDays: &freq, DoubleOptIn: w.DoubleOptIn, Greeting: w.Greeting,
-		FormSelector: w.FormSelector, PhoneSelector: w.PhoneSelector}
+		FormSelector: w.FormSelector, PhoneSelector: w.PhoneSelector, Number: w.Number}
 }
 
 // check validates what the struct tags cannot and fills defaults; it
@@ -91,7 +94,11 @@ func (r widgetRequest) check(st capture.Settings) (store.Widget, error) {
 	}
 	w := store.Widget{Kind: r.Kind, Name: strings.TrimSpace(r.Name), Locale: r.Locale,
 		DoubleOptIn: r.DoubleOptIn, Greeting: strings.TrimSpace(r.Greeting),
-		FormSelector: strings.TrimSpace(r.FormSelector), PhoneSelector: strings.TrimSpace(r.PhoneSelector)}
+		FormSelector: strings.TrimSpace(r.FormSelector), PhoneSelector: strings.TrimSpace(r.PhoneSelector),
+		Number: strings.TrimSpace(r.Number)}
+	if err := st.CheckNumberRef("number", w.Number); err != nil {
+		return store.Widget{}, err
+	}
 	if w.Name == "" {
 		w.Name = r.Kind
 	}

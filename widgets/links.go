@@ -19,7 +19,7 @@ func (h *Handler) createLink(w store.Widget, topics []string, purpose string) (s
 		campaign = campaign[:64]
 	}
 	v, err := h.s.CreateLink(capture.LinkRequest{Source: "web", Campaign: campaign,
-		Label: "widget " + w.ID + " (" + purpose + ")", Locale: w.Locale, Topics: topics})
+		Label: "widget " + w.ID + " (" + purpose + ")", Locale: w.Locale, Topics: topics, Number: w.Number})
 	if err != nil {
 		return store.WidgetLink{}, err
 	}

@@ -381,9 +381,10 @@ func (h *Handler) preferencesSubmit(c *fiber.Ctx) error {
 // senders to put in their messages.
 func (h *Handler) contactLinks(c *fiber.Ctx) error {
 	st := h.s.Settings()
-	e164, err := capture.NormalizePhone(capture.PathPhone(c, "phone"), st.DefaultRegion)
+	// A number (E.164) or a WhatsApp BSUID: the pages work for either.
+	e164, err := h.s.ContactRef(capture.PathPhone(c, "phone"))
 	if err != nil {
-		return fieldErr("phone", err.Error())
+		return err
 	}
 	u, err := h.tokens.seal(purposeUnsubscribe, e164)
 	if err != nil {
@@ -393,6 +394,10 @@ func (h *Handler) contactLinks(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"phone": e164, "unsubscribe_url": st.PublicURL + "/u/" + u,
+	who := "phone"
+	if capture.IsUserID(e164) {
+		who = "user_id"
+	}
+	return c.JSON(fiber.Map{who: e164, "unsubscribe_url": st.PublicURL + "/u/" + u,
 		"preferences_url": st.PublicURL + "/p/" + p})
 }

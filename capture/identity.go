@@ -1,0 +1,439 @@
+package capture
+
+import (
+	"bytes"
+	"cmp"
+	"crypto/rand"
+	"encoding/hex"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/consentry/consentry/store"
+)
+
+// A contact is known by its phone number, by WhatsApp's business-scoped
+// user id (BSUID, e.g. "BR.20481632641282561024"), or by both. The phone
+// number's keyed hash is the contact's subject as before; a BSUID reaches
+// its contact through the store's identities index, keyed by its own keyed
+// hash. A contact first seen by BSUID alone gets that hash as its subject.
+// BSUIDs are personal data like numbers: only their keyed hash is indexed,
+// the id itself is sealed with the event's personal data, and erasure
+// removes it with the rest.
+
+// maxUserIDLen bounds a BSUID; Meta's are about 25 characters.
+const maxUserIDLen = 128
+
+// userKey is the keyed hash that stands for a BSUID. The prefix keeps it
+// apart from the hash of any phone number.
+func (s *Service) userKey(userID string) []byte { return s.subject("uid|" + userID) }
+
+// validUserID accepts what a BSUID looks like: a country code, a dot and
+// digits, possibly with more dot-separated parts (".ENT."). It is read
+// defensively: letters, digits, dots, '_' and '-', at least one dot.
+func validUserID(id string) bool {
+	if id == "" || len(id) > maxUserIDLen || !strings.Contains(id, ".") {
+		return false
+	}
+	for _, c := range id {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// looksLikeUserID tells a BSUID from a phone number in a path: a phone
+// number, in any notation, has no letters; a BSUID has letters and a dot.
+func looksLikeUserID(raw string) bool {
+	return strings.Contains(raw, ".") && strings.IndexFunc(raw, func(r rune) bool { return (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') }) >= 0
+}
+
+// MaskUserID keeps a BSUID's country prefix and last two digits for logs.
+func MaskUserID(id string) string {
+	if len(id) <= 6 {
+		return strings.Repeat("*", len(id))
+	}
+	head := 3
+	if i := strings.IndexByte(id, '.'); i >= 0 && i < 4 {
+		head = i + 1
+	}
+	return id[:head] + strings.Repeat("*", len(id)-head-2) + id[len(id)-2:]
+}
+
+// contactRef is a contact as named by a caller: a phone number (E.164) or
+// a BSUID.
+type contactRef struct {
+	phone  string
+	userID string
+}
+
+// parseRef reads a phone number or a BSUID (from a path or a query).
+func (s *Service) parseRef(raw string) (contactRef, error) {
+	raw = strings.TrimSpace(raw)
+	if looksLikeUserID(raw) {
+		if !validUserID(raw) {
+			return contactRef{}, fieldError("user_id", "not a WhatsApp user id (like US.13491208655302741918)")
+		}
+		return contactRef{userID: raw}, nil
+	}
+	e164, err := s.normalize(raw)
+	if err != nil {
+		return contactRef{}, err
+	}
+	return contactRef{phone: e164}, nil
+}
+
+// userRef validates a BSUID given as user_id.
+func userRef(raw, field string) (contactRef, error) {
+	raw = strings.TrimSpace(raw)
+	if !validUserID(raw) {
+		return contactRef{}, fieldError(field, "not a WhatsApp user id (like US.13491208655302741918)")
+	}
+	return contactRef{userID: raw}, nil
+}
+
+// resolve returns the subject a reference stands for; nil for a BSUID
+// nobody has been seen with.
+func (s *Service) resolve(ref contactRef) ([]byte, error) {
+	if ref.userID == "" {
+		return s.subject(ref.phone), nil
+	}
+	subjects, err := s.store.ResolveIdentities([][]byte{s.userKey(ref.userID)})
+	if err != nil {
+		return nil, err
+	}
+	return subjects[0], nil
+}
+
+// bindIdentity ties a BSUID (userKey) to its contact inside a write and
+// returns the subject the event belongs to. With a phone subject the two
+// are linked from now on; a contact that had been known by the BSUID alone
+// is merged into the phone's. Without one the BSUID's contact is used,
+// created when unknown so that nothing the person sends is dropped.
+func (s *Service) bindIdentity(tx *store.Tx, userKey, phoneSubject []byte) ([]byte, error) {
+	cur, kind := tx.Identity(userKey)
+	switch {
+	case phoneSubject == nil && cur != nil:
+		return cur, nil
+	case phoneSubject == nil:
+		return userKey, tx.LinkIdentity(userKey, userKey, store.IdentityOwn)
+	case bytes.Equal(cur, phoneSubject):
+		return cur, nil
+	}
+	if cur != nil && kind == store.IdentityOwn {
+		if err := mergeContact(tx, cur, phoneSubject); err != nil {
+			return nil, err
+		}
+	}
+	// A BSUID tied to another number (without a number-change message)
+	// now follows the number it arrived with.
+	return phoneSubject, tx.LinkIdentity(userKey, phoneSubject, store.IdentityLinked)
+}
+
+// LinkIdentity ties a BSUID to a number's contact (merging a contact known
+// by the BSUID alone into it). Already linked, it writes nothing.
+func (s *Service) LinkIdentity(phone, userID string) error {
+	phoneSubject, userKey := s.subject(phone), s.userKey(userID)
+	cur, err := s.store.ResolveIdentities([][]byte{userKey})
+	if err != nil || bytes.Equal(cur[0], phoneSubject) {
+		return err
+	}
+	return s.store.Write(func(tx *store.Tx) error {
+		_, err := s.bindIdentity(tx, userKey, phoneSubject)
+		return err
+	})
+}
+
+// mergeContact folds the contact from into the contact into: for each
+// topic the later decision wins (sequence numbers order all decisions), so
+// an opt-out given under either identity stays in force. from keeps its
+// key, which seals its events; those events are listed, and erased, with
+// into's from now on.
+func mergeContact(tx *store.Tx, from, into []byte) error {
+	fromKey, fromState := tx.Contact(from)
+	if fromKey == nil {
+		fromState = tx.Suppression(from)
+	}
+	intoKey, intoState := tx.Contact(into)
+	if intoKey == nil {
+		intoState = tx.Suppression(into)
+	}
+	a, err := decodeState(intoState)
+	if err != nil {
+		return err
+	}
+	b, err := decodeState(fromState)
+	if err != nil {
+		return err
+	}
+	merged := mergeStates(a, b)
+	if intoKey == nil {
+		intoKey = make([]byte, 32)
+		if _, err := rand.Read(intoKey); err != nil {
+			return err
+		}
+	}
+	if err := tx.PutContact(into, intoKey, merged.encode()); err != nil {
+		return err
+	}
+	if err := tx.PutSuppression(into, merged.suppression()); err != nil {
+		return err
+	}
+	if fromKey != nil {
+		if err := tx.PutContact(from, fromKey, nil); err != nil {
+			return err
+		}
+	}
+	if err := tx.PutSuppression(from, nil); err != nil {
+		return err
+	}
+	return moveTies(tx, from, into)
+}
+
+// moveTies re-points every identity and merged contact of from to into.
+func moveTies(tx *store.Tx, from, into []byte) error {
+	for _, id := range tx.IdentitiesOf(from) {
+		if err := tx.LinkIdentity(id, into, store.IdentityLinked); err != nil {
+			return err
+		}
+	}
+	for _, m := range tx.MergedInto(from) {
+		if err := tx.AddMerged(into, m); err != nil {
+			return err
+		}
+		if err := tx.RemoveMerged(from, m); err != nil {
+			return err
+		}
+	}
+	if bytes.Equal(from, into) {
+		return nil
+	}
+	if key, _ := tx.Contact(from); key != nil || len(tx.ContactEventSeqs(from)) > 0 {
+		return tx.AddMerged(into, from)
+	}
+	return nil
+}
+
+// mergeStates keeps, per topic, the later of two states' decisions.
+func mergeStates(a, b contactState) contactState {
+	out := contactState{Topics: map[string]topicState{}, Held: slices.Clone(a.Held)}
+	for k, ts := range a.Topics {
+		out.Topics[k] = ts
+	}
+	for k, ts := range b.Topics {
+		if cur, ok := out.Topics[k]; !ok || ts.Seq > cur.Seq {
+			out.Topics[k] = ts
+		}
+	}
+	if b.Topics[allTopics].Seq > a.Topics[allTopics].Seq {
+		out.Held = slices.Clone(b.Held)
+	}
+	return out
+}
+
+// MoveUserID applies a user_id_update: the contact known by previous is
+// known by current from now on, and previous no longer names it. When
+// previous is unknown but the delivery names the number, current is linked
+// to that number's contact.
+func (s *Service) MoveUserID(previous, current, phone string) error {
+	if !validUserID(current) {
+		return fieldError("user_id.current", "not a WhatsApp user id")
+	}
+	var phoneSubject []byte
+	if phone != "" {
+		phoneSubject = s.subject(phone)
+	}
+	prevKey, curKey := s.userKey(previous), s.userKey(current)
+	return s.store.Write(func(tx *store.Tx) error {
+		subject, kind := tx.Identity(prevKey)
+		if subject == nil {
+			if phoneSubject == nil {
+				return nil // nothing known under either id: nothing to move
+			}
+			_, err := s.bindIdentity(tx, curKey, phoneSubject)
+			return err
+		}
+		if err := tx.LinkIdentity(curKey, subject, kind); err != nil {
+			return err
+		}
+		if previous == current {
+			return nil
+		}
+		return tx.UnlinkIdentity(prevKey)
+	})
+}
+
+// ChangeNumber applies a user_changed_number system message: the person's
+// consent moves to the new number, recorded there as events of its own in
+// the order it was given; the old number keeps its opt-outs and loses its
+// opt-ins (WhatsApp may give the number to someone else), and the person's
+// BSUIDs follow them. base carries the message's id, evidence and business
+// number.
+func (s *Service) ChangeNumber(oldPhone, newPhone string, base Record) error {
+	if oldPhone == newPhone {
+		return nil
+	}
+	stored, _, err := s.store.ContactState(s.subject(oldPhone))
+	if err != nil {
+		return err
+	}
+	st, err := decodeState(stored)
+	if err != nil {
+		return err
+	}
+	type entry struct {
+		topic string
+		ts    topicState
+	}
+	var entries []entry
+	for k, ts := range st.Topics {
+		if ts.State != StatePending {
+			entries = append(entries, entry{k, ts})
+		}
+	}
+	slices.SortFunc(entries, func(a, b entry) int { return cmp.Compare(a.ts.Seq, b.ts.Seq) })
+	for _, e := range entries {
+		rec := base
+		rec.Phone, rec.UserID, rec.Reason = newPhone, "", reasonNumberChanged
+		// Named by the decision it copies, so a redelivery finds each one
+		// already recorded.
+		rec.MessageID = base.MessageID + "|" + e.topic + "|" + strconv.FormatUint(e.ts.Seq, 10)
+		rec.Type = TypeOptIn
+		if e.ts.State == StateOptedOut {
+			rec.Type = TypeOptOut
+		}
+		if e.topic != allTopics {
+			rec.Topics = []string{e.topic}
+		}
+		if _, err := s.Record(rec); err != nil {
+			return err
+		}
+	}
+	oldSubject, newSubject := s.subject(oldPhone), s.subject(newPhone)
+	doneKey := hex.EncodeToString(s.subject("msg|" + base.MessageID + "|moved"))
+	return s.store.Write(func(tx *store.Tx) error {
+		// Once only: a redelivery must not take away opt-ins the number's
+		// next owner may have given since.
+		if fresh, err := tx.MarkMessage(doneKey, tx.Head().Seq); err != nil || !fresh {
+			return err
+		}
+		key, stored := tx.Contact(oldSubject)
+		if key != nil {
+			st, err := decodeState(stored)
+			if err != nil {
+				return err
+			}
+			for k, ts := range st.Topics {
+				if ts.State != StateOptedOut {
+					delete(st.Topics, k)
+				}
+			}
+			st.Held = nil
+			if err := tx.PutContact(oldSubject, key, st.encode()); err != nil {
+				return err
+			}
+		}
+		for _, id := range tx.IdentitiesOf(oldSubject) {
+			if err := tx.LinkIdentity(id, newSubject, store.IdentityLinked); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// reasonNumberChanged marks the events that move consent to a new number.
+const reasonNumberChanged = "user_changed_number"
+
+// contactSubjects lists a contact's subject and those merged into it.
+func (s *Service) contactSubjects(subject []byte) ([][]byte, error) {
+	merged, err := s.store.MergedInto(subject)
+	if err != nil {
+		return nil, err
+	}
+	return append([][]byte{subject}, merged...), nil
+}
+
+// eraseIdentities erases, inside an erasure, what is tied to a contact
+// besides its own events: the events and keys of contacts merged into it,
+// and its BSUIDs' index entries. Those entries (keyed hashes only) stay
+// when the contact has opt-outs, so that a BSUID that opted out stays
+// suppressed after erasure, as a number does. It returns how many merged
+// events it erased.
+func eraseIdentities(tx *store.Tx, subject []byte) (int, error) {
+	n := 0
+	for _, m := range tx.MergedInto(subject) {
+		seqs := tx.ContactEventSeqs(m)
+		for _, seq := range seqs {
+			if err := tx.ResealEvent(seq, nil); err != nil {
+				return n, err
+			}
+		}
+		n += len(seqs)
+		if err := tx.DeleteContact(m); err != nil {
+			return n, err
+		}
+	}
+	if tx.Suppression(subject) != nil {
+		return n, nil
+	}
+	for _, id := range tx.IdentitiesOf(subject) {
+		if err := tx.UnlinkIdentity(id); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// CheckUsers checks many BSUIDs for one topic; invalid ones get state
+// "invalid". Order is kept.
+func (s *Service) CheckUsers(topic string, userIDs []string) ([]CheckResult, error) {
+	if err := s.checkTopic("topic", topic); err != nil {
+		return nil, err
+	}
+	out := make([]CheckResult, len(userIDs))
+	keys := make([][]byte, len(userIDs))
+	for i, id := range userIDs {
+		out[i].UserID = id
+		if !validUserID(id) {
+			out[i].State = StateInvalid
+			continue
+		}
+		keys[i] = s.userKey(id)
+	}
+	subjects, err := s.store.ResolveIdentities(keys)
+	if err != nil {
+		return nil, err
+	}
+	var unreadable error
+	err = s.store.ContactStates(subjects, func(i int, stored, supp []byte) {
+		if keys[i] == nil {
+			return
+		}
+		state, _, err := evaluate(stored, supp, topic)
+		if err != nil {
+			unreadable = err
+		}
+		out[i].State, out[i].Allowed = state, state == StateOptedIn
+	})
+	if err == nil {
+		err = unreadable
+	}
+	return out, err
+}
+
+// ContactRef reads a number or a BSUID as a caller names a contact and
+// returns it in its stored form (E.164, or the BSUID as given).
+func (s *Service) ContactRef(raw string) (string, error) {
+	ref, err := s.parseRef(raw)
+	if err != nil {
+		return "", err
+	}
+	return ref.phone + ref.userID, nil
+}
+
+// IsUserID tells a BSUID from an E.164 number (as ContactRef returns them).
+func IsUserID(ref string) bool { return looksLikeUserID(ref) }

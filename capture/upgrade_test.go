@@ -1,0 +1,138 @@
+package capture
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/consentry/consentry/store"
+)
+
+// releaseHead is the chain head the release wrote (testdata/upgrade).
+const releaseHead = "b47a6d987de965bc242c6f91ee31a920e8c8d07f45af2731778e763b52812f3e"
+
+// whOpenApp serves an existing database file.
+func whOpenApp(t *testing.T, path string) *whApp {
+	t.Helper()
+	cfg := TestConfig(path)
+	cfg.AdminKey = whAdminKey
+	cfg.WAAppSecrets = []string{whSecret}
+	st, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &whApp{t: t, st: st, log: &whLog{}}
+	if a.svc, err = NewService(st, cfg, whTestLogger(a.log), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	a.app = fiber.New(FiberConfig())
+	NewHandler(a.svc).Mount(a.app)
+	MountFallback(a.app)
+	return a
+}
+
+func (a *whApp) close() {
+	a.t.Helper()
+	_ = a.app.Shutdown()
+	if err := a.st.Close(); err != nil {
+		a.t.Fatal(err)
+	}
+}
+
+// exportLines exports the ledger, verifies it offline and returns its
+// event lines.
+func (a *whApp) exportLines() []string {
+	a.t.Helper()
+	var buf bytes.Buffer
+	if err := a.svc.ExportNDJSON(&buf, ExportFilter{}); err != nil {
+		a.t.Fatal(err)
+	}
+	if _, err := VerifyExport(bytes.NewReader(buf.Bytes()), a.svc.PublicKey()); err != nil {
+		a.t.Fatalf("export does not verify: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	return lines[:len(lines)-1]
+}
+
+// A file written by the release before BSUIDs opens, gains its new
+// buckets, keeps its chain byte for byte and answers the same checks; new
+// deliveries with BSUIDs then work on it, and it still verifies.
+func TestUpgradeFromRelease(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("testdata", "upgrade", "release-4b10851.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "release.db")
+	if err := os.WriteFile(path, src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := whOpenApp(t, path)
+	h, err := a.st.Head()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Seq != 7 || hex.EncodeToString(h.Hash[:]) != releaseHead {
+		t.Fatalf("head %d %x, want 7 %s", h.Seq, h.Hash, releaseHead)
+	}
+	checks := []struct {
+		phone, topic, state string
+	}{
+		{"+5511987651111", "orders", StateOptedIn},
+		{"+5511987651111", "marketing", StateOptedOut},
+		{"+5521987653333", "delivery", StateOptedOut}, // PARAR on WhatsApp
+		{"+5511987650000", "orders", StateOptedIn},    // link code on WhatsApp
+		{"+5511987650000", "marketing", StateNoConsent},
+		{"+5581988327966", "payments", StateOptedOut}, // erased, still suppressed
+	}
+	for _, c := range checks {
+		wantCheck(t, c.phone+" "+c.topic, a.checkAPI(c.phone, c.topic), c.state == StateOptedIn, c.state)
+	}
+	before := a.exportLines()
+	if len(before) != 7 {
+		t.Fatalf("%d events exported, want 7", len(before))
+	}
+	for _, l := range before {
+		if strings.Contains(l, "business_number") || strings.Contains(l, "user_id") {
+			t.Fatalf("an old event gained a new field: %s", l)
+		}
+	}
+
+	// The 2026 deliveries on the old file: link Joana's number (opted in
+	// to orders by the release) to her BSUID, then her BSUID-only STOP.
+	a.deliver(whSample(t, "text_with_both_ids.json"))
+	a.deliver(whSample(t, "text_username_user.json"))
+	wantCheck(t, "number after the BSUID STOP", a.checkAPI("+5511987651111", "orders"), false, StateOptedOut)
+	after := a.exportLines()
+	if len(after) != 8 {
+		t.Fatalf("%d events after the STOP, want 8", len(after))
+	}
+	for i := range before {
+		if before[i] != after[i] {
+			t.Fatalf("event %d changed:\n%s\n%s", i+1, before[i], after[i])
+		}
+	}
+	var last map[string]any
+	if err := json.Unmarshal([]byte(after[7]), &last); err != nil {
+		t.Fatal(err)
+	}
+	if last["business_number"] != "+5511955550123" || last["user_id"] != idJoana || last["phone"] != "" {
+		t.Fatalf("new event: %s", after[7])
+	}
+	a.close()
+
+	// Reopened, the links made by the new code are still there.
+	a = whOpenApp(t, path)
+	defer a.close()
+	wantCheck(t, "user id after reopening", a.checkUser(idJoana, "orders"), false, StateOptedOut)
+	wantCheck(t, "number after reopening", a.checkAPI("+5511987651111", "orders"), false, StateOptedOut)
+	for _, c := range checks[2:] {
+		wantCheck(t, c.phone+" "+c.topic+" after reopening", a.checkAPI(c.phone, c.topic), c.state == StateOptedIn, c.state)
+	}
+}
