@@ -21,6 +21,9 @@ type receiptRequest struct {
 	// ESCPOS picks how an escpos answer draws the symbol: raster (GS v 0,
 	// any printer, the default) or native (GS ( k, the printer encodes it).
 	ESCPOS string `json:"escpos" validate:"omitempty,oneof=raster native"`
+	// Init starts escpos bytes with ESC @ (printer reset). Off by default:
+	// the bytes go into the till's own receipt, whose layout a reset breaks.
+	Init bool `json:"init"`
 }
 
 // receiptJSON is the json answer of POST /v1/receipts.
@@ -33,11 +36,22 @@ type receiptJSON struct {
 	QRPNGBase64 string     `json:"qr_png_base64"`
 }
 
-// receipt is a created receipt link with its rendered symbol.
+// receipt is a created receipt link with its rendered symbol. existed is
+// true for a repeat of an earlier (store, order_ref).
 type receipt struct {
-	view  LinkView
-	image []byte
-	ctype string
+	view    LinkView
+	image   []byte
+	ctype   string
+	existed bool
+}
+
+// receiptRefKey is the link_refs key of a receipt: a till that retries
+// after a timeout gets the link it was given the first time.
+func receiptRefKey(req receiptRequest) string {
+	if req.OrderRef == "" {
+		return ""
+	}
+	return "receipt\x00" + req.Store + "\x00" + req.OrderRef
 }
 
 // createReceipt makes a receipt link (source receipt, campaign = store,
@@ -53,24 +67,28 @@ func (s *Service) createReceipt(req receiptRequest) (receipt, error) {
 	if req.ESCPOS != "" && req.Format != "escpos" {
 		return receipt{}, fieldError("escpos", "only applies to format escpos")
 	}
+	if req.Init && req.Format != "escpos" {
+		return receipt{}, fieldError("init", "only applies to format escpos")
+	}
 	format := qr.FormatPNG
 	if req.Format == "escpos" {
 		format = qr.FormatESCPOS
 	}
 	st := s.Settings()
 	expires := time.Now().UTC().Add(time.Duration(st.ReceiptTTL))
-	view, err := s.CreateLink(LinkRequest{Source: "receipt", Campaign: req.Store, Label: req.OrderRef,
-		Topics: req.Topics, Locale: req.Locale, ExpiresAt: &expires})
+	made, existed, err := s.createLinksRef([]LinkRequest{{Source: "receipt", Campaign: req.Store, Label: req.OrderRef,
+		Topics: req.Topics, Locale: req.Locale, ExpiresAt: &expires}}, []string{receiptRefKey(req)}, nil)
 	if err != nil {
 		return receipt{}, err
 	}
+	view := s.linkView(st, made[0], made[0].Scans, time.Now())
 	// Receipt codes are unique, so their images bypass the image cache.
 	body, ctype, err := qr.Render(qrContent(st.PublicURL, view.Code), qr.Options{Format: format, Preset: req.Preset,
-		ESCPOSNative: req.ESCPOS == "native"})
+		ESCPOSNative: req.ESCPOS == "native", ESCPOSInit: req.Init})
 	if err != nil {
 		return receipt{}, qrError(err)
 	}
-	return receipt{view: view, image: body, ctype: ctype}, nil
+	return receipt{view: view, image: body, ctype: ctype, existed: existed[0]}, nil
 }
 
 func (h *Handler) createReceipt(c *fiber.Ctx) error {
@@ -82,12 +100,21 @@ func (h *Handler) createReceipt(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	c.Status(fiber.StatusCreated)
+	// A repeat of the same (store, order_ref) is the same receipt: 200.
+	if r.existed {
+		c.Status(fiber.StatusOK)
+	} else {
+		c.Status(fiber.StatusCreated)
+	}
 	if req.Format == "" || req.Format == "json" {
 		return c.JSON(receiptJSON{ID: r.view.ID, Code: r.view.Code, URL: r.view.URL, WAURL: r.view.WAURL,
 			ExpiresAt: r.view.ExpiresAt, QRPNGBase64: base64.StdEncoding.EncodeToString(r.image)})
 	}
 	c.Set("X-Consentry-Code", r.view.Code)
+	c.Set("X-Consentry-Link-Id", r.view.ID)
+	if r.view.ExpiresAt != nil {
+		c.Set("X-Consentry-Expires-At", r.view.ExpiresAt.UTC().Format(time.RFC3339))
+	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set(fiber.HeaderContentType, r.ctype)
 	return c.Send(r.image)

@@ -29,6 +29,9 @@ type Link struct {
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	MaxScans  int        `json:"max_scans,omitempty"` // 0 = unlimited
 	Disabled  bool       `json:"disabled,omitempty"`
+	// Ref is the caller's reference the link was made for (a batch row's
+	// ref); the link_refs bucket finds the link by it.
+	Ref string `json:"ref,omitempty"`
 
 	// Filled on read from the link_scans bucket, never stored in the record.
 	Scans uint64 `json:"-"`
