@@ -83,7 +83,7 @@ func (s *Service) writeBatchZip(w io.Writer, links []store.Link, opts qr.Options
 	st := s.Settings()
 	zw := zip.NewWriter(w)
 	var manifest bytes.Buffer
-	cw := csv.NewWriter(&manifest)
+	cw := newCSVWriter(&manifest)
 	_ = cw.Write([]string{"id", "code", "url", "wa_url", "file", "source", "campaign", "label"})
 	for i, l := range links {
 		img, err := s.renderCodeQR(st, l.Code, l.Locale, opts)
@@ -103,7 +103,7 @@ func (s *Service) writeBatchZip(w io.Writer, links []store.Link, opts qr.Options
 			return err
 		}
 		_ = cw.Write([]string{l.ID, l.Code, linkURL(st.PublicURL, l.Code), waURL(st, l), name, l.Source,
-			csvSafe(l.Campaign), csvSafe(l.Label)})
+			l.Campaign, l.Label})
 		if progress != nil {
 			progress(i + 1)
 		}
@@ -117,15 +117,6 @@ func (s *Service) writeBatchZip(w io.Writer, links []store.Link, opts qr.Options
 		return err
 	}
 	return zw.Close()
-}
-
-// csvSafe keeps a spreadsheet from reading a label as a formula (CSV
-// injection): a leading = + - @ tab or CR gets an apostrophe in front.
-func csvSafe(v string) string {
-	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
-		return "'" + v
-	}
-	return v
 }
 
 func (h *Handler) qrBatch(c *fiber.Ctx) error {
