@@ -23,14 +23,14 @@ func (e *VerifyError) Error() string { return fmt.Sprintf("seq %d: %s", e.Seq, e
 // exportLine is the part of an export line the verifier reads besides the
 // canonical bytes.
 type exportLine struct {
-	Seq        uint64      `json:"seq"`
-	PrevHash   string      `json:"prev_hash"`
-	PIISHA256  string      `json:"pii_sha256"`
-	Hash       string      `json:"hash"`
-	Phone      *string     `json:"phone"`
-	Evidence   *Evidence   `json:"evidence"`
-	PIISalt    string      `json:"pii_salt"`
-	Erased     bool        `json:"erased"`
+	Seq        uint64       `json:"seq"`
+	PrevHash   string       `json:"prev_hash"`
+	PIISHA256  string       `json:"pii_sha256"`
+	Hash       string       `json:"hash"`
+	Phone      *string      `json:"phone"`
+	Evidence   *Evidence    `json:"evidence"`
+	PIISalt    string       `json:"pii_salt"`
+	Erased     bool         `json:"erased"`
 	Checkpoint *Checkpoint  `json:"checkpoint"`
 	Range      *exportRange `json:"range"`
 }
