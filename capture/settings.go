@@ -33,6 +33,12 @@ type Settings struct {
 	OptInKeywords    []string `json:"optin_keywords" validate:"omitempty,max=100,dive,min=1,max=40,safetext"`
 	OptOutPayloads   []string `json:"optout_payloads" validate:"omitempty,max=100,dive,min=1,max=100,safetext"`
 	KeepProfileNames bool     `json:"keep_profile_names"`
+
+	// publicURLSet: PublicURL was given explicitly (flag, variable or
+	// settings API) and is stored; otherwise it is http://<addr> of the
+	// current start and is not stored, so a start on another address
+	// shows that address.
+	publicURLSet bool
 }
 
 // Duration is a time.Duration written as a Go duration string ("2160h").
