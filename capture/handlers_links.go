@@ -299,6 +299,7 @@ func (h *Handler) linkQR(c *fiber.Ctx) error {
 	}
 	c.Set("X-Consentry-Code", l.Code)
 	c.Set("X-Consentry-Link-Id", l.ID)
+	c.Set("X-Consentry-Url", linkURL(h.s.Settings().PublicURL, l.Code)) // lets tools warn about a loopback URL
 	return sendImage(c, img, "private", l.Code+"."+fileExt(opts.Format, img.contentType))
 }
 

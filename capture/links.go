@@ -2,6 +2,7 @@ package capture
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -122,14 +123,26 @@ func (s *Service) createLinksRef(reqs []LinkRequest, keys []string, field func(i
 		return nil, nil, errNoWANumber
 	}
 	now := time.Now().UTC().Truncate(time.Second)
+	if keys == nil {
+		keys = make([]string, len(reqs))
+		for i, req := range reqs {
+			keys[i] = refKey(req)
+		}
+	}
 	recs := make([]store.Link, len(reqs))
 	errs := make([]error, 0, 1)
+	firstWithKey := map[string]int{}
 	for i, req := range reqs {
 		prefix := ""
 		if field != nil {
 			prefix = field(i)
 		}
 		rec, err := s.linkRecord(st, req, now)
+		if j, dup := firstWithKey[keys[i]]; dup && keys[i] != "" {
+			err = mergeErrors(err, fieldError("ref", fmt.Sprintf("repeats the ref of item %d: each ref names one link", j+1)))
+		} else {
+			firstWithKey[keys[i]] = i
+		}
 		if err != nil {
 			errs = append(errs, withFieldPrefix(err, prefix))
 			continue
@@ -140,12 +153,6 @@ func (s *Service) createLinksRef(reqs []LinkRequest, keys []string, field func(i
 	if err := mergeErrors(errs...); err != nil {
 		return nil, nil, err
 	}
-	if keys == nil {
-		keys = make([]string, len(reqs))
-		for i, req := range reqs {
-			keys[i] = refKey(req)
-		}
-	}
 	k, err := s.links().keyring()
 	if err != nil {
 		return nil, nil, err
@@ -154,14 +161,9 @@ func (s *Service) createLinksRef(reqs []LinkRequest, keys []string, field func(i
 	existed = make([]bool, len(recs))
 	err = s.store.Write(func(tx *store.Tx) error {
 		made = made[:0]
-		fresh := map[string]int{} // keys made in this transaction
 		for i, l := range recs {
 			existed[i] = false
 			if key := keys[i]; key != "" {
-				if j, ok := fresh[key]; ok { // the same ref twice in one batch
-					made, existed[i] = append(made, made[j]), true
-					continue
-				}
 				if id, ok := tx.LinkIDByRef(key); ok {
 					old, err := tx.Link(id)
 					if err != nil {
@@ -170,7 +172,6 @@ func (s *Service) createLinksRef(reqs []LinkRequest, keys []string, field func(i
 					made, existed[i] = append(made, old), true
 					continue
 				}
-				fresh[key] = i
 			}
 			serial, err := tx.NextLinkSerial()
 			if err != nil {
