@@ -27,6 +27,7 @@ commands:
   verify    verify an NDJSON consent export offline: consentry verify FILE [--public-key KEY]
   backup    write a consistent copy of the database: consentry backup --out FILE [--url URL --key KEY]
   qr        print one QR code (consentry qr --link ID --format txt) or make many: consentry qr batch --in rows.csv --out codes.zip
+            (offline with --db, or against a running service with --url URL and CONSENTRY_API_KEY)
 `
 
 func main() {
