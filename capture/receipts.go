@@ -54,21 +54,28 @@ func receiptRefKey(req receiptRequest) string {
 	return "receipt\x00" + req.Store + "\x00" + req.OrderRef
 }
 
+// checkReceipt checks what the struct tags cannot, naming every field at
+// fault.
+func (s *Service) checkReceipt(req receiptRequest) error {
+	var errs []error
+	if req.ESCPOS != "" && req.Format != "escpos" {
+		errs = append(errs, fieldError("escpos", "only applies to format escpos"))
+	}
+	if req.Init && req.Format != "escpos" {
+		errs = append(errs, fieldError("init", "only applies to format escpos"))
+	}
+	return mergeErrors(append(errs, s.checkEachTopic("topics", req.Topics))...)
+}
+
 // createReceipt makes a receipt link (source receipt, campaign = store,
 // label = order reference, expiring after the settings' receipt_ttl) and
 // renders its symbol for the receipt printer.
 func (s *Service) createReceipt(req receiptRequest) (receipt, error) {
-	if err := Validate(&req); err != nil {
+	if err := mergeErrors(Validate(&req), s.checkReceipt(req)); err != nil {
 		return receipt{}, err
 	}
 	if req.Preset == "" {
 		req.Preset = "receipt-58"
-	}
-	if req.ESCPOS != "" && req.Format != "escpos" {
-		return receipt{}, fieldError("escpos", "only applies to format escpos")
-	}
-	if req.Init && req.Format != "escpos" {
-		return receipt{}, fieldError("init", "only applies to format escpos")
 	}
 	format := qr.FormatPNG
 	if req.Format == "escpos" {
@@ -93,7 +100,7 @@ func (s *Service) createReceipt(req receiptRequest) (receipt, error) {
 
 func (h *Handler) createReceipt(c *fiber.Ctx) error {
 	var req receiptRequest
-	if err := decodeJSON(c, &req); err != nil {
+	if err := decodeRequest(c, &req, func() error { return h.s.checkReceipt(req) }); err != nil {
 		return err
 	}
 	r, err := h.s.createReceipt(req)

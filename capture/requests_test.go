@@ -62,6 +62,8 @@ func TestRequestsUnknownFieldsRefused(t *testing.T) {
 			[]string{"phone", "topics"}},
 		{"link every field", "POST", "/v1/links", `{"source":"fax","topics":[],"max_scans":-1,"locale":"fr","x":1}`,
 			[]string{"locale", "max_scans", "source", "topics", "x"}},
+		{"receipt every field", "POST", "/v1/receipts", `{"topics":["nope"],"format":"png","init":true,"preset":"a4","pos":1}`,
+			[]string{"init", "pos", "preset", "topics[0]"}},
 		{"batch every row", "POST", "/v1/qr/batch", `{"rows":[{"source":"fax","topics":["orders"]},{"source":"print","topics":["nope"]}]}`,
 			[]string{"rows[0].source", "rows[1].topics[0]"}},
 	} {
