@@ -84,19 +84,18 @@ func (s *Service) checkOptIn(req optInRequest) (e164, src string, err error) {
 	return e164, src, mergeErrors(phoneErr, topicsErr, srcErr, noticeErr)
 }
 
-// OptIn records an opt-in given through the API; req has passed its tag
-// checks (decodeRequest).
-func (s *Service) OptIn(req optInRequest) (Result, error) {
+// optInRecord checks an opt-in request and builds its record.
+func (s *Service) optInRecord(req optInRequest) (Record, error) {
 	if req.Notice == nil {
-		return Result{}, fieldError("notice", "is required")
+		return Record{}, fieldError("notice", "is required")
 	}
 	e164, src, err := s.checkOptIn(req)
 	if err != nil {
-		return Result{}, err
+		return Record{}, err
 	}
-	return s.Record(Record{Type: TypeOptIn, Phone: e164, Topics: req.Topics, Source: src,
+	return Record{Type: TypeOptIn, Phone: e164, Topics: req.Topics, Source: src,
 		Campaign: req.Campaign, NoticeText: req.Notice.Text, NoticeVersion: req.Notice.Version,
-		NoticeLocale: req.Notice.Locale, Evidence: req.Evidence})
+		NoticeLocale: req.Notice.Locale, Evidence: req.Evidence}, nil
 }
 
 func (s *Service) checkOptInFields(req optInRequest) error {
@@ -121,11 +120,11 @@ func (h *Handler) optIn(c *fiber.Ctx) error {
 	if err := decodeRequest(c, &req, func() error { return h.s.checkOptInFields(req) }); err != nil {
 		return err
 	}
-	res, err := h.s.OptIn(req)
+	r, err := h.s.optInRecord(req)
 	if err != nil {
 		return err
 	}
-	return sendEvent(c, &res)
+	return h.recordOnce(c, r)
 }
 
 // checkOptOut checks an opt-out's number, topics and source, naming every
@@ -147,12 +146,8 @@ func (h *Handler) optOut(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	res, err := h.s.Record(Record{Type: TypeOptOut, Phone: e164, Topics: req.Topics, Source: src,
+	return h.recordOnce(c, Record{Type: TypeOptOut, Phone: e164, Topics: req.Topics, Source: src,
 		Reason: req.Reason, Evidence: Evidence{RawText: req.RawText}})
-	if err != nil {
-		return err
-	}
-	return sendEvent(c, &res)
 }
 
 func (h *Handler) check(c *fiber.Ctx) error {

@@ -3,6 +3,7 @@ package capture
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -104,6 +105,10 @@ func (id *idempotency) wrap(next fiber.Handler) fiber.Handler {
 			c.Set(fiber.HeaderContentType, prev.ContentType)
 			return c.Status(prev.Status).Send(prev.Body)
 		}
+		// Writes that can, record the key in their own transaction too
+		// (recordOnce), so a crash before the answer below is stored still
+		// records nothing twice.
+		c.Locals(localIdempotencyID, "idem|"+hex.EncodeToString(storeKey)+"|"+hex.EncodeToString(fingerprint[:]))
 		if err := next(c); err != nil {
 			return err // errors are not kept: a retry may succeed
 		}
@@ -130,6 +135,38 @@ func (id *idempotency) wrap(next fiber.Handler) fiber.Handler {
 		}
 		return nil
 	}
+}
+
+// localIdempotencyID is the Fiber local holding the dedupe id of a keyed
+// request (key holder, route, key and body).
+const localIdempotencyID = "idempotency_id"
+
+// recordOnce records r, deduplicated by the request's Idempotency-Key in
+// the ledger's own transaction when it has one, and sends the event. A
+// repeat that finds the key there (its stored answer lost to a crash)
+// gets the event the key first recorded.
+func (h *Handler) recordOnce(c *fiber.Ctx, r Record) error {
+	id, _ := c.Locals(localIdempotencyID).(string)
+	r.MessageID = id
+	res, err := h.s.Record(r)
+	if err != nil {
+		return err
+	}
+	if !res.Duplicate {
+		return sendEvent(c, &res)
+	}
+	seq, ok, err := h.s.store.MarkedMessageSeq(hex.EncodeToString(h.s.subject("msg|" + id)))
+	if err != nil {
+		return err
+	}
+	if ok && seq > 0 {
+		if events, err := h.s.EventsPage(seq-1, 1); err == nil && len(events) == 1 {
+			c.Set("Idempotent-Replayed", "true")
+			c.Status(fiber.StatusCreated).Type("json")
+			return c.Send(events[0])
+		}
+	}
+	return newError(CodeConflict, "this Idempotency-Key was used before, and its first answer is no longer available")
 }
 
 // idempotencyStoreKey is where a key holder's key for a route is kept.

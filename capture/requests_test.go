@@ -200,10 +200,26 @@ func TestIdempotencyKey(t *testing.T) {
 	if h, _ := b.st.Head(); h != headBefore {
 		t.Fatal("a repeat after restart recorded an event")
 	}
+
+	// A crash after the event's commit but before its answer was stored:
+	// the ledger's own dedupe still records nothing and answers the event.
+	if n, err := b.st.DeleteIdempotentAnswersBefore(time.Now().Add(time.Hour)); err != nil || n == 0 {
+		t.Fatalf("dropping stored answers: %d %v", n, err)
+	}
+	again = reqSend(t, b, "/v1/optins", fndAdminKey, "order-77-consent", optIn)
+	if !bytes.Equal(again.must(t, http.StatusCreated), firstBody) {
+		t.Fatalf("repeat without a stored answer: %s, want %s", fndShort(again.body), fndShort(firstBody))
+	}
+	if h, _ := b.st.Head(); h != headBefore {
+		t.Fatal("a repeat without a stored answer recorded an event")
+	}
+	// The same key with another body is still a new request there.
+	fndExpectError(t, reqSend(t, b, "/v1/optins", fndAdminKey, "order-77-consent", other), http.StatusConflict, "conflict", "")
 }
 
-// TestIdempotentAnswersExpire: after 24 h a key is free again, and the
-// sweep deletes old answers from the file.
+// TestIdempotentAnswersExpire: after 24 h a key is free again for a new
+// body (no 409), an identical repeat still records nothing (the ledger
+// remembers the key with the body), and the sweep deletes old answers.
 func TestIdempotentAnswersExpire(t *testing.T) {
 	a := fndNewApp(t)
 	optIn := `{"phone":"+5511987654321","topics":["orders"],"notice":{"text":"` + fndNotice + `"}}`
@@ -218,10 +234,18 @@ func TestIdempotentAnswersExpire(t *testing.T) {
 	if err := a.st.PutIdempotentAnswer(keys[0], ans); err != nil {
 		t.Fatal(err)
 	}
-	// Expired: the same key records anew.
+	// Expired: the same request still records nothing...
 	reqSend(t, a, "/v1/optins", fndAdminKey, "k1", optIn).must(t, http.StatusCreated)
+	if h, _ := a.st.Head(); h.Seq != 1 {
+		t.Fatalf("head %d after an identical repeat of an expired key, want 1", h.Seq)
+	}
+	ans, _, _ = a.st.IdempotentAnswer(keys[0])
+	ans.At = ans.At.Add(-25 * time.Hour)
+	_ = a.st.PutIdempotentAnswer(keys[0], ans)
+	// ...and another body with the key is a new request, not a conflict.
+	reqSend(t, a, "/v1/optins", fndAdminKey, "k1", strings.Replace(optIn, "orders", "delivery", 1)).must(t, http.StatusCreated)
 	if h, _ := a.st.Head(); h.Seq != 2 {
-		t.Fatalf("head %d after an expired key, want 2", h.Seq)
+		t.Fatalf("head %d after a new body under an expired key, want 2", h.Seq)
 	}
 	// The new answer replaced the old; age it again and sweep.
 	ans, _, _ = a.st.IdempotentAnswer(keys[0])

@@ -107,3 +107,17 @@ func (t *Tx) LinkIDByRef(ref string) (string, bool) {
 func (t *Tx) PutLinkRef(ref, id string) error {
 	return t.bucket(bucketLinkRefs).Put([]byte(ref), []byte(id))
 }
+
+// MarkedMessageSeq returns the seq recorded with a message id by
+// MarkMessage (the event that id first produced).
+func (s *Store) MarkedMessageSeq(id string) (uint64, bool, error) {
+	var seq uint64
+	var ok bool
+	err := s.view(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMessages).Get([]byte(id)); len(v) == 8 {
+			seq, ok = be64(v), true
+		}
+		return nil
+	})
+	return seq, ok, err
+}
