@@ -25,11 +25,12 @@ func (h *Handler) createLink(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	v, existed, err := h.s.createLink(req)
+	idem, _ := c.Locals(localIdempotencyID).(string)
+	v, existed, err := h.s.createLinkKeyed(req, idem)
 	if err != nil {
 		return err
 	}
-	if existed { // its ref was used before: the same link, nothing new
+	if existed && req.Ref != "" { // its ref was used before: the same link, nothing new
 		return c.JSON(v)
 	}
 	return c.Status(fiber.StatusCreated).JSON(v)

@@ -88,7 +88,18 @@ func (s *Service) CreateLink(req LinkRequest) (LinkView, error) {
 // createLink is CreateLink saying whether req.Ref named a link made
 // before, which is returned instead of a new one.
 func (s *Service) createLink(req LinkRequest) (view LinkView, existed bool, err error) {
-	made, old, err := s.createLinksRef([]LinkRequest{req}, nil, nil)
+	return s.createLinkKeyed(req, "")
+}
+
+// createLinkKeyed is createLink with a dedupe key used when the request
+// has no ref (a request's Idempotency-Key): checked in the transaction
+// that makes the link, so a retry after a crash makes no second link.
+func (s *Service) createLinkKeyed(req LinkRequest, idempotencyID string) (view LinkView, existed bool, err error) {
+	key := refKey(req)
+	if key == "" {
+		key = idempotencyID
+	}
+	made, old, err := s.createLinksRef([]LinkRequest{req}, []string{key}, nil)
 	if err != nil {
 		return LinkView{}, false, err
 	}

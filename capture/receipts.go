@@ -70,7 +70,7 @@ func (s *Service) checkReceipt(req receiptRequest) error {
 // createReceipt makes a receipt link (source receipt, campaign = store,
 // label = order reference, expiring after the settings' receipt_ttl) and
 // renders its symbol for the receipt printer.
-func (s *Service) createReceipt(req receiptRequest) (receipt, error) {
+func (s *Service) createReceipt(req receiptRequest, idempotencyID string) (receipt, error) {
 	if err := mergeErrors(Validate(&req), s.checkReceipt(req)); err != nil {
 		return receipt{}, err
 	}
@@ -84,7 +84,7 @@ func (s *Service) createReceipt(req receiptRequest) (receipt, error) {
 	st := s.Settings()
 	expires := time.Now().UTC().Add(time.Duration(st.ReceiptTTL))
 	made, existed, err := s.createLinksRef([]LinkRequest{{Source: "receipt", Campaign: req.Store, Label: req.OrderRef,
-		Topics: req.Topics, Locale: req.Locale, ExpiresAt: &expires}}, []string{receiptRefKey(req)}, nil)
+		Topics: req.Topics, Locale: req.Locale, ExpiresAt: &expires}}, []string{firstNonEmpty(receiptRefKey(req), idempotencyID)}, nil)
 	if err != nil {
 		return receipt{}, err
 	}
@@ -103,12 +103,13 @@ func (h *Handler) createReceipt(c *fiber.Ctx) error {
 	if err := decodeRequest(c, &req, func() error { return h.s.checkReceipt(req) }); err != nil {
 		return err
 	}
-	r, err := h.s.createReceipt(req)
+	idem, _ := c.Locals(localIdempotencyID).(string)
+	r, err := h.s.createReceipt(req, idem)
 	if err != nil {
 		return err
 	}
 	// A repeat of the same (store, order_ref) is the same receipt: 200.
-	if r.existed {
+	if r.existed && req.OrderRef != "" {
 		c.Status(fiber.StatusOK)
 	} else {
 		c.Status(fiber.StatusCreated)

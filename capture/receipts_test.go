@@ -336,8 +336,25 @@ func TestReceiptIdempotencyKey(t *testing.T) {
 		again.header.Get("X-Consentry-Link-Id") != first.header.Get("X-Consentry-Link-Id") || again.header.Get("Content-Type") != "image/png" {
 		t.Fatalf("replay differs: %v", again.header)
 	}
+	// The answers lost (a crash right after the link's commit): the key,
+	// kept with the link, still makes no second link.
+	link := a.do("POST", "/v1/links", map[string]any{"source": "print", "topics": []string{"orders"}}, "Idempotency-Key", "print-job-8")
+	link.must(t, 201)
+	if _, err := a.st.DeleteIdempotentAnswersBefore(time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	again = a.do("POST", "/v1/receipts", req, "Idempotency-Key", "till-3-txn-551")
+	if again.must(t, 201); again.header.Get("X-Consentry-Code") != first.header.Get("X-Consentry-Code") {
+		t.Fatalf("receipt repeat without a stored answer: code %s, want %s", again.header.Get("X-Consentry-Code"), first.header.Get("X-Consentry-Code"))
+	}
+	var l1, l2 LinkView
+	json.Unmarshal(link.body, &l1)
+	json.Unmarshal(a.do("POST", "/v1/links", map[string]any{"source": "print", "topics": []string{"orders"}}, "Idempotency-Key", "print-job-8").must(t, 201), &l2)
+	if l1.ID == "" || l1.ID != l2.ID {
+		t.Fatalf("link repeat without a stored answer: %s then %s", l1.ID, l2.ID)
+	}
 	links, _ := a.st.Links(store.LinkFilter{Limit: 10})
-	if len(links) != 1 {
-		t.Fatalf("%d links, want 1", len(links))
+	if len(links) != 2 {
+		t.Fatalf("%d links, want 2 (one receipt, one link)", len(links))
 	}
 }
