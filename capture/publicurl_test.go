@@ -3,6 +3,7 @@ package capture
 import (
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"path/filepath"
 	"testing"
@@ -52,5 +53,23 @@ func TestPublicURLStoredOnlyWhenGiven(t *testing.T) {
 	}
 	if LoopbackWarning(svc.Settings().PublicURL) != "" || LoopbackWarning("http://127.0.0.1:9999") == "" {
 		t.Fatal("loopback warning wrong")
+	}
+}
+
+// TestListeningOnPortZero: with --addr host:0 the system picks the port,
+// and the default public URL names the port really listened on.
+func TestListeningOnPortZero(t *testing.T) {
+	cfg, err := ParseServeConfig([]string{"--db", "x.db", "--addr", "127.0.0.1:0"}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listening(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 43117})
+	if cfg.Addr != "127.0.0.1:43117" || cfg.PublicURL != "http://127.0.0.1:43117" {
+		t.Fatalf("addr %q public_url %q", cfg.Addr, cfg.PublicURL)
+	}
+	given, _ := ParseServeConfig([]string{"--db", "x.db", "--addr", "127.0.0.1:0", "--public-url", "https://c.example"}, func(string) string { return "" }, io.Discard)
+	given.Listening(&net.TCPAddr{Port: 43117})
+	if given.PublicURL != "https://c.example" {
+		t.Fatalf("a given public_url changed to %q", given.PublicURL)
 	}
 }
