@@ -241,7 +241,7 @@ func TestFndBadInputs(t *testing.T) {
 		{"bulk check without topic", "POST", "/v1/check", "", `{"phones":["+5511987654321"]}`, 422, "invalid_request", "topic"},
 		{"bulk check unknown topic", "POST", "/v1/check", "", `{"topic":"x","phones":["+5511987654321"]}`, 422, "invalid_request", "topic"},
 		{"bulk check no phones", "POST", "/v1/check", "", `{"topic":"orders","phones":[]}`, 422, "invalid_request", "phones"},
-		{"bulk check phone as number", "POST", "/v1/check", "", `{"topic":"orders","phones":[5511987654321]}`, 422, "invalid_request", "phones"},
+		{"bulk check phone as number", "POST", "/v1/check", "", `{"topic":"orders","phones":[5511987654321]}`, 422, "invalid_request", "phones[0]"},
 
 		// Reads.
 		{"contact invalid phone", "GET", "/v1/contacts/abc", "", nil, 422, "invalid_request", "phone"},

@@ -2,17 +2,22 @@ package capture
 
 import (
 	"archive/zip"
+	"bufio"
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -35,11 +40,14 @@ type batchRequest struct {
 	Module int           `json:"module"`
 	DPI    int           `json:"dpi"`
 	ESCPOS string        `json:"escpos" validate:"omitempty,oneof=raster native"`
+	// Init starts escpos files with ESC @ (printer reset); off by default.
+	Init bool `json:"init"`
 }
 
 func (r batchRequest) options() qr.Options {
 	return qr.Options{Format: qr.Format(strings.ToLower(r.Format)), Preset: strings.ToLower(r.Preset),
-		ECC: strings.ToUpper(r.ECC), Margin: r.Margin, Module: r.Module, DPI: r.DPI, ESCPOSNative: r.ESCPOS == "native"}
+		ECC: strings.ToUpper(r.ECC), Margin: r.Margin, Module: r.Module, DPI: r.DPI, ESCPOSNative: r.ESCPOS == "native",
+		ESCPOSInit: r.Init}
 }
 
 // checkQROptions renders a stand-in code first, so bad options are a 422
@@ -83,14 +91,15 @@ func (s *Service) writeBatchZip(w io.Writer, links []store.Link, opts qr.Options
 	st := s.Settings()
 	zw := zip.NewWriter(w)
 	var manifest bytes.Buffer
-	cw := csv.NewWriter(&manifest)
-	_ = cw.Write([]string{"id", "code", "url", "wa_url", "file", "source", "campaign", "label"})
+	cw := newCSVWriter(&manifest)
+	_ = cw.Write([]string{"id", "code", "url", "wa_url", "file", "source", "campaign", "label", "ref"})
+	names := newZipNames()
 	for i, l := range links {
 		img, err := s.renderCodeQR(st, l.Code, l.Locale, opts)
 		if err != nil {
 			return err
 		}
-		name := l.Code + "." + fileExt(opts.Format, img.contentType)
+		name := names.name(l, fileExt(opts.Format, img.contentType))
 		method := zip.Deflate
 		if strings.HasPrefix(img.contentType, "image/png") {
 			method = zip.Store // already compressed
@@ -103,7 +112,7 @@ func (s *Service) writeBatchZip(w io.Writer, links []store.Link, opts qr.Options
 			return err
 		}
 		_ = cw.Write([]string{l.ID, l.Code, linkURL(st.PublicURL, l.Code), waURL(st, l), name, l.Source,
-			csvSafe(l.Campaign), csvSafe(l.Label)})
+			l.Campaign, l.Label, l.Ref})
 		if progress != nil {
 			progress(i + 1)
 		}
@@ -119,18 +128,74 @@ func (s *Service) writeBatchZip(w io.Writer, links []store.Link, opts qr.Options
 	return zw.Close()
 }
 
-// csvSafe keeps a spreadsheet from reading a label as a formula (CSV
-// injection): a leading = + - @ tab or CR gets an apostrophe in front.
-func csvSafe(v string) string {
-	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
-		return "'" + v
+// zipNames names the files of a batch ZIP after what the print team
+// knows them by: the row's ref, else its label, else the code. Names are
+// made safe for every file system (letters, digits, - _ . only; no
+// Windows device names) and unique (a repeat gets its code appended).
+type zipNames struct{ used map[string]bool }
+
+func newZipNames() *zipNames { return &zipNames{used: map[string]bool{"manifest.csv": true}} }
+
+func (z *zipNames) name(l store.Link, ext string) string {
+	base := safeFileName(l.Ref)
+	if base == "" {
+		base = safeFileName(l.Label)
 	}
-	return v
+	if base == "" {
+		base = l.Code
+	}
+	name := base + "." + ext
+	if z.used[strings.ToLower(name)] {
+		name = base + "-" + l.Code + "." + ext
+	}
+	z.used[strings.ToLower(name)] = true
+	return name
+}
+
+const maxFileBase = 80
+
+// windowsDevices are names Windows refuses as files, whatever the extension.
+var windowsDevices = map[string]bool{"con": true, "prn": true, "aux": true, "nul": true,
+	"com1": true, "com2": true, "com3": true, "com4": true, "com5": true, "com6": true, "com7": true, "com8": true, "com9": true,
+	"lpt1": true, "lpt2": true, "lpt3": true, "lpt4": true, "lpt5": true, "lpt6": true, "lpt7": true, "lpt8": true, "lpt9": true}
+
+// safeFileName keeps letters (any script), digits, '-', '_' and '.', turns
+// every other run of characters into one '_' and trims the result.
+func safeFileName(v string) string {
+	var b strings.Builder
+	under := false
+	for _, r := range v {
+		switch {
+		case unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '.':
+			b.WriteRune(r)
+			under = false
+		case !under:
+			b.WriteByte('_')
+			under = true
+		}
+	}
+	out := strings.Trim(b.String(), "._-")
+	if runes := []rune(out); len(runes) > maxFileBase {
+		out = strings.TrimRight(string(runes[:maxFileBase]), "._-")
+	}
+	if windowsDevices[strings.ToLower(out)] {
+		out = "_" + out
+	}
+	return out
 }
 
 func (h *Handler) qrBatch(c *fiber.Ctx) error {
 	var req batchRequest
-	if err := decodeJSON(c, &req); err != nil {
+	err := decodeRequest(c, &req, func() error {
+		st, now := h.s.Settings(), time.Now()
+		errs := make([]error, len(req.Rows))
+		for i, r := range req.Rows {
+			_, err := h.s.linkRecord(st, r, now)
+			errs[i] = withFieldPrefix(err, fmt.Sprintf("rows[%d].", i))
+		}
+		return mergeErrors(errs...)
+	})
+	if err != nil {
 		return err
 	}
 	opts := req.options()
@@ -151,11 +216,12 @@ func (h *Handler) qrBatch(c *fiber.Ctx) error {
 	return c.Send(buf.Bytes())
 }
 
-// RunQR is `consentry qr`: one code to stdout or a file
-// (--link ID or --code CODE), or `consentry qr batch`: links created from a
-// CSV and written as a ZIP with manifest.csv, with a progress bar on
-// stderr. It opens the database directly (--db or CONSENTRY_DB), which
-// works only while no server holds the file.
+// RunQR is `consentry qr`: one code to stdout or a file (--link ID or
+// --code CODE), or `consentry qr batch`: links created from a CSV and
+// written as a ZIP with manifest.csv. Offline it opens the database
+// directly (--db or CONSENTRY_DB), which works only while no server holds
+// the file; with --url it asks a running service (API key from --key or
+// CONSENTRY_API_KEY, scope links).
 func RunQR(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "batch" {
 		return runQRBatch(args[1:], stdin, stderr)
@@ -163,12 +229,13 @@ func RunQR(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("qr", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	db := fs.String("db", firstNonEmpty(os.Getenv("CONSENTRY_DB"), "./consentry.db"), "database file ($CONSENTRY_DB)")
+	server, key := addServerFlags(fs)
 	linkID := fs.String("link", "", "link id (lnk_…)")
 	code := fs.String("code", "", "link code")
 	out := fs.String("out", "", "file to write (default stdout)")
 	flags := addQRFlags(fs, "txt")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: consentry qr (--link ID | --code CODE) [--format txt|png|svg|pdf|escpos] [--preset P] [--out FILE]\n       consentry qr batch --in rows.csv --out codes.zip [--format svg] [--preset packaging]")
+		fmt.Fprintln(stderr, "usage: consentry qr (--link ID | --code CODE) [--format txt|png|svg|pdf|escpos] [--preset P] [--out FILE] [--url URL]\n       consentry qr batch --in rows.csv --out codes.zip [--format svg] [--preset packaging] [--url URL]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -178,48 +245,80 @@ func RunQR(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	svc, closeStore, err := openServiceForCLI(*db, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "qr:", err)
-		return 1
-	}
-	defer closeStore()
-	id := *linkID
-	if *code != "" {
-		var ok bool
-		if id, _, ok = svc.verifyCode(strings.TrimSpace(*code)); !ok {
-			fmt.Fprintln(stderr, "qr: not a valid code of this instance")
+	var img []byte
+	var addr string // the link's URL, to warn about a loopback one
+	if *server != "" {
+		ref := firstNonEmpty(*linkID, strings.TrimSpace(*code))
+		var err error
+		if img, addr, err = fetchQR(*server, *key, ref, flags); err != nil {
+			fmt.Fprintln(stderr, "qr:", err)
 			return 1
 		}
-	}
-	l, err := svc.LinkByID(id)
-	if err != nil {
-		fmt.Fprintln(stderr, "qr:", cliMessage(err))
-		return 1
-	}
-	img, err := svc.renderCodeQR(svc.Settings(), l.Code, l.Locale, flags.options())
-	if err != nil {
-		fmt.Fprintln(stderr, "qr:", cliMessage(err))
-		return 1
-	}
-	if *out == "" {
-		_, err = stdout.Write(img.body)
 	} else {
-		err = writeFileAtomic(*out, func(w io.Writer) error { _, err := w.Write(img.body); return err })
+		svc, closeStore, err := openServiceForCLI(*db, stderr)
+		if err != nil {
+			fmt.Fprintln(stderr, "qr:", err)
+			return 1
+		}
+		defer closeStore()
+		id := *linkID
+		if *code != "" {
+			var ok bool
+			if id, _, ok = svc.verifyCode(strings.TrimSpace(*code)); !ok {
+				fmt.Fprintln(stderr, "qr: not a valid code of this instance")
+				return 1
+			}
+		}
+		l, err := svc.LinkByID(id)
+		if err != nil {
+			fmt.Fprintln(stderr, "qr:", cliMessage(err))
+			return 1
+		}
+		rendered, err := svc.renderCodeQR(svc.Settings(), l.Code, l.Locale, flags.options())
+		if err != nil {
+			fmt.Fprintln(stderr, "qr:", cliMessage(err))
+			return 1
+		}
+		img, addr = rendered.body, linkURL(svc.Settings().PublicURL, l.Code)
+	}
+	warnLoopback(stderr, addr)
+	var err error
+	if *out == "" {
+		_, err = stdout.Write(img)
+	} else {
+		err = writeFileAtomic(*out, func(w io.Writer) error { _, err := w.Write(img); return err })
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "qr:", err)
 		return 1
 	}
 	if *out != "" {
-		fmt.Fprintf(stderr, "wrote %s for %s (%s)\n", *out, l.ID, linkURL(svc.Settings().PublicURL, l.Code))
+		fmt.Fprintf(stderr, "wrote %s for %s\n", *out, addr)
 	}
 	return 0
+}
+
+// warnLoopback tells the print team that codes made with a loopback URL
+// will not open on a customer's phone.
+func warnLoopback(stderr io.Writer, linkURL string) {
+	if i := strings.Index(linkURL, "/l/"); i > 0 {
+		linkURL = linkURL[:i]
+	}
+	if w := LoopbackWarning(linkURL); w != "" {
+		fmt.Fprintln(stderr, w)
+	}
+}
+
+func addServerFlags(fs *flag.FlagSet) (server, key *string) {
+	server = fs.String("url", "", "base URL of a running service, e.g. https://consent.example.com (default: open --db directly)")
+	key = fs.String("key", os.Getenv("CONSENTRY_API_KEY"), "API key with scope links for --url ($CONSENTRY_API_KEY)")
+	return server, key
 }
 
 type qrFlags struct {
 	format, preset, ecc, escpos *string
 	margin, module, dpi         *int
+	init                        *bool
 }
 
 func addQRFlags(fs *flag.FlagSet, defFormat string) qrFlags {
@@ -231,26 +330,101 @@ func addQRFlags(fs *flag.FlagSet, defFormat string) qrFlags {
 		margin: fs.Int("margin", 0, "quiet zone in modules (default 4)"),
 		module: fs.Int("module", 0, "dots per module (default: by preset)"),
 		dpi:    fs.Int("dpi", 0, "dots per inch (default: by preset)"),
+		init:   fs.Bool("init", false, "escpos: start with ESC @ (resets the printer; not for bytes inside a till's receipt)"),
 	}
 }
 
-func (f qrFlags) options() qr.Options {
+func (f qrFlags) request() batchRequest {
 	return batchRequest{Format: *f.format, Preset: *f.preset, ECC: *f.ecc, Margin: *f.margin, Module: *f.module,
-		DPI: *f.dpi, ESCPOS: *f.escpos}.options()
+		DPI: *f.dpi, ESCPOS: *f.escpos, Init: *f.init}
+}
+
+func (f qrFlags) options() qr.Options { return f.request().options() }
+
+// query is the flags as GET /v1/links/{id}/qr parameters.
+func (f qrFlags) query() url.Values {
+	q := url.Values{}
+	q.Set("format", *f.format)
+	for name, v := range map[string]string{"preset": *f.preset, "ecc": *f.ecc, "escpos": *f.escpos} {
+		if v != "" {
+			q.Set(name, v)
+		}
+	}
+	for name, v := range map[string]int{"margin": *f.margin, "module": *f.module, "dpi": *f.dpi} {
+		if v != 0 {
+			q.Set(name, strconv.Itoa(v))
+		}
+	}
+	if *f.init {
+		q.Set("init", "true")
+	}
+	return q
+}
+
+// cliClient talks to a running service; a large batch takes a while.
+var cliClient = &http.Client{Timeout: 10 * time.Minute}
+
+// callService sends a request with the API key and returns the answer's
+// body, or the service's error message when it is not a success.
+func callService(method, server, path, key string, body []byte) (*http.Response, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, strings.TrimRight(server, "/")+path, rd)
+	if err != nil {
+		return nil, nil, err
+	}
+	if key == "" {
+		return nil, nil, errors.New("no API key: set CONSENTRY_API_KEY (scope links) or pass --key")
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := cliClient.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<30))
+	if err != nil {
+		return nil, nil, err
+	}
+	if resp.StatusCode >= 300 {
+		var env struct {
+			Error *Error `json:"error"`
+		}
+		if json.Unmarshal(b, &env) == nil && env.Error != nil {
+			return nil, nil, fmt.Errorf("the service answered %d: %s", resp.StatusCode, cliMessage(env.Error))
+		}
+		return nil, nil, fmt.Errorf("the service answered %s", resp.Status)
+	}
+	return resp, b, nil
+}
+
+// fetchQR is `consentry qr --url`: GET /v1/links/{id or code}/qr.
+func fetchQR(server, key, ref string, f qrFlags) (img []byte, addr string, err error) {
+	resp, body, err := callService("GET", server, "/v1/links/"+url.PathEscape(ref)+"/qr?"+f.query().Encode(), key, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	return body, resp.Header.Get("X-Consentry-Url"), nil
 }
 
 func runQRBatch(args []string, stdin io.Reader, stderr io.Writer) int {
 	fs := flag.NewFlagSet("qr batch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	db := fs.String("db", firstNonEmpty(os.Getenv("CONSENTRY_DB"), "./consentry.db"), "database file ($CONSENTRY_DB)")
-	in := fs.String("in", "", "CSV of links to create, with a header row: source,topics[,campaign,label,message,locale,expires_at,max_scans] (- for stdin)")
+	server, key := addServerFlags(fs)
+	in := fs.String("in", "", "CSV of links to create, with a header row: source,topics[,ref,campaign,label,message,locale,expires_at,max_scans]; comma or semicolon separated (- for stdin)")
 	out := fs.String("out", "", "ZIP file to write")
 	flags := addQRFlags(fs, "svg")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *in == "" || *out == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: consentry qr batch --in rows.csv --out codes.zip [--format svg] [--preset packaging] [--db FILE]")
+		fmt.Fprintln(stderr, "usage: consentry qr batch --in rows.csv --out codes.zip [--format svg] [--preset packaging] [--db FILE | --url URL]")
 		return 2
 	}
 	var src io.Reader = stdin
@@ -268,6 +442,9 @@ func runQRBatch(args []string, stdin io.Reader, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "qr batch:", err)
 		return 1
 	}
+	if *server != "" {
+		return qrBatchOnline(*server, *key, rows, flags, *out, stderr)
+	}
 	svc, closeStore, err := openServiceForCLI(*db, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "qr batch:", err)
@@ -279,31 +456,17 @@ func runQRBatch(args []string, stdin io.Reader, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "qr batch:", cliMessage(err))
 		return 1
 	}
-	// Validate every row before creating any link, then create them in
-	// chunks (one transaction each).
-	st, now := svc.Settings(), time.Now().UTC()
-	if st.WANumber == "" {
-		fmt.Fprintln(stderr, "qr batch:", errNoWANumber.Message)
+	warnLoopback(stderr, svc.Settings().PublicURL)
+	// Every row is checked, then all links are made in one transaction:
+	// a batch with a bad row makes none. Rows whose ref was used before
+	// get their earlier link.
+	bar := newProgressBar(stderr, 2*len(rows))
+	links, existed, err := svc.createLinksRef(rows, nil, func(i int) string { return fmt.Sprintf("row %d: ", i+2) })
+	if err != nil {
+		fmt.Fprintln(stderr, "\nqr batch:", cliMessage(err))
 		return 1
 	}
-	for i, r := range rows {
-		if _, err := svc.linkRecord(st, r, now); err != nil {
-			fmt.Fprintf(stderr, "qr batch: row %d: %s\n", i+2, cliMessage(err))
-			return 1
-		}
-	}
-	bar := newProgressBar(stderr, 2*len(rows))
-	links := make([]store.Link, 0, len(rows))
-	for start := 0; start < len(rows); start += maxBatch {
-		chunk := rows[start:min(start+maxBatch, len(rows))]
-		made, err := svc.createLinks(chunk, nil)
-		if err != nil {
-			fmt.Fprintln(stderr, "\nqr batch:", cliMessage(err))
-			return 1
-		}
-		links = append(links, made...)
-		bar.set(len(links))
-	}
+	bar.set(len(rows))
 	err = writeFileAtomic(*out, func(w io.Writer) error {
 		return svc.writeBatchZip(w, links, opts, func(done int) { bar.set(len(rows) + done) })
 	})
@@ -312,14 +475,96 @@ func runQRBatch(args []string, stdin io.Reader, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "qr batch:", cliMessage(err))
 		return 1
 	}
-	fmt.Fprintf(stderr, "wrote %s: %d links (%s … %s) and manifest.csv\n", *out, len(links), links[0].ID, links[len(links)-1].ID)
+	reused := 0
+	for _, e := range existed {
+		if e {
+			reused++
+		}
+	}
+	fmt.Fprintf(stderr, "wrote %s: %d links (%d new, %d from earlier runs by ref) and manifest.csv\n", *out, len(links), len(links)-reused, reused)
 	return 0
 }
 
-// readLinkRows reads link requests from a CSV with a header row. Topics
-// are separated by spaces, semicolons or |.
+// qrBatchOnline is `consentry qr batch --url`: the rows go to POST
+// /v1/qr/batch in one request, so the service makes all links or none.
+func qrBatchOnline(server, key string, rows []LinkRequest, flags qrFlags, out string, stderr io.Writer) int {
+	if len(rows) > maxBatch {
+		fmt.Fprintf(stderr, "qr batch: %d rows; a running service takes at most %d per batch (all or nothing): split the file, with refs so reruns are safe\n", len(rows), maxBatch)
+		return 1
+	}
+	req := flags.request()
+	req.Rows = rows
+	body, err := json.Marshal(req)
+	if err != nil {
+		fmt.Fprintln(stderr, "qr batch:", err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "sending %d rows to %s …\n", len(rows), server)
+	_, zipBytes, err := callService("POST", server, "/v1/qr/batch", key, body)
+	if err != nil {
+		fmt.Fprintln(stderr, "qr batch:", err)
+		return 1
+	}
+	zr, err := zip.NewReader(bytes.NewReader(zipBytes), int64(len(zipBytes)))
+	if err != nil {
+		fmt.Fprintln(stderr, "qr batch: the service did not answer with a ZIP:", err)
+		return 1
+	}
+	if err := writeFileAtomic(out, func(w io.Writer) error { _, err := w.Write(zipBytes); return err }); err != nil {
+		fmt.Fprintln(stderr, "qr batch:", err)
+		return 1
+	}
+	if u := manifestFirstURL(zr); u != "" {
+		warnLoopback(stderr, u)
+	}
+	fmt.Fprintf(stderr, "wrote %s: %d links and manifest.csv\n", out, len(zr.File)-1)
+	return 0
+}
+
+// manifestFirstURL reads the url of the first row of a batch's manifest.
+func manifestFirstURL(zr *zip.Reader) string {
+	f, err := zr.Open("manifest.csv")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(recs) < 2 {
+		return ""
+	}
+	for i, h := range recs[0] {
+		if h == "url" && i < len(recs[1]) {
+			return recs[1][i]
+		}
+	}
+	return ""
+}
+
+// readLinkRows reads link requests from a CSV with a header row, as
+// spreadsheets save it: comma- or semicolon-separated (Excel in Brazil and
+// much of Europe writes ";"), with or without a UTF-8 byte order mark, or
+// with Excel's "sep=;" first line. Topics are separated by spaces, |, or
+// whichever of , and ; is not the column separator.
 func readLinkRows(r io.Reader) ([]LinkRequest, error) {
-	cr := csv.NewReader(r)
+	br := bufio.NewReader(r)
+	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte("\ufeff")) {
+		br.Discard(3)
+	}
+	first, err := br.ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("reading the header row: %w", err)
+	}
+	comma := ','
+	if sep, ok := strings.CutPrefix(strings.TrimSpace(first), "sep="); ok && len(sep) == 1 {
+		comma = rune(sep[0])
+		if first, err = br.ReadString('\n'); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("reading the header row: %w", err)
+		}
+	} else if headerCount(first, ';') > headerCount(first, ',') {
+		comma = ';'
+	}
+	cr := csv.NewReader(io.MultiReader(strings.NewReader(first), br))
+	cr.Comma = comma
 	cr.FieldsPerRecord = -1
 	header, err := cr.Read()
 	if err != nil {
@@ -327,11 +572,11 @@ func readLinkRows(r io.Reader) ([]LinkRequest, error) {
 	}
 	col := map[string]int{}
 	for i, name := range header {
-		col[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(name, "\ufeff")))] = i
+		col[strings.ToLower(strings.TrimSpace(name))] = i
 	}
 	for _, need := range []string{"source", "topics"} {
 		if _, ok := col[need]; !ok {
-			return nil, fmt.Errorf("the header row has no %q column (columns: source, topics, campaign, label, message, locale, expires_at, max_scans)", need)
+			return nil, fmt.Errorf("the header row has no %q column (columns: source, topics, ref, campaign, label, message, locale, expires_at, max_scans)", need)
 		}
 	}
 	var rows []LinkRequest
@@ -349,8 +594,11 @@ func readLinkRows(r io.Reader) ([]LinkRequest, error) {
 			}
 			return ""
 		}
+		if strings.TrimSpace(strings.Join(rec, "")) == "" {
+			continue // spreadsheets leave empty rows at the end
+		}
 		req := LinkRequest{Source: get("source"), Campaign: get("campaign"), Label: get("label"),
-			Message: get("message"), Locale: get("locale"),
+			Message: get("message"), Locale: get("locale"), Ref: get("ref"),
 			Topics: strings.FieldsFunc(get("topics"), func(r rune) bool { return r == ' ' || r == ';' || r == '|' || r == ',' })}
 		if v := get("expires_at"); v != "" {
 			t, err := time.Parse(time.RFC3339, v)
@@ -370,6 +618,22 @@ func readLinkRows(r io.Reader) ([]LinkRequest, error) {
 		return nil, errors.New("the CSV has no rows")
 	}
 	return rows, nil
+}
+
+// headerCount counts sep outside double quotes in a header line.
+func headerCount(line string, sep byte) int {
+	n, quoted := 0, false
+	for i := 0; i < len(line); i++ {
+		switch line[i] {
+		case '"':
+			quoted = !quoted
+		case sep:
+			if !quoted {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // openServiceForCLI opens an existing database for an offline tool. It

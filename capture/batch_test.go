@@ -4,8 +4,10 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,7 +42,7 @@ func lnkManifest(t testing.TB, files map[string][]byte) []map[string]string {
 	if err != nil || len(recs) == 0 {
 		t.Fatalf("manifest.csv: %v", err)
 	}
-	if got := strings.Join(recs[0], ","); got != "id,code,url,wa_url,file,source,campaign,label" {
+	if got := strings.Join(recs[0], ","); got != "id,code,url,wa_url,file,source,campaign,label,ref" {
 		t.Fatalf("manifest header %q", got)
 	}
 	var rows []map[string]string
@@ -250,6 +252,252 @@ func TestRunQRSingle(t *testing.T) {
 		stderr.Reset()
 		if code := RunQR(tc.args, nil, &stdout, &stderr); code != tc.exit {
 			t.Fatalf("%v: exit %d, want %d (%s)", tc.args, code, tc.exit, stderr.String())
+		}
+	}
+}
+
+func TestSafeFileName(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"SKU-123", "SKU-123"},
+		{"Pão de queijo 500g", "Pão_de_queijo_500g"},
+		{"../../etc/passwd", "etc_passwd"},
+		{`a\b:c*d?"e<f>g|h`, "a_b_c_d_e_f_g_h"},
+		{"  ", ""},
+		{"...", ""},
+		{"CON", "_CON"},
+		{"lpt1", "_lpt1"},
+		{"=HYPERLINK(1)", "HYPERLINK_1"},
+		{strings.Repeat("x", 100), strings.Repeat("x", maxFileBase)},
+	} {
+		if got := safeFileName(tc.in); got != tc.want {
+			t.Errorf("safeFileName(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	z := newZipNames()
+	l := func(ref, label, code string) store.Link { return store.Link{Ref: ref, Label: label, Code: code} }
+	got := []string{z.name(l("sku-1", "Bolo", "C1"), "svg"), z.name(l("", "Bolo", "C2"), "svg"),
+		z.name(l("", "bolo", "C3"), "svg"), z.name(l("", "", "C4"), "svg"), z.name(l("", "manifest", "C5"), "csv")}
+	want := []string{"sku-1.svg", "Bolo.svg", "bolo-C3.svg", "C4.svg", "manifest-C5.csv"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("zip names %v, want %v", got, want)
+	}
+}
+
+// TestBatchRefsInAPI: rows with refs return the same links when sent
+// again; one ref twice in a batch is refused; a failing row makes none.
+func TestBatchRefsInAPI(t *testing.T) {
+	a := lnkNewApp(t)
+	rows := []map[string]any{
+		{"ref": "SKU-1", "source": "packaging", "label": "Bolo", "topics": []string{"orders"}},
+		{"ref": "SKU-2", "source": "packaging", "label": "Pão", "topics": []string{"orders"}},
+	}
+	first := lnkCheckBatch(t, a.do("POST", "/v1/qr/batch", map[string]any{"rows": rows, "format": "svg"}).must(t, 200), "svg", 2)
+	again := lnkCheckBatch(t, a.do("POST", "/v1/qr/batch", map[string]any{"rows": rows, "format": "svg"}).must(t, 200), "svg", 2)
+	for i := range first {
+		if first[i]["code"] != again[i]["code"] || first[i]["file"] != rows[i]["ref"].(string)+".svg" || first[i]["ref"] != rows[i]["ref"] {
+			t.Fatalf("rerun row %d: %v then %v", i, first[i], again[i])
+		}
+	}
+	// POST /v1/links with a used ref: the same link, 200.
+	r := a.do("POST", "/v1/links", map[string]any{"ref": "SKU-1", "source": "packaging", "topics": []string{"orders"}})
+	var v LinkView
+	if err := json.Unmarshal(r.must(t, 200), &v); err != nil || v.Code != first[0]["code"] {
+		t.Fatalf("link by used ref: %s", r.body)
+	}
+	dup := []map[string]any{rows[0], {"ref": "SKU-3", "source": "print", "topics": []string{"orders"}}, {"ref": "SKU-3", "source": "print", "topics": []string{"orders"}}}
+	a.do("POST", "/v1/qr/batch", map[string]any{"rows": dup}).wantError(t, 422, "invalid_request", "rows[2].ref")
+	bad := []map[string]any{{"ref": "SKU-4", "source": "print", "topics": []string{"orders"}}, {"ref": "SKU-5", "source": "print", "topics": []string{"lottery"}}}
+	a.do("POST", "/v1/qr/batch", map[string]any{"rows": bad}).wantError(t, 422, "invalid_request", "rows[1].topics[0]")
+	if links, _ := a.st.Links(store.LinkFilter{Limit: 100}); len(links) != 2 {
+		t.Fatalf("%d links, want the 2 of the first batch", len(links))
+	}
+}
+
+// lnkRunQR runs the qr command and returns its exit code and stderr.
+func lnkRunQR(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := RunQR(args, strings.NewReader(""), &stdout, &stderr)
+	return code, stderr.String()
+}
+
+// TestRunQRBatchSpreadsheetFiles: what spreadsheets save (semicolons, a
+// BOM, CRLF, Excel's sep= line, empty trailing rows) reads the same as a
+// plain CSV; refs make reruns return the same links; a bad row makes none.
+func TestRunQRBatchSpreadsheetFiles(t *testing.T) {
+	db, _ := lnkCLIDB(t)
+	dir := t.TempDir()
+	files := map[string]string{
+		"semicolon-bom.csv": "\ufeffref;source;label;topics\r\nSKU-1;packaging;Bolo de milho;orders,delivery\r\nSKU-2;packaging;\"Pão; francês\";orders\r\n;;;\r\n",
+		"comma.csv":         "ref,source,label,topics\nSKU-1,packaging,Bolo de milho,orders delivery\nSKU-2,packaging,\"Pão; francês\",orders\n",
+		"sep-line.csv":      "sep=;\nref;source;label;topics\nSKU-1;packaging;Bolo de milho;orders|delivery\nSKU-2;packaging;\"Pão; francês\";orders\n",
+	}
+	var codes []string
+	for _, name := range []string{"semicolon-bom.csv", "comma.csv", "sep-line.csv"} {
+		in := filepath.Join(dir, name)
+		os.WriteFile(in, []byte(files[name]), 0o600)
+		out := filepath.Join(dir, name+".zip")
+		code, stderr := lnkRunQR(t, "batch", "--in", in, "--out", out, "--db", db)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", name, code, stderr)
+		}
+		zipBytes, _ := os.ReadFile(out)
+		rows := lnkCheckBatch(t, zipBytes, "svg", 2)
+		if rows[0]["file"] != "SKU-1.svg" || rows[1]["file"] != "SKU-2.svg" || rows[0]["ref"] != "SKU-1" {
+			t.Fatalf("%s: files %q %q", name, rows[0]["file"], rows[1]["file"])
+		}
+		l, err := openLinkInDB(t, db, rows[0]["id"])
+		if err != nil || strings.Join(l.Topics, " ") != "delivery orders" || l.Label != "Bolo de milho" {
+			t.Fatalf("%s: link %+v %v", name, l, err)
+		}
+		if codes == nil {
+			codes = []string{rows[0]["code"], rows[1]["code"]}
+			if !strings.Contains(stderr, "2 new") {
+				t.Errorf("first run said %q", stderr)
+			}
+		} else if rows[0]["code"] != codes[0] || rows[1]["code"] != codes[1] {
+			t.Fatalf("%s: rerun gave codes %s %s, want %v", name, rows[0]["code"], rows[1]["code"], codes)
+		} else if !strings.Contains(stderr, "2 from earlier runs") {
+			t.Errorf("rerun said %q", stderr)
+		}
+	}
+	// Two bad rows: both named, no link made, no ZIP written.
+	before := countLinksInDB(t, db)
+	bad := filepath.Join(dir, "bad.csv")
+	os.WriteFile(bad, []byte("ref;source;topics\nSKU-9;print;orders\nSKU-10;tv;orders\nSKU-11;print;lottery\n"), 0o600)
+	code, stderr := lnkRunQR(t, "batch", "--in", bad, "--out", filepath.Join(dir, "bad.zip"), "--db", db)
+	if code != 1 || !strings.Contains(stderr, "row 3: source") || !strings.Contains(stderr, "row 4: topics[0]") {
+		t.Fatalf("bad rows: exit %d: %s", code, stderr)
+	}
+	if countLinksInDB(t, db) != before {
+		t.Fatal("a failed batch made links")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bad.zip")); err == nil {
+		t.Fatal("a failed batch wrote a ZIP")
+	}
+}
+
+func openLinkInDB(t *testing.T, db, id string) (store.Link, error) {
+	t.Helper()
+	st, err := store.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	return st.Link(id)
+}
+
+func countLinksInDB(t *testing.T, db string) int {
+	t.Helper()
+	st, err := store.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	links, err := st.Links(store.LinkFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(links)
+}
+
+// TestQRCommandsAgainstRunningService: `consentry qr` and `qr batch` with
+// --url talk to a running service over HTTP with the key from
+// CONSENTRY_API_KEY: same ZIP, refs, all or nothing.
+func TestQRCommandsAgainstRunningService(t *testing.T) {
+	a := lnkNewApp(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go a.app.Listener(ln)
+	base := "http://" + ln.Addr().String()
+	var key CreatedKey
+	if err := json.Unmarshal(a.do("POST", "/v1/keys", map[string]any{"name": "print team", "scopes": []string{"links"}}).must(t, 201), &key); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CONSENTRY_API_KEY", key.Key)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "rows.csv")
+	os.WriteFile(in, []byte("\ufeffref;source;label;topics\r\nCX-1;packaging;Caixa P;orders\r\nCX-2;packaging;Caixa G;orders delivery\r\n"), 0o600)
+
+	var codes []string
+	for run := range 2 {
+		out := filepath.Join(dir, fmt.Sprint("codes", run, ".zip"))
+		code, stderr := lnkRunQR(t, "batch", "--url", base, "--in", in, "--out", out, "--format", "svg", "--preset", "packaging")
+		if code != 0 {
+			t.Fatalf("online batch: exit %d: %s", code, stderr)
+		}
+		zipBytes, _ := os.ReadFile(out)
+		rows := lnkCheckBatch(t, zipBytes, "svg", 2)
+		if rows[0]["file"] != "CX-1.svg" {
+			t.Fatalf("file %q", rows[0]["file"])
+		}
+		if run == 0 {
+			codes = []string{rows[0]["code"], rows[1]["code"]}
+		} else if rows[0]["code"] != codes[0] || rows[1]["code"] != codes[1] {
+			t.Fatalf("rerun codes %s %s, want %v", rows[0]["code"], rows[1]["code"], codes)
+		}
+	}
+	bad := filepath.Join(dir, "bad.csv")
+	os.WriteFile(bad, []byte("ref,source,topics\nCX-3,print,orders\nCX-4,print,lottery\n"), 0o600)
+	if code, stderr := lnkRunQR(t, "batch", "--url", base, "--in", bad, "--out", filepath.Join(dir, "bad.zip")); code != 1 || !strings.Contains(stderr, "rows[1].topics[0]") {
+		t.Fatalf("online bad batch: exit %d: %s", code, stderr)
+	}
+	if links, _ := a.st.Links(store.LinkFilter{Limit: 100}); len(links) != 2 {
+		t.Fatalf("%d links after a failed online batch, want 2", len(links))
+	}
+
+	// One code, by id or by its printed code (any case).
+	l := a.createLink(map[string]any{"source": "signage"})
+	for _, ref := range []string{"--link=" + l.ID, "--code=" + strings.ToLower(l.Code)} {
+		out := filepath.Join(dir, "one.png")
+		if code, stderr := lnkRunQR(t, "--url", base, ref, "--format", "png", "--out", out); code != 0 {
+			t.Fatalf("qr %s: exit %d: %s", ref, code, stderr)
+		}
+		png, _ := os.ReadFile(out)
+		if got := lnkDecodePNG(t, png); got != strings.ToUpper(l.URL) {
+			t.Fatalf("qr %s decodes to %q", ref, got)
+		}
+	}
+	// Without the right key the service's refusal is shown.
+	t.Setenv("CONSENTRY_API_KEY", "")
+	if code, stderr := lnkRunQR(t, "--url", base, "--link", l.ID); code != 1 || !strings.Contains(stderr, "CONSENTRY_API_KEY") {
+		t.Fatalf("no key: exit %d: %s", code, stderr)
+	}
+	if code, stderr := lnkRunQR(t, "--url", base, "--link", l.ID, "--key", "cs_wrong"); code != 1 || !strings.Contains(stderr, "401") {
+		t.Fatalf("wrong key: exit %d: %s", code, stderr)
+	}
+}
+
+// TestQRCommandsWarnAboutLoopback: codes made with a loopback public URL
+// do not open on a phone; the commands that make them say so.
+func TestQRCommandsWarnAboutLoopback(t *testing.T) {
+	a := lnkNewApp(t, "--public-url", "http://127.0.0.1:8080")
+	v := a.createLink(map[string]any{"source": "print"})
+	a.svc.FlushScans()
+	a.app.Shutdown()
+	a.st.Close()
+	dir := t.TempDir()
+	in := filepath.Join(dir, "rows.csv")
+	os.WriteFile(in, []byte("source,topics\nprint,orders\n"), 0o600)
+	for _, args := range [][]string{
+		{"--link", v.ID, "--db", a.db},
+		{"batch", "--in", in, "--out", filepath.Join(dir, "c.zip"), "--db", a.db},
+	} {
+		code, stderr := lnkRunQR(t, args...)
+		if code != 0 || !strings.Contains(stderr, "loopback") || !strings.Contains(stderr, "--public-url") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
+		}
+	}
+	for _, u := range []string{"http://localhost:8080", "http://[::1]:80", "http://app.localhost", "http://127.1.2.3"} {
+		if !IsLoopbackURL(u) {
+			t.Errorf("%s is loopback", u)
+		}
+	}
+	for _, u := range []string{"https://consent.example.com", "http://192.168.0.10:8080", "http://10.0.0.2"} {
+		if IsLoopbackURL(u) {
+			t.Errorf("%s is not loopback", u)
 		}
 	}
 }

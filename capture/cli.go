@@ -40,13 +40,25 @@ func RunVerify(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	defer f.Close()
-	n, err := VerifyExport(f, strings.TrimSpace(*pub))
+	rep, err := VerifyExportReport(f, strings.TrimSpace(*pub))
 	var ve *VerifyError
 	if errors.As(err, &ve) {
 		fmt.Fprintf(stdout, "FAIL at seq %d: %s\n", ve.Seq, ve.Reason)
 		return 1
 	}
-	fmt.Fprintf(stdout, "OK %d events\n", n)
+	fmt.Fprintf(stdout, "OK %d events\n", rep.Events)
+	if rep.Ranged && rep.Events == 0 {
+		fmt.Fprintln(stdout, "range: no events in it")
+	} else if rep.Ranged {
+		fmt.Fprintf(stdout, "range: seq %d to %d, continuing from prev_hash %s (events before it are not in this file)\n",
+			rep.FirstSeq, rep.LastSeq, rep.PrevHash)
+	}
+	if rep.Pinned {
+		fmt.Fprintf(stdout, "key: %s %s, pinned with --public-key\n", rep.KeyID, rep.PublicKey)
+	} else {
+		fmt.Fprintf(stdout, "key: %s %s, taken from the file (not pinned: pass --public-key with the checkpoint's public_key to pin it)\n",
+			rep.KeyID, rep.PublicKey)
+	}
 	return 0
 }
 

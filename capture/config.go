@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -98,7 +99,7 @@ func ParseServeConfig(args []string, getenv func(string) string, usage io.Writer
 }
 
 func (c *Config) validate() error {
-	host, port, err := net.SplitHostPort(c.Addr)
+	_, port, err := net.SplitHostPort(c.Addr)
 	if err != nil || port == "" {
 		return fmt.Errorf("--addr %q: want host:port, like 127.0.0.1:8080", c.Addr)
 	}
@@ -106,10 +107,7 @@ func (c *Config) validate() error {
 		return errors.New("--db: a database file path is required")
 	}
 	if c.PublicURL == "" {
-		if host == "" || host == "0.0.0.0" || host == "::" {
-			host = "127.0.0.1"
-		}
-		c.PublicURL = "http://" + net.JoinHostPort(host, port)
+		c.PublicURL = defaultPublicURL(c.Addr)
 	} else if err := checkPublicURL(c.PublicURL); err != nil {
 		return fmt.Errorf("--public-url %q: %v", c.PublicURL, err)
 	}
@@ -162,9 +160,64 @@ func (c *Config) applyTo(s *Settings) {
 	if c.given["default-region"] {
 		s.DefaultRegion = strings.ToUpper(c.DefaultRegion)
 	}
-	if c.given["public-url"] || s.PublicURL == "" {
+	// public_url is stored only when given explicitly; otherwise it is
+	// http://<addr> of this start.
+	switch {
+	case c.given["public-url"]:
+		s.PublicURL, s.publicURLSet = c.PublicURL, true
+	case !s.publicURLSet:
 		s.PublicURL = c.PublicURL
 	}
+}
+
+// Listening records the address the server really listens on: with port
+// 0 the system picks one, and the default public_url must name it.
+func (c *Config) Listening(addr net.Addr) {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || c.given["public-url"] {
+		return
+	}
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil || port != "0" {
+		return
+	}
+	c.Addr = net.JoinHostPort(host, strconv.Itoa(tcp.Port))
+	c.PublicURL = defaultPublicURL(c.Addr)
+}
+
+// defaultPublicURL is http://<addr>, with a wildcard host written as
+// 127.0.0.1 (a URL needs a host to reach).
+func defaultPublicURL(addr string) string {
+	host, port, _ := net.SplitHostPort(addr)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// IsLoopbackURL reports a URL whose host is this machine (localhost or a
+// loopback address): codes printed with it do not open on a phone.
+func IsLoopbackURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	host := strings.ToLower(u.Hostname())
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// LoopbackWarning is the warning printed when public_url is a loopback
+// address, or "" when it is not.
+func LoopbackWarning(publicURL string) string {
+	if !IsLoopbackURL(publicURL) {
+		return ""
+	}
+	return "warning: public_url " + publicURL + " is a loopback address: links and QR codes made with it open only on this machine, " +
+		"not on customers' phones. Set --public-url (or CONSENTRY_PUBLIC_URL, or public_url with PUT /v1/settings) to the address customers reach."
 }
 
 // TestConfig returns a valid configuration for tests and tools that build a

@@ -208,10 +208,15 @@ func TestFndOptInOptOutAndCheck(t *testing.T) {
 	if res := a.check(phone, "orders"); res.Allowed || res.State != StateOptedOut {
 		t.Fatalf("orders after re-opt-in to delivery: %+v", res)
 	}
-	// An opt-in with no topics covers all topics.
-	a.optIn("+34 612 34 56 78")
-	if res := a.check("+34612345678", "feedback"); !res.Allowed {
-		t.Fatalf("all-topics opt-in: %+v", res)
+	// An opt-in that names no topic is no consent (422 topics).
+	r := a.do("POST", "/v1/optins", fndAdminKey, map[string]any{"phone": "+34 612 34 56 78",
+		"notice": map[string]any{"text": "Mensagens da Consentry Demo"}})
+	fndExpectError(t, r, http.StatusUnprocessableEntity, "invalid_request", "topics")
+	r = a.do("POST", "/v1/optins", fndAdminKey, map[string]any{"phone": "+34 612 34 56 78", "topics": []string{},
+		"notice": map[string]any{"text": "Mensagens da Consentry Demo"}})
+	fndExpectError(t, r, http.StatusUnprocessableEntity, "invalid_request", "topics")
+	if res := a.check("+34612345678", "feedback"); res.Allowed || res.State != StateNoConsent {
+		t.Fatalf("opt-in without topics recorded: %+v", res)
 	}
 }
 
@@ -373,7 +378,7 @@ func TestFndEventsPaging(t *testing.T) {
 func TestFndExportNDJSONAndCSV(t *testing.T) {
 	a := fndNewApp(t)
 	a.optIn("+5511987654321", "orders", "marketing")
-	a.optInWith(map[string]any{"phone": "+16502530000", "source": "widget", "campaign": `say "hi", ok`,
+	a.optInWith(map[string]any{"phone": "+16502530000", "topics": []string{"orders"}, "source": "widget", "campaign": `say "hi", ok`,
 		"notice":   map[string]any{"text": "Texto com vírgula, \"aspas\" e\nquebra — Consentry Demo"},
 		"evidence": map[string]any{"user_agent": "UA, with comma", "ip": "2001:db8::1"}})
 	a.optOut("+5511987654321")

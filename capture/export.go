@@ -127,6 +127,8 @@ func (s *Service) ExportNDJSON(w io.Writer, f ExportFilter) error {
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var last store.Head
+	ranged := !f.From.IsZero() || !f.To.IsZero()
+	wroteRange := false
 	parts := make([]exportPart, runtime.GOMAXPROCS(0))
 	err = s.eachChunk(head.Seq, func(recs []store.EventRecord, keys map[string][]byte) error {
 		// Opening and rendering the personal data is most of an export's
@@ -147,6 +149,12 @@ func (s *Service) ExportNDJSON(w io.Writer, f ExportFilter) error {
 			if p.err != nil {
 				return p.err
 			}
+			if ranged && !wroteRange && p.firstSeq != 0 {
+				if err := writeRangeLine(bw, f, p.firstSeq, p.firstPrev); err != nil {
+					return err
+				}
+				wroteRange = true
+			}
 			if _, err := bw.Write(p.buf); err != nil {
 				return err
 			}
@@ -159,6 +167,11 @@ func (s *Service) ExportNDJSON(w io.Writer, f ExportFilter) error {
 	if err != nil {
 		return err
 	}
+	if ranged && !wroteRange { // no event in the range
+		if err := writeRangeLine(bw, f, 0, ""); err != nil {
+			return err
+		}
+	}
 	cp, err := json.Marshal(map[string]Checkpoint{"checkpoint": s.sign(last)})
 	if err != nil {
 		return err
@@ -168,16 +181,44 @@ func (s *Service) ExportNDJSON(w io.Writer, f ExportFilter) error {
 	return bw.Flush()
 }
 
-// exportPart is one core's share of an export chunk: its lines and the
-// last event they hold.
+// exportRange is the first line of a ranged export (from/to): where the
+// range begins in the chain, so it verifies on its own; an export without
+// it must start at seq 1.
+type exportRange struct {
+	From     *time.Time `json:"from,omitempty"`
+	To       *time.Time `json:"to,omitempty"`
+	FirstSeq uint64     `json:"first_seq"`
+	PrevHash string     `json:"prev_hash"` // the hash the first event continues from
+}
+
+func writeRangeLine(w io.Writer, f ExportFilter, firstSeq uint64, prevHash string) error {
+	r := exportRange{FirstSeq: firstSeq, PrevHash: prevHash}
+	if !f.From.IsZero() {
+		r.From = &f.From
+	}
+	if !f.To.IsZero() {
+		r.To = &f.To
+	}
+	b, err := json.Marshal(map[string]exportRange{"range": r})
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// exportPart is one core's share of an export chunk: its lines, the first
+// event they hold (seq and prev_hash) and the last.
 type exportPart struct {
-	buf  []byte
-	last store.Head
-	err  error
+	buf       []byte
+	last      store.Head
+	firstSeq  uint64
+	firstPrev string
+	err       error
 }
 
 func (p *exportPart) render(recs []store.EventRecord, keys map[string][]byte, f ExportFilter) {
-	p.buf, p.last, p.err = p.buf[:0], store.Head{}, nil
+	p.buf, p.last, p.err, p.firstSeq, p.firstPrev = p.buf[:0], store.Head{}, nil, 0, ""
 	filtered := !f.From.IsZero() || !f.To.IsZero()
 	for _, rec := range recs {
 		if filtered && !f.keep(canonicalAt(rec.Canonical)) {
@@ -189,6 +230,9 @@ func (p *exportPart) render(recs []store.EventRecord, keys map[string][]byte, f 
 			return
 		}
 		p.buf = append(buf, '\n')
+		if p.firstSeq == 0 {
+			p.firstSeq, p.firstPrev = rec.Seq, string(canonicalString(rec.Canonical, `"prev_hash":"`))
+		}
 		p.last = store.Head{Seq: rec.Seq, Hash: rec.Hash}
 	}
 }
@@ -217,8 +261,59 @@ func (s *Service) eachChunk(end uint64, fn func([]store.EventRecord, map[string]
 }
 
 var csvHeader = []string{"seq", "id", "at", "type", "status", "phone", "topics", "source", "campaign",
-	"link_id", "notice_sha256", "notice_version", "notice_locale", "reason", "page_url", "ip",
+	"link_id", "notice_sha256", "notice_version", "notice_locale", "reason", "raw_text", "page_url", "ip",
 	"user_agent", "staff_id", "link_code", "message_id", "erased", "prev_hash", "hash"}
+
+// csvCell keeps a spreadsheet from running a cell as a formula (CSV
+// injection, as OWASP describes it): a cell that begins with = + - @ tab
+// or carriage return gets a leading single quote, which spreadsheets read
+// as "this is text". A phone number in E.164 (+ and digits only) is left
+// as written: it cannot hold a formula, and a quote in front would make
+// every number unreadable to people and unmatchable by tools. Every CSV
+// the service writes goes through csvCell (exports, batch manifests).
+func csvCell(v string) string {
+	if v == "" || !strings.ContainsRune("=+-@\t\r", rune(v[0])) || isE164(v) {
+		return v
+	}
+	return "'" + v
+}
+
+// isE164 reports a value that is only a plus and 7 to 15 digits.
+func isE164(v string) bool {
+	if len(v) < 8 || len(v) > 16 || v[0] != '+' || v[1] == '0' {
+		return false
+	}
+	for i := 1; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// csvWriter writes rows with every cell through csvCell.
+type csvWriter struct {
+	*csv.Writer
+	row []string
+}
+
+func newCSVWriter(w io.Writer) *csvWriter { return &csvWriter{Writer: csv.NewWriter(w)} }
+
+func (w *csvWriter) Write(cells []string) error {
+	w.row = w.row[:0]
+	for _, c := range cells {
+		w.row = append(w.row, csvCell(c))
+	}
+	return w.Writer.Write(w.row)
+}
+
+// csvTopics writes an event's topics; an all-topics event is "*".
+func csvTopics(topics []string) string {
+	if len(topics) == 0 {
+		return allTopics
+	}
+	return strings.Join(topics, " ")
+}
 
 // ExportCSV streams the ledger as RFC 4180 CSV with a header row.
 func (s *Service) ExportCSV(w io.Writer, f ExportFilter) error {
@@ -226,7 +321,7 @@ func (s *Service) ExportCSV(w io.Writer, f ExportFilter) error {
 	if err != nil {
 		return err
 	}
-	cw := csv.NewWriter(w)
+	cw := newCSVWriter(w)
 	cw.UseCRLF = true
 	if err := cw.Write(csvHeader); err != nil {
 		return err
@@ -251,9 +346,9 @@ func (s *Service) ExportCSV(w io.Writer, f ExportFilter) error {
 				ev, phone, erased = pii.Evidence, pii.Phone, "false"
 			}
 			row = append(row[:0], strconv.FormatUint(core.Seq, 10), core.ID, core.At.Format(time.RFC3339Nano),
-				core.Type, core.Status, phone, strings.Join(core.Topics, " "), core.Source, core.Campaign,
+				core.Type, core.Status, phone, csvTopics(core.Topics), core.Source, core.Campaign,
 				core.LinkID, core.NoticeSHA256, core.NoticeVersion, core.NoticeLocale, core.Reason,
-				ev.PageURL, ev.IP, ev.UserAgent, ev.StaffID, ev.LinkCode, ev.MessageID, erased,
+				ev.RawText, ev.PageURL, ev.IP, ev.UserAgent, ev.StaffID, ev.LinkCode, ev.MessageID, erased,
 				core.PrevHash, hex.EncodeToString(rec.Hash[:]))
 			if err := cw.Write(row); err != nil {
 				return err

@@ -17,10 +17,13 @@ type Handler struct {
 	s        *Service
 	stopping atomic.Bool
 	webhook  *webhook
+	idem     *idempotency
 }
 
 // NewHandler returns the HTTP handler of the service.
-func NewHandler(s *Service) *Handler { return &Handler{s: s, webhook: newWebhook(s)} }
+func NewHandler(s *Service) *Handler {
+	return &Handler{s: s, webhook: newWebhook(s), idem: newIdempotency(s)}
+}
 
 // route is one entry of the route table: every route and the scope it
 // needs, in one place. An empty scope means public.
@@ -51,8 +54,8 @@ func (h *Handler) routes() []route {
 		{"DELETE", "/v1/keys/:id", ScopeAdmin, 0, h.deleteKey, nil},
 		{"GET", "/v1/backup", ScopeAdmin, 0, h.backup, nil},
 
-		{"POST", "/v1/optins", ScopeConsentWrite, smallBody, h.optIn, nil},
-		{"POST", "/v1/optouts", ScopeConsentWrite, smallBody, h.optOut, nil},
+		{"POST", "/v1/optins", ScopeConsentWrite, smallBody, h.idem.wrap(h.optIn), nil},
+		{"POST", "/v1/optouts", ScopeConsentWrite, smallBody, h.idem.wrap(h.optOut), nil},
 		{"DELETE", "/v1/contacts/:phone", ScopeConsentWrite, 0, h.eraseContact, nil},
 
 		{"GET", "/v1/check", ScopeCheck, 0, h.check, nil},
@@ -67,12 +70,12 @@ func (h *Handler) routes() []route {
 		{"GET", "/v1/consent/checkpoint", ScopeConsentRead, 0, h.checkpoint, nil},
 		{"GET", "/v1/consent/notices/:sha256", ScopeConsentRead, 0, h.notice, nil},
 
-		{"POST", "/v1/links", ScopeLinks, smallBody, h.createLink, nil},
+		{"POST", "/v1/links", ScopeLinks, smallBody, h.idem.wrap(h.createLink), nil},
 		{"GET", "/v1/links", ScopeLinks, 0, h.listLinks, nil},
 		{"GET", "/v1/links/:id", ScopeLinks, 0, h.getLink, nil},
 		{"PATCH", "/v1/links/:id", ScopeLinks, smallBody, h.patchLink, nil},
 		{"GET", "/v1/links/:id/qr", ScopeLinks, 0, h.linkQR, nil},
-		{"POST", "/v1/receipts", ScopeLinks, smallBody, h.createReceipt, nil},
+		{"POST", "/v1/receipts", ScopeLinks, smallBody, h.idem.wrap(h.createReceipt), nil},
 		{"POST", "/v1/qr/batch", ScopeLinks, MaxBody, h.qrBatch, nil},
 		{"GET", "/v1/link-keys", ScopeAdmin, 0, h.listLinkKeys, nil},
 		{"POST", "/v1/link-keys", ScopeAdmin, 0, h.rotateLinkKey, nil},

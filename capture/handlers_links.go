@@ -18,12 +18,20 @@ import (
 
 func (h *Handler) createLink(c *fiber.Ctx) error {
 	var req LinkRequest
-	if err := decodeJSON(c, &req); err != nil {
+	err := decodeRequest(c, &req, func() error {
+		_, err := h.s.linkRecord(h.s.Settings(), req, time.Now())
 		return err
-	}
-	v, err := h.s.CreateLink(req)
+	})
 	if err != nil {
 		return err
+	}
+	idem, _ := c.Locals(localIdempotencyID).(string)
+	v, existed, err := h.s.createLinkKeyed(req, idem)
+	if err != nil {
+		return err
+	}
+	if existed && req.Ref != "" { // its ref was used before: the same link, nothing new
+		return c.JSON(v)
 	}
 	return c.Status(fiber.StatusCreated).JSON(v)
 }
@@ -168,6 +176,18 @@ func qrQuery(c *fiber.Ctx) (qr.Options, error) {
 	default:
 		return opts, fieldError("escpos", "must be raster or native")
 	}
+	// ESC @ resets the printer: only when asked, since the bytes usually
+	// go into a till's own receipt.
+	switch strings.ToLower(c.Query("init")) {
+	case "", "false", "0":
+	case "true", "1":
+		if opts.Format != qr.FormatESCPOS {
+			return opts, fieldError("init", "only applies to format escpos")
+		}
+		opts.ESCPOSInit = true
+	default:
+		return opts, fieldError("init", "must be true or false")
+	}
 	return opts, nil
 }
 
@@ -203,7 +223,7 @@ func (s *Service) renderCodeQR(st Settings, code, locale string, opts qr.Options
 	}
 	sum := sha256.New()
 	for _, part := range []string{content, string(opts.Format), opts.Preset, opts.ECC, strconv.Itoa(opts.Margin),
-		strconv.Itoa(opts.Module), strconv.Itoa(opts.DPI), strconv.FormatBool(opts.ESCPOSNative),
+		strconv.Itoa(opts.Module), strconv.Itoa(opts.DPI), strconv.FormatBool(opts.ESCPOSNative), strconv.FormatBool(opts.ESCPOSInit),
 		opts.Title, opts.CallToAction, opts.Caption} {
 		sum.Write([]byte(part))
 		sum.Write([]byte{0})
@@ -270,7 +290,7 @@ func (h *Handler) linkQR(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	l, err := h.s.LinkByID(c.Params("id"))
+	l, err := h.s.linkByIDOrCode(strings.Clone(c.Params("id")))
 	if err != nil {
 		return err
 	}
@@ -278,7 +298,21 @@ func (h *Handler) linkQR(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	c.Set("X-Consentry-Code", l.Code)
+	c.Set("X-Consentry-Link-Id", l.ID)
+	c.Set("X-Consentry-Url", linkURL(h.s.Settings().PublicURL, l.Code)) // lets tools warn about a loopback URL
 	return sendImage(c, img, "private", l.Code+"."+fileExt(opts.Format, img.contentType))
+}
+
+// linkByIDOrCode reads a link by its id or by its printed code (what a
+// print team has at hand when reprinting).
+func (s *Service) linkByIDOrCode(ref string) (store.Link, error) {
+	if _, isID := store.LinkSerial(ref); !isID {
+		if id, _, ok := s.verifyCode(ref); ok {
+			ref = id
+		}
+	}
+	return s.LinkByID(ref)
 }
 
 // publicQR serves /l/{code}/qr.svg and .png for web pages (preset

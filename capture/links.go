@@ -2,6 +2,7 @@ package capture
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -28,6 +29,10 @@ type LinkRequest struct {
 	// Number picks one of the settings' numbers (label or
 	// phone_number_id) for wa_url; empty is the default number.
 	Number string `json:"number" validate:"omitempty,max=40"`
+	// Ref is the caller's own reference for the link (a batch row, a
+	// product SKU): a request with a ref already used returns that link
+	// instead of making another, so reruns give the same codes.
+	Ref string `json:"ref" validate:"omitempty,max=100,safetext"`
 }
 
 // LinkView is a link as the API returns it.
@@ -79,44 +84,112 @@ func LinkState(l store.Link, scans uint64, now time.Time) string {
 var errNoWANumber = newError(CodeConflict,
 	"the business WhatsApp number is not configured; set wa_number with PUT /v1/settings or --wa-number first")
 
-// CreateLink validates and stores one link.
+// CreateLink validates and stores one link (or returns the link its ref
+// names).
 func (s *Service) CreateLink(req LinkRequest) (LinkView, error) {
-	made, err := s.createLinks([]LinkRequest{req}, nil)
-	if err != nil {
-		return LinkView{}, err
+	v, _, err := s.createLink(req)
+	return v, err
+}
+
+// createLink is CreateLink saying whether req.Ref named a link made
+// before, which is returned instead of a new one.
+func (s *Service) createLink(req LinkRequest) (view LinkView, existed bool, err error) {
+	return s.createLinkKeyed(req, "")
+}
+
+// createLinkKeyed is createLink with a dedupe key used when the request
+// has no ref (a request's Idempotency-Key): checked in the transaction
+// that makes the link, so a retry after a crash makes no second link.
+func (s *Service) createLinkKeyed(req LinkRequest, idempotencyID string) (view LinkView, existed bool, err error) {
+	key := refKey(req)
+	if key == "" {
+		key = idempotencyID
 	}
-	return s.linkView(s.Settings(), made[0], 0, time.Now()), nil
+	made, old, err := s.createLinksRef([]LinkRequest{req}, []string{key}, nil)
+	if err != nil {
+		return LinkView{}, false, err
+	}
+	scans := s.links().scans.totals(made)
+	return s.linkView(s.Settings(), made[0], scans[0], time.Now()), old[0], nil
 }
 
 // createLinks validates every request, then stores them all in one
 // transaction (so a batch is all or nothing). field prefixes error fields
 // (e.g. "rows[3].").
 func (s *Service) createLinks(reqs []LinkRequest, field func(i int) string) ([]store.Link, error) {
+	made, _, err := s.createLinksRef(reqs, nil, field)
+	return made, err
+}
+
+// refKey is the link_refs key of a request's ref ("" when it has none).
+func refKey(req LinkRequest) string {
+	if req.Ref == "" {
+		return ""
+	}
+	return "ref\x00" + req.Ref
+}
+
+// createLinksRef is createLinks with references: keys[i] (or, when keys
+// is nil, the request's ref) names the link made for request i; a key
+// already recorded returns its link (existed[i]) instead of a new one, in
+// the same transaction, so concurrent repeats make one link. Every row's
+// every field at fault is named in one 422.
+func (s *Service) createLinksRef(reqs []LinkRequest, keys []string, field func(i int) string) (made []store.Link, existed []bool, err error) {
 	st := s.Settings()
 	if st.WANumber == "" {
-		return nil, errNoWANumber
+		return nil, nil, errNoWANumber
 	}
 	now := time.Now().UTC().Truncate(time.Second)
+	if keys == nil {
+		keys = make([]string, len(reqs))
+		for i, req := range reqs {
+			keys[i] = refKey(req)
+		}
+	}
 	recs := make([]store.Link, len(reqs))
+	errs := make([]error, 0, 1)
+	firstWithKey := map[string]int{}
 	for i, req := range reqs {
 		prefix := ""
 		if field != nil {
 			prefix = field(i)
 		}
 		rec, err := s.linkRecord(st, req, now)
-		if err != nil {
-			return nil, withFieldPrefix(err, prefix)
+		if j, dup := firstWithKey[keys[i]]; dup && keys[i] != "" {
+			err = mergeErrors(err, fieldError("ref", fmt.Sprintf("repeats the ref of item %d: each ref names one link", j+1)))
+		} else {
+			firstWithKey[keys[i]] = i
 		}
+		if err != nil {
+			errs = append(errs, withFieldPrefix(err, prefix))
+			continue
+		}
+		rec.Ref = req.Ref
 		recs[i] = rec
+	}
+	if err := mergeErrors(errs...); err != nil {
+		return nil, nil, err
 	}
 	k, err := s.links().keyring()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	made := make([]store.Link, 0, len(recs))
+	made = make([]store.Link, 0, len(recs))
+	existed = make([]bool, len(recs))
 	err = s.store.Write(func(tx *store.Tx) error {
 		made = made[:0]
-		for _, l := range recs {
+		for i, l := range recs {
+			existed[i] = false
+			if key := keys[i]; key != "" {
+				if id, ok := tx.LinkIDByRef(key); ok {
+					old, err := tx.Link(id)
+					if err != nil {
+						return err
+					}
+					made, existed[i] = append(made, old), true
+					continue
+				}
+			}
 			serial, err := tx.NextLinkSerial()
 			if err != nil {
 				return err
@@ -128,41 +201,46 @@ func (s *Service) createLinks(reqs []LinkRequest, field func(i int) string) ([]s
 			if err := tx.PutLink(l); err != nil {
 				return err
 			}
+			if keys[i] != "" {
+				if err := tx.PutLinkRef(keys[i], l.ID); err != nil {
+					return err
+				}
+			}
 			made = append(made, l)
 		}
 		return nil
 	})
 	if errors.Is(err, store.ErrLinkSerialsExhausted) {
-		return nil, newError(CodeConflict, "this instance has issued the maximum number of links")
+		return nil, nil, newError(CodeConflict, "this instance has issued the maximum number of links")
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return made, nil
+	return made, existed, nil
 }
 
 // linkRecord checks a request and builds the record to store (without
 // serial, id and code).
 func (s *Service) linkRecord(st Settings, req LinkRequest, now time.Time) (store.Link, error) {
-	if err := Validate(&req); err != nil {
-		return store.Link{}, err
+	// Every field at fault is named at once.
+	errs := []error{Validate(&req)}
+	if !isOneOf(req.Source, linkSources) && req.Source != "" {
+		errs = append(errs, fieldError("source", "must be one of: "+strings.Join(linkSources, ", ")))
 	}
-	if !isOneOf(req.Source, linkSources) {
-		return store.Link{}, fieldError("source", "must be one of: "+strings.Join(linkSources, ", "))
-	}
-	if err := s.checkTopics("topics", req.Topics); err != nil {
-		return store.Link{}, err
-	}
+	errs = append(errs, s.checkEachTopic("topics", req.Topics))
 	if req.ExpiresAt != nil {
 		// Stored at second precision; the stored time must still be ahead.
 		t := req.ExpiresAt.UTC().Truncate(time.Second)
 		if !t.After(time.Now()) {
-			return store.Link{}, fieldError("expires_at", "must be in the future")
+			errs = append(errs, fieldError("expires_at", "must be in the future"))
 		}
 		req.ExpiresAt = &t
 	}
 	if req.Message != "" && !strings.Contains(req.Message, "{business}") && !namesBusiness(req.Message, st.BusinessName) {
-		return store.Link{}, fieldError("message", "must name the business ("+st.BusinessName+") or use {business}: the sent message is the opt-in evidence")
+		errs = append(errs, fieldError("message", "must name the business ("+st.BusinessName+") or use {business}: the sent message is the opt-in evidence"))
+	}
+	if err := mergeErrors(errs...); err != nil {
+		return store.Link{}, err
 	}
 	locale := req.Locale
 	if locale == "" {

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/consentry/consentry/qr"
+	"github.com/consentry/consentry/store"
 )
 
 func TestReceiptFormats(t *testing.T) {
@@ -205,4 +207,154 @@ func BenchmarkReceiptPNG(b *testing.B) {
 			resp.Body.Close()
 		}
 	})
+}
+
+// TestReceiptRetries: a till retrying (store, order_ref) after a timeout
+// gets the same link and code with 200, never a second link, also when the
+// retries race; PNG and ESC/POS answers name the link and its expiry.
+func TestReceiptRetries(t *testing.T) {
+	a := lnkNewApp(t)
+	req := map[string]any{"store": "loja-centro", "order_ref": "PED-9001", "topics": []string{"orders"}}
+	var first receiptJSON
+	if err := json.Unmarshal(a.do("POST", "/v1/receipts", req).must(t, 201), &first); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"json", "png", "escpos"} {
+		req["format"] = format
+		r := a.do("POST", "/v1/receipts", req)
+		body := r.must(t, 200)
+		code, id := r.header.Get("X-Consentry-Code"), r.header.Get("X-Consentry-Link-Id")
+		if format == "json" {
+			var again receiptJSON
+			_ = json.Unmarshal(body, &again)
+			code, id = again.Code, again.ID
+		} else {
+			exp, err := time.Parse(time.RFC3339, r.header.Get("X-Consentry-Expires-At"))
+			if err != nil || !exp.Equal(first.ExpiresAt.Truncate(time.Second)) {
+				t.Errorf("%s: X-Consentry-Expires-At %q, want %v", format, r.header.Get("X-Consentry-Expires-At"), first.ExpiresAt)
+			}
+		}
+		if code != first.Code || id != first.ID {
+			t.Fatalf("%s retry: code %s id %s, want %s %s", format, code, id, first.Code, first.ID)
+		}
+	}
+	// Another order, or the same order at another store, is another link.
+	other := a.do("POST", "/v1/receipts", map[string]any{"store": "loja-sul", "order_ref": "PED-9001", "topics": []string{"orders"}, "format": "png"})
+	other.must(t, 201)
+	if other.header.Get("X-Consentry-Code") == first.Code {
+		t.Fatal("another store's order got the same code")
+	}
+	// Racing retries of a new order: one link.
+	var wg sync.WaitGroup
+	codes := make([]string, 8)
+	statuses := make([]int, 8)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := a.do("POST", "/v1/receipts", map[string]any{"store": "loja-centro", "order_ref": "PED-9002", "topics": []string{"orders"}, "format": "escpos"})
+			codes[i], statuses[i] = r.header.Get("X-Consentry-Code"), r.status
+		}()
+	}
+	wg.Wait()
+	created := 0
+	for i, c := range codes {
+		if c != codes[0] || c == "" {
+			t.Fatalf("racing retries got codes %v", codes)
+		}
+		if statuses[i] == 201 {
+			created++
+		} else if statuses[i] != 200 {
+			t.Fatalf("status %d", statuses[i])
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d answers were 201, want exactly 1: %v", created, statuses)
+	}
+	links, err := a.st.Links(store.LinkFilter{Source: "receipt", Limit: 100})
+	if err != nil || len(links) != 3 {
+		t.Fatalf("%d receipt links (%v), want 3", len(links), err)
+	}
+}
+
+// TestReceiptESCPOSNoReset: receipt and QR ESC/POS bytes go into the
+// till's own receipt, so they never start with ESC @ unless asked.
+func TestReceiptESCPOSNoReset(t *testing.T) {
+	a := lnkNewApp(t)
+	escInit := []byte{0x1b, '@'}
+	for _, tc := range []struct {
+		req  map[string]any
+		init bool
+	}{
+		{map[string]any{"format": "escpos"}, false},
+		{map[string]any{"format": "escpos", "escpos": "native"}, false},
+		{map[string]any{"format": "escpos", "init": false}, false},
+		{map[string]any{"format": "escpos", "init": true}, true},
+		{map[string]any{"format": "escpos", "escpos": "native", "init": true}, true},
+	} {
+		tc.req["topics"] = []string{"orders"}
+		body := a.do("POST", "/v1/receipts", tc.req).must(t, 201)
+		if bytes.HasPrefix(body, escInit) != tc.init {
+			t.Errorf("%v: starts % x", tc.req, body[:4])
+		}
+	}
+	a.do("POST", "/v1/receipts", map[string]any{"topics": []string{"orders"}, "init": true}).wantError(t, 422, "invalid_request", "init")
+
+	l := a.createLink(map[string]any{"source": "receipt"})
+	for _, tc := range []struct {
+		query string
+		init  bool
+	}{
+		{"format=escpos&preset=receipt-58", false},
+		{"format=escpos&preset=receipt-80&escpos=native", false},
+		{"format=escpos&preset=receipt-58&init=true", true},
+		{"format=escpos&preset=receipt-58&init=false", false},
+	} {
+		r := a.do("GET", "/v1/links/"+l.ID+"/qr?"+tc.query, nil)
+		body := r.must(t, 200)
+		if bytes.HasPrefix(body, escInit) != tc.init {
+			t.Errorf("%s: starts % x", tc.query, body[:4])
+		}
+		if r.header.Get("X-Consentry-Link-Id") != l.ID || r.header.Get("X-Consentry-Code") != l.Code {
+			t.Errorf("%s: link headers %v", tc.query, r.header)
+		}
+	}
+	a.do("GET", "/v1/links/"+l.ID+"/qr?format=png&init=true", nil).wantError(t, 422, "invalid_request", "init")
+	// The printed code finds the link as well as its id.
+	a.do("GET", "/v1/links/"+strings.ToLower(l.Code)+"/qr?format=svg", nil).must(t, 200)
+}
+
+// TestReceiptIdempotencyKey: the Idempotency-Key replays a receipt's bytes
+// and headers as first answered (201).
+func TestReceiptIdempotencyKey(t *testing.T) {
+	a := lnkNewApp(t)
+	req := map[string]any{"topics": []string{"orders"}, "format": "png"}
+	first := a.do("POST", "/v1/receipts", req, "Idempotency-Key", "till-3-txn-551")
+	firstBody := first.must(t, 201)
+	again := a.do("POST", "/v1/receipts", req, "Idempotency-Key", "till-3-txn-551")
+	if !bytes.Equal(again.must(t, 201), firstBody) || again.header.Get("X-Consentry-Code") != first.header.Get("X-Consentry-Code") ||
+		again.header.Get("X-Consentry-Link-Id") != first.header.Get("X-Consentry-Link-Id") || again.header.Get("Content-Type") != "image/png" {
+		t.Fatalf("replay differs: %v", again.header)
+	}
+	// The answers lost (a crash right after the link's commit): the key,
+	// kept with the link, still makes no second link.
+	link := a.do("POST", "/v1/links", map[string]any{"source": "print", "topics": []string{"orders"}}, "Idempotency-Key", "print-job-8")
+	link.must(t, 201)
+	if _, err := a.st.DeleteIdempotentAnswersBefore(time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	again = a.do("POST", "/v1/receipts", req, "Idempotency-Key", "till-3-txn-551")
+	if again.must(t, 201); again.header.Get("X-Consentry-Code") != first.header.Get("X-Consentry-Code") {
+		t.Fatalf("receipt repeat without a stored answer: code %s, want %s", again.header.Get("X-Consentry-Code"), first.header.Get("X-Consentry-Code"))
+	}
+	var l1, l2 LinkView
+	json.Unmarshal(link.body, &l1)
+	json.Unmarshal(a.do("POST", "/v1/links", map[string]any{"source": "print", "topics": []string{"orders"}}, "Idempotency-Key", "print-job-8").must(t, 201), &l2)
+	if l1.ID == "" || l1.ID != l2.ID {
+		t.Fatalf("link repeat without a stored answer: %s then %s", l1.ID, l2.ID)
+	}
+	links, _ := a.st.Links(store.LinkFilter{Limit: 10})
+	if len(links) != 2 {
+		t.Fatalf("%d links, want 2 (one receipt, one link)", len(links))
+	}
 }

@@ -94,6 +94,11 @@ func (s *Service) loadSettings(cfg Config) error {
 		if err := json.Unmarshal(raw, &cur); err != nil {
 			return fmt.Errorf("stored settings are unreadable: %w", err)
 		}
+		var stored struct {
+			PublicURL string `json:"public_url"`
+		}
+		_ = json.Unmarshal(raw, &stored)
+		cur.publicURLSet = stored.PublicURL != ""
 	}
 	cur = cur.withDefaults()
 	cfg.applyTo(&cur)
@@ -115,6 +120,9 @@ func (s *Service) UpdateSettings(next Settings) (Settings, error) {
 	if e := next.check(); e != nil {
 		return Settings{}, e
 	}
+	// A public_url sent in a change is explicit from then on.
+	cur := s.Settings()
+	next.publicURLSet = cur.publicURLSet || next.PublicURL != cur.PublicURL
 	if err := s.saveSettings(next); err != nil {
 		return Settings{}, err
 	}
@@ -122,7 +130,11 @@ func (s *Service) UpdateSettings(next Settings) (Settings, error) {
 }
 
 func (s *Service) saveSettings(next Settings) error {
-	b, err := json.Marshal(next)
+	stored := next
+	if !next.publicURLSet {
+		stored.PublicURL = "" // http://<addr> of each start, not kept
+	}
+	b, err := json.Marshal(stored)
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,11 @@ type Settings struct {
 	// Numbers are the business's WhatsApp numbers (numbers.go); wa_number
 	// is the default one.
 	Numbers []BusinessNumber `json:"numbers" validate:"omitempty,max=50,dive"`
+	// publicURLSet: PublicURL was given explicitly (flag, variable or
+	// settings API) and is stored; otherwise it is http://<addr> of the
+	// current start and is not stored, so a start on another address
+	// shows that address.
+	publicURLSet bool
 }
 
 // Duration is a time.Duration written as a Go duration string ("2160h").

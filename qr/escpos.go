@@ -16,7 +16,7 @@ func renderESCPOS(j *job) []byte {
 	// within the paper, whose widths are multiples of 8.
 	rowBytes := (side + 7) / 8
 	out := make([]byte, 0, len(escInit)+len(escCenter)+len(gsRasterImage)+4+rowBytes*side+1)
-	out = append(out, escInit...)
+	out = appendInit(out, j)
 	out = append(out, escCenter...)
 	out = append(out, gsRasterImage...)
 	out = append(out, byte(rowBytes), byte(rowBytes>>8), byte(side), byte(side>>8))
@@ -38,7 +38,7 @@ func renderESCPOS(j *job) []byte {
 func renderESCPOSNative(j *job) []byte {
 	data := []byte(j.content)
 	out := make([]byte, 0, 64+len(data))
-	out = append(out, escInit...)
+	out = appendInit(out, j)
 	out = append(out, escCenter...)
 	out = feedDots(out, j.margin*j.module)
 	out = append(out,
@@ -52,6 +52,14 @@ func renderESCPOSNative(j *job) []byte {
 	out = append(out, 0x1d, '(', 'k', 3, 0, 0x31, 0x51, 0x30) // fn 181: print
 	out = feedDots(out, j.margin*j.module)
 	return append(out, '\n')
+}
+
+// appendInit writes ESC @ only when asked (Options.ESCPOSInit).
+func appendInit(out []byte, j *job) []byte {
+	if j.opts.ESCPOSInit {
+		return append(out, escInit...)
+	}
+	return out
 }
 
 var nativeECC = map[string]byte{"L": 48, "M": 49, "Q": 50, "H": 51}

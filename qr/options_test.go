@@ -132,6 +132,26 @@ func TestOptionErrors(t *testing.T) {
 	}
 }
 
+// TestESCPOSInit: ESC @ (printer reset) comes first only when asked, in
+// both raster and native mode, and nowhere else in the bytes.
+func TestESCPOSInit(t *testing.T) {
+	for _, native := range []bool{false, true} {
+		for _, init := range []bool{false, true} {
+			data, _, err := Render(receiptURL, Options{Format: FormatESCPOS, Preset: "receipt-58", ESCPOSNative: native, ESCPOSInit: init})
+			if err != nil {
+				t.Fatal(err)
+			}
+			starts := bytes.HasPrefix(data, []byte{0x1b, '@'})
+			if starts != init {
+				t.Errorf("native=%v init=%v: starts with ESC @ = %v: % x", native, init, starts, data[:4])
+			}
+			if !init && native && bytes.Contains(data, []byte{0x1b, '@'}) {
+				t.Errorf("native=%v: ESC @ inside the bytes", native)
+			}
+		}
+	}
+}
+
 func TestESCPOSNative(t *testing.T) {
 	for _, tc := range []struct {
 		preset string
@@ -148,7 +168,7 @@ func TestESCPOSNative(t *testing.T) {
 		}
 		feed := []byte{0x1b, 'J', 4 * tc.want} // quiet zone: 4 modules of paper
 		var want bytes.Buffer
-		want.Write([]byte{0x1b, '@', 0x1b, 'a', 1})
+		want.Write([]byte{0x1b, 'a', 1})
 		want.Write(feed)
 		want.Write([]byte{0x1d, '(', 'k', 4, 0, 49, 65, 50, 0})
 		want.Write([]byte{0x1d, '(', 'k', 3, 0, 49, 67, tc.want})

@@ -34,6 +34,10 @@ type Options struct {
 	// ESCPOSNative makes escpos use the printer's own GS ( k QR command
 	// instead of a GS v 0 raster image.
 	ESCPOSNative bool
+	// ESCPOSInit starts escpos output with ESC @ (reset the printer). Off by
+	// default: the bytes usually go into a till's own receipt, where a
+	// reset drops its line spacing, font and alignment.
+	ESCPOSInit bool
 
 	// Text for the signage A4 poster (PDF); ignored elsewhere. The caller
 	// supplies localized strings.

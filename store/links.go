@@ -30,6 +30,9 @@ type Link struct {
 	MaxScans  int        `json:"max_scans,omitempty"` // 0 = unlimited
 	Disabled  bool       `json:"disabled,omitempty"`
 	WANumber  string     `json:"wa_number,omitempty"` // the business number its wa_url targets; "" = the default
+	// Ref is the caller's reference the link was made for (a batch row's
+	// ref); the link_refs bucket finds the link by it.
+	Ref string `json:"ref,omitempty"`
 
 	// Filled on read from the link_scans bucket, never stored in the record.
 	Scans uint64 `json:"-"`

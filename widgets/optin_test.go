@@ -22,9 +22,14 @@ func optinWidget(e *widgetEnv, extra string) widgetView {
 func TestOptInRecorded(t *testing.T) {
 	e := newWidgetEnv(t)
 	v := optinWidget(e, "")
+	// A notice made up by the browser is refused outright (unknown fields).
 	resp, b := e.optin(v.ID, wtOrigin, `{"phone":"(11) 98765-4321","topics":["marketing"],"consent":true,`+
-		`"page_url":"https://shop.example/sale?x=1#token=secret","website":"",`+
 		`"notice":"a notice the browser made up","notice_version":"evil"}`)
+	if resp.StatusCode != 422 || !strings.Contains(string(b), `"field":"notice"`) || !strings.Contains(string(b), `"field":"notice_version"`) {
+		t.Fatalf("made-up notice: %d %s", resp.StatusCode, b)
+	}
+	resp, b = e.optin(v.ID, wtOrigin, `{"phone":"(11) 98765-4321","topics":["marketing"],"consent":true,`+
+		`"page_url":"https://shop.example/sale?x=1#token=secret","website":""}`)
 	if resp.StatusCode != 201 || string(b) != `{"status":"confirmed"}` {
 		t.Fatalf("opt-in: %d %s", resp.StatusCode, b)
 	}

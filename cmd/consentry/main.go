@@ -3,8 +3,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -25,6 +27,7 @@ commands:
   verify    verify an NDJSON consent export offline: consentry verify FILE [--public-key KEY]
   backup    write a consistent copy of the database: consentry backup --out FILE [--url URL --key KEY]
   qr        print one QR code (consentry qr --link ID --format txt) or make many: consentry qr batch --in rows.csv --out codes.zip
+            (offline with --db, or against a running service with --url URL and CONSENTRY_API_KEY)
 `
 
 func main() {
@@ -65,6 +68,16 @@ func serve(args []string) int {
 	}
 	slog.SetDefault(log)
 
+	// Listen first: a start that cannot listen must not say it runs, nor
+	// create or change the database (settings, keys) on its way out.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "consentry serve: --addr %s: cannot listen: %v\n", cfg.Addr, listenReason(err))
+		return 1
+	}
+	defer ln.Close()
+	cfg.Listening(ln.Addr())
+
 	st, err := store.Open(cfg.DB)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "consentry serve:", err)
@@ -85,9 +98,13 @@ func serve(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
-	go func() { errc <- app.Listen(cfg.Addr) }()
-	log.Info("listening", "addr", cfg.Addr, "public_url", svc.Settings().PublicURL, "db", cfg.DB)
-	fmt.Fprintf(os.Stdout, "Consentry is running at %s (demo page at /)\n", svc.Settings().PublicURL)
+	go func() { errc <- app.Listener(ln) }()
+	publicURL := svc.Settings().PublicURL
+	log.Info("listening", "addr", ln.Addr().String(), "public_url", publicURL, "db", cfg.DB)
+	if w := capture.LoopbackWarning(publicURL); w != "" {
+		fmt.Fprintln(os.Stderr, w)
+	}
+	fmt.Fprintf(os.Stdout, "Consentry is running at %s (listening on %s; demo page at /)\n", publicURL, ln.Addr())
 
 	select {
 	case err := <-errc:
@@ -108,6 +125,16 @@ func serve(args []string) int {
 	}
 	log.Info("stopped cleanly")
 	return 0
+}
+
+// listenReason shortens a listen error to its cause ("address already in
+// use", "permission denied").
+func listenReason(err error) string {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err.Error()
+	}
+	return err.Error()
 }
 
 // newApp wires the packages' routes into one Fiber app.

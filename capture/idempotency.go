@@ -1,0 +1,196 @@
+package capture
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/consentry/consentry/store"
+)
+
+const (
+	headerIdempotencyKey = "Idempotency-Key"
+	maxIdempotencyKey    = 255
+	// idempotencyTTL is how long a key's first answer is replayed.
+	idempotencyTTL = 24 * time.Hour
+	// idempotencySweep is how often expired answers are deleted.
+	idempotencySweep = time.Hour
+)
+
+// replayedHeaders are the answer headers a replay repeats besides the
+// content type (the receipt's code, link id and expiry).
+var replayedHeaders = []string{"X-Consentry-Code", "X-Consentry-Link-Id", "X-Consentry-Expires-At", fiber.HeaderCacheControl}
+
+// idempotency remembers the first answer to each Idempotency-Key of a key
+// holder, in the store, so a client that retries after a timeout (or
+// after a restart of the service) gets that answer and nothing is
+// recorded twice.
+type idempotency struct {
+	s *Service
+
+	mu       sync.Mutex
+	inflight map[string]*keyLock // requests with the same key wait in line
+
+	lastSweep atomic.Int64 // unix seconds of the last expiry sweep
+}
+
+type keyLock struct {
+	sync.Mutex
+	waiters int
+}
+
+func newIdempotency(s *Service) *idempotency {
+	return &idempotency{s: s, inflight: map[string]*keyLock{}}
+}
+
+// lock serialises requests with the same key: a concurrent duplicate
+// waits for the first and then gets its stored answer.
+func (id *idempotency) lock(key string) func() {
+	id.mu.Lock()
+	l := id.inflight[key]
+	if l == nil {
+		l = &keyLock{}
+		id.inflight[key] = l
+	}
+	l.waiters++
+	id.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		id.mu.Lock()
+		if l.waiters--; l.waiters == 0 {
+			delete(id.inflight, key)
+		}
+		id.mu.Unlock()
+	}
+}
+
+// wrap makes a POST handler idempotent under the Idempotency-Key header.
+// The stored key is a hash of the API key's id, the route and the client's
+// key: another key holder's identical key is another request.
+func (id *idempotency) wrap(next fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		clientKey := c.Get(headerIdempotencyKey)
+		if clientKey == "" {
+			return next(c)
+		}
+		if len(clientKey) > maxIdempotencyKey {
+			return fieldError(headerIdempotencyKey, "must be at most 255 characters")
+		}
+		holder, _ := c.Locals("key_id").(string)
+		storeKey := idempotencyStoreKey(holder, c.Method(), c.Route().Path, clientKey)
+		fingerprint := sha256.Sum256(c.Body())
+		id.sweepSometimes()
+
+		unlock := id.lock(string(storeKey))
+		defer unlock()
+		prev, ok, err := id.s.store.IdempotentAnswer(storeKey)
+		if err != nil {
+			return err
+		}
+		if ok && time.Since(prev.At) < idempotencyTTL {
+			if !bytes.Equal(prev.Fingerprint, fingerprint[:]) {
+				return newError(CodeConflict, "this Idempotency-Key was already used with a different request body; use a new key for a new request")
+			}
+			for name, v := range prev.Headers {
+				c.Set(name, v)
+			}
+			c.Set("Idempotent-Replayed", "true")
+			c.Set(fiber.HeaderContentType, prev.ContentType)
+			return c.Status(prev.Status).Send(prev.Body)
+		}
+		// Writes that can, record the key in their own transaction too
+		// (recordOnce), so a crash before the answer below is stored still
+		// records nothing twice.
+		c.Locals(localIdempotencyID, "idem|"+hex.EncodeToString(storeKey)+"|"+hex.EncodeToString(fingerprint[:]))
+		if err := next(c); err != nil {
+			return err // errors are not kept: a retry may succeed
+		}
+		resp := c.Response()
+		status := resp.StatusCode()
+		if status < 200 || status > 299 {
+			return nil
+		}
+		answer := store.IdempotentAnswer{Fingerprint: fingerprint[:], Status: status,
+			ContentType: strings.Clone(string(resp.Header.ContentType())), Body: bytes.Clone(resp.Body()),
+			At: time.Now().UTC()}
+		for _, name := range replayedHeaders {
+			if v := resp.Header.Peek(name); len(v) > 0 {
+				if answer.Headers == nil {
+					answer.Headers = map[string]string{}
+				}
+				answer.Headers[name] = string(v)
+			}
+		}
+		if err := id.s.store.PutIdempotentAnswer(storeKey, answer); err != nil {
+			// The request itself succeeded and is durable; only a retry
+			// would not be recognised.
+			id.s.log.Error("storing an idempotent answer", "err", err)
+		}
+		return nil
+	}
+}
+
+// localIdempotencyID is the Fiber local holding the dedupe id of a keyed
+// request (key holder, route, key and body).
+const localIdempotencyID = "idempotency_id"
+
+// recordOnce records r, deduplicated by the request's Idempotency-Key in
+// the ledger's own transaction when it has one, and sends the event. A
+// repeat that finds the key there (its stored answer lost to a crash)
+// gets the event the key first recorded.
+func (h *Handler) recordOnce(c *fiber.Ctx, r Record) error {
+	id, _ := c.Locals(localIdempotencyID).(string)
+	r.MessageID = id
+	res, err := h.s.Record(r)
+	if err != nil {
+		return err
+	}
+	if !res.Duplicate {
+		return sendEvent(c, &res)
+	}
+	seq, ok, err := h.s.store.MarkedMessageSeq(hex.EncodeToString(h.s.subject("msg|" + id)))
+	if err != nil {
+		return err
+	}
+	if ok && seq > 0 {
+		if events, err := h.s.EventsPage(seq-1, 1); err == nil && len(events) == 1 {
+			c.Set("Idempotent-Replayed", "true")
+			c.Status(fiber.StatusCreated).Type("json")
+			return c.Send(events[0])
+		}
+	}
+	return newError(CodeConflict, "this Idempotency-Key was used before, and its first answer is no longer available")
+}
+
+// idempotencyStoreKey is where a key holder's key for a route is kept.
+func idempotencyStoreKey(holder, method, route, clientKey string) []byte {
+	h := sha256.New()
+	for _, part := range []string{holder, method, route, clientKey} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	return h.Sum(nil)
+}
+
+// sweepSometimes deletes expired answers in the background, at most once
+// an hour.
+func (id *idempotency) sweepSometimes() {
+	now := time.Now()
+	last := id.lastSweep.Load()
+	if now.Unix()-last < int64(idempotencySweep/time.Second) || !id.lastSweep.CompareAndSwap(last, now.Unix()) {
+		return
+	}
+	go func() {
+		if _, err := id.s.store.DeleteIdempotentAnswersBefore(now.Add(-idempotencyTTL)); err != nil &&
+			err != store.ErrClosed {
+			id.s.log.Warn("deleting expired idempotent answers", "err", err)
+		}
+	}()
+}
