@@ -78,6 +78,12 @@ type eventBody struct {
 	NoticeLocale  string   `json:"notice_locale,omitempty"`
 	Reason        string   `json:"reason,omitempty"`
 	PIISHA256     string   `json:"pii_sha256"`
+	// Imported events keep when consent was really given or withdrawn;
+	// at stays the time the ledger recorded them. Both are omitted for
+	// every other event, so the bytes of events before imports existed
+	// are unchanged.
+	OccurredAt string `json:"occurred_at,omitempty"`
+	Imported   bool   `json:"imported,omitempty"`
 }
 
 // appendCanonical writes the canonical bytes of an event from its encoded

@@ -54,6 +54,8 @@ func (h *Handler) routes() []route {
 		{"POST", "/v1/optins", ScopeConsentWrite, smallBody, h.optIn, nil},
 		{"POST", "/v1/optouts", ScopeConsentWrite, smallBody, h.optOut, nil},
 		{"DELETE", "/v1/contacts/:phone", ScopeConsentWrite, 0, h.eraseContact, nil},
+		// Streamed: the body is read row by row, never held (boundBody).
+		{"POST", streamedPath, ScopeConsentWrite, 0, h.importConsent, nil},
 
 		{"GET", "/v1/check", ScopeCheck, 0, h.check, nil},
 		{"POST", "/v1/check", ScopeCheck, MaxBody, h.checkMany, nil},
@@ -94,7 +96,7 @@ func (h *Handler) routes() []route {
 // Mount registers the routes, with panic recovery and latency metrics for
 // everything mounted after them on r.
 func (h *Handler) Mount(r fiber.Router) {
-	r.Use(recover.New(), h.s.metrics.Middleware())
+	r.Use(recover.New(), h.s.metrics.Middleware(), boundBody)
 	for _, rt := range h.routes() {
 		handlers := []fiber.Handler{}
 		if rt.scope != "" {
