@@ -20,7 +20,10 @@ type Handler struct {
 }
 
 // NewHandler returns the HTTP handler of the service.
-func NewHandler(s *Service) *Handler { return &Handler{s: s, webhook: newWebhook(s)} }
+func NewHandler(s *Service) *Handler {
+	s.StartOutbound() // outbound webhooks are delivered while a handler serves
+	return &Handler{s: s, webhook: newWebhook(s)}
+}
 
 // route is one entry of the route table: every route and the scope it
 // needs, in one place. An empty scope means public.
@@ -78,6 +81,14 @@ func (h *Handler) routes() []route {
 		{"POST", "/v1/link-keys", ScopeAdmin, 0, h.rotateLinkKey, nil},
 		{"DELETE", "/v1/link-keys/:id", ScopeAdmin, 0, h.retireLinkKey, nil},
 
+		// Outbound webhooks (outbound.go).
+		{"POST", "/v1/subscriptions", ScopeAdmin, smallBody, h.createSubscription, nil},
+		{"GET", "/v1/subscriptions", ScopeAdmin, 0, h.listSubscriptions, nil},
+		{"GET", "/v1/subscriptions/:id", ScopeAdmin, 0, h.getSubscription, nil},
+		{"DELETE", "/v1/subscriptions/:id", ScopeAdmin, 0, h.deleteSubscription, nil},
+		{"GET", "/v1/subscriptions/:id/deliveries", ScopeAdmin, 0, h.listDeliveries, nil},
+		{"POST", "/v1/subscriptions/:id/deliveries/:delivery/retry", ScopeAdmin, 0, h.retryDelivery, nil},
+
 		// Public link routes; Fiber matches paths case-insensitively, so
 		// /L/ reaches them too. Only unknown codes count against the limit.
 		{"GET", "/l/:code", "", 0, h.openLink, linkGuard},
@@ -124,6 +135,7 @@ func (h *Handler) Drain() {
 	if h.webhook != nil {
 		h.webhook.replies.wait()
 	}
+	h.s.StopOutbound()
 }
 
 func (h *Handler) healthz(c *fiber.Ctx) error {

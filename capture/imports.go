@@ -225,6 +225,9 @@ func (s *Service) Import(r io.Reader, csvFormat bool) (ImportResult, error) {
 	if out.err != nil {
 		return res, out.err
 	}
+	if res.Accepted > 0 {
+		s.wakeOutbound()
+	}
 	s.log.Info("import finished", "import_id", res.ImportID, "accepted", res.Accepted, "skipped", res.Skipped,
 		"rejected", res.Rejected, "superseded", res.Superseded)
 	return res, nil
@@ -427,6 +430,9 @@ func (s *Service) commitImport(batch []importEntry) (accepted, skipped, supersed
 				return err
 			}
 			if err := tx.PutSuppression(e.subject, st.suppression()); err != nil {
+				return err
+			}
+			if err := s.queueOutbound(tx, rec.Seq, e.subject, e.typ); err != nil {
 				return err
 			}
 			accepted++

@@ -262,7 +262,7 @@ func TestImportBadInput(t *testing.T) {
 		Key string `json:"key"`
 	}
 	a.do("POST", "/v1/keys", fndAdminKey, map[string]any{"name": "checker", "scopes": []string{"check"}}).decode(t, 201, &key)
-	req, _ = http.NewRequest("POST", a.base+"/v1/imports", strings.NewReader(strings.Repeat("x", 2<<20)))
+	req, _ = http.NewRequest("POST", a.base+"/v1/imports", strings.NewReader(strings.Repeat("x", 4<<10)))
 	req.Header.Set("Content-Type", "text/csv")
 	req.Header.Set("Authorization", "Bearer "+key.Key)
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 403 {
