@@ -3,14 +3,14 @@
 # be run alone: a streamed import of IMPORT_ROWS rows (default 1,000,000)
 # with the server's memory sampled, and the latency from an opt-out's 201
 # to its outbound webhook at a receiver on 127.0.0.1. Prints the figures
-# and leaves the raw results in $OUT (default bench-integrations.json).
+# and leaves the raw results in $OUT (default $TMPDIR/consentry-bench-integrations.json).
 #
 #   bench/integrations.sh
 #   IMPORT_ROWS=100000 bench/integrations.sh     # a quick try
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-OUT=${OUT:-$(pwd)/bench-integrations.json}
+OUT=${OUT:-${TMPDIR:-/tmp}/consentry-bench-integrations.json}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/consentry-bench-int.XXXXXX")
 SERVER_PID=""
 cleanup() {
