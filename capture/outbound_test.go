@@ -427,3 +427,29 @@ func TestWebhookErasureNotice(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// BenchmarkOptOutWithSubscription is the cost the outbox adds to a
+// recorded opt-out: one queued delivery in the same transaction, sent by
+// the worker to a loopback receiver while the writes go on.
+func BenchmarkOptOutWithSubscription(b *testing.B) {
+	for _, subscribed := range []bool{false, true} {
+		b.Run(fmt.Sprintf("subscribed=%v", subscribed), func(b *testing.B) {
+			a := fndNewApp(b, owhAllowPrivate)
+			if subscribed {
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+				b.Cleanup(srv.Close)
+				if _, err := a.svc.CreateSubscription(subscriptionRequest{URL: srv.URL, Events: []string{"opt_out"}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for i := 0; pb.Next(); i++ {
+					if _, err := a.svc.Record(Record{Type: TypeOptOut, Phone: fndPhone(i % 1000), Source: "api"}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
