@@ -30,7 +30,7 @@ const (
 	// importBatch is how many rows share one ledger transaction: large
 	// enough that the fsync is a small part of each row's cost, small
 	// enough that a commit never holds many dirty pages.
-	importBatch = 5000
+	importBatch = 2000
 	// maxImportErrors is how many row errors an answer lists; the counts
 	// cover all of them.
 	maxImportErrors = 1000
