@@ -146,6 +146,7 @@ func (s *Service) Import(r io.Reader, csvFormat bool) (ImportResult, error) {
 	batches := make(chan []importEntry, 1)
 	type readOutcome struct {
 		rejected int
+		lastRow  int
 		errs     []ImportError
 		err      error
 	}
@@ -163,9 +164,11 @@ func (s *Service) Import(r io.Reader, csvFormat bool) (ImportResult, error) {
 				break
 			}
 			if err != nil {
+				// The rows read before the fault are still recorded.
 				out.err = err
-				return
+				break
 			}
+			out.lastRow = n
 			var faults []ImportError
 			var e importEntry
 			if rowErr != nil {
@@ -223,6 +226,11 @@ func (s *Service) Import(r io.Reader, csvFormat bool) (ImportResult, error) {
 		return res, commitErr
 	}
 	if out.err != nil {
+		var e *Error
+		if errors.As(out.err, &e) {
+			return res, &Error{Code: e.Code, Message: fmt.Sprintf("%s at row %d; the %d rows before it were recorded (send the file again once fixed: rows with a ref are not recorded twice)",
+				e.Message, out.lastRow+1, res.Accepted)}
+		}
 		return res, out.err
 	}
 	if res.Accepted > 0 {
@@ -558,13 +566,38 @@ func jsonFaultReason(err error) string {
 // csvImport reads RFC 4180 CSV with a header row (comma or semicolon
 // separated, with or without a UTF-8 BOM).
 type csvImport struct {
-	r   *csv.Reader
-	col []string // column name of each position
-	row int
+	r     *csv.Reader
+	bound *recordBound
+	col   []string // column name of each position
+	row   int
+}
+
+// maxCSVRecord bounds what the CSV reader may pull for one record: it
+// keeps a whole record in memory, and an unclosed quote would make the
+// rest of the body one record.
+const maxCSVRecord = 256 << 10
+
+var errCSVRecordTooLong = newError(CodeInvalidRequest, "a CSV record is longer than 256 KiB (an unclosed quote?)")
+
+// recordBound fails a read once more than max bytes were pulled since the
+// last record was completed (reset by csvImport.next).
+type recordBound struct {
+	r      io.Reader
+	n, max int
+}
+
+func (b *recordBound) Read(p []byte) (int, error) {
+	if b.n > b.max {
+		return 0, errCSVRecordTooLong
+	}
+	n, err := b.r.Read(p)
+	b.n += n
+	return n, err
 }
 
 func newCSVImport(r io.Reader) (*csvImport, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
+	bound := &recordBound{r: r, max: maxCSVRecord}
+	br := bufio.NewReaderSize(bound, 64<<10)
 	head, _ := br.Peek(4096)
 	if i := bytes.IndexByte(head, '\n'); i >= 0 {
 		head = head[:i]
@@ -579,7 +612,8 @@ func newCSVImport(r io.Reader) (*csvImport, error) {
 	if err != nil {
 		return nil, newError(CodeInvalidRequest, "the CSV has no readable header row")
 	}
-	f := &csvImport{r: cr}
+	f := &csvImport{r: cr, bound: bound}
+	bound.n = 0
 	var unknown []FieldError
 	seen := map[string]bool{}
 	for _, name := range header {
@@ -609,6 +643,7 @@ func (f *csvImport) next() (importRow, int, string, *ImportError, error) {
 	if errors.Is(err, io.EOF) {
 		return importRow{}, 0, "", nil, io.EOF
 	}
+	f.bound.n = 0
 	f.row++
 	var perr *csv.ParseError
 	if errors.As(err, &perr) {

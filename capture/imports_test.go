@@ -347,3 +347,42 @@ func TestRunImportCLI(t *testing.T) {
 		t.Fatalf("no key: exit %d", code)
 	}
 }
+
+// TestImportUnclosedQuote: a CSV record that never ends (an unclosed
+// quote) stops the import with 422 once it passes 256 KiB, instead of
+// being read into memory whole; the rows before it stay recorded.
+func TestImportUnclosedQuote(t *testing.T) {
+	a := fndNewApp(t)
+	fndServer(t, a)
+	pr, pw := io.Pipe()
+	go func() {
+		fmt.Fprintf(pw, "phone,type,occurred_at,reason\n%s,opt_out,2024-01-01T00:00:00Z,moved\n%s,opt_out,2024-01-01T00:00:00Z,\"never closed ",
+			fndPhone(1), fndPhone(2))
+		line := strings.Repeat("a", 1023) + "\n"
+		for i := 0; i < 64<<10; i++ { // 64 MiB, unless the server stops reading
+			if _, err := io.WriteString(pw, line); err != nil {
+				return
+			}
+		}
+		pw.Close()
+	}()
+	req, _ := http.NewRequest("POST", a.base+"/v1/imports", pr)
+	req.Header.Set("Content-Type", "text/csv")
+	req.Header.Set("Authorization", "Bearer "+fndAdminKey)
+	// The answer comes while the client is still sending: read it as it
+	// arrives, as a client streaming a file must.
+	resp, err := fndRawRoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env fndEnvelope
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 422 || json.Unmarshal(raw, &env) != nil || !strings.Contains(env.Error.Message, "256 KiB") ||
+		!strings.Contains(env.Error.Message, "row 2") {
+		t.Fatalf("%d %s", resp.StatusCode, raw)
+	}
+	pr.CloseWithError(io.ErrClosedPipe)
+	if got := impState(t, a, fndPhone(1), "orders"); got != StateOptedOut {
+		t.Fatalf("the row before the long record: %s", got)
+	}
+}
