@@ -369,7 +369,8 @@ func (s *Service) attempt(sub *store.Subscription, d store.Delivery) (bool, time
 			}
 		}
 		if tries > len(o.backoff) {
-			cur.Status = store.DeliveryFailed
+			// An erasure notice gives up the number with its last try.
+			cur.Status, cur.Payload = store.DeliveryFailed, nil
 			return nil
 		}
 		retryAt = time.Now().Add(o.backoff[tries-1])
@@ -779,8 +780,8 @@ func (h *Handler) retryDelivery(c *fiber.Ctx) error {
 		return newError(CodeNotFound, "no such delivery")
 	}
 	d, err := h.s.store.UpdateDelivery(sub.ID, num, func(d *store.Delivery) error {
-		if d.Status == store.DeliveryDelivered && d.EventType == eventErasure {
-			return newError(CodeConflict, "an erasure notice is not kept once delivered")
+		if d.EventType == eventErasure && d.Payload == nil {
+			return newError(CodeConflict, "an erasure notice keeps the number only until it is delivered or given up; it cannot be sent again")
 		}
 		now := time.Now().UTC()
 		d.Status, d.NextAt = store.DeliveryPending, now
