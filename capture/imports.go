@@ -117,8 +117,7 @@ type importFormat interface {
 // Import reads consent records from r (CSV when csvFormat, NDJSON
 // otherwise), validates each like the API does and appends the good ones
 // to the ledger in large transactions. Rows are read as they arrive: the
-// body is never held whole. progress, when set, is called after each
-// committed batch with the rows read so far.
+// body is never held whole.
 func (s *Service) Import(r io.Reader, csvFormat bool) (ImportResult, error) {
 	id := make([]byte, 8)
 	if _, err := rand.Read(id); err != nil {

@@ -1,9 +1,5 @@
 package store
 
-import (
-	bolt "go.etcd.io/bbolt"
-)
-
 // bucketImportRefs maps the keyed hash of an import row's ref to the seq
 // of the event it produced, so a re-sent import appends nothing twice.
 var bucketImportRefs = []byte("import_refs")
@@ -19,16 +15,4 @@ func (t *Tx) MarkImportRef(ref []byte, seq uint64) (bool, error) {
 		return false, nil
 	}
 	return true, b.Put(ref, seqKey(seq))
-}
-
-// ImportRefSeq is the seq of the event an import ref produced, 0 if none.
-func (s *Store) ImportRefSeq(ref []byte) (uint64, error) {
-	var seq uint64
-	err := s.view(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketImportRefs).Get(ref); len(v) == 8 {
-			seq = be64(v)
-		}
-		return nil
-	})
-	return seq, err
 }
