@@ -906,7 +906,9 @@ type progressReader struct {
 
 func (p *progressReader) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
-	p.n += n
-	p.bar.set(p.n)
+	if n > 0 && p.n+n < p.bar.total { // finish draws the full bar once
+		p.n += n
+		p.bar.set(p.n)
+	}
 	return n, err
 }
