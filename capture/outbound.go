@@ -694,6 +694,21 @@ func (h *Handler) createSubscription(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	// The contract's rule (an unknown field is a 422 naming it), checked
+	// here until the shared decoder does it for every route.
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(c.Body(), &fields); err == nil {
+		var unknown []FieldError
+		for name := range fields {
+			if name != "url" && name != "events" {
+				unknown = append(unknown, FieldError{Field: name, Reason: "unknown field"})
+			}
+		}
+		if len(unknown) > 0 {
+			slices.SortFunc(unknown, func(a, b FieldError) int { return strings.Compare(a.Field, b.Field) })
+			return &Error{Code: CodeInvalidRequest, Message: "unknown fields; a subscription has url and events", Fields: unknown}
+		}
+	}
 	v, err := h.s.CreateSubscription(req)
 	if err != nil {
 		return err

@@ -238,8 +238,20 @@ func TestWebhookRefusesPrivateReceivers(t *testing.T) {
 			t.Errorf("%s: %+v", u, env.Error)
 		}
 	}
-	r := a.do("POST", "/v1/subscriptions", fndAdminKey, map[string]any{"url": "http://93.184.215.14/hook", "events": []string{"opt_out", "bogus"}})
-	r.must(t, 422)
+	for _, body := range []map[string]any{
+		{"url": "http://93.184.215.14/hook", "events": []string{"opt_out", "bogus"}},
+		{"url": "http://93.184.215.14/hook", "events": []string{}},
+		{"url": "http://93.184.215.14/hook", "events": []string{"opt_out"}, "colour": "red"},
+	} {
+		a.do("POST", "/v1/subscriptions", fndAdminKey, body).must(t, 422)
+	}
+	// Only admin keys manage subscriptions.
+	var key struct {
+		Key string `json:"key"`
+	}
+	a.do("POST", "/v1/keys", fndAdminKey, map[string]any{"name": "writer", "scopes": []string{"consent:write"}}).decode(t, 201, &key)
+	a.do("POST", "/v1/subscriptions", key.Key, map[string]any{"url": "http://93.184.215.14/hook", "events": []string{"opt_out"}}).must(t, 403)
+	a.do("GET", "/v1/subscriptions", "", nil).must(t, 401)
 	owhSubscribe(t, a, "https://93.184.215.14/hook", "opt_out", "erasure")
 
 	// Dial time: the sending client refuses a loopback address whatever
