@@ -336,7 +336,9 @@ func (p *importPreparer) prepare(row importRow, n int, evidencePrefix string) (i
 	if row.NoticeLocale != "" && !isOneOf(row.NoticeLocale, []string{"pt-BR", "en", "es"}) {
 		bad("notice_locale", "must be one of: pt-BR, en, es")
 	}
-	if err := Validate(&row.Evidence); err != nil {
+	if row.Evidence == (Evidence{}) {
+		// nothing to check
+	} else if err := Validate(&row.Evidence); err != nil {
 		var ve *Error
 		if errors.As(err, &ve) {
 			for _, f := range ve.Fields {
