@@ -33,6 +33,9 @@ type Config struct {
 	// TrustedProxies are the addresses (IPs or CIDRs) of reverse proxies
 	// whose X-Forwarded-For is believed for the client's IP.
 	TrustedProxies []string
+	// WebhookAllowPrivate lets outbound webhook subscriptions reach
+	// loopback, private and link-local addresses (refused by default).
+	WebhookAllowPrivate bool
 
 	// given records which settings were set by a flag or variable, so they
 	// override (and are saved over) the stored settings.
@@ -70,6 +73,7 @@ func ParseServeConfig(args []string, getenv func(string) string, usage io.Writer
 	var secrets, proxies string
 	fs.StringVar(&secrets, "wa-app-secret", "", "Meta app secret(s), comma-separated during rotation ($CONSENTRY_WA_APP_SECRET)")
 	fs.StringVar(&proxies, "trusted-proxies", "", "reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For gives the client IP ($CONSENTRY_TRUSTED_PROXIES)")
+	fs.BoolVar(&c.WebhookAllowPrivate, "webhook-allow-private", false, "let webhook subscriptions reach loopback, private and link-local addresses ($CONSENTRY_WEBHOOK_ALLOW_PRIVATE=1)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -95,6 +99,15 @@ func ParseServeConfig(args []string, getenv func(string) string, usage io.Writer
 	}
 	c.TrustedProxies = splitList(proxies)
 	c.AdminKey = getenv("CONSENTRY_ADMIN_KEY")
+	if !set["webhook-allow-private"] {
+		switch v := strings.ToLower(getenv("CONSENTRY_WEBHOOK_ALLOW_PRIVATE")); v {
+		case "", "0", "false":
+		case "1", "true":
+			c.WebhookAllowPrivate = true
+		default:
+			return c, fmt.Errorf("CONSENTRY_WEBHOOK_ALLOW_PRIVATE %q: want 1 or 0", v)
+		}
+	}
 	return c, c.validate()
 }
 

@@ -90,6 +90,12 @@ type eventBody struct {
 	// when empty keeps their canonical bytes, and so their hashes, as
 	// they were.
 	BusinessNumber string `json:"business_number,omitempty"`
+	// Imported events keep when consent was really given or withdrawn;
+	// at stays the time the ledger recorded them. Both are omitted for
+	// every other event, so the bytes of events before imports existed
+	// are unchanged.
+	OccurredAt string `json:"occurred_at,omitempty"`
+	Imported   bool   `json:"imported,omitempty"`
 }
 
 // appendCanonical writes the canonical bytes of an event from its encoded

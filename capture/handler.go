@@ -22,6 +22,7 @@ type Handler struct {
 
 // NewHandler returns the HTTP handler of the service.
 func NewHandler(s *Service) *Handler {
+	s.StartOutbound() // outbound webhooks are delivered while a handler serves
 	return &Handler{s: s, webhook: newWebhook(s), idem: newIdempotency(s)}
 }
 
@@ -57,6 +58,8 @@ func (h *Handler) routes() []route {
 		{"POST", "/v1/optins", ScopeConsentWrite, smallBody, h.idem.wrap(h.optIn), nil},
 		{"POST", "/v1/optouts", ScopeConsentWrite, smallBody, h.idem.wrap(h.optOut), nil},
 		{"DELETE", "/v1/contacts/:phone", ScopeConsentWrite, 0, h.eraseContact, nil},
+		// Streamed: the body is read row by row, never held (boundBody).
+		{"POST", streamedPath, ScopeConsentWrite, 0, h.importConsent, nil},
 
 		{"GET", "/v1/check", ScopeCheck, 0, h.check, nil},
 		{"POST", "/v1/check", ScopeCheck, MaxBody, h.checkMany, nil},
@@ -81,6 +84,14 @@ func (h *Handler) routes() []route {
 		{"POST", "/v1/link-keys", ScopeAdmin, 0, h.rotateLinkKey, nil},
 		{"DELETE", "/v1/link-keys/:id", ScopeAdmin, 0, h.retireLinkKey, nil},
 
+		// Outbound webhooks (outbound.go).
+		{"POST", "/v1/subscriptions", ScopeAdmin, smallBody, h.createSubscription, nil},
+		{"GET", "/v1/subscriptions", ScopeAdmin, 0, h.listSubscriptions, nil},
+		{"GET", "/v1/subscriptions/:id", ScopeAdmin, 0, h.getSubscription, nil},
+		{"DELETE", "/v1/subscriptions/:id", ScopeAdmin, 0, h.deleteSubscription, nil},
+		{"GET", "/v1/subscriptions/:id/deliveries", ScopeAdmin, 0, h.listDeliveries, nil},
+		{"POST", "/v1/subscriptions/:id/deliveries/:delivery/retry", ScopeAdmin, 0, h.retryDelivery, nil},
+
 		// Public link routes; Fiber matches paths case-insensitively, so
 		// /L/ reaches them too. Only unknown codes count against the limit.
 		{"GET", "/l/:code", "", 0, h.openLink, linkGuard},
@@ -99,7 +110,7 @@ func (h *Handler) routes() []route {
 // Mount registers the routes, with panic recovery and latency metrics for
 // everything mounted after them on r.
 func (h *Handler) Mount(r fiber.Router) {
-	r.Use(recover.New(), h.s.metrics.Middleware())
+	r.Use(recover.New(), h.s.metrics.Middleware(), boundBody)
 	for _, rt := range h.routes() {
 		handlers := []fiber.Handler{}
 		if rt.scope != "" {
@@ -127,6 +138,7 @@ func (h *Handler) Drain() {
 	if h.webhook != nil {
 		h.webhook.replies.wait()
 	}
+	h.s.StopOutbound()
 }
 
 func (h *Handler) healthz(c *fiber.Ctx) error {

@@ -231,6 +231,10 @@ func (s *Service) Record(r Record) (Result, error) {
 		if err := tx.PutSuppression(subject, st.suppression()); err != nil {
 			return err
 		}
+		// Outbound webhooks: queued in this transaction (outbound.go).
+		if err := s.queueOutbound(tx, rec.Seq, subject, evBody.Type); err != nil {
+			return err
+		}
 		res.Event.eventCore = eventCore{ID: eventID(rec.Seq), Seq: rec.Seq, eventBody: evBody, At: at}
 		res.canonical, res.hash = rec.Canonical, rec.Hash
 		return nil
@@ -248,6 +252,7 @@ func (s *Service) Record(r Record) (Result, error) {
 		res.Event.Phone, res.Event.Evidence, res.Event.PIISalt = r.Phone, &res.pii.Evidence, pii.Salt
 		s.metrics.countEvent(r.Type, r.Source)
 		res.Event.UserID = r.UserID
+		s.wakeOutbound()
 		s.log.Debug("consent recorded", "type", r.Type, "seq", res.Event.Seq, "phone", MaskPhone(r.Phone), "user_id", MaskUserID(r.UserID),
 			"topics", res.Event.Topics, "source", r.Source)
 	}
@@ -554,6 +559,9 @@ func (s *Service) Erase(rawPhone string) (int, error) {
 			return errNotFound
 		}
 		n = len(seqs)
+		if err := s.queueErasure(tx, subject, e164, n); err != nil { // outbound.go
+			return err
+		}
 		for _, seq := range seqs {
 			if err := tx.ResealEvent(seq, nil); err != nil {
 				return err
@@ -578,6 +586,7 @@ func (s *Service) Erase(rawPhone string) (int, error) {
 	} else if err != nil {
 		return 0, fmt.Errorf("erasure committed but scrubbing freed pages failed: %w", err)
 	}
+	s.wakeOutbound()
 	s.log.Info("contact erased", "phone", MaskPhone(e164), "events", n, "pages_zeroed", pages)
 	return n, nil
 }

@@ -30,6 +30,9 @@ func FiberConfig() fiber.Config {
 		IdleTimeout:           90 * time.Second,
 		DisableStartupMessage: true,
 		ReadBufferSize:        16 << 10,
+		// Imports read their body as a stream; every other route gets it
+		// in memory and bounded by MaxBody (boundBody, mounted first).
+		StreamRequestBody: true,
 	}
 }
 

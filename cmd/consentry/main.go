@@ -26,6 +26,7 @@ commands:
   serve     run the service (flags or CONSENTRY_* variables; see serve -h)
   verify    verify an NDJSON consent export offline: consentry verify FILE [--public-key KEY]
   backup    write a consistent copy of the database: consentry backup --out FILE [--url URL --key KEY]
+  import    send consent records (CSV or NDJSON) to a running server: consentry import FILE --url URL
   qr        print one QR code (consentry qr --link ID --format txt) or make many: consentry qr batch --in rows.csv --out codes.zip
             (offline with --db, or against a running service with --url URL and CONSENTRY_API_KEY)
 `
@@ -45,6 +46,8 @@ func main() {
 		os.Exit(capture.RunBackup(args, os.Getenv, os.Stdout, os.Stderr))
 	case "qr":
 		os.Exit(capture.RunQR(args, os.Stdin, os.Stdout, os.Stderr))
+	case "import":
+		os.Exit(capture.RunImport(args, os.Getenv, os.Stdout, os.Stderr))
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:

@@ -1,0 +1,914 @@
+package capture
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/consentry/consentry/store"
+)
+
+// Import limits.
+const (
+	// importBatch is how many rows share one ledger transaction: large
+	// enough that the fsync is a small part of each row's cost, small
+	// enough that a commit never holds many dirty pages.
+	importBatch = 2000
+	// maxImportErrors is how many row errors an answer lists; the counts
+	// cover all of them.
+	maxImportErrors = 1000
+	// maxImportLine bounds one NDJSON line or CSV record.
+	maxImportLine = 64 << 10
+	// importClockSkew is how far in the future an occurred_at may be.
+	importClockSkew = 5 * time.Minute
+	// importIdle is how long an import body may go without sending a
+	// byte; the server's read timeout covers whole requests, which an
+	// import of millions of rows outlasts.
+	importIdle = 30 * time.Second
+)
+
+// importRow is one record of an import, as NDJSON spells it; CSV columns
+// carry the same names (evidence columns without the "evidence." prefix).
+type importRow struct {
+	Phone         string   `json:"phone"`
+	UserID        string   `json:"user_id"`
+	Type          string   `json:"type"`
+	Topics        []string `json:"topics"`
+	Source        string   `json:"source"`
+	Campaign      string   `json:"campaign"`
+	OccurredAt    string   `json:"occurred_at"`
+	NoticeText    string   `json:"notice_text"`
+	NoticeVersion string   `json:"notice_version"`
+	NoticeLocale  string   `json:"notice_locale"`
+	Reason        string   `json:"reason"`
+	Evidence      Evidence `json:"evidence"`
+	Ref           string   `json:"ref"`
+}
+
+// importColumns are the CSV columns an import understands.
+var importColumns = []string{"phone", "user_id", "type", "topics", "source", "campaign", "occurred_at",
+	"notice_text", "notice_version", "notice_locale", "reason", "ref",
+	"page_url", "ip", "user_agent", "staff_id", "link_code"}
+
+var evidenceColumns = map[string]bool{"page_url": true, "ip": true, "user_agent": true, "staff_id": true, "link_code": true}
+
+// ImportError names one fault of one row. Row counts data records from 1
+// (a CSV header row is not counted).
+type ImportError struct {
+	Row    int    `json:"row"`
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+}
+
+// ImportResult is the answer to an import.
+type ImportResult struct {
+	ImportID string `json:"import_id"`
+	Accepted int    `json:"accepted"`
+	Rejected int    `json:"rejected"`
+	// Skipped counts rows whose ref an earlier row (of this import or an
+	// earlier one) already recorded.
+	Skipped int           `json:"skipped"`
+	Errors  []ImportError `json:"errors"`
+	// Superseded counts accepted opt-ins and opt-outs kept as history only
+	// because the contact had a later decision on those topics.
+	Superseded int `json:"superseded"`
+}
+
+// importEntry is a validated row, prepared outside the write transaction.
+type importEntry struct {
+	row       int
+	typ       string
+	subject   []byte
+	topics    []string
+	occurred  time.Time
+	body      []byte // canonical event body
+	piiPlain  []byte
+	newKey    []byte
+	newSealed []byte
+	noticeSum []byte // nil without a notice
+	notice    string
+	refKey    []byte // nil without a ref
+}
+
+// importFormat reads rows from a body.
+type importFormat interface {
+	// next returns the next row and its number; io.EOF at the end. A row
+	// that cannot be read at all is returned with rowErr set.
+	next() (row importRow, n int, fieldPrefix string, rowErr *ImportError, err error)
+}
+
+// Import reads consent records from r (CSV when csvFormat, NDJSON
+// otherwise), validates each like the API does and appends the good ones
+// to the ledger in large transactions. Rows are read as they arrive: the
+// body is never held whole.
+func (s *Service) Import(r io.Reader, csvFormat bool) (ImportResult, error) {
+	id := make([]byte, 8)
+	if _, err := rand.Read(id); err != nil {
+		return ImportResult{}, err
+	}
+	res := ImportResult{ImportID: "imp_" + hex.EncodeToString(id), Errors: []ImportError{}}
+	var src importFormat
+	var err error
+	if csvFormat {
+		src, err = newCSVImport(r)
+	} else {
+		src = &ndjsonImport{r: bufio.NewReaderSize(r, 64<<10)}
+	}
+	if err != nil {
+		return res, err
+	}
+	addErr := func(e ImportError) {
+		if len(res.Errors) < maxImportErrors {
+			res.Errors = append(res.Errors, e)
+		}
+	}
+
+	// Reading and preparing rows (parsing numbers, hashing, sealing) runs
+	// beside the commits of the batches before.
+	batches := make(chan []importEntry, 1)
+	type readOutcome struct {
+		rejected int
+		lastRow  int
+		errs     []ImportError
+		err      error
+	}
+	readDone := make(chan readOutcome, 1)
+	stop := make(chan struct{})
+	go func() {
+		var out readOutcome
+		defer func() { close(batches); readDone <- out }()
+		settings := s.Settings()
+		prep := s.newImportPreparer(settings)
+		batch := make([]importEntry, 0, importBatch)
+		for {
+			row, n, prefix, rowErr, err := src.next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				// The rows read before the fault are still recorded.
+				out.err = err
+				break
+			}
+			out.lastRow = n
+			var faults []ImportError
+			var e importEntry
+			if rowErr != nil {
+				faults = []ImportError{*rowErr}
+			} else {
+				e, faults = prep.prepare(row, n, prefix)
+			}
+			if len(faults) > 0 {
+				out.rejected++
+				if len(out.errs) < maxImportErrors {
+					out.errs = append(out.errs, faults...)
+				}
+				continue
+			}
+			batch = append(batch, e)
+			if len(batch) == importBatch {
+				select {
+				case batches <- batch:
+				case <-stop:
+					return
+				}
+				batch = make([]importEntry, 0, importBatch)
+			}
+		}
+		if len(batch) > 0 {
+			select {
+			case batches <- batch:
+			case <-stop:
+			}
+		}
+	}()
+
+	var commitErr error
+	for batch := range batches {
+		if commitErr != nil {
+			continue
+		}
+		accepted, skipped, superseded, err := s.commitImport(batch)
+		if err != nil {
+			commitErr = err
+			close(stop)
+			continue
+		}
+		res.Accepted += accepted
+		res.Skipped += skipped
+		res.Superseded += superseded
+	}
+	out := <-readDone
+	res.Rejected = out.rejected
+	for _, e := range out.errs {
+		addErr(e)
+	}
+	slices.SortStableFunc(res.Errors, func(a, b ImportError) int { return a.Row - b.Row })
+	if commitErr != nil {
+		return res, commitErr
+	}
+	if out.err != nil {
+		var e *Error
+		if errors.As(out.err, &e) {
+			return res, &Error{Code: e.Code, Message: fmt.Sprintf("%s at row %d; the %d rows before it were recorded (send the file again once fixed: rows with a ref are not recorded twice)",
+				e.Message, out.lastRow+1, res.Accepted)}
+		}
+		return res, out.err
+	}
+	if res.Accepted > 0 {
+		s.wakeOutbound()
+	}
+	s.log.Info("import finished", "import_id", res.ImportID, "accepted", res.Accepted, "skipped", res.Skipped,
+		"rejected", res.Rejected, "superseded", res.Superseded)
+	return res, nil
+}
+
+// importPreparer validates rows against one snapshot of the settings and
+// remembers the last notice hashed (an import usually repeats one text).
+type importPreparer struct {
+	s          *Service
+	settings   Settings
+	business   string
+	now        time.Time
+	lastNotice string
+	lastSum    []byte
+	goodNotice string // the last opt-in notice that passed validation
+}
+
+func (s *Service) newImportPreparer(st Settings) *importPreparer {
+	return &importPreparer{s: s, settings: st, business: st.BusinessName, now: time.Now().UTC()}
+}
+
+// prepare validates one row and does every part of its write that does
+// not need the stored state; faults name every bad field.
+func (p *importPreparer) prepare(row importRow, n int, evidencePrefix string) (importEntry, []ImportError) {
+	var faults []ImportError
+	bad := func(field, reason string) { faults = append(faults, ImportError{Row: n, Field: field, Reason: reason}) }
+	e := importEntry{row: n, typ: row.Type}
+	if row.Type != TypeOptIn && row.Type != TypeOptOut {
+		bad("type", "must be opt_in or opt_out")
+	}
+	var e164 string
+	switch {
+	case row.Phone != "":
+		var err error
+		if len(row.Phone) > 40 {
+			bad("phone", "must have at most 40 characters")
+		} else if e164, err = NormalizePhone(row.Phone, p.settings.DefaultRegion); err != nil {
+			bad("phone", err.Error())
+		}
+	case row.UserID != "":
+		bad("user_id", "contacts known only by a WhatsApp user id cannot be imported yet; give phone")
+	default:
+		bad("phone", "is required")
+	}
+	if len(row.Topics) > 50 {
+		bad("topics", "must have at most 50 items")
+	}
+	for _, t := range row.Topics {
+		if _, ok := p.settings.topic(t); !ok {
+			bad("topics", fmt.Sprintf("unknown topic %q; the catalog has %s", t, strings.Join(p.settings.TopicIDs(), ", ")))
+			break
+		}
+	}
+	if row.Type == TypeOptIn && len(row.Topics) == 0 {
+		bad("topics", "an opt-in needs at least one topic")
+	}
+	source := row.Source
+	if source == "" {
+		source = "import"
+	} else if !isOneOf(source, optInSources) {
+		bad("source", "must be one of: "+strings.Join(optInSources, ", "))
+	}
+	occurred, err := time.Parse(time.RFC3339Nano, row.OccurredAt)
+	switch {
+	case row.OccurredAt == "":
+		bad("occurred_at", "is required")
+	case err != nil:
+		bad("occurred_at", "must be an RFC 3339 time like 2024-01-31T09:30:00Z")
+	case occurred.After(p.now.Add(importClockSkew)):
+		bad("occurred_at", "is in the future")
+	case occurred.Year() < 1990:
+		bad("occurred_at", "is before 1990")
+	}
+	occurred = occurred.UTC().Truncate(time.Millisecond)
+	if row.Type == TypeOptIn {
+		switch {
+		case row.NoticeText == "":
+			bad("notice_text", "is required for an opt-in: the exact words the person agreed to")
+		case row.NoticeText == p.goodNotice:
+			// checked on an earlier row (imports repeat one or two texts)
+		case len(row.NoticeText) > 4000 || !isSafeText(row.NoticeText):
+			bad("notice_text", "must be at most 4000 characters of text")
+		case !namesBusiness(row.NoticeText, p.business):
+			bad("notice_text", "must name the business ("+p.business+") the person agrees to hear from")
+		default:
+			p.goodNotice = row.NoticeText
+		}
+	} else if row.NoticeText != "" && (len(row.NoticeText) > 4000 || !isSafeText(row.NoticeText)) {
+		bad("notice_text", "must be at most 4000 characters of text")
+	}
+	for _, f := range []struct {
+		name, v string
+		max     int
+	}{{"notice_version", row.NoticeVersion, 40}, {"campaign", row.Campaign, 64}, {"reason", row.Reason, 500}, {"ref", row.Ref, 200}} {
+		if len(f.v) > f.max || !isSafeText(f.v) {
+			bad(f.name, fmt.Sprintf("must be at most %d characters of text", f.max))
+		}
+	}
+	if row.NoticeLocale != "" && !isOneOf(row.NoticeLocale, []string{"pt-BR", "en", "es"}) {
+		bad("notice_locale", "must be one of: pt-BR, en, es")
+	}
+	if row.Evidence != (Evidence{}) { // most imports carry none: skip the reflection
+		var ve *Error
+		if err := Validate(&row.Evidence); errors.As(err, &ve) {
+			for _, f := range ve.Fields {
+				bad(evidencePrefix+f.Field, f.Reason)
+			}
+		}
+	}
+	if len(faults) > 0 {
+		return e, faults
+	}
+
+	e.subject = p.s.subject(e164)
+	e.occurred = occurred
+	e.topics = slices.Compact(slices.Sorted(slices.Values(row.Topics)))
+	if e.topics == nil {
+		e.topics = []string{}
+	}
+	var noticeHex string
+	if row.NoticeText != "" {
+		if row.NoticeText != p.lastNotice {
+			sum := sha256.Sum256([]byte(row.NoticeText))
+			p.lastNotice, p.lastSum = row.NoticeText, sum[:]
+		}
+		e.noticeSum, e.notice = p.lastSum, p.lastNotice
+		noticeHex = hex.EncodeToString(e.noticeSum)
+	}
+	if row.Ref != "" {
+		e.refKey = p.s.subject("import-ref|" + row.Ref)
+	}
+	random := make([]byte, 16+32)
+	if _, err := rand.Read(random); err != nil {
+		return e, []ImportError{{Row: n, Field: "", Reason: "internal error"}}
+	}
+	pii := piiRecord{Salt: hex.EncodeToString(random[:16]), Phone: e164, Evidence: row.Evidence.validUTF8()}
+	piiSum, piiPlain, err := piiDigest(pii)
+	if err == nil {
+		e.piiPlain, e.newKey = piiPlain, random[16:]
+		e.newSealed, err = seal(e.newKey, piiPlain)
+	}
+	if err == nil {
+		e.body, err = marshalCanonical(eventBody{Type: row.Type, Subject: hex.EncodeToString(e.subject), Topics: e.topics,
+			Source: source, Campaign: row.Campaign, NoticeSHA256: noticeHex, NoticeVersion: row.NoticeVersion,
+			NoticeLocale: row.NoticeLocale, Reason: row.Reason, PIISHA256: piiSum,
+			OccurredAt: occurred.Format(time.RFC3339Nano), Imported: true})
+	}
+	if err != nil {
+		return e, []ImportError{{Row: n, Field: "", Reason: "internal error"}}
+	}
+	return e, nil
+}
+
+// commitImport appends a batch in one transaction (shared, through the
+// store's group commit, with whatever else is being written) and returns
+// once it is synced.
+func (s *Service) commitImport(batch []importEntry) (accepted, skipped, superseded int, err error) {
+	catalog := s.Settings().TopicIDs()
+	err = s.store.Write(func(tx *store.Tx) error {
+		accepted, skipped, superseded = 0, 0, 0 // fn may run again
+		var lastNotice []byte
+		for i := range batch {
+			e := &batch[i]
+			if e.refKey != nil {
+				fresh, err := tx.MarkImportRef(e.refKey, tx.Head().Seq+1)
+				if err != nil {
+					return err
+				}
+				if !fresh {
+					skipped++
+					continue
+				}
+			}
+			key, stored := tx.Contact(e.subject)
+			if stored == nil {
+				stored = tx.Suppression(e.subject)
+			}
+			st, err := decodeState(stored)
+			if err != nil {
+				return err
+			}
+			sealed := e.newSealed
+			if key == nil {
+				key = e.newKey
+			} else if sealed, err = seal(key, e.piiPlain); err != nil {
+				return err
+			}
+			at := time.Now().UTC().Truncate(time.Millisecond)
+			rec, err := tx.AppendEvent(func(seq uint64, prev [32]byte) ([]byte, []byte, []byte, error) {
+				return appendCanonical(make([]byte, 0, len(e.body)+160), seq, e.body, at, prev), sealed, e.subject, nil
+			})
+			if err != nil {
+				return err
+			}
+			if e.noticeSum != nil && !bytes.Equal(e.noticeSum, lastNotice) {
+				if err := tx.PutNotice(e.noticeSum, e.notice); err != nil {
+					return err
+				}
+				lastNotice = e.noticeSum
+			}
+			if !st.applyImported(e.typ, e.topics, rec.Seq, e.occurred, catalog) {
+				superseded++
+			}
+			if err := tx.PutContact(e.subject, key, st.encode()); err != nil {
+				return err
+			}
+			if err := tx.PutSuppression(e.subject, st.suppression()); err != nil {
+				return err
+			}
+			if err := s.queueOutbound(tx, rec.Seq, e.subject, e.typ); err != nil {
+				return err
+			}
+			accepted++
+		}
+		return nil
+	})
+	return accepted, skipped, superseded, err
+}
+
+// applyImported folds an imported event into the state by its occurred_at:
+// the latest decision about a topic wins, and on a tie an opt-out wins. A
+// topic whose current decision is later than the imported one keeps it
+// (the event stays in the history). So an imported opt-in never undoes a
+// later opt-out, and an imported opt-out never undoes a later opt-in. It
+// reports whether the event changed the decision for any topic.
+func (st *contactState) applyImported(typ string, topics []string, seq uint64, occurred time.Time, catalog []string) bool {
+	later := func(ts topicState) bool {
+		return ts.At.After(occurred) || (ts.At.Equal(occurred) && ts.State == StateOptedOut && typ == TypeOptIn)
+	}
+	keys := topics
+	if len(keys) == 0 {
+		// A global opt-out applies as one unless some topic was decided
+		// later; then it covers each topic decided earlier.
+		newer := false
+		for _, ts := range st.Topics {
+			newer = newer || later(ts)
+		}
+		if !newer {
+			st.apply(typ, "", nil, seq, occurred, catalog)
+			return true
+		}
+		keys = catalog
+	}
+	changed := false
+	for _, k := range keys {
+		if ts, ok := st.decide(k); ok && later(ts) {
+			continue
+		}
+		st.apply(typ, "", []string{k}, seq, occurred, catalog)
+		changed = true
+	}
+	return changed
+}
+
+// ndjsonImport reads one JSON object per line.
+type ndjsonImport struct {
+	r    *bufio.Reader
+	line int
+	buf  []byte
+}
+
+func (f *ndjsonImport) next() (importRow, int, string, *ImportError, error) {
+	for {
+		f.buf = f.buf[:0]
+		tooLong := false
+		for {
+			chunk, err := f.r.ReadSlice('\n')
+			if len(f.buf)+len(chunk) > maxImportLine {
+				tooLong = true
+			} else {
+				f.buf = append(f.buf, chunk...)
+			}
+			if errors.Is(err, bufio.ErrBufferFull) {
+				continue
+			}
+			if err != nil && !errors.Is(err, io.EOF) {
+				return importRow{}, 0, "", nil, err
+			}
+			if errors.Is(err, io.EOF) && len(f.buf) == 0 && !tooLong {
+				return importRow{}, 0, "", nil, io.EOF
+			}
+			break
+		}
+		f.line++
+		if tooLong {
+			return importRow{}, f.line, "", &ImportError{Row: f.line, Reason: "line longer than 64 KiB"}, nil
+		}
+		line := bytes.TrimSpace(f.buf)
+		if len(line) == 0 {
+			f.line-- // blank lines (a trailing newline) are not rows
+			continue
+		}
+		var row importRow
+		dec := json.NewDecoder(bytes.NewReader(line))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&row); err != nil {
+			return row, f.line, "", &ImportError{Row: f.line, Field: jsonFaultField(err), Reason: jsonFaultReason(err)}, nil
+		}
+		if dec.More() {
+			return row, f.line, "", &ImportError{Row: f.line, Reason: "more than one JSON value on the line"}, nil
+		}
+		return row, f.line, "evidence.", nil, nil
+	}
+}
+
+func jsonFaultField(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		return typeErr.Field
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return strings.Trim(name, `"`)
+	}
+	return ""
+}
+
+func jsonFaultReason(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		return "must be " + jsonKind(typeErr.Type) + ", not " + typeErr.Value
+	}
+	if strings.HasPrefix(err.Error(), "json: unknown field ") {
+		return "unknown field"
+	}
+	return "not a JSON object: " + err.Error()
+}
+
+// csvImport reads RFC 4180 CSV with a header row (comma or semicolon
+// separated, with or without a UTF-8 BOM).
+type csvImport struct {
+	r     *csv.Reader
+	bound *recordBound
+	col   []string // column name of each position
+	row   int
+}
+
+// maxCSVRecord bounds what the CSV reader may pull for one record: it
+// keeps a whole record in memory, and an unclosed quote would make the
+// rest of the body one record.
+const maxCSVRecord = 256 << 10
+
+var errCSVRecordTooLong = newError(CodeInvalidRequest, "a CSV record is longer than 256 KiB (an unclosed quote?)")
+
+// recordBound fails a read once more than max bytes were pulled since the
+// last record was completed (reset by csvImport.next).
+type recordBound struct {
+	r      io.Reader
+	n, max int
+}
+
+func (b *recordBound) Read(p []byte) (int, error) {
+	if b.n > b.max {
+		return 0, errCSVRecordTooLong
+	}
+	n, err := b.r.Read(p)
+	b.n += n
+	return n, err
+}
+
+func newCSVImport(r io.Reader) (*csvImport, error) {
+	bound := &recordBound{r: r, max: maxCSVRecord}
+	br := bufio.NewReaderSize(bound, 64<<10)
+	head, _ := br.Peek(4096)
+	if i := bytes.IndexByte(head, '\n'); i >= 0 {
+		head = head[:i]
+	}
+	cr := csv.NewReader(br)
+	if bytes.Count(head, []byte(";")) > bytes.Count(head, []byte(",")) {
+		cr.Comma = ';'
+	}
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if err != nil {
+		return nil, newError(CodeInvalidRequest, "the CSV has no readable header row")
+	}
+	f := &csvImport{r: cr, bound: bound}
+	bound.n = 0
+	var unknown []FieldError
+	seen := map[string]bool{}
+	for _, name := range header {
+		name = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(name, "\ufeff")))
+		if !slices.Contains(importColumns, name) {
+			unknown = append(unknown, FieldError{Field: name, Reason: "unknown column"})
+		}
+		seen[name] = true
+		f.col = append(f.col, name)
+	}
+	if !seen["phone"] && !seen["user_id"] {
+		unknown = append(unknown, FieldError{Field: "phone", Reason: "the header needs a phone (or user_id) column"})
+	}
+	for _, need := range []string{"type", "occurred_at"} {
+		if !seen[need] {
+			unknown = append(unknown, FieldError{Field: need, Reason: "the header needs this column"})
+		}
+	}
+	if len(unknown) > 0 {
+		return nil, &Error{Code: CodeInvalidRequest, Message: "the CSV header has faults; columns: " + strings.Join(importColumns, ", "), Fields: unknown}
+	}
+	return f, nil
+}
+
+func (f *csvImport) next() (importRow, int, string, *ImportError, error) {
+	rec, err := f.r.Read()
+	if errors.Is(err, io.EOF) {
+		return importRow{}, 0, "", nil, io.EOF
+	}
+	f.bound.n = 0
+	f.row++
+	var perr *csv.ParseError
+	if errors.As(err, &perr) {
+		return importRow{}, f.row, "", &ImportError{Row: f.row, Reason: "malformed CSV: " + perr.Err.Error()}, nil
+	}
+	if err != nil {
+		return importRow{}, 0, "", nil, err
+	}
+	var row importRow
+	size := 0
+	for i, v := range rec {
+		size += len(v)
+		if i >= len(f.col) {
+			if strings.TrimSpace(v) != "" {
+				return row, f.row, "", &ImportError{Row: f.row, Reason: "more cells than header columns"}, nil
+			}
+			continue
+		}
+		v = strings.TrimSpace(v) // copies nothing; the strings are fresh per record
+		switch f.col[i] {
+		case "phone":
+			row.Phone = v
+		case "user_id":
+			row.UserID = v
+		case "type":
+			row.Type = v
+		case "topics":
+			row.Topics = strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == '|' })
+		case "source":
+			row.Source = v
+		case "campaign":
+			row.Campaign = v
+		case "occurred_at":
+			row.OccurredAt = v
+		case "notice_text":
+			row.NoticeText = v
+		case "notice_version":
+			row.NoticeVersion = v
+		case "notice_locale":
+			row.NoticeLocale = v
+		case "reason":
+			row.Reason = v
+		case "ref":
+			row.Ref = v
+		case "page_url":
+			row.Evidence.PageURL = v
+		case "ip":
+			row.Evidence.IP = v
+		case "user_agent":
+			row.Evidence.UserAgent = v
+		case "staff_id":
+			row.Evidence.StaffID = v
+		case "link_code":
+			row.Evidence.LinkCode = v
+		}
+	}
+	if size > maxImportLine {
+		return importRow{}, f.row, "", &ImportError{Row: f.row, Reason: "record longer than 64 KiB"}, nil
+	}
+	return row, f.row, "", nil, nil
+}
+
+// idleDeadlineReader extends the connection's read deadline while bytes
+// keep arriving, so a long import is limited by idleness, not duration.
+type idleDeadlineReader struct {
+	r    io.Reader
+	conn net.Conn
+	last time.Time
+}
+
+func (d *idleDeadlineReader) Read(p []byte) (int, error) {
+	if now := time.Now(); d.conn != nil && now.Sub(d.last) > time.Second {
+		_ = d.conn.SetReadDeadline(now.Add(importIdle))
+		d.last = now
+	}
+	return d.r.Read(p)
+}
+
+// streamedPath is the one route whose body is read as a stream; every
+// other route gets its body bounded and in memory (boundBody).
+const streamedPath = "/v1/imports"
+
+// boundBody reads a streamed request body into memory, refusing one over
+// MaxBody with 413 before any handler sees it. The server streams bodies
+// (for imports), so without this a large body would reach c.Body() whole.
+func boundBody(c *fiber.Ctx) error {
+	req := c.Request()
+	if c.Method() == fiber.MethodPost && c.Path() == streamedPath {
+		// Whatever the answer (a 401 included), the connection is not
+		// reused: the part of the body nobody read must not be taken for
+		// the next request.
+		c.Context().SetConnectionClose()
+		return c.Next()
+	}
+	if !req.IsBodyStream() {
+		return c.Next()
+	}
+	body, err := io.ReadAll(io.LimitReader(c.Context().RequestBodyStream(), MaxBody+1))
+	if err != nil {
+		c.Context().SetConnectionClose()
+		return newError(CodeInvalidJSON, "the request body could not be read")
+	}
+	if len(body) > MaxBody {
+		c.Context().SetConnectionClose() // the rest of the body is not read
+		return newError(CodePayloadTooLarge, "request body too large")
+	}
+	req.SetBodyRaw(body)
+	return c.Next()
+}
+
+func (h *Handler) importConsent(c *fiber.Ctx) error {
+	ct := strings.ToLower(strings.TrimSpace(strings.Split(c.Get(fiber.HeaderContentType), ";")[0]))
+	if ct != "text/csv" && ct != "application/x-ndjson" {
+		return newError(CodeUnsupportedMediaType, "send the rows as text/csv or application/x-ndjson")
+	}
+	if enc := strings.ToLower(strings.TrimSpace(c.Get(fiber.HeaderContentEncoding))); enc != "" && enc != "identity" {
+		return newError(CodeUnsupportedMediaType, "send the rows uncompressed (no Content-Encoding)")
+	}
+	var body io.Reader
+	if c.Request().IsBodyStream() {
+		body = &idleDeadlineReader{r: c.Context().RequestBodyStream(), conn: c.Context().Conn()}
+	} else {
+		body = bytes.NewReader(c.Request().Body())
+	}
+	res, err := h.s.Import(body, ct == "text/csv")
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return err
+		}
+		if res.Accepted+res.Skipped > 0 || errors.Is(err, io.ErrUnexpectedEOF) || isNetError(err) {
+			h.s.log.Warn("import interrupted", "import_id", res.ImportID, "accepted", res.Accepted, "err", err)
+			return newError(CodeInvalidRequest, fmt.Sprintf("the body could not be read to its end; %d rows were recorded, send the file again (rows with a ref are not recorded twice)", res.Accepted))
+		}
+		return err
+	}
+	return c.JSON(res)
+}
+
+func isNetError(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne)
+}
+
+// RunImport is `consentry import FILE --url URL`: it streams a CSV or
+// NDJSON file to a running server's POST /v1/imports (key from --key or
+// CONSENTRY_API_KEY) with a progress bar on stderr, then prints the
+// counts and the errors by row. Exit 0 when every row was recorded or
+// skipped, 1 when rows were rejected or the import failed, 2 on usage.
+func RunImport(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	server := fs.String("url", getenv("CONSENTRY_URL"), "base URL of the running server, e.g. http://127.0.0.1:8080")
+	key := fs.String("key", getenv("CONSENTRY_API_KEY"), "API key with the consent:write scope ($CONSENTRY_API_KEY)")
+	format := fs.String("format", "", "csv or ndjson (default: by the file's extension)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: consentry import FILE --url URL [--format csv|ndjson]   (key from $CONSENTRY_API_KEY)")
+		fs.PrintDefaults()
+	}
+	file, rest := splitFirstArg(args)
+	if err := fs.Parse(rest); err != nil {
+		return 2
+	}
+	if file == "" && fs.NArg() == 1 {
+		file = fs.Arg(0)
+	} else if fs.NArg() > 0 || file == "" || *server == "" {
+		fs.Usage()
+		return 2
+	}
+	if *key == "" {
+		fmt.Fprintln(stderr, "import: no API key: set CONSENTRY_API_KEY (or --key) to a key with the consent:write scope")
+		return 2
+	}
+	kind := strings.ToLower(*format)
+	if kind == "" {
+		switch strings.ToLower(filepath.Ext(file)) {
+		case ".csv", ".txt":
+			kind = "csv"
+		case ".ndjson", ".jsonl", ".json":
+			kind = "ndjson"
+		}
+	}
+	contentType := map[string]string{"csv": "text/csv", "ndjson": "application/x-ndjson"}[kind]
+	if contentType == "" {
+		fmt.Fprintln(stderr, "import: say --format csv or --format ndjson")
+		return 2
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		fmt.Fprintln(stderr, "import:", err)
+		return 1
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		fmt.Fprintln(stderr, "import:", err)
+		return 1
+	}
+	bar := newProgressBar(stderr, int(info.Size()))
+	req, err := http.NewRequest(http.MethodPost, strings.TrimRight(*server, "/")+streamedPath, &progressReader{r: f, bar: bar})
+	if err != nil {
+		fmt.Fprintln(stderr, "import:", err)
+		return 2
+	}
+	req.ContentLength = info.Size()
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Authorization", "Bearer "+*key)
+	resp, err := http.DefaultClient.Do(req)
+	bar.finish()
+	if err != nil {
+		fmt.Fprintln(stderr, "import:", err)
+		return 1
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		fmt.Fprintln(stderr, "import:", err)
+		return 1
+	}
+	if resp.StatusCode != http.StatusOK {
+		var env envelope
+		if json.Unmarshal(raw, &env) == nil && env.Error != nil {
+			fmt.Fprintln(stderr, "import: the server refused it:", cliMessage(env.Error))
+		} else {
+			fmt.Fprintf(stderr, "import: the server answered %s\n", resp.Status)
+		}
+		return 1
+	}
+	var res ImportResult
+	if err := json.Unmarshal(raw, &res); err != nil {
+		fmt.Fprintln(stderr, "import: unreadable answer:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: %d recorded, %d skipped (ref seen before), %d rejected", res.ImportID, res.Accepted, res.Skipped, res.Rejected)
+	if res.Superseded > 0 {
+		fmt.Fprintf(stdout, ", %d kept as history only (a later decision stands)", res.Superseded)
+	}
+	fmt.Fprintln(stdout)
+	for _, e := range res.Errors {
+		field := e.Field
+		if field == "" {
+			field = "-"
+		}
+		fmt.Fprintf(stdout, "row %d\t%s\t%s\n", e.Row, field, e.Reason)
+	}
+	if res.Rejected > len(res.Errors) {
+		fmt.Fprintf(stdout, "(only the first %d errors are listed)\n", len(res.Errors))
+	}
+	if res.Rejected > 0 {
+		return 1
+	}
+	return 0
+}
+
+// progressReader moves a progress bar as a file is read.
+type progressReader struct {
+	r   io.Reader
+	bar *progressBar
+	n   int
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 && p.n+n < p.bar.total { // finish draws the full bar once
+		p.n += n
+		p.bar.set(p.n)
+	}
+	return n, err
+}

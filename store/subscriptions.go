@@ -1,0 +1,120 @@
+package store
+
+import (
+	"encoding/json"
+	"sort"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Subscription is an outbound webhook: where consent changes are sent
+// and which of them. The JSON names are those of the public API.
+type Subscription struct {
+	ID     string   `json:"id"`
+	URL    string   `json:"url"`
+	Events []string `json:"events"`
+	// Secret (whsec_…) signs deliveries; it is kept as given because the
+	// server needs it in clear to sign, and shown to the API only once.
+	Secret    string    `json:"secret"`
+	CreatedAt time.Time `json:"created_at"`
+	// FailingSince is when the current run of failed attempts began; a
+	// subscription failing for too long is Disabled.
+	FailingSince *time.Time `json:"failing_since,omitempty"`
+	Disabled     bool       `json:"disabled,omitempty"`
+	DisabledAt   *time.Time `json:"disabled_at,omitempty"`
+}
+
+var bucketSubscriptions = []byte("webhook_subscriptions") // id → Subscription JSON
+
+func init() { allBuckets = append(allBuckets, bucketSubscriptions) }
+
+// PutSubscription stores a subscription, new or changed.
+func (s *Store) PutSubscription(sub Subscription) error {
+	v, err := json.Marshal(sub)
+	if err != nil {
+		return err
+	}
+	return s.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSubscriptions).Put([]byte(sub.ID), v) })
+}
+
+// Subscription reads one subscription.
+func (s *Store) Subscription(id string) (Subscription, error) {
+	var sub Subscription
+	err := s.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketSubscriptions).Get([]byte(id))
+		if v == nil {
+			return ErrNotFound
+		}
+		return json.Unmarshal(v, &sub)
+	})
+	return sub, err
+}
+
+// Subscriptions lists every subscription, oldest first.
+func (s *Store) Subscriptions() ([]Subscription, error) {
+	out := []Subscription{}
+	err := s.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSubscriptions).ForEach(func(_, v []byte) error {
+			var sub Subscription
+			if err := json.Unmarshal(v, &sub); err != nil {
+				return err
+			}
+			out = append(out, sub)
+			return nil
+		})
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out, err
+}
+
+// UpdateSubscription changes a subscription in one transaction.
+func (s *Store) UpdateSubscription(id string, fn func(*Subscription) error) (Subscription, error) {
+	var sub Subscription
+	err := s.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSubscriptions)
+		v := b.Get([]byte(id))
+		if v == nil {
+			return ErrNotFound
+		}
+		if err := json.Unmarshal(v, &sub); err != nil {
+			return err
+		}
+		if err := fn(&sub); err != nil {
+			return err
+		}
+		nv, err := json.Marshal(sub)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(id), nv)
+	})
+	return sub, err
+}
+
+// DeleteSubscription removes a subscription with its queue and log.
+func (s *Store) DeleteSubscription(id string) error {
+	return s.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSubscriptions)
+		if b.Get([]byte(id)) == nil {
+			return ErrNotFound
+		}
+		if err := b.Delete([]byte(id)); err != nil {
+			return err
+		}
+		prefix := deliveryPrefix(id)
+		for _, name := range [][]byte{bucketDeliveries, bucketOutbox} {
+			c := tx.Bucket(name).Cursor()
+			for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, _ = c.Seek(prefix) {
+				if err := c.Delete(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func hasPrefix(b, prefix []byte) bool {
+	return len(b) >= len(prefix) && string(b[:len(prefix)]) == string(prefix)
+}
