@@ -3,6 +3,7 @@ package widgets
 import (
 	"errors"
 	"html"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,6 +31,7 @@ type widgetView struct {
 	FrequencyDays  int                  `json:"frequency_days"`
 	DoubleOptIn    bool                 `json:"double_opt_in"`
 	Greeting       string               `json:"greeting,omitempty"`
+	ChatMessage    string               `json:"chat_message,omitempty"`
 	FormSelector   string               `json:"form_selector,omitempty"`
 	PhoneSelector  string               `json:"phone_selector,omitempty"`
 	LinkID         string               `json:"link_id,omitempty"`
@@ -52,7 +54,7 @@ func (h *Handler) view(w store.Widget) (widgetView, error) {
 		Embed:          `<script src="` + html.EscapeString(src) + `" async></script>`,
 		AllowedOrigins: w.AllowedOrigins, Topics: w.Topics, Notice: cfg.Notice, NoticeDefault: w.Notice == "",
 		NoticeVersion: noticeVersion(cfgJSON, w.ID), Locale: w.Locale, Theme: w.Theme, Triggers: cfg.Triggers,
-		FrequencyDays: w.FrequencyDays, DoubleOptIn: w.DoubleOptIn, Greeting: cfg.Greeting,
+		FrequencyDays: w.FrequencyDays, DoubleOptIn: w.DoubleOptIn, Greeting: cfg.Greeting, ChatMessage: w.ChatMessage,
 		FormSelector: w.FormSelector, PhoneSelector: w.PhoneSelector, WAURL: cfg.WAURL, QRSVGURL: cfg.QRSVGURL,
 		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}
 	if w.ChatLink != nil {
@@ -85,7 +87,7 @@ func (h *Handler) CreateWidget(req widgetRequest) (store.Widget, error) {
 		return store.Widget{}, err
 	}
 	if w.Kind == "chat" {
-		link, err := h.createLink(w, w.Topics, "chat button")
+		link, err := h.createLink(w, w.Topics, chatPurpose)
 		if err != nil {
 			return store.Widget{}, err
 		}
@@ -161,9 +163,11 @@ func (h *Handler) patchWidget(c *fiber.Ctx) error {
 		return err
 	}
 	var chatLink *store.WidgetLink
-	if next.Kind == "chat" && cur.ChatLink == nil {
+	// A chat widget's link carries its prefilled message and topics: a new
+	// message or topic set needs a new link.
+	if next.Kind == "chat" && (cur.ChatLink == nil || next.ChatMessage != cur.ChatMessage || !slices.Equal(next.Topics, cur.Topics)) {
 		next.ID = id
-		link, err := h.createLink(next, next.Topics, "chat button")
+		link, err := h.createLink(next, next.Topics, chatPurpose)
 		if err != nil {
 			return err
 		}
@@ -173,7 +177,7 @@ func (h *Handler) patchWidget(c *fiber.Ctx) error {
 		links, confirm, created := w.ChatLink, w.ConfirmLinks, w.CreatedAt
 		*w = next
 		w.ChatLink, w.ConfirmLinks, w.CreatedAt, w.UpdatedAt = links, confirm, created, now()
-		if w.ChatLink == nil {
+		if chatLink != nil {
 			w.ChatLink = chatLink
 		}
 		return nil

@@ -24,6 +24,7 @@ type Handler struct {
 	preferences *template.Template
 	tokens      *tokenCodec
 	forms       *formTokens
+	compressed  scriptCache
 	limits      rateLimits
 
 	// linkMu serialises the creation of double opt-in confirmation links,

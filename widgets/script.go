@@ -122,10 +122,23 @@ func (h *Handler) script(c *fiber.Ctx) error {
 	// the person agrees to, and an edited notice must reach the page before
 	// the server records it as the words shown.
 	c.Set(fiber.HeaderCacheControl, "public, no-cache")
+	c.Set(fiber.HeaderVary, fiber.HeaderAcceptEncoding)
 	if etagMatches(c.Get(fiber.HeaderIfNoneMatch), etag) {
 		return c.SendStatus(fiber.StatusNotModified)
 	}
-	return c.Send(body)
+	enc := pickEncoding(c.Get(fiber.HeaderAcceptEncoding))
+	if enc == "" {
+		return c.Send(body)
+	}
+	z, err := h.compressed.get(etag, body)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentEncoding, enc)
+	if enc == "br" {
+		return c.Send(z.br)
+	}
+	return c.Send(z.gzip)
 }
 
 // etagMatches applies If-None-Match (weak comparison, as RFC 9110 asks for
