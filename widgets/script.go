@@ -97,6 +97,8 @@ const unknownWidgetJS = "/* consentry: unknown widget */\n"
 func (h *Handler) script(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, "application/javascript; charset=utf-8")
 	c.Set("Cross-Origin-Resource-Policy", "cross-origin")
+	// The script is public: host pages may measure its real transfer size.
+	c.Set("Timing-Allow-Origin", "*")
 	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
 	id := strings.Clone(c.Params("id"))
 	w, err := h.widget(id)
