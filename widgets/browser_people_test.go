@@ -134,10 +134,9 @@ func (tb *tab) axeBoth(rep *axeReport, surface, state string) {
 	tb.t.Helper()
 	for _, scheme := range []string{"light", "dark"} {
 		tb.media("prefers-color-scheme", scheme)
-		time.Sleep(50 * time.Millisecond) // let the scheme change reach the widgets
-		if !tb.evalBool(`Array.prototype.every.call(document.querySelectorAll("consentry-widget"), function (w) { return w.getAttribute("data-scheme") === ` + jsString(scheme) + `; })`) {
-			tb.t.Errorf("%s (%s): widgets did not follow the %s scheme", surface, state, scheme)
-		}
+		// The widgets follow the person's scheme (theme.scheme auto).
+		tb.waitFor("widgets in the "+scheme+" scheme", `Array.prototype.every.call(document.querySelectorAll("consentry-widget"), function (w) { return w.getAttribute("data-scheme") === `+jsString(scheme)+`; })`, 3*time.Second)
+		time.Sleep(30 * time.Millisecond) // one frame for the restyle
 		tb.axe(rep, surface, state, scheme)
 	}
 	tb.media("prefers-color-scheme", "light")

@@ -82,7 +82,7 @@ button { background: rgb(200, 100, 0); color: rgb(255, 255, 255); border: 0; bor
 `
 
 const shopPage = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Host shop</title>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Host shop</title>
 <link rel="icon" href="data:,"><link rel="stylesheet" href="/shop.css"></head>
 <body><header class="site"><h1>Host Shop</h1><nav><a href="/">Home</a><a href="/">Bread</a></nav></header>
 <main><p class="intro">Fresh bread every morning.</p>
