@@ -99,6 +99,7 @@ func (h *Handler) CreateWidget(req widgetRequest) (store.Widget, error) {
 		return store.Widget{}, err
 	}
 	h.s.Log().Info("widget created", "id", w.ID, "kind", w.Kind, "name", w.Name)
+	h.warmScript(w)
 	return w, nil
 }
 
@@ -188,6 +189,7 @@ func (h *Handler) patchWidget(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	h.warmScript(w)
 	v, err := h.view(w)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -400,5 +401,23 @@ func TestChatMessageAndScheme(t *testing.T) {
 		if resp.StatusCode != 422 || !slices.Contains(fieldsOf(errorOf(t, b)), c.field) {
 			t.Errorf("%s: %d %s", c.body, resp.StatusCode, b)
 		}
+	}
+}
+
+// Serving a widget script: built per request (config and settings may
+// change), compressed once per version.
+func BenchmarkWidgetScriptBrotli(b *testing.B) {
+	e := newWidgetEnv(b)
+	v := e.createWidget(`{"kind":"popup","allowed_origins":["https://shop.example"],"topics":["orders"]}`)
+	req := httptest.NewRequest("GET", "/w/"+v.ID+".js", nil)
+	req.Header.Set("Accept-Encoding", "gzip, deflate, br, zstd")
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := e.app.Test(req, -1)
+		if err != nil || resp.StatusCode != 200 || resp.Header.Get("Content-Encoding") != "br" {
+			b.Fatalf("%v %v", err, resp)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
 	}
 }

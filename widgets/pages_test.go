@@ -279,3 +279,14 @@ func TestContactPagesFollowAcceptLanguage(t *testing.T) {
 		t.Errorf("?lang=en lost to Accept-Language")
 	}
 }
+
+func BenchmarkFormToken(b *testing.B) {
+	f := &formTokens{key: []byte("0123456789abcdef0123456789abcdef"), now: time.Now}
+	contact := strings.Repeat("A", 60)
+	b.ReportAllocs()
+	for b.Loop() {
+		if !f.valid(purposeUnsubscribe, contact, f.issue(purposeUnsubscribe, contact)) {
+			b.Fatal("token refused")
+		}
+	}
+}
