@@ -226,6 +226,7 @@ func TestCustomerSurfacesInBrowser(t *testing.T) {
 	t.Run("modal pop-up", func(t *testing.T) { r.modalPopup(t) })
 	t.Run("right to left", func(t *testing.T) { r.rightToLeft(t) })
 	t.Run("forced colours", func(t *testing.T) { r.forcedColours(t) })
+	t.Run("fixed scheme", func(t *testing.T) { r.fixedScheme(t, rep) })
 	t.Run("link pages", func(t *testing.T) { r.linkPages(t, rep) })
 	t.Run("demo page", func(t *testing.T) { r.demoAxe(t, rep) })
 	t.Run("on the wire", func(t *testing.T) { r.wireSizes(t, rep) })
@@ -666,6 +667,45 @@ func (r *browserRig) forcedColours(t *testing.T) {
 	if !tb.evalBool(edge(root(c.ID) + `.getElementById("cs-panel")`)) {
 		t.Errorf("the chat panel has no visible edge in forced colours")
 	}
+	// The contact pages' buttons too.
+	unsub, prefs := r.contactPageURLs(t, "+5511987651040")
+	tb.navigate(unsub)
+	tb.do(chromedp.WaitVisible(chromedp.ID("unsubscribe")))
+	if !tb.evalBool(edge(`document.getElementById("unsubscribe")`)) {
+		t.Errorf("the unsubscribe button has no visible edge in forced colours")
+	}
+	tb.navigate(prefs)
+	tb.do(chromedp.WaitVisible(chromedp.ID("save")))
+	if !tb.evalBool(edge(`document.getElementById("save")`)) {
+		t.Errorf("the save button has no visible edge in forced colours")
+	}
+}
+
+// fixedScheme: theme.scheme light or dark holds whatever the person prefers.
+func (r *browserRig) fixedScheme(t *testing.T, rep *axeReport) {
+	tb := r.newTab(t)
+	for _, scheme := range []string{"dark", "light"} {
+		spec := `{"kind":"form","allowed_origins":["` + r.shopURL + `"],"topics":["orders"],"locale":"en","theme":{"scheme":"` + scheme + `"}}`
+		v := r.e.createWidget(spec)
+		r.widgets["form-"+scheme] = v
+		for _, prefers := range []string{"light", "dark"} {
+			tb.media("prefers-color-scheme", prefers)
+			tb.navigate(r.shopURL + "/form-" + scheme)
+			tb.waitReady(v.ID)
+			var got string
+			tb.eval(`window.Consentry[`+jsString(v.ID)+`].host.getAttribute("data-scheme")`, &got)
+			if got != scheme {
+				t.Errorf("theme.scheme %s under prefers %s: the widget is %q", scheme, prefers, got)
+			}
+			var bg string
+			tb.eval(`getComputedStyle(`+root(v.ID)+`.getElementById("cs-card")).backgroundColor`, &bg)
+			if (scheme == "dark") != (bg == "rgb(27, 38, 44)") {
+				t.Errorf("theme.scheme %s: card background %s", scheme, bg)
+			}
+			tb.axe(rep, "form, theme.scheme "+scheme, "open", "prefers "+prefers)
+		}
+	}
+	tb.media("prefers-color-scheme", "light")
 }
 
 // linkPages: the 404 and 410 pages offer a chat with the business.
