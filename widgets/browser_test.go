@@ -288,7 +288,19 @@ func jsString(s string) string { b, _ := json.Marshal(s); return string(b) }
 // waitReady waits for the widget's consentry:ready.
 func (tb *tab) waitReady(id string) {
 	tb.t.Helper()
-	tb.waitFor("consentry:ready of "+id, `window.__cs && window.__cs.ready[`+jsString(id)+`] && window.Consentry && window.Consentry[`+jsString(id)+`]`, 10*time.Second)
+	cond := `window.__cs && window.__cs.ready[` + jsString(id) + `] && window.Consentry && window.Consentry[` + jsString(id) + `]`
+	deadline := time.Now().Add(20 * time.Second)
+	for !tb.evalBool(cond) {
+		if time.Now().After(deadline) {
+			var state string
+			tb.eval(`JSON.stringify({url: location.href, ready: window.__cs && window.__cs.ready, scripts: performance.getEntriesByType("resource").map(function (e) { return e.name + " " + Math.round(e.duration) + "ms"; }), events: window.__cs && window.__cs.events})`, &state)
+			tb.mu.Lock()
+			msgs := fmt.Sprint(tb.msgs)
+			tb.mu.Unlock()
+			tb.t.Fatalf("timed out waiting for consentry:ready of %s: %s; console: %s", id, state, msgs)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
 }
 
 // hostStyles is a snapshot of the computed styles of the shop's elements.
