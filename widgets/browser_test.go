@@ -293,9 +293,12 @@ func (tb *tab) waitReady(id string) {
 	for !tb.evalBool(cond) {
 		if time.Now().After(deadline) {
 			var state string
-			tb.eval(`JSON.stringify({url: location.href, ready: window.__cs && window.__cs.ready, scripts: performance.getEntriesByType("resource").map(function (e) { return e.name + " " + Math.round(e.duration) + "ms"; }), events: window.__cs && window.__cs.events})`, &state)
+			tb.eval(`JSON.stringify({url: location.href, ready: window.__cs && window.__cs.ready, scripts: performance.getEntriesByType("resource").map(function (e) { return e.name + " " + e.responseStatus + " " + Math.round(e.duration) + "ms"; }), events: window.__cs && window.__cs.events})`, &state)
 			tb.mu.Lock()
-			msgs := fmt.Sprint(tb.msgs)
+			var msgs []string
+			for _, m := range tb.msgs {
+				msgs = append(msgs, fmt.Sprintf("%s %s:%d %s", m.Type, m.URL, m.Line, m.Text))
+			}
 			tb.mu.Unlock()
 			tb.t.Fatalf("timed out waiting for consentry:ready of %s: %s; console: %s", id, state, msgs)
 		}

@@ -82,7 +82,16 @@ func newWidgetEnv(t testing.TB, opts ...envOption) *widgetEnv {
 		t.Fatal(err)
 	}
 	h.limits = ec.limits
-	app := fiber.New(cfg.ServerConfig())
+	fc := cfg.ServerConfig()
+	// Errors raised by Fiber itself (not by our handlers) are logged: they
+	// mean a request never reached the route it was for.
+	fc.ErrorHandler = func(c *fiber.Ctx, err error) error {
+		if fe, ok := err.(*fiber.Error); ok {
+			t.Logf("fiber error on %s %s: %d %s", c.Method(), c.OriginalURL(), fe.Code, fe.Message)
+		}
+		return capture.ErrorHandler(c, err)
+	}
+	app := fiber.New(fc)
 	capture.NewHandler(svc).Mount(app)
 	h.Mount(app)
 	capture.MountFallback(app)
