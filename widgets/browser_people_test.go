@@ -441,6 +441,9 @@ func (r *browserRig) checkboxStates(t *testing.T, rep *axeReport) {
 		t.Errorf("the message is not announced and focused")
 	}
 	tb.axeBoth(rep, "checkbox", "error: invalid number")
+	if os.Getenv("CONSENTRY_SCREENSHOTS") == "1" {
+		tb.screenshot("checkbox-not-recorded", `document.getElementById("checkout").getBoundingClientRect()`)
+	}
 	// Going on without WhatsApp is the person's choice, and records nothing.
 	tb.clickEl(rt + `.getElementById("cs-cb-skip")`)
 	tb.waitFor("the thank-you page", `document.getElementById("thanks")`, 5*time.Second)
