@@ -3,7 +3,8 @@
 //
 // The readable sources live in assets/widget/. At init they are lightly
 // compacted (indentation, blank lines and whole-line // comments removed)
-// and assembled per kind, so WidgetScript is a plain concatenation.
+// and assembled per kind and locale (a script carries only its own
+// locale's strings), so WidgetScript is a plain concatenation.
 package assets
 
 import (
@@ -16,7 +17,7 @@ import (
 	"strings"
 )
 
-//go:embed widget/widget-*.js widget/widget.css
+//go:embed widget/widget-*.js widget/widget.css widget/strings.json
 var widgetFS embed.FS
 
 // kindFiles lists, per widget kind, the JS files after widget-core.js.
@@ -29,26 +30,55 @@ var kindFiles = map[string][]string{
 
 type parts struct{ head, tail []byte }
 
-var built = map[string]parts{}
+// built holds the parts by kind and locale key ("pt", "en", "es").
+var built = map[string]map[string]parts{}
+
+// stringLocales are the locale keys of strings.json; the first is the fallback.
+var stringLocales = []string{"en", "pt", "es"}
 
 func init() {
 	cssSrc := mustRead("widget.css")
 	core := compactJS(mustRead("widget-core.js"))
+	var strs map[string]map[string]string
+	if err := json.Unmarshal([]byte(mustRead("strings.json")), &strs); err != nil {
+		panic(err)
+	}
 	for kind, files := range kindFiles {
 		kindJSON, _ := json.Marshal(kind)
 		css, _ := json.Marshal(compactCSS(cssSrc, kind))
-		var tail bytes.Buffer
-		fmt.Fprintf(&tail, ";\nvar KIND=%s;\nvar CSS=%s;\n", kindJSON, css)
-		tail.WriteString(core)
+		var code bytes.Buffer
+		code.WriteString(core)
 		for _, f := range files {
-			tail.WriteString(compactJS(mustRead(f)))
+			code.WriteString(compactJS(mustRead(f)))
 		}
-		tail.WriteString("start();\n})();\n")
-		built[kind] = parts{
-			head: []byte("/* Consentry widget (" + kind + ") */\n(function(){\n\"use strict\";\nvar CFG="),
-			tail: tail.Bytes(),
+		code.WriteString("start();\n})();\n")
+		built[kind] = map[string]parts{}
+		for _, loc := range stringLocales {
+			str, err := json.Marshal(strs[loc])
+			if err != nil || len(strs[loc]) != len(strs["en"]) {
+				panic(fmt.Sprintf("assets: strings.json: locale %s is missing strings", loc))
+			}
+			var tail bytes.Buffer
+			fmt.Fprintf(&tail, ";\nvar KIND=%s;\nvar STR=%s;\nvar CSS=%s;\n", kindJSON, str, css)
+			tail.Write(code.Bytes())
+			built[kind][loc] = parts{
+				head: []byte("/* Consentry widget (" + kind + ") */\n(function(){\n\"use strict\";\nvar CFG="),
+				tail: tail.Bytes(),
+			}
 		}
 	}
+}
+
+// localeKey maps a widget locale (pt-BR, en, es…) to its strings.
+func localeKey(locale string) string {
+	k := strings.ToLower(locale)
+	if len(k) > 2 {
+		k = k[:2]
+	}
+	if slices.Contains(stringLocales, k) {
+		return k
+	}
+	return stringLocales[0]
 }
 
 func mustRead(name string) string {
@@ -116,18 +146,23 @@ func compactCSS(src, kind string) string {
 }
 
 // WidgetScript builds the script for one widget kind with its config
-// inlined. Kinds: popup, chat, form, checkbox. configJSON must be a JSON
-// object; it is trusted (the caller escapes <, >, & and U+2028/9).
+// inlined and the strings of the config's "locale" (English when it names
+// none we have). Kinds: popup, chat, form, checkbox. configJSON must be a
+// JSON object; it is trusted (the caller escapes <, >, & and U+2028/9).
 // It returns an error for an unknown kind or a config that is not a JSON object.
 func WidgetScript(kind string, configJSON []byte) ([]byte, error) {
-	p, ok := built[kind]
+	byLocale, ok := built[kind]
 	if !ok {
 		return nil, fmt.Errorf("assets: unknown widget kind %q", kind)
 	}
 	cfg := bytes.TrimSpace(configJSON)
-	if len(cfg) == 0 || cfg[0] != '{' || !json.Valid(cfg) {
+	var head struct {
+		Locale string `json:"locale"`
+	}
+	if len(cfg) == 0 || cfg[0] != '{' || json.Unmarshal(cfg, &head) != nil {
 		return nil, fmt.Errorf("assets: widget config is not a JSON object")
 	}
+	p := byLocale[localeKey(head.Locale)]
 	out := make([]byte, 0, len(p.head)+len(cfg)+len(p.tail))
 	out = append(out, p.head...)
 	out = append(out, cfg...)

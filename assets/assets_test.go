@@ -167,3 +167,23 @@ func TestCompactCSSSections(t *testing.T) {
 		t.Errorf("chat: %q, want %q", got, want)
 	}
 }
+
+// A script carries its own locale's strings and no other's.
+func TestWidgetScriptCarriesOneLocale(t *testing.T) {
+	for _, c := range []struct{ locale, has, hasNot1, hasNot2 string }{
+		{"pt-BR", "Quero receber", `"Subscribe"`, "Recibe novedades"},
+		{"en", `"Subscribe"`, "Quero receber", "Recibe novedades"},
+		{"es", "Recibe novedades", `"Subscribe"`, "Quero receber"},
+		{"fr", `"Subscribe"`, "Quero receber", "Recibe novedades"}, // no French: English
+	} {
+		for _, kind := range []string{"popup", "form"} {
+			js, err := WidgetScript(kind, []byte(`{"id":"x","locale":"`+c.locale+`"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Contains(js, []byte(c.has)) || bytes.Contains(js, []byte(c.hasNot1)) || bytes.Contains(js, []byte(c.hasNot2)) {
+				t.Errorf("%s/%s: want %q only", kind, c.locale, c.has)
+			}
+		}
+	}
+}

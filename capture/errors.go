@@ -83,6 +83,14 @@ type envelope struct {
 func ErrorHandler(c *fiber.Ctx, err error) error {
 	var e *Error
 	var fe *fiber.Error
+	// A connection that sent no request within the read timeout (a
+	// browser's preconnected socket) gets a bare 408 and is closed: a
+	// browser that sends its request on that socket at the same moment
+	// retries it on a 408, but would show any other status to the person.
+	if errors.As(err, &fe) && fe.Code == fiber.StatusRequestTimeout {
+		c.Set(fiber.HeaderConnection, "close")
+		return c.SendStatus(fiber.StatusRequestTimeout)
+	}
 	switch {
 	case errors.As(err, &e):
 	case errors.As(err, &fe):

@@ -248,6 +248,7 @@ const imageCacheControl = "max-age=86400, stale-while-revalidate=604800"
 
 // sendImage answers with an image, or 304 when the client has it.
 func sendImage(c *fiber.Ctx, img renderedQR, visibility, filename string) error {
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
 	c.Set(fiber.HeaderETag, img.etag)
 	c.Set(fiber.HeaderCacheControl, visibility+", "+imageCacheControl)
 	if etagMatches(c.Get(fiber.HeaderIfNoneMatch), img.etag) {

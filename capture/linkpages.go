@@ -2,6 +2,8 @@ package capture
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"html/template"
 	"strings"
 	"sync"
@@ -16,7 +18,14 @@ import (
 var linkPage = template.Must(template.ParseFS(assets.Pages, "pages/link_status.html"))
 
 type linkPageData struct {
-	Lang, Business, Title, Message, Hint string
+	Lang, Nonce, Business, Title, Message, Hint, ChatURL, ChatLabel string
+}
+
+// chatLabels name the way forward the pages offer: a chat with the business.
+var chatLabels = map[string]string{
+	"pt-BR": "Conversar com %s no WhatsApp",
+	"en":    "Message %s on WhatsApp",
+	"es":    "Escribir a %s por WhatsApp",
 }
 
 type pageText struct{ title, message, hint string }
@@ -66,7 +75,9 @@ func pageLocale(acceptLanguage, linkLocale, def string) string {
 }
 
 // sendLinkPage answers with a page and a status; it never fails the
-// request, so a scan never ends in a 5xx.
+// request, so a scan never ends in a 5xx. The page offers a chat with the
+// business when its number is set, and is locked down like the contact
+// pages: styles only by nonce, no script, no framing, no sniffing.
 func (h *Handler) sendLinkPage(c *fiber.Ctx, status int, linkLocale string) error {
 	st := h.s.Settings()
 	lang := pageLocale(c.Get(fiber.HeaderAcceptLanguage), linkLocale, st.DefaultLocale)
@@ -75,11 +86,21 @@ func (h *Handler) sendLinkPage(c *fiber.Ctx, status int, linkLocale string) erro
 		texts = goneText
 	}
 	t := texts[lang]
-	data := linkPageData{Lang: lang, Business: st.BusinessName, Title: t.title, Message: t.message,
+	data := linkPageData{Lang: lang, Nonce: pageNonce(), Business: st.BusinessName, Title: t.title, Message: t.message,
 		Hint: strings.ReplaceAll(t.hint, "%s", st.BusinessName)}
+	if digits := strings.TrimPrefix(st.WANumber, "+"); digits != "" {
+		data.ChatURL = "https://wa.me/" + digits
+		data.ChatLabel = strings.ReplaceAll(chatLabels[lang], "%s", st.BusinessName)
+	}
 	var buf bytes.Buffer
 	c.Status(status)
 	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set(fiber.HeaderVary, fiber.HeaderAcceptLanguage)
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	c.Set(fiber.HeaderXFrameOptions, "DENY")
+	c.Set("Referrer-Policy", "no-referrer")
+	c.Set(fiber.HeaderContentSecurityPolicy, "default-src 'none'; style-src 'nonce-"+data.Nonce+"'; img-src 'self' data:; "+
+		"base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 	if err := linkPage.Execute(&buf, data); err != nil {
 		h.s.log.Error("rendering the link page", "err", err)
 		c.Type("txt", "utf-8")
@@ -87,6 +108,13 @@ func (h *Handler) sendLinkPage(c *fiber.Ctx, status int, linkLocale string) erro
 	}
 	c.Type("html", "utf-8")
 	return c.Send(buf.Bytes())
+}
+
+// pageNonce is a fresh CSP nonce (hex, so nothing in it needs escaping).
+func pageNonce() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // Link-preview and crawler bots fetch links people share; their visits are

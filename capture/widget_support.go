@@ -17,3 +17,10 @@ func NamesBusiness(notice, business string) bool { return namesBusiness(notice, 
 // IsSafeText reports whether s is valid UTF-8 without control characters
 // (other than line breaks and tabs) or bidi overrides.
 func IsSafeText(s string) bool { return isSafeText(s) }
+
+// PageLocale picks a page's language as the /l/ pages do: the first
+// Accept-Language tag we have a translation for, else preferred, else def,
+// else English.
+func PageLocale(acceptLanguage, preferred, def string) string {
+	return pageLocale(acceptLanguage, preferred, def)
+}

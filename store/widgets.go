@@ -24,6 +24,7 @@ type Widget struct {
 	FrequencyDays  int            `json:"frequency_days"`
 	DoubleOptIn    bool           `json:"double_opt_in"`
 	Greeting       string         `json:"greeting,omitempty"`
+	ChatMessage    string         `json:"chat_message,omitempty"`
 	FormSelector   string         `json:"form_selector,omitempty"`
 	PhoneSelector  string         `json:"phone_selector,omitempty"`
 	Number         string         `json:"number,omitempty"` // label or phone_number_id of its business number
@@ -42,6 +43,7 @@ type Widget struct {
 type WidgetTheme struct {
 	Color    string `json:"color"`
 	Position string `json:"position"`
+	Scheme   string `json:"scheme,omitempty"` // light, dark or auto (the person's setting)
 }
 
 // WidgetTriggers decide when a pop-up opens.

@@ -3,6 +3,7 @@ package widgets
 import (
 	"errors"
 	"html"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,6 +31,7 @@ type widgetView struct {
 	FrequencyDays  int                  `json:"frequency_days"`
 	DoubleOptIn    bool                 `json:"double_opt_in"`
 	Greeting       string               `json:"greeting,omitempty"`
+	ChatMessage    string               `json:"chat_message,omitempty"`
 	FormSelector   string               `json:"form_selector,omitempty"`
 	PhoneSelector  string               `json:"phone_selector,omitempty"`
 	Number         string               `json:"number,omitempty"`
@@ -53,7 +55,7 @@ func (h *Handler) view(w store.Widget) (widgetView, error) {
 		Embed:          `<script src="` + html.EscapeString(src) + `" async></script>`,
 		AllowedOrigins: w.AllowedOrigins, Topics: w.Topics, Notice: cfg.Notice, NoticeDefault: w.Notice == "",
 		NoticeVersion: noticeVersion(cfgJSON, w.ID), Locale: w.Locale, Theme: w.Theme, Triggers: cfg.Triggers,
-		FrequencyDays: w.FrequencyDays, DoubleOptIn: w.DoubleOptIn, Greeting: cfg.Greeting,
+		FrequencyDays: w.FrequencyDays, DoubleOptIn: w.DoubleOptIn, Greeting: cfg.Greeting, ChatMessage: w.ChatMessage,
 		FormSelector: w.FormSelector, PhoneSelector: w.PhoneSelector, WAURL: cfg.WAURL, QRSVGURL: cfg.QRSVGURL,
 		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}
 	if w.ChatLink != nil {
@@ -87,7 +89,7 @@ func (h *Handler) CreateWidget(req widgetRequest) (store.Widget, error) {
 		return store.Widget{}, err
 	}
 	if w.Kind == "chat" {
-		link, err := h.createLink(w, w.Topics, "chat button")
+		link, err := h.createLink(w, w.Topics, chatPurpose)
 		if err != nil {
 			return store.Widget{}, err
 		}
@@ -99,6 +101,7 @@ func (h *Handler) CreateWidget(req widgetRequest) (store.Widget, error) {
 		return store.Widget{}, err
 	}
 	h.s.Log().Info("widget created", "id", w.ID, "kind", w.Kind, "name", w.Name)
+	h.warmScript(w)
 	return w, nil
 }
 
@@ -165,9 +168,12 @@ func (h *Handler) patchWidget(c *fiber.Ctx) error {
 	var chatLink *store.WidgetLink
 	// A new business number needs new links: stored ones open the old one.
 	renumbered := next.Number != cur.Number
-	if next.Kind == "chat" && (cur.ChatLink == nil || renumbered) {
+	// A chat widget's link carries its prefilled message and topics: a new
+	// message or topic set needs a new link.
+	if next.Kind == "chat" && (cur.ChatLink == nil || renumbered || next.ChatMessage != cur.ChatMessage ||
+		!slices.Equal(next.Topics, cur.Topics)) {
 		next.ID = id
-		link, err := h.createLink(next, next.Topics, "chat button")
+		link, err := h.createLink(next, next.Topics, chatPurpose)
 		if err != nil {
 			return err
 		}
@@ -180,7 +186,7 @@ func (h *Handler) patchWidget(c *fiber.Ctx) error {
 		if renumbered {
 			w.ChatLink, w.ConfirmLinks = nil, nil
 		}
-		if w.ChatLink == nil {
+		if chatLink != nil {
 			w.ChatLink = chatLink
 		}
 		return nil
@@ -191,6 +197,7 @@ func (h *Handler) patchWidget(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	h.warmScript(w)
 	v, err := h.view(w)
 	if err != nil {
 		return err

@@ -4,10 +4,15 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/andybalholm/brotli"
 
 	"github.com/consentry/consentry/capture"
 )
@@ -272,20 +277,47 @@ func TestWidgetScript(t *testing.T) {
 	}
 }
 
-// The issue's budget: at most 10 KB gzipped for any kind, as served.
-func TestWidgetScriptBudget(t *testing.T) {
+// The budget: at most 10 KiB on the wire for every kind and locale, as
+// served: precompressed br or gzip by Accept-Encoding, Vary set, and the
+// same script once decoded.
+func TestWidgetScriptOnTheWire(t *testing.T) {
 	e := newWidgetEnv(t)
 	for _, kind := range kinds {
-		body := `{"kind":"` + kind + `","allowed_origins":["https://shop.example"],"topics":["orders","marketing"],"form_selector":"#f","phone_selector":"#p"}`
-		v := e.createWidget(body)
-		_, js := e.do("GET", "/w/"+v.ID+".js", "")
-		var gz bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
-		zw.Write(js)
-		zw.Close()
-		t.Logf("%s: %d bytes raw, %d gzipped", kind, len(js), gz.Len())
-		if gz.Len() > 10<<10 {
-			t.Errorf("%s: %d bytes gzipped, over the 10 KB budget", kind, gz.Len())
+		for _, locale := range []string{"pt-BR", "en", "es"} {
+			body := `{"kind":"` + kind + `","locale":"` + locale + `","allowed_origins":["https://shop.example"],"topics":["orders","marketing"],"form_selector":"#f","phone_selector":"#p"}`
+			v := e.createWidget(body)
+			_, plain := e.do("GET", "/w/"+v.ID+".js", "")
+			for _, c := range []struct{ accept, want string }{
+				{"gzip, deflate, br, zstd", "br"}, {"gzip", "gzip"}, {"br;q=0, gzip;q=0.5", "gzip"},
+				{"*", "br"}, {"identity", ""}, {"", ""},
+			} {
+				resp, wire := e.do("GET", "/w/"+v.ID+".js", "", "Accept-Encoding", c.accept)
+				if got := resp.Header.Get("Content-Encoding"); got != c.want || !strings.Contains(resp.Header.Get("Vary"), "Accept-Encoding") {
+					t.Fatalf("%s/%s Accept-Encoding %q: Content-Encoding %q, Vary %q", kind, locale, c.accept, got, resp.Header.Get("Vary"))
+				}
+				var dec []byte
+				switch c.want {
+				case "br":
+					dec, _ = io.ReadAll(brotli.NewReader(bytes.NewReader(wire)))
+				case "gzip":
+					zr, err := gzip.NewReader(bytes.NewReader(wire))
+					if err != nil {
+						t.Fatal(err)
+					}
+					dec, _ = io.ReadAll(zr)
+				default:
+					dec = wire
+				}
+				if !bytes.Equal(dec, plain) {
+					t.Fatalf("%s/%s %s: decoded script differs from the plain one", kind, locale, c.want)
+				}
+				if c.want != "" && len(wire) > 10<<10 {
+					t.Errorf("%s/%s: %d bytes on the wire with %s, over 10 KiB", kind, locale, len(wire), c.want)
+				}
+				if c.accept == "gzip, deflate, br, zstd" && locale == "en" {
+					t.Logf("WIRE kind=%s raw=%d br=%d", kind, len(plain), len(wire))
+				}
+			}
 		}
 	}
 }
@@ -336,4 +368,56 @@ func between(s, start, end string) string {
 	}
 	v, _, _ := strings.Cut(rest, end)
 	return v
+}
+
+// The chat button's prefilled text opens a chat (configurable, the link
+// code always in it) and theme.scheme is validated.
+func TestChatMessageAndScheme(t *testing.T) {
+	e := newWidgetEnv(t)
+	v := e.createWidget(`{"kind":"chat","allowed_origins":["https://shop.example"],"topics":["orders"],"locale":"en"}`)
+	text, err := url.QueryUnescape(strings.SplitN(v.WAURL, "?text=", 2)[1])
+	if err != nil || !strings.Contains(text, "I'd like to chat") || !strings.Contains(text, wtBusiness) {
+		t.Fatalf("default chat text %q (%v)", text, err)
+	}
+	code := v.WAURL[len(v.WAURL)-16:]
+	if v.Theme.Scheme != "auto" {
+		t.Errorf("default scheme %q, want auto", v.Theme.Scheme)
+	}
+	resp, b := e.api("PATCH", "/v1/widgets/"+v.ID, wtAdminKey, `{"chat_message":"Olá {business}, tenho uma dúvida","theme":{"scheme":"dark"}}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("patch: %d %s", resp.StatusCode, b)
+	}
+	var p widgetView
+	mustJSON(t, b, &p)
+	text, _ = url.QueryUnescape(strings.SplitN(p.WAURL, "?text=", 2)[1])
+	if !strings.HasPrefix(text, "Olá "+wtBusiness+", tenho uma dúvida ") || strings.HasSuffix(text, code) || p.Theme.Scheme != "dark" {
+		t.Errorf("patched chat text %q, scheme %q", text, p.Theme.Scheme)
+	}
+	for _, c := range []struct{ body, field string }{
+		{`{"chat_message":"Hello, a question"}`, "chat_message"},
+		{`{"theme":{"scheme":"neon"}}`, "theme.scheme"},
+	} {
+		resp, b := e.api("PATCH", "/v1/widgets/"+v.ID, wtAdminKey, c.body)
+		if resp.StatusCode != 422 || !slices.Contains(fieldsOf(errorOf(t, b)), c.field) {
+			t.Errorf("%s: %d %s", c.body, resp.StatusCode, b)
+		}
+	}
+}
+
+// Serving a widget script: built per request (config and settings may
+// change), compressed once per version.
+func BenchmarkWidgetScriptBrotli(b *testing.B) {
+	e := newWidgetEnv(b)
+	v := e.createWidget(`{"kind":"popup","allowed_origins":["https://shop.example"],"topics":["orders"]}`)
+	req := httptest.NewRequest("GET", "/w/"+v.ID+".js", nil)
+	req.Header.Set("Accept-Encoding", "gzip, deflate, br, zstd")
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := e.app.Test(req, -1)
+		if err != nil || resp.StatusCode != 200 || resp.Header.Get("Content-Encoding") != "br" {
+			b.Fatalf("%v %v", err, resp)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
 }

@@ -82,7 +82,7 @@ button { background: rgb(200, 100, 0); color: rgb(255, 255, 255); border: 0; bor
 `
 
 const shopPage = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Host shop</title>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Host shop</title>
 <link rel="icon" href="data:,"><link rel="stylesheet" href="/shop.css"></head>
 <body><header class="site"><h1>Host Shop</h1><nav><a href="/">Home</a><a href="/">Bread</a></nav></header>
 <main><p class="intro">Fresh bread every morning.</p>
@@ -101,7 +101,10 @@ func newBrowserRig(t *testing.T) *browserRig {
 		t.Fatal(err)
 	}
 	r := &browserRig{t: t, svcURL: "http://" + ln.Addr().String(), widgets: map[string]widgetView{}, scripts: map[string][]byte{}}
-	r.e = newWidgetEnv(t, withPublicURL(r.svcURL))
+	// Per-IP limits high (every tab is 127.0.0.1); the per-widget limit low
+	// enough that a test can use up a widget's allowance on purpose.
+	r.e = newWidgetEnv(t, withPublicURL(r.svcURL), withLimits(rateLimits{OptInPerIP: 10_000, OptInPerWidget: browserWidgetLimit,
+		ScriptPerIP: 10_000, PagesPerIP: 10_000, Window: time.Minute}))
 	go r.e.app.Listener(ln)
 	t.Cleanup(func() { r.e.app.ShutdownWithTimeout(5 * time.Second) })
 
@@ -142,7 +145,7 @@ func newBrowserRig(t *testing.T) *browserRig {
 		chromedp.Flag("disable-extensions", true), chromedp.Flag("mute-audio", true),
 		chromedp.Flag("hide-scrollbars", true), chromedp.WindowSize(1024, 768),
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	t.Cleanup(cancel)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	t.Cleanup(cancelAlloc)
@@ -156,7 +159,8 @@ func newBrowserRig(t *testing.T) *browserRig {
 }
 
 // serveShop serves the host pages: /<kind> with the widget's embed tag as
-// pasted, /<kind>?bare=1 without it, the stylesheet and the checkout target.
+// pasted (/<a>+<b> with two widgets), /<kind>?bare=1 without it,
+// ?rtl=1 as a right-to-left page, the stylesheet and the checkout target.
 func (r *browserRig) serveShop(w http.ResponseWriter, req *http.Request) {
 	w.Header().Set("Content-Security-Policy", fmt.Sprintf("default-src 'none'; script-src %s; connect-src %s; "+
 		"style-src 'self'; img-src %s data:; form-action 'self'; base-uri 'none'", r.svcURL, r.svcURL, r.svcURL))
@@ -170,17 +174,25 @@ func (r *browserRig) serveShop(w http.ResponseWriter, req *http.Request) {
 		io.WriteString(w, `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Thanks</title><link rel="icon" href="data:,"></head><body><h1 id="thanks">Thank you</h1></body></html>`)
 		return
 	}
-	v, ok := r.widgets[strings.TrimPrefix(req.URL.Path, "/")]
-	if !ok {
-		http.NotFound(w, req)
-		return
+	var embed string
+	for _, name := range strings.Split(strings.TrimPrefix(req.URL.Path, "/"), "+") {
+		v, ok := r.widgets[name]
+		if !ok {
+			http.NotFound(w, req)
+			return
+		}
+		embed += v.Embed
 	}
-	embed := v.Embed
 	if req.URL.Query().Get("bare") == "1" {
 		embed = ""
 	}
+	html := fmt.Sprintf(shopPage, embed)
+	if req.URL.Query().Get("rtl") == "1" {
+		// A right-to-left host in its own language.
+		html = strings.Replace(html, `<html lang="en">`, `<html lang="ar" dir="rtl">`, 1)
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	fmt.Fprintf(w, shopPage, embed)
+	io.WriteString(w, html)
 }
 
 // instrument records consentry:* events with their time, before any page
@@ -276,7 +288,22 @@ func jsString(s string) string { b, _ := json.Marshal(s); return string(b) }
 // waitReady waits for the widget's consentry:ready.
 func (tb *tab) waitReady(id string) {
 	tb.t.Helper()
-	tb.waitFor("consentry:ready of "+id, `window.__cs && window.__cs.ready[`+jsString(id)+`] && window.Consentry && window.Consentry[`+jsString(id)+`]`, 10*time.Second)
+	cond := `window.__cs && window.__cs.ready[` + jsString(id) + `] && window.Consentry && window.Consentry[` + jsString(id) + `]`
+	deadline := time.Now().Add(20 * time.Second)
+	for !tb.evalBool(cond) {
+		if time.Now().After(deadline) {
+			var state string
+			tb.eval(`JSON.stringify({url: location.href, ready: window.__cs && window.__cs.ready, scripts: performance.getEntriesByType("resource").map(function (e) { return e.name + " " + e.responseStatus + " " + Math.round(e.duration) + "ms"; }), events: window.__cs && window.__cs.events})`, &state)
+			tb.mu.Lock()
+			var msgs []string
+			for _, m := range tb.msgs {
+				msgs = append(msgs, fmt.Sprintf("%s %s:%d %s", m.Type, m.URL, m.Line, m.Text))
+			}
+			tb.mu.Unlock()
+			tb.t.Fatalf("timed out waiting for consentry:ready of %s: %s; console: %s", id, state, msgs)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
 }
 
 // hostStyles is a snapshot of the computed styles of the shop's elements.
@@ -314,6 +341,9 @@ func (tb *tab) loadComparingStyles(kind string, whileOpen func()) {
 	if !reflect.DeepEqual(before, after) {
 		for sel := range before {
 			for p := range before[sel] {
+				if kind == "popup" && sel == "html" && p == "overflow" && after[sel][p] == "hidden" {
+					continue // the modal's scroll lock
+				}
 				if before[sel][p] != after[sel][p] {
 					tb.t.Errorf("%s changed the shop's %s { %s }: %q → %q", kind, sel, p, before[sel][p], after[sel][p])
 				}
@@ -496,6 +526,8 @@ func (r *browserRig) popup(t *testing.T) {
 	v := r.widgets["popup"]
 	tb := r.newTab(t)
 	ov := root(v.ID) + `.getElementById("cs-overlay")`
+	// The open pop-up locks the page's scrolling (overflow on <html>), on
+	// purpose; nothing else of the shop may change.
 	tb.loadComparingStyles("popup", func() {
 		// Closed before its 2-second delay, open after it.
 		if !tb.evalBool(ov + `.hidden`) {

@@ -28,6 +28,7 @@ const (
 	defaultFrequency = 7
 	defaultColor     = "#25D366"
 	defaultPosition  = "bottom-right"
+	defaultScheme    = "auto"
 )
 
 // widgetRequest is the body of POST /v1/widgets. PATCH decodes its body
@@ -45,6 +46,7 @@ type widgetRequest struct {
 	FrequencyDays  *int      `json:"frequency_days"`
 	DoubleOptIn    bool      `json:"double_opt_in"`
 	Greeting       string    `json:"greeting" validate:"max=200,safetext"`
+	ChatMessage    string    `json:"chat_message" validate:"max=300,safetext"`
 	FormSelector   string    `json:"form_selector" validate:"max=200,safetext"`
 	PhoneSelector  string    `json:"phone_selector" validate:"max=200,safetext"`
 	// Number picks the business number its links open (a label or
@@ -55,6 +57,7 @@ type widgetRequest struct {
 type themeIn struct {
 	Color    string `json:"color" validate:"max=16"`
 	Position string `json:"position" validate:"omitempty,oneof=bottom-right bottom-left"`
+	Scheme   string `json:"scheme" validate:"omitempty,oneof=light dark auto"`
 }
 
 type triggerIn struct {
@@ -78,11 +81,11 @@ func requestOf(w store.Widget) widgetRequest {
 	freq := w.FrequencyDays
 	return widgetRequest{Kind: w.Kind, Name: w.Name, AllowedOrigins: slices.Clone(w.AllowedOrigins),
 		Topics: slices.Clone(w.Topics), Notice: w.Notice, Locale: w.Locale,
-		Theme: themeIn{Color: w.Theme.Color, Position: w.Theme.Position},
+		Theme: themeIn{Color: w.Theme.Color, Position: w.Theme.Position, Scheme: w.Theme.Scheme},
 		Triggers: triggerIn{DelayS: w.Triggers.DelayS, ScrollPct: w.Triggers.ScrollPct,
 			ExitIntent: w.Triggers.ExitIntent, URLInclude: slices.Clone(w.Triggers.URLInclude),
 			URLExclude: slices.Clone(w.Triggers.URLExclude)},
-		FrequencyDays: &freq, DoubleOptIn: w.DoubleOptIn, Greeting: w.Greeting,
+		FrequencyDays: &freq, DoubleOptIn: w.DoubleOptIn, Greeting: w.Greeting, ChatMessage: w.ChatMessage,
 		FormSelector: w.FormSelector, PhoneSelector: w.PhoneSelector, Number: w.Number}
 }
 
@@ -93,7 +96,7 @@ func (r widgetRequest) check(st capture.Settings) (store.Widget, error) {
 		return store.Widget{}, err
 	}
 	w := store.Widget{Kind: r.Kind, Name: strings.TrimSpace(r.Name), Locale: r.Locale,
-		DoubleOptIn: r.DoubleOptIn, Greeting: strings.TrimSpace(r.Greeting),
+		DoubleOptIn: r.DoubleOptIn, Greeting: strings.TrimSpace(r.Greeting), ChatMessage: strings.TrimSpace(r.ChatMessage),
 		FormSelector: strings.TrimSpace(r.FormSelector), PhoneSelector: strings.TrimSpace(r.PhoneSelector),
 		Number: strings.TrimSpace(r.Number)}
 	if err := st.CheckNumberRef("number", w.Number); err != nil {
@@ -138,7 +141,14 @@ func (r widgetRequest) check(st capture.Settings) (store.Widget, error) {
 		return store.Widget{}, fieldErr("notice", "must name the business ("+st.BusinessName+") the person agrees to hear from; leave it empty for the default notice")
 	}
 
-	w.Theme = store.WidgetTheme{Color: r.Theme.Color, Position: r.Theme.Position}
+	if w.ChatMessage != "" && !strings.Contains(w.ChatMessage, "{business}") && !capture.NamesBusiness(w.ChatMessage, st.BusinessName) {
+		return store.Widget{}, fieldErr("chat_message", "must name the business ("+st.BusinessName+") or use {business}; the link code is added when {code} is not used")
+	}
+
+	w.Theme = store.WidgetTheme{Color: r.Theme.Color, Position: r.Theme.Position, Scheme: r.Theme.Scheme}
+	if w.Theme.Scheme == "" {
+		w.Theme.Scheme = defaultScheme
+	}
 	if w.Theme.Color == "" {
 		w.Theme.Color = defaultColor
 	} else if !hexColor.MatchString(w.Theme.Color) {

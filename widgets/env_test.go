@@ -26,7 +26,7 @@ const (
 // widgetEnv is a service with the widget routes mounted, on a real bbolt
 // file, driven through app.Test.
 type widgetEnv struct {
-	t   *testing.T
+	t   testing.TB
 	st  *store.Store
 	svc *capture.Service
 	h   *Handler
@@ -51,7 +51,7 @@ func withTrustedProxies(p string) envOption {
 	return func(c *envConfig) { c.proxies = p }
 }
 
-func newWidgetEnv(t *testing.T, opts ...envOption) *widgetEnv {
+func newWidgetEnv(t testing.TB, opts ...envOption) *widgetEnv {
 	t.Helper()
 	ec := envConfig{publicURL: "http://127.0.0.1:8080", waNumber: "+55 11 98765-0000", limits: defaultLimits}
 	for _, o := range opts {
@@ -82,7 +82,16 @@ func newWidgetEnv(t *testing.T, opts ...envOption) *widgetEnv {
 		t.Fatal(err)
 	}
 	h.limits = ec.limits
-	app := fiber.New(cfg.ServerConfig())
+	fc := cfg.ServerConfig()
+	// Errors raised by Fiber itself (not by our handlers) are logged: they
+	// mean a request never reached the route it was for.
+	fc.ErrorHandler = func(c *fiber.Ctx, err error) error {
+		if fe, ok := err.(*fiber.Error); ok {
+			t.Logf("fiber error on %s %s: %d %s", c.Method(), c.OriginalURL(), fe.Code, fe.Message)
+		}
+		return capture.ErrorHandler(c, err)
+	}
+	app := fiber.New(fc)
 	capture.NewHandler(svc).Mount(app)
 	h.Mount(app)
 	capture.MountFallback(app)

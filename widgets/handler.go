@@ -23,6 +23,8 @@ type Handler struct {
 	unsubscribe *template.Template
 	preferences *template.Template
 	tokens      *tokenCodec
+	forms       *formTokens
+	compressed  scriptCache
 	limits      rateLimits
 
 	// linkMu serialises the creation of double opt-in confirmation links,
@@ -62,6 +64,11 @@ func NewHandler(s *capture.Service) (*Handler, error) {
 	if h.tokens, err = newTokenCodec(key); err != nil {
 		return nil, err
 	}
+	formKey, err := s.Store().EnsureSecret(formTokenSecretName, randomKey)
+	if err != nil {
+		return nil, err
+	}
+	h.forms = &formTokens{key: formKey, now: time.Now}
 	if err := h.ensureDemoWidgets(); err != nil {
 		return nil, err
 	}

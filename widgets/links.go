@@ -18,12 +18,37 @@ func (h *Handler) createLink(w store.Widget, topics []string, purpose string) (s
 	if len(campaign) > 64 {
 		campaign = campaign[:64]
 	}
-	v, err := h.s.CreateLink(capture.LinkRequest{Source: "web", Campaign: campaign,
-		Label: "widget " + w.ID + " (" + purpose + ")", Locale: w.Locale, Topics: topics, Number: w.Number})
+	req := capture.LinkRequest{Source: "web", Campaign: campaign,
+		Label: "widget " + w.ID + " (" + purpose + ")", Locale: w.Locale, Topics: topics, Number: w.Number}
+	if purpose == chatPurpose {
+		req.Message = chatMessage(w)
+	}
+	v, err := h.s.CreateLink(req)
 	if err != nil {
 		return store.WidgetLink{}, err
 	}
 	return store.WidgetLink{ID: v.ID, Code: v.Code, WAURL: v.WAURL}, nil
+}
+
+const chatPurpose = "chat button"
+
+// defaultChatMessages open a chat and, since the message carries the link
+// code, say in the person's own words what they agree to.
+var defaultChatMessages = map[string]string{
+	"pt-BR": "Olá, {business}! Quero conversar e receber mensagens sobre {topics} aqui no WhatsApp. Código: {code}",
+	"en":    "Hi {business}! I'd like to chat, and to get messages about {topics} here on WhatsApp. Code: {code}",
+	"es":    "¡Hola, {business}! Quiero conversar y recibir mensajes sobre {topics} aquí por WhatsApp. Código: {code}",
+}
+
+// chatMessage is the text the chat button prefills in WhatsApp.
+func chatMessage(w store.Widget) string {
+	if w.ChatMessage != "" {
+		return w.ChatMessage
+	}
+	if m, ok := defaultChatMessages[w.Locale]; ok {
+		return m
+	}
+	return defaultChatMessages["en"]
 }
 
 // confirmLink returns the widget's confirmation link for a set of topics,

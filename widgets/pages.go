@@ -42,8 +42,8 @@ var pageTexts = map[string]pageText{
 		UnsubAll:       "Unsubscribe from everything",
 		InvalidTitle:   "This link is not valid",
 		Invalid:        "The link is incomplete or was changed. Open it again from the message you received, or reply STOP in the WhatsApp chat to stop all messages.",
-		RefusedTitle:   "Request refused",
-		Refused:        "This form can only be sent from its own page. Open the link again and retry.",
+		RefusedTitle:   "Nothing was changed yet",
+		Refused:        "This page was open for a long time, or the form did not come from it, so nothing was saved. Check your choice below and press the button again.",
 		Footer:         "Consent records kept by Consentry for {business}.",
 	},
 	"pt-BR": {
@@ -64,8 +64,8 @@ var pageTexts = map[string]pageText{
 		UnsubAll:       "Cancelar tudo",
 		InvalidTitle:   "Este link não é válido",
 		Invalid:        "O link está incompleto ou foi alterado. Abra-o de novo a partir da mensagem recebida, ou responda SAIR na conversa do WhatsApp para parar todas as mensagens.",
-		RefusedTitle:   "Pedido recusado",
-		Refused:        "Este formulário só pode ser enviado a partir da própria página. Abra o link de novo e tente outra vez.",
+		RefusedTitle:   "Nada foi alterado ainda",
+		Refused:        "Esta página ficou aberta por muito tempo, ou o formulário não veio dela, então nada foi salvo. Confira sua escolha abaixo e aperte o botão de novo.",
 		Footer:         "Registros de consentimento mantidos pelo Consentry para {business}.",
 	},
 	"es": {
@@ -86,8 +86,8 @@ var pageTexts = map[string]pageText{
 		UnsubAll:       "Darme de baja de todo",
 		InvalidTitle:   "Este enlace no es válido",
 		Invalid:        "El enlace está incompleto o fue modificado. Ábrelo de nuevo desde el mensaje que recibiste, o responde BAJA en el chat de WhatsApp para dejar de recibir mensajes.",
-		RefusedTitle:   "Solicitud rechazada",
-		Refused:        "Este formulario solo se puede enviar desde su propia página. Abre el enlace de nuevo e inténtalo otra vez.",
+		RefusedTitle:   "Todavía no se ha cambiado nada",
+		Refused:        "Esta página estuvo abierta mucho tiempo, o el formulario no vino de ella, así que no se guardó nada. Revisa tu elección abajo y pulsa el botón otra vez.",
 		Footer:         "Registros de consentimiento guardados por Consentry para {business}.",
 	},
 }
@@ -97,13 +97,12 @@ const (
 	stateConfirm = "confirm"
 	stateDone    = "done"
 	stateInvalid = "invalid"
-	stateRefused = "refused"
 )
 
 type unsubscribeData struct {
-	Lang, Nonce, State, Action, PrefsURL string
-	AlreadyOut                           bool
-	T                                    pageText
+	Lang, Nonce, State, Action, PrefsURL, FormToken string
+	AlreadyOut, Refused                             bool
+	T                                               pageText
 }
 
 type prefTopic struct {
@@ -112,14 +111,15 @@ type prefTopic struct {
 }
 
 type preferencesData struct {
-	Lang, Nonce, Action, UnsubURL string
-	Saved, Changed                bool
-	Topics                        []prefTopic
-	T                             pageText
+	Lang, Nonce, Action, UnsubURL, FormToken string
+	Saved, Changed, Refused                  bool
+	Topics                                   []prefTopic
+	T                                        pageText
 }
 
-// pageLocale is ?lang= when it names a supported locale, else the
-// settings' default locale.
+// pageLocale is ?lang= when it names a supported locale (the links a
+// page hands out keep it), else the reader's Accept-Language as the /l/
+// pages read it, else the settings' default locale.
 func pageLocale(c *fiber.Ctx, st capture.Settings) string {
 	switch strings.ToLower(c.Query("lang")) {
 	case "pt", "pt-br":
@@ -129,10 +129,7 @@ func pageLocale(c *fiber.Ctx, st capture.Settings) string {
 	case "es":
 		return "es"
 	}
-	if _, ok := pageTexts[st.DefaultLocale]; ok {
-		return st.DefaultLocale
-	}
-	return "en"
+	return capture.PageLocale(c.Get(fiber.HeaderAcceptLanguage), "", st.DefaultLocale)
 }
 
 // textsFor fills the page wording with the business name and the last
@@ -171,6 +168,7 @@ func newNonce() string {
 func setPageHeaders(c *fiber.Ctx, nonce string) {
 	c.Set("Content-Security-Policy", "default-src 'none'; style-src 'nonce-"+nonce+"'; img-src 'self' data:; "+
 		"form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+	c.Set(fiber.HeaderVary, fiber.HeaderAcceptLanguage)
 	c.Set("Referrer-Policy", "no-referrer")
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
@@ -192,13 +190,6 @@ func selfAction(c *fiber.Ctx, prefix, token, lang string) string {
 	return prefix + token + "?lang=" + url.QueryEscape(lang)
 }
 
-// sameOrigin rejects cross-site form posts: the forms are already keyed by
-// an unguessable token, and a browser's Origin, when sent, must be ours.
-func (h *Handler) sameOrigin(c *fiber.Ctx) bool {
-	o := c.Get(fiber.HeaderOrigin)
-	return o == "" || o == originOf(h.s.Settings().PublicURL)
-}
-
 // contactPage is what every request to a contact page starts from.
 type contactPage struct {
 	settings                 capture.Settings
@@ -216,22 +207,20 @@ func (h *Handler) openContactPage(c *fiber.Ctx, purpose byte) (contactPage, bool
 	return pg, err == nil
 }
 
-// pageInvalid answers a bad token with a friendly 404 page.
-// openContactSubmit opens a page's form submission: a valid token, sent
-// from this origin. When ok is false the refusal has been rendered and err
-// is what rendering it returned.
-func (h *Handler) openContactSubmit(c *fiber.Ctx, purpose byte) (pg contactPage, t pageText, ok bool, err error) {
-	if pg, ok = h.openContactPage(c, purpose); !ok {
-		return pg, t, false, h.pageInvalid(c, pg.lang, pg.nonce)
+// openContactSubmit opens a page's form submission: a valid contact token
+// and a valid form token. formOK is false when the form token is missing,
+// forged or too old: the caller then shows the form again, with a fresh
+// token, saying nothing was changed.
+func (h *Handler) openContactSubmit(c *fiber.Ctx, purpose byte) (pg contactPage, t pageText, formOK bool) {
+	pg, ok := h.openContactPage(c, purpose)
+	if !ok {
+		return pg, t, false
 	}
 	t = textsFor(pg.lang, pg.settings.BusinessName, pg.e164)
-	if !h.sameOrigin(c) {
-		return pg, t, false, render(c, h.unsubscribe, fiber.StatusForbidden,
-			unsubscribeData{Lang: pg.lang, Nonce: pg.nonce, State: stateRefused, T: t})
-	}
-	return pg, t, true, nil
+	return pg, t, h.forms.valid(purpose, pg.token, string(c.Request().PostArgs().Peek(formTokenField)))
 }
 
+// pageInvalid answers a bad token with a friendly 404 page.
 func (h *Handler) pageInvalid(c *fiber.Ctx, lang, nonce string) error {
 	return render(c, h.unsubscribe, fiber.StatusNotFound, unsubscribeData{Lang: lang, Nonce: nonce,
 		State: stateInvalid, T: textsFor(lang, h.s.Settings().BusinessName, "")})
@@ -255,16 +244,26 @@ func (h *Handler) unsubscribePage(c *fiber.Ctx) error {
 	}
 	return render(c, h.unsubscribe, fiber.StatusOK, unsubscribeData{Lang: lang, Nonce: nonce, State: stateConfirm,
 		Action: selfAction(c, "/u/", token, lang), PrefsURL: selfAction(c, "/p/", prefs, lang),
-		T: textsFor(lang, st.BusinessName, e164)})
+		FormToken: h.forms.issue(purposeUnsubscribe, token), T: textsFor(lang, st.BusinessName, e164)})
 }
 
 // unsubscribeSubmit records a global opt-out and confirms it.
 func (h *Handler) unsubscribeSubmit(c *fiber.Ctx) error {
-	pg, t, ok, err := h.openContactSubmit(c, purposeUnsubscribe)
-	if !ok {
-		return err
+	pg, t, formOK := h.openContactSubmit(c, purposeUnsubscribe)
+	if pg.e164 == "" {
+		return h.pageInvalid(c, pg.lang, pg.nonce)
 	}
 	lang, nonce, e164 := pg.lang, pg.nonce, pg.e164
+	if !formOK {
+		// The way forward: the same form again, with a token that works.
+		prefs, err := h.tokens.seal(purposePreferences, e164)
+		if err != nil {
+			return err
+		}
+		return render(c, h.unsubscribe, fiber.StatusForbidden, unsubscribeData{Lang: lang, Nonce: nonce,
+			State: stateConfirm, Refused: true, Action: selfAction(c, "/u/", pg.token, lang),
+			PrefsURL: selfAction(c, "/p/", prefs, lang), FormToken: h.forms.issue(purposeUnsubscribe, pg.token), T: t})
+	}
 	cur, err := h.s.Contact(e164)
 	if err != nil {
 		return err
@@ -314,7 +313,8 @@ func (h *Handler) preferencesData(e164, token, lang, nonce string) (preferencesD
 		return preferencesData{}, err
 	}
 	d := preferencesData{Lang: lang, Nonce: nonce, Action: "/p/" + token + "?lang=" + url.QueryEscape(lang),
-		UnsubURL: "/u/" + unsub + "?lang=" + url.QueryEscape(lang), T: textsFor(lang, st.BusinessName, e164)}
+		UnsubURL: "/u/" + unsub + "?lang=" + url.QueryEscape(lang), T: textsFor(lang, st.BusinessName, e164),
+		FormToken: h.forms.issue(purposePreferences, token)}
 	for _, tv := range cur.Topics {
 		d.Topics = append(d.Topics, prefTopic{ID: tv.Topic, Label: topicLabel(st, tv.Topic, lang),
 			Checked: tv.State == capture.StateOptedIn, Pending: tv.State == capture.StatePending})
@@ -326,9 +326,9 @@ func (h *Handler) preferencesData(e164, token, lang, nonce string) (preferencesD
 // topics left unticked, and an opt-in (with the page's notice) of the
 // newly ticked ones.
 func (h *Handler) preferencesSubmit(c *fiber.Ctx) error {
-	pg, t, ok, err := h.openContactSubmit(c, purposePreferences)
-	if !ok {
-		return err
+	pg, t, formOK := h.openContactSubmit(c, purposePreferences)
+	if pg.e164 == "" {
+		return h.pageInvalid(c, pg.lang, pg.nonce)
 	}
 	st, lang, nonce, e164 := pg.settings, pg.lang, pg.nonce, pg.e164
 	if !strings.HasPrefix(strings.ToLower(c.Get(fiber.HeaderContentType)), fiber.MIMEApplicationForm) {
@@ -340,6 +340,19 @@ func (h *Handler) preferencesSubmit(c *fiber.Ctx) error {
 		if slices.Contains(st.TopicIDs(), id) && !slices.Contains(ticked, id) {
 			ticked = append(ticked, id)
 		}
+	}
+	if !formOK {
+		// The way forward: the form again with the person's ticks kept
+		// and a token that works; nothing recorded.
+		data, err := h.preferencesData(e164, pg.token, lang, nonce)
+		if err != nil {
+			return err
+		}
+		for i := range data.Topics {
+			data.Topics[i].Checked = slices.Contains(ticked, data.Topics[i].ID)
+		}
+		data.Refused = true
+		return render(c, h.preferences, fiber.StatusForbidden, data)
 	}
 	cur, err := h.s.Contact(e164)
 	if err != nil {

@@ -4,8 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/consentry/consentry/capture"
 )
@@ -42,6 +44,18 @@ func optInAll(t *testing.T, e *widgetEnv, phone string) {
 
 const formType = "application/x-www-form-urlencoded"
 
+var formTokenRE = regexp.MustCompile(`name="form_token" value="([A-Za-z0-9_-]+)"`)
+
+// formTokenOf is the hidden form token a rendered page carries.
+func formTokenOf(t *testing.T, page []byte) string {
+	t.Helper()
+	m := formTokenRE.FindSubmatch(page)
+	if m == nil {
+		t.Fatalf("page has no form token: %s", page)
+	}
+	return string(m[1])
+}
+
 func TestUnsubscribePage(t *testing.T) {
 	e := newWidgetEnv(t)
 	optInAll(t, e, wtPhone)
@@ -69,13 +83,22 @@ func TestUnsubscribePage(t *testing.T) {
 		t.Fatalf("a GET changed consent state")
 	}
 
-	// A cross-site post is refused and records nothing.
-	resp, _ = e.do("POST", unsub, "", "Origin", "https://evil.example", "Content-Type", formType)
-	if resp.StatusCode != 403 || e.head() != before {
-		t.Fatalf("cross-site post: %d, head %d→%d", resp.StatusCode, before, e.head())
+	tok := formTokenOf(t, b)
+
+	// A forged post (no form token, or one made for another contact) is
+	// refused, records nothing and shows the form again with a fresh token.
+	other, _ := contactURLs(t, e, "+5511987654000")
+	_, ob := e.do("GET", other, "")
+	for _, body := range []string{"", "form_token=" + formTokenOf(t, ob), "form_token=" + tok[:len(tok)-2] + "AA"} {
+		resp, b = e.do("POST", unsub+"?lang=en", body, "Origin", "https://evil.example", "Content-Type", formType)
+		if resp.StatusCode != 403 || e.head() != before || !strings.Contains(string(b), `id="refused"`) ||
+			formTokenOf(t, b) == "" || !strings.Contains(string(b), `id="unsubscribe"`) {
+			t.Fatalf("forged post %q: %d, head %d→%d: %s", body, resp.StatusCode, before, e.head(), b)
+		}
 	}
 
-	resp, b = e.do("POST", unsub+"?lang=en", "", "Origin", "http://127.0.0.1:8080", "Content-Type", formType)
+	// The page's own form, sent as Chromium sends it under no-referrer.
+	resp, b = e.do("POST", unsub+"?lang=en", "form_token="+tok, "Origin", "null", "Content-Type", formType)
 	if resp.StatusCode != 200 || !strings.Contains(string(b), "You are unsubscribed") {
 		t.Fatalf("unsubscribe: %d %s", resp.StatusCode, b)
 	}
@@ -90,7 +113,7 @@ func TestUnsubscribePage(t *testing.T) {
 	}
 	// A second post (double click) adds nothing.
 	head := e.head()
-	resp, b = e.do("POST", unsub+"?lang=en", "", "Content-Type", formType)
+	resp, b = e.do("POST", unsub+"?lang=en", "form_token="+tok, "Content-Type", formType)
 	if resp.StatusCode != 200 || e.head() != head || !strings.Contains(string(b), "already unsubscribed") {
 		t.Errorf("repeat: %d, head %d→%d: %s", resp.StatusCode, head, e.head(), b)
 	}
@@ -117,9 +140,10 @@ func TestPreferenceCentre(t *testing.T) {
 		t.Fatalf("a GET changed consent state")
 	}
 
+	tok := formTokenOf(t, b)
 	// Untick marketing, tick delivery.
-	resp, b = e.do("POST", prefs+"?lang=en", "topic=orders&topic=delivery&topic=nonsense", "Content-Type", formType,
-		"Origin", "http://127.0.0.1:8080")
+	resp, b = e.do("POST", prefs+"?lang=en", "form_token="+tok+"&topic=orders&topic=delivery&topic=nonsense", "Content-Type", formType,
+		"Origin", "null")
 	if resp.StatusCode != 200 || !strings.Contains(string(b), "Your preferences are saved.") {
 		t.Fatalf("save: %d %s", resp.StatusCode, b)
 	}
@@ -144,7 +168,7 @@ func TestPreferenceCentre(t *testing.T) {
 
 	// Saving the same choice changes nothing.
 	head := e.head()
-	_, b = e.do("POST", prefs+"?lang=en", "topic=orders&topic=delivery", "Content-Type", formType)
+	_, b = e.do("POST", prefs+"?lang=en", "form_token="+tok+"&topic=orders&topic=delivery", "Content-Type", formType)
 	if e.head() != head || !strings.Contains(string(b), "Nothing changed.") {
 		t.Errorf("unchanged save moved the ledger")
 	}
@@ -152,9 +176,10 @@ func TestPreferenceCentre(t *testing.T) {
 	if resp.StatusCode != 415 || e.head() != head {
 		t.Errorf("JSON post: %d", resp.StatusCode)
 	}
-	resp, _ = e.do("POST", prefs, "topic=marketing", "Content-Type", formType, "Origin", "https://evil.example")
-	if resp.StatusCode != 403 || e.head() != head {
-		t.Errorf("cross-site save: %d", resp.StatusCode)
+	resp, b = e.do("POST", prefs+"?lang=en", "topic=marketing", "Content-Type", formType, "Origin", "https://evil.example")
+	if resp.StatusCode != 403 || e.head() != head || !strings.Contains(string(b), `id="refused"`) ||
+		!strings.Contains(string(b), `value="marketing" checked`) || strings.Contains(string(b), `value="orders" checked`) {
+		t.Errorf("forged save: %d %s", resp.StatusCode, b)
 	}
 }
 
@@ -187,5 +212,81 @@ func TestContactTokensTampered(t *testing.T) {
 	}
 	if e.head() != before {
 		t.Fatalf("a tampered token changed the ledger")
+	}
+}
+
+func TestFormTokens(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	f := &formTokens{key: []byte("0123456789abcdef0123456789abcdef"), now: func() time.Time { return now }}
+	tok := f.issue(purposeUnsubscribe, "contactA")
+	cases := []struct {
+		name    string
+		purpose byte
+		contact string
+		token   string
+		age     time.Duration
+		want    bool
+	}{
+		{"fresh", purposeUnsubscribe, "contactA", tok, 0, true},
+		{"an hour old", purposeUnsubscribe, "contactA", tok, time.Hour, true},
+		{"past the window", purposeUnsubscribe, "contactA", tok, formTokenTTL + time.Second, false},
+		{"from the future", purposeUnsubscribe, "contactA", tok, -time.Hour, false},
+		{"another contact", purposeUnsubscribe, "contactB", tok, 0, false},
+		{"the other page", purposePreferences, "contactA", tok, 0, false},
+		{"empty", purposeUnsubscribe, "contactA", "", 0, false},
+		{"truncated", purposeUnsubscribe, "contactA", tok[:len(tok)-1], 0, false},
+		{"not base64", purposeUnsubscribe, "contactA", "!!!!", 0, false},
+	}
+	for _, c := range cases {
+		f.now = func() time.Time { return now.Add(c.age) }
+		if got := f.valid(c.purpose, c.contact, c.token); got != c.want {
+			t.Errorf("%s: valid = %v, want %v", c.name, got, c.want)
+		}
+	}
+	f.now = func() time.Time { return now }
+	raw := []byte(tok)
+	for i := range raw {
+		flipped := append([]byte(nil), raw...)
+		flipped[i] ^= 1
+		if f.valid(purposeUnsubscribe, "contactA", string(flipped)) {
+			t.Errorf("a token with character %d changed is accepted", i)
+		}
+	}
+}
+
+func TestContactPagesFollowAcceptLanguage(t *testing.T) {
+	e := newWidgetEnv(t)
+	unsub, prefs := contactURLs(t, e, wtPhone)
+	for _, c := range []struct{ header, lang, text string }{
+		{"es-MX,es;q=0.9", `lang="es"`, "Darme de baja"},
+		{"en-GB,en;q=0.8", `lang="en"`, "Unsubscribe"},
+		{"de-DE,pt;q=0.5", `lang="pt-BR"`, "Cancelar"},
+		{"", `lang="pt-BR"`, "Cancelar"},
+	} {
+		for _, p := range []string{unsub, prefs} {
+			resp, b := e.do("GET", p, "", "Accept-Language", c.header)
+			if resp.StatusCode != 200 || !strings.Contains(string(b), c.lang) || !strings.Contains(string(b), c.text) {
+				t.Errorf("%s with Accept-Language %q: %d, want %s", p, c.header, resp.StatusCode, c.lang)
+			}
+			if !strings.Contains(resp.Header.Get("Vary"), "Accept-Language") {
+				t.Errorf("%s: no Vary: Accept-Language", p)
+			}
+		}
+	}
+	// ?lang= (kept by the links the pages hand out) wins over the header.
+	_, b := e.do("GET", unsub+"?lang=en", "", "Accept-Language", "es")
+	if !strings.Contains(string(b), `lang="en"`) {
+		t.Errorf("?lang=en lost to Accept-Language")
+	}
+}
+
+func BenchmarkFormToken(b *testing.B) {
+	f := &formTokens{key: []byte("0123456789abcdef0123456789abcdef"), now: time.Now}
+	contact := strings.Repeat("A", 60)
+	b.ReportAllocs()
+	for b.Loop() {
+		if !f.valid(purposeUnsubscribe, contact, f.issue(purposeUnsubscribe, contact)) {
+			b.Fatal("token refused")
+		}
 	}
 }

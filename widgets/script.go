@@ -92,11 +92,40 @@ func noticeVersion(cfgJSON []byte, id string) string {
 
 const unknownWidgetJS = "/* consentry: unknown widget */\n"
 
+// buildScript assembles a widget's script under the current settings and
+// its strong ETag.
+func (h *Handler) buildScript(w store.Widget) (body []byte, etag string, err error) {
+	cfg, err := scriptJSON(configOf(h.withFreshLinks(w), h.s.Settings()))
+	if err != nil {
+		return nil, "", err
+	}
+	if body, err = assets.WidgetScript(w.Kind, cfg); err != nil {
+		return nil, "", err
+	}
+	sum := sha256.Sum256(body)
+	return body, `"` + hex.EncodeToString(sum[:16]) + `"`, nil
+}
+
+// warmScript compresses a widget's new script when its config changes, so
+// visitors never wait for brotli at its highest level. A failure is only
+// logged: the first visitor then compresses it.
+func (h *Handler) warmScript(w store.Widget) {
+	body, etag, err := h.buildScript(w)
+	if err == nil {
+		_, err = h.compressed.get(etag, body)
+	}
+	if err != nil {
+		h.s.Log().Warn("precompressing a widget script", "id", w.ID, "err", err)
+	}
+}
+
 // script serves GET /w/{id}.js: the widget code with its config inlined,
 // cacheable for five minutes and revalidated with a strong ETag.
 func (h *Handler) script(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, "application/javascript; charset=utf-8")
 	c.Set("Cross-Origin-Resource-Policy", "cross-origin")
+	// The script is public: host pages may measure its real transfer size.
+	c.Set("Timing-Allow-Origin", "*")
 	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
 	id := strings.Clone(c.Params("id"))
 	w, err := h.widget(id)
@@ -107,25 +136,32 @@ func (h *Handler) script(c *fiber.Ctx) error {
 		}
 		return err
 	}
-	cfg, err := scriptJSON(configOf(h.withFreshLinks(w), h.s.Settings()))
+	body, etag, err := h.buildScript(w)
 	if err != nil {
 		return err
 	}
-	body, err := assets.WidgetScript(w.Kind, cfg)
-	if err != nil {
-		return err
-	}
-	sum := sha256.Sum256(body)
-	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
 	c.Set(fiber.HeaderETag, etag)
 	// Revalidate on every load (a cheap 304): the script carries the notice
 	// the person agrees to, and an edited notice must reach the page before
 	// the server records it as the words shown.
 	c.Set(fiber.HeaderCacheControl, "public, no-cache")
+	c.Set(fiber.HeaderVary, fiber.HeaderAcceptEncoding)
 	if etagMatches(c.Get(fiber.HeaderIfNoneMatch), etag) {
 		return c.SendStatus(fiber.StatusNotModified)
 	}
-	return c.Send(body)
+	enc := pickEncoding(c.Get(fiber.HeaderAcceptEncoding))
+	if enc == "" {
+		return c.Send(body)
+	}
+	z, err := h.compressed.get(etag, body)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentEncoding, enc)
+	if enc == "br" {
+		return c.Send(z.br)
+	}
+	return c.Send(z.gzip)
 }
 
 // etagMatches applies If-None-Match (weak comparison, as RFC 9110 asks for

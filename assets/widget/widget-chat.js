@@ -1,5 +1,7 @@
 // Consentry widget kind "chat": floating WhatsApp button with a greeting.
-// Phones open wa_url directly; desktops get a panel with the QR code.
+// Phones open wa_url directly; desktops get a panel with the QR code,
+// whose image is fetched only when the panel first opens. A dismissed
+// greeting stays dismissed (a flag in localStorage, nothing personal).
 
 function start() {
   ready(mountChat);
@@ -20,10 +22,17 @@ function mountChat() {
     "aria-expanded": "false", "aria-controls": "cs-panel", onclick: toggle
   }, [icon("wa")]);
 
-  var bubble = CFG.greeting ? h("div", { id: "cs-greeting", class: "cs-bub" }, [
-    h("p", { class: "cs-bubt", text: String(CFG.greeting), onclick: toggle }),
-    h("button", { type: "button", class: "cs-bubx", "aria-label": t("close"), onclick: function () { bubble.hidden = true; } }, [icon("x")])
+  var GREET_KEY = "consentry:" + ID + ":greeting";
+  var bubble = CFG.greeting && !sget(GREET_KEY) ? h("div", { id: "cs-greeting", class: "cs-bub" }, [
+    h("button", { type: "button", class: "cs-bubt", text: String(CFG.greeting), onclick: toggle }),
+    h("button", { type: "button", id: "cs-greeting-close", class: "cs-bubx", "aria-label": t("close"), onclick: dismissGreeting }, [icon("x")])
   ]) : null;
+  function dismissGreeting() {
+    if (!bubble || bubble.hidden) return;
+    bubble.hidden = true;
+    sset(GREET_KEY, "1");
+    fab.focus();
+  }
 
   var panel = h("div", { id: "cs-panel", class: "cs-panel", role: "dialog", "aria-labelledby": "cs-title", tabindex: "-1", hidden: true }, [
     h("div", { class: "cs-ph" }, [
@@ -32,13 +41,13 @@ function mountChat() {
       h("button", { type: "button", id: "cs-close", class: "cs-x", "aria-label": t("close"), onclick: function () { close("button"); } }, [icon("x")])
     ]),
     h("div", { class: "cs-pb" }, [
-      qr ? h("img", { id: "cs-qr", class: "cs-qr", src: qr, alt: t("qr"), width: "200", height: "200" }) : null,
+      qr ? h("img", { id: "cs-qr", class: "cs-qr", alt: t("qr"), width: "200", height: "200", hidden: true }) : null,
       h("p", { class: "cs-scan", text: t("scan") }),
       wa ? extLink(wa, "cs-web", "cs-btn cs-web", [h("span", { text: t("web") })]) : null
     ])
   ]);
 
-  root.appendChild(h("div", { class: "cs-chat" + (LEFT ? " cs-left" : ""), lang: LANGTAG }, [panel, bubble, fab]));
+  root.appendChild(h("div", { class: "cs-chat" + (LEFT ? " cs-left" : ""), lang: LANGTAG, dir: DIR }, [panel, bubble, fab]));
   document.body.appendChild(hr.host);
 
   function onKey(e) {
@@ -47,6 +56,8 @@ function mountChat() {
 
   function toggle() {
     if (isOpen) return close("button");
+    var other = activeDialog();
+    if (other && other.modal) return;
     if (isPhone() && wa) {
       window.open(wa, "_blank", "noopener");
       emit("open", { via: "whatsapp" });
@@ -57,7 +68,18 @@ function mountChat() {
 
   function open(via) {
     if (isOpen) return;
+    var other = activeDialog();
+    if (other && other.id !== ID) {
+      if (other.modal) return; // a Consentry pop-up is open: one dialog at a time
+      other.close();
+    }
     isOpen = true;
+    setDialog({ id: ID, modal: false, close: function () { close("other"); } });
+    var img = root.getElementById("cs-qr");
+    if (img && !img.getAttribute("src")) {
+      img.setAttribute("src", qr);
+      img.hidden = false;
+    }
     panel.hidden = false;
     if (bubble) bubble.hidden = true;
     fab.setAttribute("aria-expanded", "true");
@@ -69,10 +91,11 @@ function mountChat() {
   function close(via) {
     if (!isOpen) return;
     isOpen = false;
+    setDialog(null);
     panel.hidden = true;
     fab.setAttribute("aria-expanded", "false");
     window.removeEventListener("keydown", onKey, true);
-    fab.focus();
+    if (via !== "other") fab.focus();
     emit("close", { via: via });
   }
 

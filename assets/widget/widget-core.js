@@ -12,92 +12,19 @@ var THEME = CFG.theme || {};
 var TRIG = CFG.triggers || {};
 var LEFT = THEME.position === "bottom-left";
 
-var STR = {
-  en: {
-    sub: "Get updates on WhatsApp",
-    phone: "WhatsApp number",
-    topics: "What would you like to receive?",
-    topicsHint: "Optional. If you pick none, you get everything described below.",
-    send: "Subscribe",
-    sending: "Sending…",
-    needPhone: "Please enter your WhatsApp number.",
-    needConsent: "Please tick the box to give your consent.",
-    badPhone: "Please check this number.",
-    rate: "Too many attempts. Please try again later.",
-    fail: "Something went wrong. Please try again.",
-    okT: "You're subscribed!",
-    ok: "Thank you! You'll hear from us on WhatsApp.",
-    pendT: "One last step",
-    pend: "Confirm your subscription by sending the ready-made message on WhatsApp.",
-    confirm: "Confirm on WhatsApp",
-    close: "Close",
-    chat: "Chat with {n} on WhatsApp",
-    scan: "Scan the code with your phone's camera to open the chat.",
-    web: "Open WhatsApp Web",
-    qr: "QR code to chat with {n} on WhatsApp",
-    newTab: "(opens in a new tab)"
-  },
-  pt: {
-    sub: "Receba novidades pelo WhatsApp",
-    phone: "Número do WhatsApp",
-    topics: "O que você quer receber?",
-    topicsHint: "Opcional. Se não escolher nenhum, você recebe tudo o que está descrito abaixo.",
-    send: "Quero receber",
-    sending: "Enviando…",
-    needPhone: "Informe seu número de WhatsApp.",
-    needConsent: "Marque a caixa para dar seu consentimento.",
-    badPhone: "Verifique este número.",
-    rate: "Muitas tentativas. Tente novamente mais tarde.",
-    fail: "Algo deu errado. Tente novamente.",
-    okT: "Cadastro feito!",
-    ok: "Obrigado! Você vai receber nossas mensagens no WhatsApp.",
-    pendT: "Falta só um passo",
-    pend: "Confirme seu cadastro enviando a mensagem pronta no WhatsApp.",
-    confirm: "Confirmar no WhatsApp",
-    close: "Fechar",
-    chat: "Conversar com {n} no WhatsApp",
-    scan: "Aponte a câmera do celular para o código para abrir a conversa.",
-    web: "Abrir o WhatsApp Web",
-    qr: "QR code para conversar com {n} no WhatsApp",
-    newTab: "(abre em nova aba)"
-  },
-  es: {
-    sub: "Recibe novedades por WhatsApp",
-    phone: "Número de WhatsApp",
-    topics: "¿Qué quieres recibir?",
-    topicsHint: "Opcional. Si no eliges ninguno, recibirás todo lo que se describe abajo.",
-    send: "Quiero recibir",
-    sending: "Enviando…",
-    needPhone: "Introduce tu número de WhatsApp.",
-    needConsent: "Marca la casilla para dar tu consentimiento.",
-    badPhone: "Revisa este número.",
-    rate: "Demasiados intentos. Inténtalo de nuevo más tarde.",
-    fail: "Algo salió mal. Inténtalo de nuevo.",
-    okT: "¡Suscripción hecha!",
-    ok: "¡Gracias! Recibirás nuestros mensajes por WhatsApp.",
-    pendT: "Falta un paso",
-    pend: "Confirma tu suscripción enviando el mensaje preparado por WhatsApp.",
-    confirm: "Confirmar en WhatsApp",
-    close: "Cerrar",
-    chat: "Chatear con {n} por WhatsApp",
-    scan: "Escanea el código con la cámara de tu teléfono para abrir el chat.",
-    web: "Abrir WhatsApp Web",
-    qr: "Código QR para chatear con {n} por WhatsApp",
-    newTab: "(se abre en una pestaña nueva)"
-  }
-};
-var LANG = String(CFG.locale || "en").toLowerCase().slice(0, 2);
-if (!STR[LANG]) LANG = "en";
-var LANGTAG = LANG === "pt" ? "pt-BR" : LANG;
+// STR holds this script's own locale's strings only (assets.go inlines them).
+var LANGTAG = String(CFG.locale || "en");
+// DIR is the widget's own writing direction, whatever the host page's.
+var DIR = /^(ar|he|fa|ur)\b/i.test(LANGTAG) ? "rtl" : "ltr";
+var SCHEME = THEME.scheme === "dark" || THEME.scheme === "light" ? THEME.scheme : "auto";
 
-// t returns the UI string for key k in the widget locale (fallback en).
+// t returns the UI string for key k with the business name filled in.
 function t(k) {
-  var s = STR[LANG][k];
-  if (s == null) s = STR.en[k];
-  return s.replace("{n}", function () { return NAME; });
+  return String(STR[k] || "").replace("{n}", function () { return NAME; });
 }
 
-// Theme colour (hex only) and a readable text colour on top of it.
+// Theme colour (hex only) and the text colour on top of it with the more
+// contrast: white or black. One of the two always reaches 4.5:1 (WCAG AA).
 var COLOR = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(THEME.color || "") ? THEME.color : "#25D366";
 var ON_COLOR = (function (c) {
   c = c.slice(1);
@@ -107,7 +34,7 @@ var ON_COLOR = (function (c) {
     return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
   });
   var lum = 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2];
-  return 1.05 / (lum + 0.05) >= 4.5 ? "#fff" : "#111b21";
+  return 1.05 / (lum + 0.05) >= (lum + 0.05) / 0.05 ? "#fff" : "#000";
 })(COLOR);
 
 // h builds an element: attrs "text" sets textContent, "onX" adds a listener,
@@ -166,7 +93,7 @@ function extLink(href, id, cls, kids) {
 // honeypot: a visually hidden "website" field that people never fill.
 function honeypot() {
   var input = h("input", { type: "text", name: "website", tabindex: "-1", autocomplete: "off", "aria-hidden": "true", class: "cs-hp-i" });
-  return { input: input, box: h("div", { class: "cs-hp", "aria-hidden": "true" }, [input]) };
+  return { input: input, box: h("div", { class: "cs-sr cs-hp", "aria-hidden": "true" }, [input]) };
 }
 
 // localStorage with an in-memory fallback (Safari private mode, sandboxed iframes).
@@ -224,6 +151,13 @@ function mkHost(fixed) {
   }
   s.setProperty("--cs-c", COLOR);
   s.setProperty("--cs-on", ON_COLOR);
+  // The scheme: fixed by theme.scheme, or following the person's setting.
+  var mq = window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)");
+  function scheme() {
+    host.setAttribute("data-scheme", SCHEME === "auto" ? (mq && mq.matches ? "dark" : "light") : SCHEME);
+  }
+  scheme();
+  if (SCHEME === "auto" && mq && mq.addEventListener) mq.addEventListener("change", scheme);
   var root = host.attachShadow({ mode: "open" });
   var ok = false;
   try {
@@ -266,14 +200,19 @@ function urlOk() {
 // {ok, status, confirm} or {ok:false, code, msg, field}.
 function post(phone, topics, website, keepalive) {
   var body = JSON.stringify({ phone: phone, topics: topics, consent: true, page_url: location.href, website: website || "" });
+  // A request that hangs is a failure the person is told about, not a wait.
+  var ac = window.AbortController ? new AbortController() : null;
+  var timer = ac ? setTimeout(function () { ac.abort(); }, 15000) : 0;
   return fetch(API + "/w/" + encodeURIComponent(ID) + "/optin", {
     method: "POST",
     mode: "cors",
     credentials: "omit",
     keepalive: !!keepalive,
     headers: { "Content-Type": "application/json" },
-    body: body
+    body: body,
+    signal: ac ? ac.signal : undefined
   }).then(function (r) {
+    clearTimeout(timer);
     return r.json().catch(function () { return {}; }).then(function (j) {
       j = j || {};
       if (r.ok) return { ok: true, status: j.status || "confirmed", confirm: safeUrl(j.confirm_url) };
@@ -283,6 +222,17 @@ function post(phone, topics, website, keepalive) {
       return { ok: false, http: r.status, code: code, msg: e.message || f.reason || "", field: f.field || (r.status === 422 ? "phone" : "") };
     });
   }, function () {
+    clearTimeout(timer);
     return { ok: false, http: 0, code: "network", msg: "" };
   });
+}
+
+// One Consentry dialog at a time, across every widget on the page: the
+// open one registers here; a modal one makes the others wait.
+function activeDialog() {
+  return (window.Consentry && window.Consentry.__dialog) || null;
+}
+function setDialog(d) {
+  var C = (window.Consentry = window.Consentry || {});
+  if (d || (C.__dialog && C.__dialog.id === ID)) C.__dialog = d;
 }

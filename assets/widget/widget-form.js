@@ -10,7 +10,7 @@ function start() {
     });
   }
   var hr = mkHost(false);
-  hr.root.appendChild(h("div", { id: "cs-card", class: "cs-card", lang: LANGTAG }, [header(), optinForm()]));
+  hr.root.appendChild(h("div", { id: "cs-card", class: "cs-card", lang: LANGTAG, dir: DIR }, [header(), optinForm()]));
   function place() {
     if (anchor && anchor.parentNode && document.head !== anchor.parentNode) anchor.parentNode.insertBefore(hr.host, anchor.nextSibling);
     else document.body.appendChild(hr.host);

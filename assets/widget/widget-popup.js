@@ -1,4 +1,7 @@
 // Consentry widget kind "popup": a modal opt-in dialog opened by triggers.
+// While it is open the host page is inert (no clicks, no focus, hidden
+// from screen readers) and does not scroll; closing gives it all back and
+// returns focus where it was.
 
 function start() {
   ready(mountPopup);
@@ -8,9 +11,10 @@ function mountPopup() {
   if (window.Consentry && window.Consentry[ID]) return; // script included twice
   var hr = mkHost(true), root = hr.root;
   var isOpen = false, fired = false, prev = null, downOnBackdrop = false;
+  var inerted = [], overflow = null;
 
   var closeBtn = h("button", { type: "button", id: "cs-close", class: "cs-x", "aria-label": t("close"), onclick: function () { close("button"); } }, [icon("x")]);
-  var dlg = h("div", { id: "cs-dialog", class: "cs-dlg", role: "dialog", "aria-modal": "true", "aria-labelledby": "cs-title", tabindex: "-1", lang: LANGTAG }, [
+  var dlg = h("div", { id: "cs-dialog", class: "cs-dlg", role: "dialog", "aria-modal": "true", "aria-labelledby": "cs-title", tabindex: "-1", lang: LANGTAG, dir: DIR }, [
     header(), optinForm(), closeBtn
   ]);
   var ov = h("div", { id: "cs-overlay", class: "cs-ov", hidden: true }, [dlg]);
@@ -48,11 +52,38 @@ function mountPopup() {
     }
   }
 
+  // lockHost makes everything else on the page inert and stops it scrolling;
+  // unlockHost undoes exactly what lockHost did.
+  function lockHost() {
+    Array.prototype.forEach.call(document.body.children, function (el) {
+      if (el !== hr.host && !el.hasAttribute("inert") && el.tagName !== "SCRIPT") {
+        el.setAttribute("inert", "");
+        inerted.push(el);
+      }
+    });
+    var d = document.documentElement;
+    overflow = [d.style.getPropertyValue("overflow"), d.style.getPropertyPriority("overflow")];
+    d.style.setProperty("overflow", "hidden", "important");
+  }
+  function unlockHost() {
+    inerted.forEach(function (el) { el.removeAttribute("inert"); });
+    inerted = [];
+    if (overflow) document.documentElement.style.setProperty("overflow", overflow[0], overflow[1]);
+    overflow = null;
+  }
+
   function open(via) {
     if (isOpen) return;
+    var other = activeDialog();
+    if (other && other.id !== ID) {
+      if (other.modal) return; // another Consentry pop-up is open
+      other.close();
+    }
     isOpen = fired = true;
     stopTriggers();
     prev = document.activeElement;
+    setDialog({ id: ID, modal: true, close: function () { close("other"); } });
+    lockHost();
     ov.hidden = false;
     window.addEventListener("keydown", onKey, true);
     // On touch screens focus the dialog itself so the keyboard does not pop up.
@@ -66,6 +97,8 @@ function mountPopup() {
     if (!isOpen) return;
     isOpen = false;
     ov.hidden = true;
+    unlockHost();
+    setDialog(null);
     window.removeEventListener("keydown", onKey, true);
     sset(DISMISS_KEY, String(Date.now()));
     if (prev && prev.focus && prev !== document.body) {

@@ -51,7 +51,7 @@ function optinForm() {
   var formErr = h("div", { class: "cs-ferr-slot" });
   var btn = h("button", { type: "submit", id: "cs-submit", class: "cs-btn", text: t("send") });
 
-  var form = h("form", { id: "cs-form", class: "cs-form", novalidate: true, lang: LANGTAG, onsubmit: submit }, [
+  var form = h("form", { id: "cs-form", class: "cs-form", novalidate: true, lang: LANGTAG, dir: DIR, onsubmit: submit }, [
     phoneRow, topics, consentRow, hp.box, formErr, btn
   ]);
   wrap.appendChild(form);
@@ -120,7 +120,7 @@ function fieldErr(input, row, msg) {
 // success renders the confirmed / pending (double opt-in) state.
 function success(r) {
   var pending = r.status === "pending";
-  return h("div", { id: "cs-success", class: "cs-success", role: "status", tabindex: "-1", "data-status": r.status, lang: LANGTAG }, [
+  return h("div", { id: "cs-success", class: "cs-success", role: "status", tabindex: "-1", "data-status": r.status, lang: LANGTAG, dir: DIR }, [
     h("span", { class: "cs-okic" }, [icon("ok")]),
     h("p", { class: "cs-okt", text: t(pending ? "pendT" : "okT") }),
     h("p", { class: "cs-okp", text: t(pending ? "pend" : "ok") }),
