@@ -49,7 +49,8 @@ func TestContactPagesForBSUID(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(b), "checked") {
 		t.Fatalf("preferences page: %d %s", resp.StatusCode, b)
 	}
-	resp, b = e.do("POST", unsub+"?lang=en", "", "Origin", "http://127.0.0.1:8080", "Content-Type", formType)
+	_, page := e.do("GET", unsub, "")
+	resp, b = e.do("POST", unsub+"?lang=en", "form_token="+formTokenOf(t, page), "Content-Type", formType)
 	if resp.StatusCode != 200 || !strings.Contains(string(b), "You are unsubscribed") {
 		t.Fatalf("unsubscribe: %d %s", resp.StatusCode, b)
 	}
