@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -223,4 +224,38 @@ func TestExportCSVIdentityAndReferral(t *testing.T) {
 			t.Errorf("row %d: imported = %q after erasure (hashed part, kept)", i, row["imported"])
 		}
 	}
+}
+
+// impUserRows generates CSV import rows naming contacts by user id alone,
+// each new, so every row binds an identity.
+type impUserRows struct {
+	n, next int
+	buf     bytes.Buffer
+}
+
+func (r *impUserRows) Read(p []byte) (int, error) {
+	for r.buf.Len() < len(p) && r.next <= r.n {
+		if r.next == 0 {
+			r.buf.WriteString("user_id,type,topics,source,occurred_at,notice_text,ref\n")
+		} else {
+			fmt.Fprintf(&r.buf, "BR.%020d,opt_in,orders|marketing,web,2022-01-01T00:00:00Z,%s,u%d\n", r.next, fndNotice, r.next)
+		}
+		r.next++
+	}
+	if r.buf.Len() == 0 {
+		return 0, io.EOF
+	}
+	return r.buf.Read(p)
+}
+
+// BenchmarkImportUserID measures imports by user id: the identity binding
+// in the write transaction on top of BenchmarkImport's work.
+func BenchmarkImportUserID(b *testing.B) {
+	a := fndNewApp(b)
+	b.ResetTimer()
+	res, err := a.svc.Import(&impUserRows{n: b.N}, true)
+	if err != nil || res.Accepted != b.N {
+		b.Fatalf("%+v %v", res, err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
