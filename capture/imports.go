@@ -839,6 +839,7 @@ func RunImport(args []string, getenv func(string) string, stdout, stderr io.Writ
 	format := fs.String("format", "", "csv or ndjson (default: by the file's extension)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: consentry import FILE --url URL [--format csv|ndjson]   (key from $CONSENTRY_API_KEY)")
+		fmt.Fprintln(stderr, "  each row names the person by phone, user_id (a WhatsApp user id) or both; see docs/API.md, Imports")
 		fs.PrintDefaults()
 	}
 	file, rest := splitFirstArg(args)
