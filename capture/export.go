@@ -260,9 +260,14 @@ func (s *Service) eachChunk(end uint64, fn func([]store.EventRecord, map[string]
 	return nil
 }
 
-var csvHeader = []string{"seq", "id", "at", "type", "status", "phone", "topics", "source", "campaign",
-	"link_id", "notice_sha256", "notice_version", "notice_locale", "reason", "raw_text", "page_url", "ip",
-	"user_agent", "staff_id", "link_code", "message_id", "erased", "prev_hash", "hash"}
+// csvHeader names the CSV export's columns. The personal ones (phone,
+// user_id, raw_text and the evidence, the ad referral's included) come
+// from the sealed data and are empty once an event is erased; occurred_at
+// is empty for events that were not imported.
+var csvHeader = []string{"seq", "id", "at", "occurred_at", "imported", "type", "status", "phone", "user_id",
+	"business_number", "topics", "source", "campaign", "link_id", "notice_sha256", "notice_version",
+	"notice_locale", "reason", "raw_text", "page_url", "ip", "user_agent", "staff_id", "link_code", "message_id",
+	"ctwa_clid", "source_id", "source_type", "source_url", "erased", "prev_hash", "hash"}
 
 // csvCell keeps a spreadsheet from running a cell as a formula (CSV
 // injection, as OWASP describes it): a cell that begins with = + - @ tab
@@ -341,14 +346,16 @@ func (s *Service) ExportCSV(w io.Writer, f ExportFilter) error {
 				return err
 			}
 			var ev Evidence
-			phone, erased := "", "true"
+			phone, userID, erased := "", "", "true"
 			if pii != nil {
-				ev, phone, erased = pii.Evidence, pii.Phone, "false"
+				ev, phone, userID, erased = pii.Evidence, pii.Phone, pii.UserID, "false"
 			}
 			row = append(row[:0], strconv.FormatUint(core.Seq, 10), core.ID, core.At.Format(time.RFC3339Nano),
-				core.Type, core.Status, phone, csvTopics(core.Topics), core.Source, core.Campaign,
+				core.OccurredAt, strconv.FormatBool(core.Imported), core.Type, core.Status, phone, userID,
+				core.BusinessNumber, csvTopics(core.Topics), core.Source, core.Campaign,
 				core.LinkID, core.NoticeSHA256, core.NoticeVersion, core.NoticeLocale, core.Reason,
-				ev.RawText, ev.PageURL, ev.IP, ev.UserAgent, ev.StaffID, ev.LinkCode, ev.MessageID, erased,
+				ev.RawText, ev.PageURL, ev.IP, ev.UserAgent, ev.StaffID, ev.LinkCode, ev.MessageID,
+				ev.CtwaClid, ev.AdSourceID, ev.AdSourceType, ev.AdSourceURL, erased,
 				core.PrevHash, hex.EncodeToString(rec.Hash[:]))
 			if err := cw.Write(row); err != nil {
 				return err

@@ -93,18 +93,23 @@ type ImportResult struct {
 
 // importEntry is a validated row, prepared outside the write transaction.
 type importEntry struct {
-	row       int
-	typ       string
-	subject   []byte
-	topics    []string
-	occurred  time.Time
-	body      []byte // canonical event body
-	piiPlain  []byte
-	newKey    []byte
-	newSealed []byte
-	noticeSum []byte // nil without a notice
-	notice    string
-	refKey    []byte // nil without a ref
+	row     int
+	typ     string
+	subject []byte // the number's, or the BSUID's own when there is no number
+	// phoneSubject and userKey name the contact as the row does; with a
+	// userKey the subject is settled in the write, as Record settles it.
+	phoneSubject []byte
+	userKey      []byte
+	bodyFields   *eventBody // the body's fields, kept only with a userKey
+	topics       []string
+	occurred     time.Time
+	body         []byte // canonical event body
+	piiPlain     []byte
+	newKey       []byte
+	newSealed    []byte
+	noticeSum    []byte // nil without a notice
+	notice       string
+	refKey       []byte // nil without a ref
 }
 
 // importFormat reads rows from a body.
@@ -266,18 +271,19 @@ func (p *importPreparer) prepare(row importRow, n int, evidencePrefix string) (i
 		bad("type", "must be opt_in or opt_out")
 	}
 	var e164 string
-	switch {
-	case row.Phone != "":
+	if row.Phone != "" {
 		var err error
 		if len(row.Phone) > 40 {
 			bad("phone", "must have at most 40 characters")
 		} else if e164, err = NormalizePhone(row.Phone, p.settings.DefaultRegion); err != nil {
 			bad("phone", err.Error())
 		}
-	case row.UserID != "":
-		bad("user_id", "contacts known only by a WhatsApp user id cannot be imported yet; give phone")
-	default:
-		bad("phone", "is required")
+	}
+	if row.UserID != "" && !validUserID(row.UserID) {
+		bad("user_id", "not a WhatsApp user id (like US.13491208655302741918)")
+	}
+	if row.Phone == "" && row.UserID == "" {
+		bad("phone", "is required (or user_id)")
 	}
 	if len(row.Topics) > 50 {
 		bad("topics", "must have at most 50 items")
@@ -348,7 +354,18 @@ func (p *importPreparer) prepare(row importRow, n int, evidencePrefix string) (i
 		return e, faults
 	}
 
-	e.subject = p.s.subject(e164)
+	// As in Record: a number's hash is the subject; a BSUID alone stands
+	// for the contact it is tied to, found in the write (commitImport).
+	if e164 != "" {
+		e.phoneSubject = p.s.subject(e164)
+	}
+	if row.UserID != "" {
+		e.userKey = p.s.userKey(row.UserID)
+	}
+	e.subject = e.phoneSubject
+	if e.subject == nil {
+		e.subject = e.userKey
+	}
 	e.occurred = occurred
 	e.topics = slices.Compact(slices.Sorted(slices.Values(row.Topics)))
 	if e.topics == nil {
@@ -370,17 +387,21 @@ func (p *importPreparer) prepare(row importRow, n int, evidencePrefix string) (i
 	if _, err := rand.Read(random); err != nil {
 		return e, []ImportError{{Row: n, Field: "", Reason: "internal error"}}
 	}
-	pii := piiRecord{Salt: hex.EncodeToString(random[:16]), Phone: e164, Evidence: row.Evidence.validUTF8()}
+	pii := piiRecord{Salt: hex.EncodeToString(random[:16]), Phone: e164, UserID: row.UserID, Evidence: row.Evidence.validUTF8()}
 	piiSum, piiPlain, err := piiDigest(pii)
 	if err == nil {
 		e.piiPlain, e.newKey = piiPlain, random[16:]
 		e.newSealed, err = seal(e.newKey, piiPlain)
 	}
 	if err == nil {
-		e.body, err = marshalCanonical(eventBody{Type: row.Type, Subject: hex.EncodeToString(e.subject), Topics: e.topics,
+		body := eventBody{Type: row.Type, Subject: hex.EncodeToString(e.subject), Topics: e.topics,
 			Source: source, Campaign: row.Campaign, NoticeSHA256: noticeHex, NoticeVersion: row.NoticeVersion,
 			NoticeLocale: row.NoticeLocale, Reason: row.Reason, PIISHA256: piiSum,
-			OccurredAt: occurred.Format(time.RFC3339Nano), Imported: true})
+			OccurredAt: occurred.Format(time.RFC3339Nano), Imported: true}
+		e.body, err = marshalCanonical(body)
+		if e.userKey != nil {
+			e.bodyFields = &body // re-encoded if the BSUID belongs to another subject
+		}
 	}
 	if err != nil {
 		return e, []ImportError{{Row: n, Field: "", Reason: "internal error"}}
@@ -408,9 +429,27 @@ func (s *Service) commitImport(batch []importEntry) (accepted, skipped, supersed
 					continue
 				}
 			}
-			key, stored := tx.Contact(e.subject)
+			subject, body := e.subject, e.body
+			if e.userKey != nil {
+				// The ledger's own resolution (identity.go): a BSUID
+				// alone names the contact it is tied to; with a number
+				// the two are linked from now on.
+				bound, err := s.bindIdentity(tx, e.userKey, e.phoneSubject)
+				if err != nil {
+					return err
+				}
+				if !bytes.Equal(bound, subject) {
+					subject = bound
+					fields := *e.bodyFields
+					fields.Subject = hex.EncodeToString(bound)
+					if body, err = marshalCanonical(fields); err != nil {
+						return err
+					}
+				}
+			}
+			key, stored := tx.Contact(subject)
 			if stored == nil {
-				stored = tx.Suppression(e.subject)
+				stored = tx.Suppression(subject)
 			}
 			st, err := decodeState(stored)
 			if err != nil {
@@ -424,7 +463,7 @@ func (s *Service) commitImport(batch []importEntry) (accepted, skipped, supersed
 			}
 			at := time.Now().UTC().Truncate(time.Millisecond)
 			rec, err := tx.AppendEvent(func(seq uint64, prev [32]byte) ([]byte, []byte, []byte, error) {
-				return appendCanonical(make([]byte, 0, len(e.body)+160), seq, e.body, at, prev), sealed, e.subject, nil
+				return appendCanonical(make([]byte, 0, len(body)+160), seq, body, at, prev), sealed, subject, nil
 			})
 			if err != nil {
 				return err
@@ -438,13 +477,13 @@ func (s *Service) commitImport(batch []importEntry) (accepted, skipped, supersed
 			if !st.applyImported(e.typ, e.topics, rec.Seq, e.occurred, catalog) {
 				superseded++
 			}
-			if err := tx.PutContact(e.subject, key, st.encode()); err != nil {
+			if err := tx.PutContact(subject, key, st.encode()); err != nil {
 				return err
 			}
-			if err := tx.PutSuppression(e.subject, st.suppression()); err != nil {
+			if err := tx.PutSuppression(subject, st.suppression()); err != nil {
 				return err
 			}
-			if err := s.queueOutbound(tx, rec.Seq, e.subject, e.typ); err != nil {
+			if err := s.queueOutbound(tx, rec.Seq, subject, e.typ); err != nil {
 				return err
 			}
 			accepted++
@@ -800,6 +839,7 @@ func RunImport(args []string, getenv func(string) string, stdout, stderr io.Writ
 	format := fs.String("format", "", "csv or ndjson (default: by the file's extension)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: consentry import FILE --url URL [--format csv|ndjson]   (key from $CONSENTRY_API_KEY)")
+		fmt.Fprintln(stderr, "  each row names the person by phone, user_id (a WhatsApp user id) or both; see docs/API.md, Imports")
 		fs.PrintDefaults()
 	}
 	file, rest := splitFirstArg(args)
