@@ -199,8 +199,7 @@ func (w *webhook) apply(st Settings, a waAction) error {
 
 // linkOptIn turns a message holding a valid link code into a confirmed
 // opt-in to the link's topics, attributed to the link; it also confirms
-// pending opt-ins (a widget's double opt-in). The message is the customer's
-// own statement, so it is kept as the notice. It reports false when there
+// pending opt-ins (a widget's double opt-in). It reports false when there
 // is no usable code. A disabled or expired link confirms nothing; a link
 // over max_scans still does (scans count redirects, and whoever scanned in
 // time may send the message later).
@@ -228,7 +227,12 @@ func (w *webhook) linkOptIn(rec *Record, a waAction, st Settings) bool {
 	}
 	rec.Type, rec.Topics, rec.Reason = TypeOptIn, topics, ""
 	rec.Source, rec.Campaign, rec.LinkID = link.Source, link.Campaign, link.ID
-	rec.NoticeText, rec.NoticeLocale = truncateUTF8(a.text, maxEvidenceText), link.Locale
+	// The notice is the link's own message, the words the business put in
+	// front of the person: the same for everyone who scans, and free of
+	// personal data. What the person actually sent (often with their name
+	// or number typed in) is raw_text, sealed with the contact's key, so
+	// erasure reaches it; kept as the notice it would outlive erasure.
+	rec.NoticeText, rec.NoticeLocale = linkMessage(st, link), link.Locale
 	rec.Evidence.LinkCode = code
 	rec.ConfirmPending = true
 	return true
