@@ -94,7 +94,11 @@ func (h *Handler) routes() []route {
 // Mount registers the routes, with the refusal of compressed bodies, panic
 // recovery and latency metrics for everything mounted after them on r.
 func (h *Handler) Mount(r fiber.Router) {
-	r.Use(RefuseEncodedBody, recover.New(), h.s.metrics.Middleware())
+	r.Use(RefuseEncodedBody)
+	if proxies := h.s.Config().TrustedProxies; len(proxies) > 0 {
+		r.Use(forwardedClient(proxies))
+	}
+	r.Use(recover.New(), h.s.metrics.Middleware())
 	for _, rt := range h.routes() {
 		handlers := []fiber.Handler{}
 		if rt.scope != "" {
