@@ -34,7 +34,10 @@ type route struct {
 
 func (h *Handler) routes() []route {
 	linkGuard := []fiber.Handler{h.guardPublic}
-	webhookGate := []fiber.Handler{newFailureGate(webhookFailureMax, webhookFailureWindow).handle}
+	gate := newFailureGate(webhookFailureMax, webhookFailureWindow)
+	webhookGate := []fiber.Handler{gate.handle}
+	// A correctly signed delivery passes even from a gated address.
+	deliveryGate := []fiber.Handler{gate.admitting(h.webhook.signedRequest)}
 	// Health probes are not limited: answering costs less than counting,
 	// and a load balancer or orchestrator polls them from one address.
 	// Prometheus scrapes every few seconds; anything faster is not a scraper.
@@ -87,7 +90,7 @@ func (h *Handler) routes() []route {
 		// on the raw body inside receive, which also enforces its body
 		// limit); addresses that keep failing are turned away with 429.
 		{"GET", "/webhooks/whatsapp", "", 0, h.webhook.verify, webhookGate},
-		{"POST", "/webhooks/whatsapp", "", 0, h.webhook.receive, webhookGate},
+		{"POST", "/webhooks/whatsapp", "", 0, h.webhook.receive, deliveryGate},
 	}
 }
 

@@ -269,11 +269,21 @@ func newFailureGate(max int, window time.Duration) *failureGate {
 }
 
 // handle is the middleware.
-func (g *failureGate) handle(c *fiber.Ctx) error {
+func (g *failureGate) handle(c *fiber.Ctx) error { return g.admit(c, nil) }
+
+// admitting is the middleware for requests that can prove themselves:
+// from a gated address, a request for which proven is true still passes
+// (a delivery signed with the app secret, which no amount of guessing
+// produces), so an attacker sharing Meta's addresses cannot lock Meta out.
+func (g *failureGate) admitting(proven func(*fiber.Ctx) bool) fiber.Handler {
+	return func(c *fiber.Ctx) error { return g.admit(c, proven) }
+}
+
+func (g *failureGate) admit(c *fiber.Ctx, proven func(*fiber.Ctx) bool) error {
 	ip := c.IP()
-	if wait := g.blockedFor(ip, time.Now()); wait > 0 {
+	if wait := g.blockedFor(ip, time.Now()); wait > 0 && (proven == nil || !proven(c)) {
 		return &Error{Code: CodeRateLimited, Message: "too many failed attempts; try again later",
-			RetryAfter: int(wait/time.Second) + 1}
+			RetryAfter: int((wait + time.Second - 1) / time.Second)}
 	}
 	err := c.Next()
 	var e *Error
@@ -281,6 +291,13 @@ func (g *failureGate) handle(c *fiber.Ctx) error {
 		g.fail(ip, time.Now())
 	}
 	return err
+}
+
+// signedRequest reports whether a request carries a delivery signed with
+// a configured app secret (the failure gate's proof).
+func (w *webhook) signedRequest(c *fiber.Ctx) bool {
+	body := c.Request().Body()
+	return len(body) <= webhookMaxBody && w.signed(c.Get(signatureHeader), body)
 }
 
 func (g *failureGate) blockedFor(ip string, now time.Time) time.Duration {
