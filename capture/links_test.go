@@ -961,7 +961,9 @@ func TestLinkPublicQRImages(t *testing.T) {
 }
 
 // Guessing codes from one address is refused after publicFailureMax
-// misses; real codes never count against the address.
+// misses; real codes never count against the address, and a valid printed
+// code always redirects, however many bad codes the address tried. The
+// refusal is a page in the browser's language, not JSON.
 func TestLinkGuessingIsRateLimited(t *testing.T) {
 	a := lnkNewApp(t)
 	v := a.createLink(map[string]any{})
@@ -971,11 +973,26 @@ func TestLinkGuessingIsRateLimited(t *testing.T) {
 	for i := range publicFailureMax {
 		a.do("GET", "/l/"+lnkTamper(v.Code, i%16), nil).must(t, 404)
 	}
-	r := a.do("GET", lnkPath(t, v), nil)
-	r.wantError(t, 429, "rate_limited", "")
-	if ra, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || ra < 1 || ra > 60 {
-		t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
+	for _, tc := range []struct{ lang, text string }{
+		{"es-MX,es;q=0.9", "Demasiados intentos"},
+		{"en-GB", "Too many tries"},
+		{"pt-BR", "Muitas tentativas"},
+	} {
+		r := a.do("GET", "/l/"+lnkTamper(v.Code, 5), nil, "Accept-Language", tc.lang)
+		r.must(t, 429)
+		if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") || !strings.Contains(string(r.body), tc.text) {
+			t.Fatalf("limited page for %s: %s %s", tc.lang, ct, r.body)
+		}
+		if ra, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || ra < 1 || ra > 60 {
+			t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
+		}
 	}
+	// The printed code still works from the limited address, page and image.
+	for range 5 {
+		a.do("GET", lnkPath(t, v), nil).must(t, 302)
+	}
+	a.do("GET", "/l/"+v.Code+"/qr.svg", nil).must(t, 200)
+	a.do("GET", "/l/"+strings.ToLower(v.Code), nil).must(t, 302)
 }
 
 func TestFindLinkCode(t *testing.T) {
