@@ -97,6 +97,9 @@ func (h *Handler) routes() []route {
 // Mount registers the routes, with the refusal of compressed bodies, panic
 // recovery and latency metrics for everything mounted after them on r.
 func (h *Handler) Mount(r fiber.Router) {
+	if app, ok := r.(*fiber.App); ok {
+		hardenServer(app)
+	}
 	r.Use(RefuseEncodedBody)
 	if proxies := h.s.Config().TrustedProxies; len(proxies) > 0 {
 		r.Use(forwardedClient(proxies))
@@ -115,9 +118,11 @@ func (h *Handler) Mount(r fiber.Router) {
 	}
 }
 
-// MountFallback answers unknown paths with the envelope; mount it last.
+// MountFallback answers unknown paths with the envelope (404), and known
+// paths asked with another method with 405; mount it last. Fiber's own
+// end of the route stack tells the two apart.
 func MountFallback(r fiber.Router) {
-	r.Use(func(c *fiber.Ctx) error { return newError(CodeNotFound, "no such endpoint") })
+	r.Use(func(c *fiber.Ctx) error { return c.Next() })
 }
 
 // Stopping makes /readyz report that the service is shutting down.
