@@ -21,7 +21,12 @@ const (
 const metricsPerMinute = 120
 
 // FiberConfig is the server configuration every Consentry app uses: one
-// error handler producing the envelope, bounded bodies and timeouts.
+// error handler producing the envelope, bounded bodies and timeouts. The
+// read timeout bounds receiving a request (headers and body), the idle
+// timeout a kept-alive connection between requests. The write timeout is
+// not a fixed one here (it would cut a large export that is still being
+// read): GuardListener gives every write its own deadline
+// (writeStallTimeout), so only a stalled reader is dropped.
 func FiberConfig() fiber.Config {
 	return fiber.Config{
 		AppName:               "consentry",

@@ -46,7 +46,7 @@ func startInProcess(t *testing.T) (base string, stop func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = app.Listener(ln)
+		_ = app.Listener(capture.GuardListener(ln))
 	}()
 	stopped := false
 	stop = func() {

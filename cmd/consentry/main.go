@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -85,7 +86,13 @@ func serve(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
-	go func() { errc <- app.Listen(cfg.Addr) }()
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "consentry serve: --addr %s: %v\n", cfg.Addr, err)
+		return 1
+	}
+	// GuardListener: per-write stall deadlines and the header check.
+	go func() { errc <- app.Listener(capture.GuardListener(ln)) }()
 	log.Info("listening", "addr", cfg.Addr, "public_url", svc.Settings().PublicURL, "db", cfg.DB)
 	fmt.Fprintf(os.Stdout, "Consentry is running at %s (demo page at /)\n", svc.Settings().PublicURL)
 
