@@ -286,7 +286,7 @@ func TestFndBadInputs(t *testing.T) {
 
 		// Unknown endpoints.
 		{"unknown path", "GET", "/v1/nope", "", nil, 404, "not_found", ""},
-		{"unknown method", "PATCH", "/v1/optins", "", `{}`, 404, "not_found", ""},
+		{"method the path does not take", "PATCH", "/v1/optins", "", `{}`, 405, "method_not_allowed", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package capture
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net"
 	"slices"
 	"strconv"
@@ -142,7 +143,7 @@ func (c *guardedConn) Read(p []byte) (int, error) {
 		c.checking, c.seen = false, nil
 	case headerMalformed:
 		c.refuse("malformed request: a header line without a colon")
-		return 0, net.ErrClosed
+		return 0, io.EOF // the server just ends the connection
 	default:
 		if len(c.seen) > maxHeaderCheck {
 			c.checking, c.seen = false, nil
