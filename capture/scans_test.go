@@ -3,6 +3,7 @@ package capture
 import (
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -134,4 +135,30 @@ func TestForwardedLeftMostIsNotTheClient(t *testing.T) {
 	if got := a.getLink(v.ID).Scans; got != 1 {
 		t.Fatalf("20 visits with rotating left-most entries counted %d scans, want 1", got)
 	}
+}
+
+// BenchmarkRedirectMaxScans measures scans of a link with max_scans, each
+// committed and synced before its redirect (group commit shares the
+// fsync among concurrent scans), each from an address of its own.
+func BenchmarkRedirectMaxScans(b *testing.B) {
+	a := lnkNewApp(b, "--trusted-proxies", "0.0.0.0")
+	v := a.createLink(map[string]any{"max_scans": 1_000_000_000})
+	path := lnkPath(b, v)
+	var n atomic.Int64
+	b.SetParallelism(4)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			req, _ := http.NewRequest("GET", path, nil)
+			req.Header.Set("X-Forwarded-For", fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255))
+			resp, err := a.app.Test(req, -1)
+			if err != nil || resp.StatusCode != http.StatusFound {
+				b.Error(err, resp.StatusCode)
+				return
+			}
+			resp.Body.Close()
+		}
+	})
 }
