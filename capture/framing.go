@@ -34,10 +34,17 @@ func framingError(h *fasthttp.RequestHeader) string {
 	if !knownMethods[string(h.Method())] {
 		return "unknown HTTP method"
 	}
-	var lengths [][]byte
-	var codings int
+	var lengths [4][]byte
+	var nLengths, codings int
 	var coding []byte
-	for _, line := range bytes.Split(h.RawHeaders(), []byte("\n")) {
+	// Walked line by line without allocating: this runs on every request.
+	for raw := h.RawHeaders(); len(raw) > 0; {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
 		name, value, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
 			continue
@@ -45,20 +52,26 @@ func framingError(h *fasthttp.RequestHeader) string {
 		value = bytes.TrimSpace(value)
 		switch {
 		case bytes.EqualFold(bytes.TrimSpace(name), []byte(fiber.HeaderContentLength)):
-			lengths = append(lengths, value)
+			if nLengths < len(lengths) {
+				lengths[nLengths] = value
+			}
+			nLengths++
 		case bytes.EqualFold(bytes.TrimSpace(name), []byte(fiber.HeaderTransferEncoding)):
 			codings++
 			coding = value
 		}
 	}
 	switch {
-	case codings > 0 && len(lengths) > 0:
+	case codings > 0 && nLengths > 0:
 		return "both Content-Length and Transfer-Encoding"
 	case codings > 1 || codings == 1 && !bytes.EqualFold(coding, []byte("chunked")):
 		return "unsupported Transfer-Encoding: only chunked is accepted"
 	}
-	for _, l := range lengths[min(1, len(lengths)):] {
-		if !bytes.Equal(l, lengths[0]) {
+	if nLengths > len(lengths) {
+		return "too many Content-Length headers"
+	}
+	for i := 1; i < nLengths; i++ {
+		if !bytes.Equal(lengths[i], lengths[0]) {
 			return "conflicting Content-Length values"
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 )
 
 // guardedServer serves app on a loopback listener wrapped as serve wraps
@@ -192,5 +193,45 @@ func TestIdleAndSlowConnectionsAreDropped(t *testing.T) {
 	slow, closed, took := rawExchange(t, addr, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ", 10*time.Second)
 	if !closed || took > 8*time.Second || strings.Contains(slow, "200 OK") {
 		t.Fatalf("unfinished headers: closed=%v after %v: %q", closed, took, slow)
+	}
+}
+
+// framingError on parsed requests, and its cost on an ordinary one.
+func TestFramingErrorTable(t *testing.T) {
+	for _, tc := range []struct {
+		raw  string
+		want bool
+	}{
+		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", false},
+		{"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n", false},
+		{"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\ncontent-length: 2\r\n\r\n", false},
+		{"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", false},
+		{"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n", true},
+		{"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n", true},
+		{"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n", true},
+		{"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", true},
+		{"MOVE / HTTP/1.1\r\nHost: x\r\n\r\n", true},
+	} {
+		var h fasthttp.RequestHeader
+		if err := h.Read(bufio.NewReader(strings.NewReader(tc.raw))); err != nil {
+			t.Fatalf("%q: %v", tc.raw, err)
+		}
+		if got := framingError(&h); (got != "") != tc.want {
+			t.Errorf("%q: framing error %q, want one: %v", tc.raw, got, tc.want)
+		}
+	}
+}
+
+func BenchmarkFramingCheck(b *testing.B) {
+	var h fasthttp.RequestHeader
+	raw := "POST /v1/optins HTTP/1.1\r\nHost: api.example\r\nUser-Agent: till/1.0\r\nAuthorization: Bearer x\r\nContent-Type: application/json\r\nContent-Length: 120\r\nAccept: */*\r\n\r\n"
+	if err := h.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if framingError(&h) != "" {
+			b.Fatal("refused")
+		}
 	}
 }
