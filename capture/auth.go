@@ -5,10 +5,12 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -59,6 +61,13 @@ func (s *Service) reloadKeys() error {
 }
 
 func (s *Service) bootstrapKeys(envKey string, out io.Writer) error {
+	if envKey == "" {
+		// CONSENTRY_ADMIN_KEY is an admin key only while it is set: a start
+		// without it revokes the one an earlier start made.
+		if err := s.store.DeleteAPIKey(envAdminKeyID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
 	if envKey != "" {
 		sum := sha256.Sum256([]byte(envKey))
 		k := store.APIKey{ID: envAdminKeyID, Name: "admin (CONSENTRY_ADMIN_KEY)",
@@ -157,17 +166,47 @@ func (s *Service) authenticate(token string) (store.APIKey, bool) {
 	return k, true
 }
 
+// Guessing keys is throttled per address: after authFailureMax requests
+// without a known key in authFailureWindow, the address gets 429 (with
+// Retry-After) for the rest of the window, whatever key it sends, so a
+// lucky guess is not even confirmed. Valid keys from other addresses are
+// not affected.
+const (
+	authFailureMax    = 20
+	authFailureWindow = time.Minute
+)
+
+var authGates sync.Map // *Service → *failureGate
+
+// authGate is the service's key-guessing gate, shared by every route.
+func (s *Service) authGate() *failureGate {
+	if g, ok := authGates.Load(s); ok {
+		return g.(*failureGate)
+	}
+	g, _ := authGates.LoadOrStore(s, newFailureGate(authFailureMax, authFailureWindow))
+	return g.(*failureGate)
+}
+
 // Require is middleware that admits requests whose key holds scope (or
-// admin): 401 without a known key, 403 without the scope.
+// admin): 401 without a known key, 403 without the scope, 429 for an
+// address that sent too many unknown keys.
 func (s *Service) Require(scope Scope) fiber.Handler {
+	gate := s.authGate()
 	return func(c *fiber.Ctx) error {
+		ip := c.IP()
+		if wait := gate.blockedFor(ip, time.Now()); wait > 0 {
+			return &Error{Code: CodeRateLimited, Message: "too many requests with a missing or unknown API key; try again later",
+				RetryAfter: int((wait + time.Second - 1) / time.Second)}
+		}
 		h := c.Get(fiber.HeaderAuthorization)
 		scheme, token, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+			gate.fail(ip, time.Now())
 			return errUnauthorized
 		}
 		k, ok := s.authenticate(strings.TrimSpace(token))
 		if !ok {
+			gate.fail(ip, time.Now())
 			return errUnauthorized
 		}
 		if !slices.Contains(k.Scopes, string(ScopeAdmin)) && !slices.Contains(k.Scopes, string(scope)) {

@@ -23,6 +23,7 @@ const (
 	CodeUnsupportedMediaType Code = "unsupported_media_type"
 	CodeInvalidRequest       Code = "invalid_request"
 	CodeRateLimited          Code = "rate_limited"
+	CodeMethodNotAllowed     Code = "method_not_allowed"
 	CodeInternal             Code = "internal"
 )
 
@@ -37,6 +38,7 @@ var statusOf = map[Code]int{
 	CodeUnsupportedMediaType: fiber.StatusUnsupportedMediaType,
 	CodeInvalidRequest:       fiber.StatusUnprocessableEntity,
 	CodeRateLimited:          fiber.StatusTooManyRequests,
+	CodeMethodNotAllowed:     fiber.StatusMethodNotAllowed,
 	CodeInternal:             fiber.StatusInternalServerError,
 }
 
@@ -102,6 +104,9 @@ func ErrorHandler(c *fiber.Ctx, err error) error {
 	if e.Code == CodeRateLimited && e.RetryAfter > 0 {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(e.RetryAfter))
 	}
+	if e.Code == CodeMethodNotAllowed {
+		c.Set(fiber.HeaderAllow, allowedMethods(c))
+	}
 	status := e.Code.Status()
 	if status == 0 {
 		status = fiber.StatusInternalServerError
@@ -113,8 +118,10 @@ func ErrorHandler(c *fiber.Ctx, err error) error {
 // the limit, …) onto the closed list of codes.
 func fromFiberError(fe *fiber.Error) *Error {
 	switch fe.Code {
-	case fiber.StatusNotFound, fiber.StatusMethodNotAllowed:
+	case fiber.StatusNotFound:
 		return newError(CodeNotFound, "no such endpoint")
+	case fiber.StatusMethodNotAllowed:
+		return newError(CodeMethodNotAllowed, "this endpoint does not accept this method")
 	case fiber.StatusRequestEntityTooLarge:
 		return newError(CodePayloadTooLarge, "request body too large")
 	case fiber.StatusUnsupportedMediaType:
@@ -126,8 +133,13 @@ func fromFiberError(fe *fiber.Error) *Error {
 	case fiber.StatusForbidden:
 		return newError(CodeForbidden, fe.Message)
 	}
+	if fe.Code == fiber.StatusRequestTimeout {
+		return newError(CodeInvalidJSON, "request not received in time")
+	}
 	if fe.Code >= 400 && fe.Code < 500 {
-		return newError(CodeInvalidJSON, fe.Message)
+		// The server's own errors (a malformed request line or header)
+		// quote the raw request bytes: never echo them.
+		return newError(CodeInvalidJSON, "malformed HTTP request")
 	}
 	slog.Error("framework error", "status", fe.Code, "err", fe.Message)
 	return newError(CodeInternal, "internal error")

@@ -38,7 +38,10 @@ type route struct {
 
 func (h *Handler) routes() []route {
 	linkGuard := []fiber.Handler{h.guardPublic}
-	webhookGate := []fiber.Handler{newFailureGate(webhookFailureMax, webhookFailureWindow).handle}
+	gate := newFailureGate(webhookFailureMax, webhookFailureWindow)
+	webhookGate := []fiber.Handler{gate.handle}
+	// A correctly signed delivery passes even from a gated address.
+	deliveryGate := []fiber.Handler{gate.admitting(h.webhook.signedRequest)}
 	// Health probes are not limited: answering costs less than counting,
 	// and a load balancer or orchestrator polls them from one address.
 	// Prometheus scrapes every few seconds; anything faster is not a scraper.
@@ -103,13 +106,20 @@ func (h *Handler) routes() []route {
 		// on the raw body inside receive, which also enforces its body
 		// limit); addresses that keep failing are turned away with 429.
 		{"GET", "/webhooks/whatsapp", "", 0, h.webhook.verify, webhookGate},
-		{"POST", "/webhooks/whatsapp", "", 0, h.webhook.receive, webhookGate},
+		{"POST", "/webhooks/whatsapp", "", 0, h.webhook.receive, deliveryGate},
 	}
 }
 
-// Mount registers the routes, with panic recovery and latency metrics for
-// everything mounted after them on r.
+// Mount registers the routes, with the refusal of compressed bodies, panic
+// recovery and latency metrics for everything mounted after them on r.
 func (h *Handler) Mount(r fiber.Router) {
+	if app, ok := r.(*fiber.App); ok {
+		hardenServer(app)
+	}
+	r.Use(RefuseEncodedBody)
+	if proxies := h.s.Config().TrustedProxies; len(proxies) > 0 {
+		r.Use(forwardedClient(proxies))
+	}
 	r.Use(recover.New(), h.s.metrics.Middleware(), boundBody)
 	for _, rt := range h.routes() {
 		handlers := []fiber.Handler{}
@@ -124,9 +134,11 @@ func (h *Handler) Mount(r fiber.Router) {
 	}
 }
 
-// MountFallback answers unknown paths with the envelope; mount it last.
+// MountFallback answers unknown paths with the envelope (404), and known
+// paths asked with another method with 405; mount it last. Fiber's own
+// end of the route stack tells the two apart.
 func MountFallback(r fiber.Router) {
-	r.Use(func(c *fiber.Ctx) error { return newError(CodeNotFound, "no such endpoint") })
+	r.Use(func(c *fiber.Ctx) error { return c.Next() })
 }
 
 // Stopping makes /readyz report that the service is shutting down.

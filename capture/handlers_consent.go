@@ -209,11 +209,11 @@ func (h *Handler) contactEvents(c *fiber.Ctx) error {
 }
 
 func (h *Handler) eraseContact(c *fiber.Ctx) error {
-	n, err := h.s.Erase(PathPhone(c, "phone"))
+	e, err := h.s.Erase(PathPhone(c, "phone"))
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"erased": true, "events": n})
+	return c.JSON(fiber.Map{"erased": true, "events": e.Events, "scrub_pending": e.ScrubPending})
 }
 
 // queryUint reads an optional unsigned query parameter within [lo, hi].

@@ -121,23 +121,37 @@ func (h *Handler) openLink(c *fiber.Ctx) error {
 	if LinkState(l, 0, time.Now()) != LinkActive || wa == "" {
 		return h.sendLinkPage(c, fiber.StatusGone, l.Locale)
 	}
+	// A scan is a GET by a person; one address counts once per link per
+	// window (refreshes and floods do not inflate counts or use up
+	// max_scans). A repeat is not counted; on a link with max_scans it is
+	// not redirected either, so the link never redirects more people than
+	// max_scans.
 	count := c.Method() == fiber.MethodGet && !isBot(c.Get(fiber.HeaderUserAgent))
 	scans := rt.scans
+	addr, now := c.IP(), time.Now()
+	repeat := count && scans.seen.seen(addr, id, now)
+	if repeat {
+		count = false
+	}
 	switch {
+	case l.MaxScans > 0 && repeat:
+		return h.sendLinkPage(c, fiber.StatusGone, l.Locale)
 	case l.MaxScans > 0 && count:
-		ok, err := scans.addBelow(id, uint64(l.MaxScans))
+		ok, err := scans.addDurably(id, uint64(l.MaxScans))
 		if err != nil {
 			h.s.log.Error("counting a scan", "link", id, "err", err)
 		}
 		if !ok {
 			return h.sendLinkPage(c, fiber.StatusGone, l.Locale)
 		}
+		scans.seen.mark(addr, id, now)
 	case l.MaxScans > 0:
 		if scans.totals([]store.Link{l})[0] >= uint64(l.MaxScans) {
 			return h.sendLinkPage(c, fiber.StatusGone, l.Locale)
 		}
 	case count:
 		scans.add(id)
+		scans.seen.mark(addr, id, now)
 	}
 	if count {
 		h.s.metrics.CountScan(l.Source)

@@ -535,31 +535,43 @@ func eventLine(dst []byte, rec store.EventRecord, key []byte) ([]byte, error) {
 	return appendEventLine(dst, rec.Canonical, rec.Hash, pii), nil
 }
 
+// Erasure is what an erasure did.
+type Erasure struct {
+	Events int `json:"events"`
+	// ScrubPending is true when a long read (a backup being downloaded)
+	// kept the freed pages from being overwritten yet: the data is gone
+	// from every live record, and the old copies in freed pages of the file
+	// are overwritten as soon as that read ends.
+	ScrubPending bool `json:"scrub_pending"`
+}
+
 // Erase removes a number's personal data: its events keep their hashed
-// part (so the chain verifies) but lose the sealed part, the key that
-// sealed it is forgotten, and the contact record is dropped. The
-// suppression entry, keyed by the subject hash, stays.
-func (s *Service) Erase(rawPhone string) (int, error) {
+// part (so the chain verifies) but lose the sealed part (evidence, the
+// words of their messages), the key that sealed it is forgotten, and the
+// contact record is dropped. The suppression entry, keyed by the subject
+// hash, stays. Notices hold no personal data (a link confirmation keeps
+// the link's message as its notice), so they stay.
+func (s *Service) Erase(rawPhone string) (Erasure, error) {
 	ref, err := s.parseRef(rawPhone)
 	if err != nil {
-		return 0, err
+		return Erasure{}, err
 	}
 	subject, err := s.resolve(ref)
 	if err != nil {
-		return 0, err
+		return Erasure{}, err
 	}
 	if subject == nil {
-		return 0, errNotFound
+		return Erasure{}, errNotFound
 	}
 	e164 := ref.phone // empty for a BSUID, which is not logged
-	var n int
+	var out Erasure
 	err = s.store.Write(func(tx *store.Tx) error {
 		seqs := tx.ContactEventSeqs(subject)
 		if key, state := tx.Contact(subject); len(seqs) == 0 && key == nil && state == nil {
 			return errNotFound
 		}
-		n = len(seqs)
-		if err := s.queueErasure(tx, subject, e164, n); err != nil { // outbound.go
+		out.Events = len(seqs)
+		if err := s.queueErasure(tx, subject, e164, out.Events); err != nil { // outbound.go
 			return err
 		}
 		for _, seq := range seqs {
@@ -568,27 +580,30 @@ func (s *Service) Erase(rawPhone string) (int, error) {
 			}
 		}
 		merged, err := eraseIdentities(tx, subject)
-		n += merged
+		out.Events += merged
 		if err != nil {
 			return err
 		}
 		return tx.DeleteContact(subject) // and with it the key that sealed the data
 	})
 	if err != nil {
-		return 0, err
+		return Erasure{}, err
 	}
 	// The old copies of the key and the sealed data sit in pages bbolt
 	// freed but did not clear; overwrite them so the file keeps nothing.
 	pages, err := s.store.ScrubFreePages()
 	if errors.Is(err, store.ErrReadersBusy) {
-		// A backup is being read: finish the overwrite once it is done.
+		// A backup is being read: finish the overwrite once it is done,
+		// and say so rather than report a complete erasure.
+		out.ScrubPending = true
 		go s.scrubLater()
 	} else if err != nil {
-		return 0, fmt.Errorf("erasure committed but scrubbing freed pages failed: %w", err)
+		return Erasure{}, fmt.Errorf("erasure committed but scrubbing freed pages failed: %w", err)
 	}
 	s.wakeOutbound()
-	s.log.Info("contact erased", "phone", MaskPhone(e164), "events", n, "pages_zeroed", pages)
-	return n, nil
+	s.log.Info("contact erased", "phone", MaskPhone(e164), "events", out.Events, "pages_zeroed", pages,
+		"scrub_pending", out.ScrubPending)
+	return out, nil
 }
 
 // scrubLater retries the overwrite of freed pages until no long read is in

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bytes"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -20,7 +21,12 @@ const (
 const metricsPerMinute = 120
 
 // FiberConfig is the server configuration every Consentry app uses: one
-// error handler producing the envelope, bounded bodies and timeouts.
+// error handler producing the envelope, bounded bodies and timeouts. The
+// read timeout bounds receiving a request (headers and body), the idle
+// timeout a kept-alive connection between requests. The write timeout is
+// not a fixed one here (it would cut a large export that is still being
+// read): GuardListener gives every write its own deadline
+// (writeStallTimeout), so only a stalled reader is dropped.
 func FiberConfig() fiber.Config {
 	return fiber.Config{
 		AppName:               "consentry",
@@ -36,10 +42,39 @@ func FiberConfig() fiber.Config {
 	}
 }
 
-// BodyLimit is middleware answering bodies over n bytes with 413.
+// RefuseEncodedBody is the first middleware of every route: a request body
+// sent with a Content-Encoding (gzip, deflate, br, …) is answered 415
+// before anything reads it. Fiber's c.Body() would otherwise inflate it,
+// layer after layer and with no size limit: a few hundred bytes of nested
+// gzip expand to gigabytes. No client of this API needs to compress what
+// it sends (bodies are at most MaxBody), so refusing costs nothing.
+func RefuseEncodedBody(c *fiber.Ctx) error {
+	ce := c.Request().Header.Peek(fiber.HeaderContentEncoding)
+	if len(ce) > 0 && !isIdentityEncoding(ce) && len(c.Request().Body()) > 0 {
+		// The connection is closed too: the client may still be sending.
+		c.Set(fiber.HeaderConnection, "close")
+		return newError(CodeUnsupportedMediaType, "request bodies must not be compressed: send them without Content-Encoding")
+	}
+	return c.Next()
+}
+
+// isIdentityEncoding reports whether a Content-Encoding value names no
+// coding at all ("identity", any case, possibly listed more than once).
+func isIdentityEncoding(v []byte) bool {
+	for _, part := range bytes.Split(v, []byte{','}) {
+		part = bytes.TrimSpace(part)
+		if len(part) > 0 && !bytes.EqualFold(part, []byte("identity")) {
+			return false
+		}
+	}
+	return true
+}
+
+// BodyLimit is middleware answering bodies over n bytes with 413. It reads
+// the body as received (Request().Body()), never a decoded form.
 func BodyLimit(n int) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		if len(c.Body()) > n {
+		if len(c.Request().Body()) > n {
 			return newError(CodePayloadTooLarge, "request body too large for this endpoint")
 		}
 		return c.Next()

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"html/template"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -202,16 +203,53 @@ func (f *codeGuessLimiter) fail(key string, now time.Time) {
 	f.hits[key] = h
 }
 
-// guardPublic is the failure limit of the public /l/ routes.
+// Texts of the page a browser gets when its address is over the limit.
+var tooManyText = map[string]pageText{
+	"pt-BR": {"Muitas tentativas", "Recebemos muitos códigos inválidos deste endereço.",
+		"Espere um minuto e escaneie o código impresso de novo."},
+	"en": {"Too many tries", "We received too many invalid codes from this address.",
+		"Wait a minute, then scan the printed code again."},
+	"es": {"Demasiados intentos", "Recibimos demasiados códigos no válidos desde esta dirección.",
+		"Espera un minuto y vuelve a escanear el código impreso."},
+}
+
+// guardPublic is the failure limit of the public /l/ routes. Only unknown
+// or tampered codes count (a 404), and a code whose signature verifies
+// always gets through, however many bad codes the same address tried: a
+// shop's shared Wi-Fi must not lock customers out of a printed code. An
+// address over the limit gets a page in its language, not JSON: it is a
+// person's browser.
 func (h *Handler) guardPublic(c *fiber.Ctx) error {
 	limiter := h.s.links().failures
 	ip := c.IP()
 	if retry, blocked := limiter.blocked(ip, time.Now()); blocked {
-		return &Error{Code: CodeRateLimited, Message: "too many unknown codes from this address; try again later", RetryAfter: retry}
+		if _, _, valid := h.s.verifyCode(c.Params("code")); !valid {
+			return h.sendTooManyPage(c, retry)
+		}
 	}
 	err := c.Next()
 	if c.Response().StatusCode() == fiber.StatusNotFound {
 		limiter.fail(ip, time.Now())
 	}
 	return err
+}
+
+// sendTooManyPage answers 429 with Retry-After and a page in the reader's
+// language.
+func (h *Handler) sendTooManyPage(c *fiber.Ctx, retry int) error {
+	st := h.s.Settings()
+	lang := pageLocale(c.Get(fiber.HeaderAcceptLanguage), "", st.DefaultLocale)
+	t := tooManyText[lang]
+	c.Status(fiber.StatusTooManyRequests)
+	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(retry))
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	var buf bytes.Buffer
+	if err := linkPage.Execute(&buf, linkPageData{Lang: lang, Business: st.BusinessName, Title: t.title,
+		Message: t.message, Hint: t.hint}); err != nil {
+		h.s.log.Error("rendering the link page", "err", err)
+		c.Type("txt", "utf-8")
+		return c.SendString(t.title)
+	}
+	c.Type("html", "utf-8")
+	return c.Send(buf.Bytes())
 }

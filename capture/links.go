@@ -3,6 +3,7 @@ package capture
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net/url"
 	"slices"
 	"strings"
@@ -652,10 +653,89 @@ type scanCounter struct {
 	gen       uint64            // mark of the newest batch (in flight or done)
 	committed uint64            // mark of the last batch committed
 	running   bool
+
+	// seen holds which address scanned which link lately (see scanDedup).
+	seen *scanDedup
+}
+
+// One address counts one scan per link per scanDedupWindow; scanDedupMax
+// bounds the addresses remembered per generation (two generations, so at
+// most 2×scanDedupMax 8-byte keys: a few MiB).
+const (
+	scanDedupWindow = 10 * time.Minute
+	scanDedupMax    = 100_000
+)
+
+// scanDedup remembers, by a keyed 64-bit hash of (address, link), which
+// addresses were counted for which links in the last window, so refreshes,
+// prefetches and floods from one address count once. Two generations
+// rotate every window, so an entry lives between one and two windows; a
+// flood of more distinct addresses than scanDedupMax in one window rotates
+// early (memory stays bounded; those addresses were distinct anyway).
+type scanDedup struct {
+	seed   maphash.Seed
+	window time.Duration
+	max    int
+
+	mu        sync.Mutex
+	cur, prev map[uint64]struct{}
+	since     time.Time // when cur started
+}
+
+func newScanDedup(window time.Duration, max int) *scanDedup {
+	return &scanDedup{seed: maphash.MakeSeed(), window: window, max: max,
+		cur: map[uint64]struct{}{}, prev: map[uint64]struct{}{}, since: time.Now()}
+}
+
+func (d *scanDedup) key(addr, linkID string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(d.seed)
+	h.WriteString(addr)
+	h.WriteByte(0)
+	h.WriteString(linkID)
+	return h.Sum64()
+}
+
+// rotateLocked starts a new generation when the current one is a window
+// old (or full). Entries of cur were all made within a window of since,
+// so two windows on they are all older than a window and may go.
+func (d *scanDedup) rotateLocked(now time.Time) {
+	age := now.Sub(d.since)
+	if age < d.window && len(d.cur) < d.max {
+		return
+	}
+	if age >= 2*d.window {
+		clear(d.prev)
+		clear(d.cur)
+	} else {
+		d.prev, d.cur = d.cur, d.prev
+		clear(d.cur)
+	}
+	d.since = now
+}
+
+// seen reports whether addr was counted for the link within the window.
+func (d *scanDedup) seen(addr, linkID string, now time.Time) bool {
+	k := d.key(addr, linkID)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.rotateLocked(now)
+	_, inCur := d.cur[k]
+	_, inPrev := d.prev[k]
+	return inCur || inPrev
+}
+
+// mark records that addr was counted for the link.
+func (d *scanDedup) mark(addr, linkID string, now time.Time) {
+	k := d.key(addr, linkID)
+	d.mu.Lock()
+	d.rotateLocked(now)
+	d.cur[k] = struct{}{}
+	d.mu.Unlock()
 }
 
 func newScanCounter(s *Service) *scanCounter {
-	sc := &scanCounter{s: s, pending: map[string]uint64{}}
+	sc := &scanCounter{s: s, pending: map[string]uint64{}, seen: newScanDedup(scanDedupWindow, scanDedupMax)}
 	sc.idle = sync.NewCond(&sc.mu)
 	mark, err := s.store.ScanMark()
 	if err != nil {
@@ -673,21 +753,18 @@ func (sc *scanCounter) add(id string) {
 	sc.mu.Unlock()
 }
 
-// addBelow counts one scan unless the link already has max; exact under
-// concurrency because the check and the count share the lock.
-func (sc *scanCounter) addBelow(id string, max uint64) (bool, error) {
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	l, err := sc.s.store.Link(id)
-	if err != nil {
-		return false, err
-	}
-	if sc.totalLocked(l) >= max {
-		return false, nil
-	}
-	sc.pending[id]++
-	sc.startLocked()
-	return true, nil
+// addDurably counts one scan of a link with max_scans unless it already
+// has max, and returns only once the count is committed and synced: the
+// redirect it admits survives a crash, so a link never redirects more
+// than max times. Such links never go through the in-memory batches.
+func (sc *scanCounter) addDurably(id string, max uint64) (bool, error) {
+	var counted bool
+	err := sc.s.store.Write(func(tx *store.Tx) error {
+		var err error
+		counted, err = tx.AddScanBelow(id, max)
+		return err
+	})
+	return counted && err == nil, err
 }
 
 func (sc *scanCounter) startLocked() {

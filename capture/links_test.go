@@ -79,7 +79,7 @@ func lnkOpenApp(t testing.TB, db string, cfg Config) *lnkApp {
 		st.Close()
 		t.Fatal(err)
 	}
-	a := &lnkApp{t: t, db: db, st: st, svc: svc, app: fiber.New(FiberConfig())}
+	a := &lnkApp{t: t, db: db, st: st, svc: svc, app: fiber.New(cfg.ServerConfig())}
 	NewHandler(svc).Mount(a.app)
 	MountFallback(a.app)
 	t.Cleanup(func() {
@@ -652,7 +652,9 @@ func TestLinkRedirectStates(t *testing.T) {
 }
 
 func TestLinkScansSkipBots(t *testing.T) {
-	a := lnkNewApp(t)
+	// Every visitor from an address of its own (one address counts once),
+	// given by a trusted proxy as app.Test has no real peer.
+	a := lnkNewApp(t, "--trusted-proxies", "0.0.0.0")
 	v := a.createLink(map[string]any{"source": "signage"})
 	bots := []string{
 		"facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
@@ -675,8 +677,8 @@ func TestLinkScansSkipBots(t *testing.T) {
 		"curl/8.5.0",
 		"",
 	}
-	for _, ua := range people {
-		a.do("GET", lnkPath(t, v), nil, "User-Agent", ua).must(t, 302)
+	for i, ua := range people {
+		a.do("GET", lnkPath(t, v), nil, "User-Agent", ua, "X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i+1)).must(t, 302)
 	}
 	a.do("HEAD", lnkPath(t, v), nil).must(t, 302) // previews probe with HEAD
 	if got := a.getLink(v.ID).Scans; got != uint64(len(people)) {
@@ -692,16 +694,23 @@ func TestLinkScansSkipBots(t *testing.T) {
 // batch is on disk) and durable after the flush; max_scans admits exactly
 // max of them.
 func TestLinkScansConcurrent(t *testing.T) {
-	a := lnkNewApp(t)
+	a := lnkNewApp(t, "--trusted-proxies", "0.0.0.0") // each scanner its own address
 	open := a.createLink(map[string]any{})
 	limited := a.createLink(map[string]any{"max_scans": 10})
 	const n = 50
 	var wg sync.WaitGroup
 	statuses := make(chan int, 2*n)
-	for range n {
+	for i := range n {
 		wg.Add(2)
-		go func() { defer wg.Done(); statuses <- a.do("GET", lnkPath(t, open), nil).status }()
-		go func() { defer wg.Done(); statuses <- a.do("GET", lnkPath(t, limited), nil).status }()
+		from := fmt.Sprintf("203.0.113.%d", i+1)
+		go func() {
+			defer wg.Done()
+			statuses <- a.do("GET", lnkPath(t, open), nil, "X-Forwarded-For", from).status
+		}()
+		go func() {
+			defer wg.Done()
+			statuses <- a.do("GET", lnkPath(t, limited), nil, "X-Forwarded-For", from).status
+		}()
 	}
 	wg.Wait()
 	close(statuses)
@@ -952,7 +961,9 @@ func TestLinkPublicQRImages(t *testing.T) {
 }
 
 // Guessing codes from one address is refused after publicFailureMax
-// misses; real codes never count against the address.
+// misses; real codes never count against the address, and a valid printed
+// code always redirects, however many bad codes the address tried. The
+// refusal is a page in the browser's language, not JSON.
 func TestLinkGuessingIsRateLimited(t *testing.T) {
 	a := lnkNewApp(t)
 	v := a.createLink(map[string]any{})
@@ -962,11 +973,26 @@ func TestLinkGuessingIsRateLimited(t *testing.T) {
 	for i := range publicFailureMax {
 		a.do("GET", "/l/"+lnkTamper(v.Code, i%16), nil).must(t, 404)
 	}
-	r := a.do("GET", lnkPath(t, v), nil)
-	r.wantError(t, 429, "rate_limited", "")
-	if ra, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || ra < 1 || ra > 60 {
-		t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
+	for _, tc := range []struct{ lang, text string }{
+		{"es-MX,es;q=0.9", "Demasiados intentos"},
+		{"en-GB", "Too many tries"},
+		{"pt-BR", "Muitas tentativas"},
+	} {
+		r := a.do("GET", "/l/"+lnkTamper(v.Code, 5), nil, "Accept-Language", tc.lang)
+		r.must(t, 429)
+		if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") || !strings.Contains(string(r.body), tc.text) {
+			t.Fatalf("limited page for %s: %s %s", tc.lang, ct, r.body)
+		}
+		if ra, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || ra < 1 || ra > 60 {
+			t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
+		}
 	}
+	// The printed code still works from the limited address, page and image.
+	for range 5 {
+		a.do("GET", lnkPath(t, v), nil).must(t, 302)
+	}
+	a.do("GET", "/l/"+v.Code+"/qr.svg", nil).must(t, 200)
+	a.do("GET", "/l/"+strings.ToLower(v.Code), nil).must(t, 302)
 }
 
 func TestFindLinkCode(t *testing.T) {
@@ -1045,14 +1071,19 @@ func TestLinkByIDAndCreateLink(t *testing.T) {
 	}
 }
 
+// BenchmarkRedirect measures counted scans, each from an address of its
+// own (a repeat from one address is not counted).
 func BenchmarkRedirect(b *testing.B) {
-	a := lnkNewApp(b)
+	a := lnkNewApp(b, "--trusted-proxies", "0.0.0.0")
 	v := a.createLink(map[string]any{})
 	path := lnkPath(b, v)
 	b.ReportAllocs()
 	b.ResetTimer()
+	i := 0
 	for b.Loop() {
+		i++
 		req, _ := http.NewRequest("GET", path, nil)
+		req.Header.Set("X-Forwarded-For", fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255))
 		resp, err := a.app.Test(req, -1)
 		if err != nil || resp.StatusCode != 302 {
 			b.Fatal(err, resp.StatusCode)

@@ -189,7 +189,9 @@ func readJSON(c *fiber.Ctx, v any) error {
 	if ct := c.Get(fiber.HeaderContentType); ct != "" && !strings.HasPrefix(strings.ToLower(ct), fiber.MIMEApplicationJSON) {
 		return newError(CodeUnsupportedMediaType, "send the body as application/json")
 	}
-	body := c.Body()
+	// The body as received: c.Body() would inflate a Content-Encoding
+	// (RefuseEncodedBody turns those away first).
+	body := c.Request().Body()
 	if len(bytes.TrimSpace(body)) == 0 {
 		return newError(CodeInvalidJSON, "the request body is empty; send a JSON object")
 	}

@@ -222,8 +222,7 @@ func (w *webhook) apply(st Settings, a waAction) error {
 
 // linkOptIn turns a message holding a valid link code into a confirmed
 // opt-in to the link's topics, attributed to the link; it also confirms
-// pending opt-ins (a widget's double opt-in). The message is the customer's
-// own statement, so it is kept as the notice. It reports false when there
+// pending opt-ins (a widget's double opt-in). It reports false when there
 // is no usable code. A disabled or expired link confirms nothing; a link
 // over max_scans still does (scans count redirects, and whoever scanned in
 // time may send the message later).
@@ -251,7 +250,12 @@ func (w *webhook) linkOptIn(rec *Record, a waAction, st Settings) bool {
 	}
 	rec.Type, rec.Topics, rec.Reason = TypeOptIn, topics, ""
 	rec.Source, rec.Campaign, rec.LinkID = link.Source, link.Campaign, link.ID
-	rec.NoticeText, rec.NoticeLocale = truncateUTF8(a.text, maxEvidenceText), link.Locale
+	// The notice is the link's own message, the words the business put in
+	// front of the person: the same for everyone who scans, and free of
+	// personal data. What the person actually sent (often with their name
+	// or number typed in) is raw_text, sealed with the contact's key, so
+	// erasure reaches it; kept as the notice it would outlive erasure.
+	rec.NoticeText, rec.NoticeLocale = linkMessage(st, link), link.Locale
 	rec.Evidence.LinkCode = code
 	rec.ConfirmPending = true
 	return true
@@ -288,11 +292,21 @@ func newFailureGate(max int, window time.Duration) *failureGate {
 }
 
 // handle is the middleware.
-func (g *failureGate) handle(c *fiber.Ctx) error {
+func (g *failureGate) handle(c *fiber.Ctx) error { return g.admit(c, nil) }
+
+// admitting is the middleware for requests that can prove themselves:
+// from a gated address, a request for which proven is true still passes
+// (a delivery signed with the app secret, which no amount of guessing
+// produces), so an attacker sharing Meta's addresses cannot lock Meta out.
+func (g *failureGate) admitting(proven func(*fiber.Ctx) bool) fiber.Handler {
+	return func(c *fiber.Ctx) error { return g.admit(c, proven) }
+}
+
+func (g *failureGate) admit(c *fiber.Ctx, proven func(*fiber.Ctx) bool) error {
 	ip := c.IP()
-	if wait := g.blockedFor(ip, time.Now()); wait > 0 {
+	if wait := g.blockedFor(ip, time.Now()); wait > 0 && (proven == nil || !proven(c)) {
 		return &Error{Code: CodeRateLimited, Message: "too many failed attempts; try again later",
-			RetryAfter: int(wait/time.Second) + 1}
+			RetryAfter: int((wait + time.Second - 1) / time.Second)}
 	}
 	err := c.Next()
 	var e *Error
@@ -300,6 +314,13 @@ func (g *failureGate) handle(c *fiber.Ctx) error {
 		g.fail(ip, time.Now())
 	}
 	return err
+}
+
+// signedRequest reports whether a request carries a delivery signed with
+// a configured app secret (the failure gate's proof).
+func (w *webhook) signedRequest(c *fiber.Ctx) bool {
+	body := c.Request().Body()
+	return len(body) <= webhookMaxBody && w.signed(c.Get(signatureHeader), body)
 }
 
 func (g *failureGate) blockedFor(ip string, now time.Time) time.Duration {

@@ -165,6 +165,23 @@ func (t *Tx) AddScans(id string, n uint64) error {
 	return b.Put([]byte(id), v[:])
 }
 
+// AddScanBelow counts one scan of a link unless it already has max; it
+// reports whether it counted. Committed with the transaction, so a link
+// with max_scans is never admitted more than max times, crash or not.
+func (t *Tx) AddScanBelow(id string, max uint64) (bool, error) {
+	b := t.bucket(bucketLinkScans)
+	var cur uint64
+	if v := b.Get([]byte(id)); len(v) == 8 {
+		cur = be64(v)
+	}
+	if cur >= max {
+		return false, nil
+	}
+	var v [8]byte
+	putBE64(v[:], cur+1)
+	return true, b.Put([]byte(id), v[:])
+}
+
 // AddScan counts one scan of a link.
 func (t *Tx) AddScan(id string) error { return t.AddScans(id, 1) }
 

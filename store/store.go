@@ -77,9 +77,15 @@ type writeRequest struct {
 	done chan error
 }
 
+// initialMmapSize is the file size up to which no commit has to remap.
+const initialMmapSize = 1 << 30
+
 // Open opens (creating if needed) the database file at path.
 func Open(path string) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	// A large initial mapping (address space, not memory) spares most
+	// commits a remap, and a remap waits for every read transaction: a
+	// backup downloaded slowly would otherwise hold up opt-outs.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, InitialMmapSize: initialMmapSize})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("open %s: the file is locked by another process", path)

@@ -101,7 +101,8 @@ func serve(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
-	go func() { errc <- app.Listener(ln) }()
+	// GuardListener: per-write stall deadlines and the header check.
+	go func() { errc <- app.Listener(capture.GuardListener(ln)) }()
 	publicURL := svc.Settings().PublicURL
 	log.Info("listening", "addr", ln.Addr().String(), "public_url", publicURL, "db", cfg.DB)
 	if w := capture.LoopbackWarning(publicURL); w != "" {

@@ -1,0 +1,164 @@
+package capture
+
+import (
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// One address counts one scan per link per window: refreshes and a flood
+// from one address neither inflate the count nor use up max_scans, while
+// every other address still counts (and, on an unlimited link, everyone is
+// redirected every time).
+func TestScansCountOncePerAddress(t *testing.T) {
+	a := lnkNewApp(t, "--trusted-proxies", "0.0.0.0") // addresses given by a trusted proxy
+	open := a.createLink(map[string]any{})
+	limited := a.createLink(map[string]any{"max_scans": 3})
+	const flooder, other = "198.51.100.66", "198.51.100.67"
+
+	for i := range 50 {
+		a.do("GET", lnkPath(t, open), nil, "X-Forwarded-For", flooder).must(t, http.StatusFound)
+		want := http.StatusFound
+		if i > 0 {
+			want = http.StatusGone // a limited link admits an address once
+		}
+		a.do("GET", lnkPath(t, limited), nil, "X-Forwarded-For", flooder).must(t, want)
+	}
+	if got := a.getLink(open.ID).Scans; got != 1 {
+		t.Fatalf("50 visits from one address counted %d scans, want 1", got)
+	}
+	if got := a.getLink(limited.ID); got.Scans != 1 || got.State != LinkActive {
+		t.Fatalf("a flood from one address used up the limited link: %+v", got)
+	}
+	// Others still get through: two more addresses fill max_scans, the
+	// fourth is refused.
+	for i, want := range []int{http.StatusFound, http.StatusFound, http.StatusGone} {
+		a.do("GET", lnkPath(t, limited), nil, "X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i+1)).must(t, want)
+	}
+	a.do("GET", lnkPath(t, open), nil, "X-Forwarded-For", other).must(t, http.StatusFound)
+	if got := a.getLink(open.ID).Scans; got != 2 {
+		t.Fatalf("scans %d, want 2 (two addresses)", got)
+	}
+	if got := a.getLink(limited.ID); got.Scans != 3 || got.State != LinkExhausted {
+		t.Fatalf("limited link %+v, want 3 scans and exhausted", got)
+	}
+}
+
+// The memory of who scanned lasts at least a window and at most two, and
+// is bounded however many addresses scan.
+func TestScanDedupWindowAndBound(t *testing.T) {
+	d := newScanDedup(10*time.Minute, 1000)
+	t0 := time.Now()
+	d.mark("a", "lnk_1", t0)
+	for _, after := range []time.Duration{0, time.Minute, 9 * time.Minute, 10 * time.Minute, 19 * time.Minute} {
+		if !d.seen("a", "lnk_1", t0.Add(after)) {
+			t.Fatalf("forgotten %v after the scan", after)
+		}
+	}
+	if d.seen("a", "lnk_2", t0) || d.seen("b", "lnk_1", t0) {
+		t.Fatal("another link or address counted as seen")
+	}
+	if d.seen("a", "lnk_1", t0.Add(41*time.Minute)) {
+		t.Fatal("remembered after two windows")
+	}
+	for i := range 100_000 {
+		d.mark(fmt.Sprint("10.0.", i), "lnk_1", t0.Add(42*time.Minute))
+	}
+	if n := len(d.cur) + len(d.prev); n > 2000 {
+		t.Fatalf("%d entries kept, bound is 2×1000", n)
+	}
+}
+
+func BenchmarkScanDedup(b *testing.B) {
+	d := newScanDedup(scanDedupWindow, scanDedupMax)
+	now := time.Now()
+	addrs := make([]string, 4096)
+	for i := range addrs {
+		addrs[i] = fmt.Sprintf("203.0.%d.%d", i>>8, i&255)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		addr := addrs[i&4095]
+		if !d.seen(addr, "lnk_0000001", now) {
+			d.mark(addr, "lnk_0000001", now)
+		}
+		i++
+	}
+}
+
+// Behind --trusted-proxies the client is the right-most X-Forwarded-For
+// entry that is not a trusted proxy: what the client wrote on the left
+// never becomes its address (rate limits, evidence, scan counts).
+func TestClientFromForwarded(t *testing.T) {
+	trusted := parseProxySet([]string{"10.0.0.0/8", "192.0.2.1", "2001:db8::/32"})
+	tests := []struct {
+		name   string
+		values []string
+		want   string
+	}{
+		{"one proxy appended the client", []string{"203.0.113.9"}, "203.0.113.9"},
+		{"client wrote a fake left-most entry", []string{"1.2.3.4, 203.0.113.9"}, "203.0.113.9"},
+		{"two trusted proxies in the chain", []string{"6.6.6.6, 203.0.113.9, 10.1.2.3, 192.0.2.1"}, "203.0.113.9"},
+		{"header given twice", []string{"6.6.6.6", "203.0.113.9, 10.9.9.9"}, "203.0.113.9"},
+		{"spaces", []string{" 6.6.6.6 ,  203.0.113.9 "}, "203.0.113.9"},
+		{"IPv6", []string{"2001:db8::1, 2a00:1450::5, 2001:db8::2"}, "2a00:1450::5"},
+		{"only trusted proxies", []string{"10.0.0.5, 10.0.0.6"}, "10.0.0.5"},
+		{"garbage right of the client", []string{"203.0.113.9, not-an-ip"}, ""},
+		{"garbage on the left is never reached", []string{"<script>, 203.0.113.9"}, "203.0.113.9"},
+		{"empty", nil, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var values [][]byte
+			for _, v := range tc.values {
+				values = append(values, []byte(v))
+			}
+			if got := clientFromForwarded(values, trusted); got != tc.want {
+				t.Fatalf("client %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// Through the real app: the left-most entry a client writes does not
+// become its address, so rotating it does not buy fresh scans.
+func TestForwardedLeftMostIsNotTheClient(t *testing.T) {
+	a := lnkNewApp(t, "--trusted-proxies", "0.0.0.0")
+	v := a.createLink(map[string]any{})
+	for i := range 20 {
+		fake := fmt.Sprintf("1.2.3.%d, 203.0.113.50", i)
+		a.do("GET", lnkPath(t, v), nil, "X-Forwarded-For", fake).must(t, http.StatusFound)
+	}
+	if got := a.getLink(v.ID).Scans; got != 1 {
+		t.Fatalf("20 visits with rotating left-most entries counted %d scans, want 1", got)
+	}
+}
+
+// BenchmarkRedirectMaxScans measures scans of a link with max_scans, each
+// committed and synced before its redirect (group commit shares the
+// fsync among concurrent scans), each from an address of its own.
+func BenchmarkRedirectMaxScans(b *testing.B) {
+	a := lnkNewApp(b, "--trusted-proxies", "0.0.0.0")
+	v := a.createLink(map[string]any{"max_scans": 1_000_000_000})
+	path := lnkPath(b, v)
+	var n atomic.Int64
+	b.SetParallelism(4)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			req, _ := http.NewRequest("GET", path, nil)
+			req.Header.Set("X-Forwarded-For", fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255))
+			resp, err := a.app.Test(req, -1)
+			if err != nil || resp.StatusCode != http.StatusFound {
+				b.Error(err, resp.StatusCode)
+				return
+			}
+			resp.Body.Close()
+		}
+	})
+}
