@@ -437,3 +437,35 @@ func (s *Service) ContactRef(raw string) (string, error) {
 
 // IsUserID tells a BSUID from an E.164 number (as ContactRef returns them).
 func IsUserID(ref string) bool { return looksLikeUserID(ref) }
+
+// eventSubject is the subject an event is written under. Without a BSUID
+// it is subject; with one, the ledger's own resolution applies (a BSUID
+// alone names the contact it is tied to; with a number the two are linked
+// from now on), and when that is another contact, body is re-subjected and
+// bodyJSON re-encoded.
+func (s *Service) eventSubject(tx *store.Tx, userKey, phoneSubject, subject []byte, body *eventBody, bodyJSON *[]byte) ([]byte, error) {
+	if userKey == nil {
+		return subject, nil
+	}
+	bound, err := s.bindIdentity(tx, userKey, phoneSubject)
+	if err != nil || bytes.Equal(bound, subject) {
+		return subject, err
+	}
+	body.Subject = hex.EncodeToString(bound)
+	if *bodyJSON, err = marshalCanonical(*body); err != nil {
+		return nil, err
+	}
+	return bound, nil
+}
+
+// storedState reads a contact's key and state. An erased contact starts
+// again from what outlived erasure: its opt-outs stay in force for topics
+// a new opt-in does not name.
+func storedState(tx *store.Tx, subject []byte) ([]byte, contactState, error) {
+	key, stored := tx.Contact(subject)
+	if stored == nil {
+		stored = tx.Suppression(subject)
+	}
+	st, err := decodeState(stored)
+	return key, st, err
+}

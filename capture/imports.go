@@ -429,29 +429,16 @@ func (s *Service) commitImport(batch []importEntry) (accepted, skipped, supersed
 					continue
 				}
 			}
-			subject, body := e.subject, e.body
-			if e.userKey != nil {
-				// The ledger's own resolution (identity.go): a BSUID
-				// alone names the contact it is tied to; with a number
-				// the two are linked from now on.
-				bound, err := s.bindIdentity(tx, e.userKey, e.phoneSubject)
-				if err != nil {
-					return err
-				}
-				if !bytes.Equal(bound, subject) {
-					subject = bound
-					fields := *e.bodyFields
-					fields.Subject = hex.EncodeToString(bound)
-					if body, err = marshalCanonical(fields); err != nil {
-						return err
-					}
-				}
+			body := e.body
+			var fields eventBody
+			if e.bodyFields != nil {
+				fields = *e.bodyFields
 			}
-			key, stored := tx.Contact(subject)
-			if stored == nil {
-				stored = tx.Suppression(subject)
+			subject, err := s.eventSubject(tx, e.userKey, e.phoneSubject, e.subject, &fields, &body)
+			if err != nil {
+				return err
 			}
-			st, err := decodeState(stored)
+			key, st, err := storedState(tx, subject)
 			if err != nil {
 				return err
 			}

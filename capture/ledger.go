@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"bytes"
 	"cmp"
 	"crypto/rand"
 	"crypto/sha256"
@@ -152,27 +151,11 @@ func (s *Service) Record(r Record) (Result, error) {
 			}
 		}
 		evBody, evBodyJSON := body, bodyJSON
-		subject := subject
-		if userKey != nil {
-			bound, err := s.bindIdentity(tx, userKey, phoneSubject)
-			if err != nil {
-				return err
-			}
-			if !bytes.Equal(bound, subject) {
-				subject = bound
-				evBody.Subject = hex.EncodeToString(bound)
-				if evBodyJSON, err = marshalCanonical(evBody); err != nil {
-					return err
-				}
-			}
+		subject, err := s.eventSubject(tx, userKey, phoneSubject, subject, &evBody, &evBodyJSON)
+		if err != nil {
+			return err
 		}
-		key, stored := tx.Contact(subject)
-		if stored == nil {
-			// An erased contact starts again from what outlived erasure:
-			// its opt-outs stay in force for topics a new opt-in does not name.
-			stored = tx.Suppression(subject)
-		}
-		st, err := decodeState(stored)
+		key, st, err := storedState(tx, subject)
 		if err != nil {
 			return err
 		}
