@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/consentry/consentry/store"
 )
 
 // Event types.
@@ -211,6 +213,9 @@ func openPII(key, sealed []byte) (*piiRecord, error) {
 	}
 	plain, err := unseal(key, sealed)
 	if err != nil {
+		return nil, err
+	}
+	if plain, err = store.ExpandPersonal(plain); err != nil {
 		return nil, err
 	}
 	var p piiRecord

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -39,7 +40,7 @@ func (t *Tx) AppendEvent(build EventBuilder) (EventRecord, error) {
 	// default (half full) makes the ledger twice the size on disk and the
 	// export read twice the pages.
 	events.FillPercent = 1.0
-	if err := events.Put(seqKey(seq), encodeEvent(rec)); err != nil {
+	if err := events.Put(seqKey(seq), encodeEvent(rec, t.head.Hash)); err != nil {
 		return EventRecord{}, err
 	}
 	if len(subject) > 0 {
@@ -71,7 +72,12 @@ func (t *Tx) ResealEvent(seq uint64, sealed []byte) error {
 		return err
 	}
 	rec.Sealed = sealed
-	return t.bucket(bucketEvents).Put(seqKey(seq), encodeEvent(rec))
+	events := t.bucket(bucketEvents)
+	prev, err := prevInBucket(events, seq)()
+	if err != nil {
+		return err
+	}
+	return events.Put(seqKey(seq), encodeEvent(rec, prev))
 }
 
 // Head returns the last committed event's sequence number and hash.
@@ -92,9 +98,15 @@ func (s *Store) Head() (Head, error) {
 func (s *Store) Events(after uint64, limit int) ([]EventRecord, error) {
 	out := make([]EventRecord, 0, min(limit, 1024))
 	err := s.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketEvents).Cursor()
+		events := tx.Bucket(bucketEvents)
+		c := events.Cursor()
 		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
-			rec, err := decodeEvent(be64(k), v, true)
+			seq := be64(k)
+			prev := prevInBucket(events, seq)
+			if n := len(out); n > 0 && out[n-1].Seq == seq-1 {
+				prev = fixedPrev(out[n-1].Hash)
+			}
+			rec, err := decodeEvent(seq, v, prev)
 			if err != nil {
 				return err
 			}
@@ -126,15 +138,70 @@ func (s *Store) EventsOf(subject []byte) ([]EventRecord, error) {
 }
 
 func getEvent(tx *bolt.Tx, seq uint64) (EventRecord, error) {
-	v := tx.Bucket(bucketEvents).Get(seqKey(seq))
+	events := tx.Bucket(bucketEvents)
+	v := events.Get(seqKey(seq))
 	if v == nil {
 		return EventRecord{}, ErrNotFound
 	}
-	return decodeEvent(seq, v, true)
+	return decodeEvent(seq, v, prevInBucket(events, seq))
 }
 
-// An event is stored as uvarint(len(canonical)) ‖ canonical ‖ hash ‖ sealed.
-func encodeEvent(rec EventRecord) []byte {
+// Events are stored in one of two layouts.
+//
+// Compact (written since format 1 of the compact encoding):
+//
+//	0x00 ‖ 0x01 ‖ flags ‖ hash (32) ‖ uvarint len(body) ‖ body ‖ sealed
+//
+// where body is the canonical bytes without what the flags say was
+// stripped (the id/seq prefix, the prev_hash suffix: both known from the
+// key and the previous event), hex packed and compressed against the event
+// dictionary when the flags say so. The hash is kept and prev_hash dropped
+// rather than the other way round: recomputing hashes would chain every
+// read back to the first event, while a previous hash is one lookup (or,
+// when reading in order, already at hand).
+//
+// Legacy (every release before): uvarint len(canonical) ‖ canonical ‖ hash
+// ‖ sealed. Its first byte is never 0x00, as canonical bytes are never
+// empty, so both layouts are told apart by the first byte and legacy
+// values stay readable as they are; `consentry compact` rewrites them.
+const (
+	eventFormatMark    = 0x00
+	eventFormatCompact = 0x01
+
+	eventStrippedPrefix = 1
+	eventStrippedPrev   = 2
+	eventHexPacked      = 4
+	eventCompressed     = 8
+	eventKnownFlags     = eventStrippedPrefix | eventStrippedPrev | eventHexPacked | eventCompressed
+)
+
+// encodeEvent writes rec in the compact layout; prev is the hash of event
+// rec.Seq-1 (zero for the first).
+func encodeEvent(rec EventRecord, prev [32]byte) []byte {
+	stripPrefix, stripPrev, body := stripCanonical(rec.Seq, rec.Canonical, prev)
+	var flags byte
+	if stripPrefix {
+		flags |= eventStrippedPrefix
+	}
+	if stripPrev {
+		flags |= eventStrippedPrev
+	}
+	if bytes.IndexByte(body, hexMark) < 0 {
+		body, flags = packHex(body), flags|eventHexPacked
+	}
+	if z := eventCoder.compress(nil, body); len(z) < len(body) {
+		body, flags = z, flags|eventCompressed
+	}
+	b := make([]byte, 0, 3+32+binary.MaxVarintLen64+len(body)+len(rec.Sealed))
+	b = append(b, eventFormatMark, eventFormatCompact, flags)
+	b = append(b, rec.Hash[:]...)
+	b = binary.AppendUvarint(b, uint64(len(body)))
+	b = append(b, body...)
+	return append(b, rec.Sealed...)
+}
+
+// encodeEventLegacy writes the layout of releases before the compact one.
+func encodeEventLegacy(rec EventRecord) []byte {
 	b := make([]byte, 0, binary.MaxVarintLen64+len(rec.Canonical)+32+len(rec.Sealed))
 	b = binary.AppendUvarint(b, uint64(len(rec.Canonical)))
 	b = append(b, rec.Canonical...)
@@ -144,28 +211,120 @@ func encodeEvent(rec EventRecord) []byte {
 
 var errCorruptEvent = errors.New("store: corrupt event record")
 
-func decodeEvent(seq uint64, v []byte, copyOut bool) (EventRecord, error) {
+// storedHash reads the hash of a stored event without decoding the rest.
+func storedHash(v []byte) ([32]byte, error) {
+	var h [32]byte
+	if len(v) > 0 && v[0] == eventFormatMark {
+		if len(v) < 3+32 || v[1] != eventFormatCompact {
+			return h, errCorruptEvent
+		}
+		copy(h[:], v[3:35])
+		return h, nil
+	}
+	n, w := binary.Uvarint(v)
+	if w <= 0 || n > uint64(len(v)-w) || uint64(len(v)-w)-n < 32 {
+		return h, errCorruptEvent
+	}
+	copy(h[:], v[w+int(n):])
+	return h, nil
+}
+
+// prevHashFunc returns the hash of the event before the one being decoded;
+// it is called only for compact values that dropped their prev_hash.
+type prevHashFunc func() ([32]byte, error)
+
+func fixedPrev(h [32]byte) prevHashFunc { return func() ([32]byte, error) { return h, nil } }
+
+// prevInBucket looks the previous hash up in the events bucket.
+func prevInBucket(events *bolt.Bucket, seq uint64) prevHashFunc {
+	return func() ([32]byte, error) {
+		if seq <= 1 {
+			return [32]byte{}, nil
+		}
+		v := events.Get(seqKey(seq - 1))
+		if v == nil {
+			return [32]byte{}, errCorruptEvent
+		}
+		return storedHash(v)
+	}
+}
+
+// decodeEvent reads a stored event of either layout. The record never
+// aliases v (which bbolt owns).
+func decodeEvent(seq uint64, v []byte, prev prevHashFunc) (EventRecord, error) {
+	if len(v) == 0 || v[0] != eventFormatMark {
+		return decodeEventLegacy(seq, v)
+	}
+	if len(v) < 3+32 || v[1] != eventFormatCompact || v[2]&^eventKnownFlags != 0 {
+		return EventRecord{}, errCorruptEvent
+	}
+	flags := v[2]
+	rec := EventRecord{Seq: seq}
+	copy(rec.Hash[:], v[3:35])
+	rest := v[35:]
+	n, w := binary.Uvarint(rest)
+	if w <= 0 || n > uint64(len(rest)-w) {
+		return EventRecord{}, errCorruptEvent
+	}
+	body, sealed := rest[w:w+int(n)], rest[w+int(n):]
+	var err error
+	if flags&eventCompressed != 0 {
+		if body, err = eventCoder.decompress(nil, body); err != nil {
+			return EventRecord{}, errCorruptEvent
+		}
+	}
+	canonical := make([]byte, 0, len(body)+160)
+	if flags&eventStrippedPrefix != 0 {
+		canonical = append(canonical, canonicalPrefix(seq)...)
+	}
+	if flags&eventHexPacked != 0 {
+		if canonical, err = unpackHex(canonical, body); err != nil {
+			return EventRecord{}, errCorruptEvent
+		}
+	} else {
+		canonical = append(canonical, body...)
+	}
+	if flags&eventStrippedPrev != 0 {
+		if len(canonical) == 0 || canonical[len(canonical)-1] != '}' {
+			return EventRecord{}, errCorruptEvent
+		}
+		h, err := prev()
+		if err != nil {
+			return EventRecord{}, err
+		}
+		canonical = append(canonical[:len(canonical)-1], canonicalSuffix(h)...)
+	}
+	rec.Canonical = canonical
+	if len(sealed) > 0 {
+		rec.Sealed = clone(sealed)
+	}
+	return rec, nil
+}
+
+func decodeEventLegacy(seq uint64, v []byte) (EventRecord, error) {
 	n, w := binary.Uvarint(v)
 	// Compare without adding to n: a huge length must not wrap around.
 	if w <= 0 || n > uint64(len(v)-w) || uint64(len(v)-w)-n < 32 {
 		return EventRecord{}, errCorruptEvent
 	}
 	rest := v[w:]
-	rec := EventRecord{Seq: seq, Canonical: rest[:n]}
+	rec := EventRecord{Seq: seq, Canonical: clone(rest[:n])}
 	copy(rec.Hash[:], rest[n:n+32])
 	if sealed := rest[n+32:]; len(sealed) > 0 {
-		rec.Sealed = sealed
-	}
-	if copyOut {
-		rec.Canonical = clone(rec.Canonical)
-		rec.Sealed = clone(rec.Sealed)
+		rec.Sealed = clone(sealed)
 	}
 	return rec, nil
 }
 
-// DecodeEventValue parses a stored event value; exported for fuzzing the
-// on-disk format.
-func DecodeEventValue(seq uint64, v []byte) (EventRecord, error) { return decodeEvent(seq, v, true) }
+// DecodeEventValue parses a stored event value of either layout; prev is
+// the previous event's hash. Exported for fuzzing the on-disk format.
+func DecodeEventValue(seq uint64, v []byte, prev [32]byte) (EventRecord, error) {
+	return decodeEvent(seq, v, fixedPrev(prev))
+}
 
-// EncodeEventValue is the inverse of DecodeEventValue.
-func EncodeEventValue(rec EventRecord) []byte { return encodeEvent(rec) }
+// EncodeEventValue is the inverse of DecodeEventValue: the compact layout.
+func EncodeEventValue(rec EventRecord, prev [32]byte) []byte { return encodeEvent(rec, prev) }
+
+// EncodeLegacyEventValue writes the layout of releases before the compact
+// encoding, for upgrade tests and fuzzing.
+func EncodeLegacyEventValue(rec EventRecord) []byte { return encodeEventLegacy(rec) }
