@@ -168,6 +168,11 @@ func piiDigest(p piiRecord) (string, []byte, error) {
 	return hex.EncodeToString(sum[:]), b, nil
 }
 
+// personalForm is what is sealed of an event's personal data: compressed
+// (store.CompressPersonal). Upgrade tests set it to write what releases
+// before compression sealed, the plain JSON.
+var personalForm = store.CompressPersonal
+
 // seal encrypts personal data with the contact's key (AES-256-GCM).
 func seal(key, plaintext []byte) ([]byte, error) {
 	aead, err := newAEAD(key)

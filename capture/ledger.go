@@ -107,7 +107,7 @@ func (s *Service) Record(r Record) (Result, error) {
 	// Sealing with the new contact's key ahead keeps the encryption out of
 	// the transaction in the common case.
 	// Compressed before sealing: once sealed it no longer compresses.
-	piiStored := store.CompressPersonal(piiPlain)
+	piiStored := personalForm(piiPlain)
 	newSealed, err := seal(newKey, piiStored)
 	if err != nil {
 		return Result{}, err

@@ -24,6 +24,7 @@ commands:
   serve     run the service (flags or CONSENTRY_* variables; see serve -h)
   verify    verify an NDJSON consent export offline: consentry verify FILE [--public-key KEY]
   backup    write a consistent copy of the database: consentry backup --out FILE [--url URL --key KEY]
+  compact   write a smaller copy of a stopped service's database: consentry compact --db FILE --out NEWFILE
   qr        print one QR code (consentry qr --link ID --format txt) or make many: consentry qr batch --in rows.csv --out codes.zip
 `
 
@@ -40,6 +41,8 @@ func main() {
 		os.Exit(capture.RunVerify(args, os.Stdout, os.Stderr))
 	case "backup":
 		os.Exit(capture.RunBackup(args, os.Getenv, os.Stdout, os.Stderr))
+	case "compact":
+		os.Exit(store.RunCompact(args, os.Stdout, os.Stderr))
 	case "qr":
 		os.Exit(capture.RunQR(args, os.Stdin, os.Stdout, os.Stderr))
 	case "-h", "--help", "help":
