@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -64,6 +65,9 @@ type Store struct {
 	// readers is held shared by every read transaction and exclusively by
 	// ScrubFreePages, which must know no reader still sees freed pages.
 	readers sync.RWMutex
+
+	warmed    chan struct{} // closed when the contacts read-ahead is requested (warm.go)
+	warmPages atomic.Int64  // pages it asked for
 }
 
 // Head is the last event of the ledger: its sequence number and hash.
@@ -104,6 +108,10 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	go s.commitLoop()
+	// Readiness does not wait for the contacts tree to be in memory: checks
+	// are served at once, from disk until the read-ahead lands.
+	s.warmed = make(chan struct{})
+	go s.warmContacts()
 	return s, nil
 }
 
@@ -263,4 +271,14 @@ func clone(b []byte) []byte {
 		return nil
 	}
 	return append([]byte(nil), b...)
+}
+
+// headInTx reads the head recorded in the meta bucket.
+func (s *Store) headInTx(tx *bolt.Tx) Head {
+	var h Head
+	if v := tx.Bucket(bucketMeta).Get(keyHead); len(v) == 40 {
+		h.Seq = be64(v[:8])
+		copy(h.Hash[:], v[8:])
+	}
+	return h
 }

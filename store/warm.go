@@ -1,0 +1,198 @@
+package store
+
+import (
+	"encoding/binary"
+	"os"
+	"unsafe"
+
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
+)
+
+// Checks read the contacts tree and nothing else. After a restart its pages
+// are not in the page cache and each check that lands on a cold leaf waits
+// for one random read, so the first bulk checks run at disk latency. Open
+// therefore asks the kernel, in the background, to read every page of the
+// contacts tree ahead (posix_fadvise WILLNEED: the reads are queued at
+// once, not one fault at a time), and exports read events in a way that
+// tells the kernel those pages will not be needed again (MADV_COLD), so a
+// full export of a ledger larger than memory does not push the contacts
+// out.
+
+// bbolt's page layout (on-disk format, stable across its releases): a
+// 16-byte header (id uint64, flags uint16, count uint16, overflow uint32),
+// then for a branch page count elements of (pos uint32, ksize uint32, pgid
+// uint64).
+const (
+	pageHeaderSize    = 16
+	branchElementSize = 16
+	branchPageFlag    = 0x01
+	leafPageFlag      = 0x02
+)
+
+// pageRun is a run of consecutive pages, in page ids.
+type pageRun struct{ first, n uint64 }
+
+// treePages lists the pages of a bucket's tree in key order: branch pages
+// are read (they are few: one per hundreds of leaves); leaves are listed
+// from their parents without being read (a bbolt tree is balanced, so one
+// leaf tells that the whole level is leaves). Overflow pages of leaves are
+// not known without reading the leaf, so each leaf counts as one page.
+// Each level is asked for (WILLNEED) before it is read, so its pages come
+// in together rather than one read after another. Pages are read from the
+// file, not through bbolt's mapping: the same page cache, and nothing
+// depends on where bbolt maps the file. tx keeps the pages from being
+// reused meanwhile.
+func treePages(tx *bolt.Tx, b *bolt.Bucket, f *os.File) []pageRun {
+	root := uint64(b.Root())
+	if root == 0 { // an inline bucket lives inside its parent's page
+		return nil
+	}
+	pageSize := uint64(tx.DB().Info().PageSize)
+	high := uint64(tx.Size()) / pageSize
+	buf := make([]byte, pageSize)
+	read := func(id uint64, n uint64) ([]byte, bool) {
+		if id < 2 || id >= high || id*pageSize+n > high*pageSize {
+			return nil, false
+		}
+		if uint64(len(buf)) < n {
+			buf = make([]byte, n)
+		}
+		if _, err := f.ReadAt(buf[:n], int64(id*pageSize)); err != nil {
+			return nil, false
+		}
+		return buf[:n], true
+	}
+	header := func(p []byte) (flags uint16, count uint64) {
+		return uint16(p[8]) | uint16(p[9])<<8, uint64(uint16(p[10]) | uint16(p[11])<<8)
+	}
+	var branches []uint64
+	level := []uint64{root}
+	for depth := 0; depth < 64; depth++ {
+		p, ok := read(level[0], pageHeaderSize)
+		if !ok {
+			return nil // damaged: read-ahead is only a hint
+		}
+		if flags, _ := header(p); flags != branchPageFlag {
+			return append(runsOf(branches), runsOf(level)...)
+		}
+		if len(level) > 1 {
+			adviseWillNeed(f, runsOf(level), pageSize)
+		}
+		var next []uint64
+		for _, id := range level {
+			p, ok := read(id, pageHeaderSize)
+			if !ok {
+				return nil
+			}
+			flags, count := header(p)
+			if p, ok = read(id, pageHeaderSize+count*branchElementSize); !ok || flags != branchPageFlag {
+				return nil
+			}
+			branches = append(branches, id)
+			for e := p[pageHeaderSize:]; len(e) >= branchElementSize; e = e[branchElementSize:] {
+				next = append(next, binary.LittleEndian.Uint64(e[8:16]))
+			}
+		}
+		if len(next) == 0 {
+			return nil
+		}
+		level = next
+	}
+	return nil
+}
+
+// runsOf merges adjacent page ids into runs, keeping their order.
+func runsOf(ids []uint64) []pageRun {
+	var out []pageRun
+	for _, id := range ids {
+		if n := len(out); n > 0 && out[n-1].first+out[n-1].n == id {
+			out[n-1].n++
+			continue
+		}
+		out = append(out, pageRun{id, 1})
+	}
+	return out
+}
+
+// adviseWillNeed asks the kernel to read the pages ahead (without waiting
+// for them). f is a descriptor of our own: the page cache is shared.
+func adviseWillNeed(f *os.File, runs []pageRun, pageSize uint64) {
+	for _, r := range runs {
+		_ = unix.Fadvise(int(f.Fd()), int64(r.first*pageSize), int64(r.n*pageSize), unix.FADV_WILLNEED)
+	}
+}
+
+// warmContacts reads the contacts tree's pages ahead; Open runs it in the
+// background. It holds a read transaction only while it walks the branch
+// pages.
+func (s *Store) warmContacts() {
+	defer close(s.warmed)
+	f, err := os.Open(s.db.Path())
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	var runs []pageRun
+	var pageSize uint64
+	if err := s.view(func(tx *bolt.Tx) error {
+		pageSize = uint64(tx.DB().Info().PageSize)
+		runs = treePages(tx, tx.Bucket(bucketContacts), f)
+		return nil
+	}); err != nil || len(runs) == 0 {
+		return
+	}
+	adviseWillNeed(f, runs, pageSize)
+	s.warmPages.Store(int64(sumRuns(runs)))
+}
+
+func sumRuns(runs []pageRun) uint64 {
+	var n uint64
+	for _, r := range runs {
+		n += r.n
+	}
+	return n
+}
+
+// WarmDone is closed once the background read-ahead of the contacts tree
+// that Open started has been requested.
+func (s *Store) WarmDone() <-chan struct{} { return s.warmed }
+
+// coldPages collects the pages event values were read from, so they can
+// be marked cold once copied out (see markCold).
+type coldPages struct {
+	pageSize uintptr
+	pages    []unsafe.Pointer // page starts inside bbolt's mapping, as read
+}
+
+func newColdPages() *coldPages { return &coldPages{pageSize: uintptr(os.Getpagesize())} }
+
+func (c *coldPages) add(v []byte) {
+	if len(v) == 0 {
+		return
+	}
+	p := unsafe.Pointer(unsafe.SliceData(v))
+	offset := uintptr(p) % c.pageSize
+	start := unsafe.Add(p, -int(offset))
+	for k := uintptr(0); k <= (offset+uintptr(len(v))-1)/c.pageSize; k++ {
+		if q := unsafe.Add(start, k*c.pageSize); len(c.pages) == 0 || c.pages[len(c.pages)-1] != q {
+			c.pages = append(c.pages, q)
+		}
+	}
+}
+
+// markCold tells the kernel the pages will not be needed again soon
+// (MADV_COLD: they go to the inactive list and are reclaimed first, but
+// stay cached while memory is plentiful). It must run while the read
+// transaction that read them is open: the mapping cannot move meanwhile.
+func (c *coldPages) markCold() {
+	for i := 0; i < len(c.pages); {
+		j := i + 1
+		for j < len(c.pages) && uintptr(c.pages[j]) == uintptr(c.pages[j-1])+c.pageSize {
+			j++
+		}
+		_ = unix.Madvise(unsafe.Slice((*byte)(c.pages[i]), uintptr(j-i)*c.pageSize), unix.MADV_COLD)
+		i = j
+	}
+	c.pages = c.pages[:0]
+}
