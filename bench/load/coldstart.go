@@ -29,14 +29,17 @@ import (
 //     records (page URL, IP, user agent), in-process through
 //     capture.Service.Record (the code the API calls) from many goroutines,
 //     and reports the file's bytes per event and where they go;
+//
 //  2. drops the page cache (root: sync; echo 3 > /proc/sys/vm/drop_caches),
 //     starts the server and times how long it takes to answer /readyz;
+//
 //  3. right away, times three bulk checks of 10,000 random seeded numbers
 //     each, then a full NDJSON export (cold: only the contacts tree was
 //     read ahead), then the same export again (warm);
+//
 //  4. writes the figures into a section of docs/BENCHMARKS.md of its own.
 //
-//	load coldstart -consentry BIN -db FILE -n 1000000 -md docs/BENCHMARKS.md
+//     load coldstart -consentry BIN -db FILE -n 1000000 -md docs/BENCHMARKS.md
 func cmdColdStart(args []string) error {
 	fs := flag.NewFlagSet("coldstart", flag.ContinueOnError)
 	bin := fs.String("consentry", "", "consentry binary")
