@@ -452,10 +452,12 @@ func TestEventValueRoundTrip(t *testing.T) {
 	}
 	for _, bad := range [][]byte{nil, {0x80}, {5, 'a', 'b'}, append([]byte{0}, make([]byte, 31)...),
 		{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
-		append([]byte{0, 1, 0xf0}, make([]byte, 33)...),                                         // unknown flags
-		append([]byte{0, 2, 0}, make([]byte, 33)...),                                            // unknown format
-		append(append([]byte{0, 1, eventCompressed}, make([]byte, 32)...), 3, 0xff, 0xff, 0xff), // copy past the dictionary
-		append(append([]byte{0, 1, eventHexPacked}, make([]byte, 32)...), 3, 0x01, 0x30, 0),     // packed run past the end
+		append([]byte{0, 1, 0xf0}, make([]byte, 33)...),                                                           // unknown flags
+		append([]byte{0, 2, 0}, make([]byte, 33)...),                                                              // unknown format
+		append(append([]byte{0, 1, eventCompressed | eventHashStored}, make([]byte, 32)...), 3, 0xff, 0xff, 0xff), // copy past the dictionary
+		append(append([]byte{0, 1, eventHexPacked | eventHashStored}, make([]byte, 32)...), 3, 0x01, 0x30, 0),     // packed run past the end
+		{0, 1, eventHashStored, 1, 2},                                                                             // hash cut short
+		{0, 1, eventCompressed, 3, 0xff, 0xff, 0xff},                                                              // no hash, copy past the dictionary
 	} {
 		if _, err := DecodeEventValue(1, bad, prev); err == nil {
 			t.Errorf("DecodeEventValue(%x) accepted a corrupt value", bad)

@@ -137,6 +137,9 @@ func TestOpenWarmsTheContactsTree(t *testing.T) {
 func TestEventReaderMatchesEvents(t *testing.T) {
 	st, _ := storeTestOpen(t)
 	err := st.Write(func(tx *Tx) error {
+		if err := tx.PutContact([]byte("subject-1234567"), make([]byte, 32), []byte("state")); err != nil {
+			return err
+		}
 		for i := 0; i < 3000; i++ {
 			if _, err := tx.AppendEvent(func(seq uint64, prev [32]byte) ([]byte, []byte, []byte, error) {
 				body := bytes.Repeat([]byte{'a' + byte(i%26)}, 200+i%300)
@@ -151,6 +154,16 @@ func TestEventReaderMatchesEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := storeTestCheckChain(t, st, 3000)
+	// One event at a time (most keep no hash of their own): the same.
+	one, err := st.EventsOf([]byte("subject-1234567"))
+	if err != nil || len(one) != len(want) {
+		t.Fatalf("EventsOf: %d events, %v", len(one), err)
+	}
+	for i, rec := range one {
+		if rec.Hash != want[i].Hash || !bytes.Equal(rec.Canonical, want[i].Canonical) {
+			t.Fatalf("EventsOf: event %d differs", rec.Seq)
+		}
+	}
 	for _, start := range []uint64{0, 1, 1499, 2999, 3000} {
 		r := st.NewEventReader()
 		var got []EventRecord
