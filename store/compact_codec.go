@@ -166,27 +166,35 @@ func appendUint(b []byte, v uint64) []byte {
 // copies (t&0x7f)+minCopy bytes from the dictionary at the big-endian
 // 16-bit offset that follows.
 type dictCoder struct {
-	dict  []byte
-	index map[uint32][]uint16 // 4-byte prefix → dictionary offsets
+	dict []byte
+	// index maps a hash of 4 bytes to up to dictWays dictionary offsets
+	// (plus one; zero is empty) where they occur. A colliding entry only
+	// costs a comparison: matches are checked against the dictionary.
+	index *[1 << dictHashBits][dictWays]uint16
 }
 
 const (
 	minCopy       = 4
 	maxCopy       = 0x7f + minCopy
 	maxLiteralRun = 0x80
-	maxCandidates = 16
+	dictHashBits  = 14
+	dictWays      = 8
 )
 
+func dictHash(b []byte) uint32 { return (le32(b) * 2654435761) >> (32 - dictHashBits) }
+
 func newDictCoder(dict []byte) *dictCoder {
-	if len(dict) > 1<<16 {
-		panic("store: dictionary larger than 64 KiB")
+	if len(dict) >= 1<<16 {
+		panic("store: dictionary of 64 KiB or more")
 	}
-	c := &dictCoder{dict: dict, index: map[uint32][]uint16{}}
+	c := &dictCoder{dict: dict, index: new([1 << dictHashBits][dictWays]uint16)}
 	for i := 0; i+minCopy <= len(dict); i++ {
-		k := le32(dict[i:])
-		// The first offsets of a prefix are enough: samples repeat shapes.
-		if l := c.index[k]; len(l) < maxCandidates {
-			c.index[k] = append(l, uint16(i))
+		slot := &c.index[dictHash(dict[i:])]
+		for w := range slot {
+			if slot[w] == 0 { // the first offsets are enough: samples repeat shapes
+				slot[w] = uint16(i + 1)
+				break
+			}
 		}
 	}
 	return c
@@ -201,13 +209,17 @@ func (c *dictCoder) compress(dst, src []byte) []byte {
 	for i := 0; i < len(src); {
 		bestLen, bestOff := 0, 0
 		if i+minCopy <= len(src) {
-			for _, off := range c.index[le32(src[i:])] {
-				n := minCopy
-				for n < maxCopy && i+n < len(src) && int(off)+n < len(c.dict) && src[i+n] == c.dict[int(off)+n] {
+			for _, entry := range c.index[dictHash(src[i:])] {
+				if entry == 0 {
+					break
+				}
+				off := int(entry) - 1
+				n := 0
+				for n < maxCopy && i+n < len(src) && off+n < len(c.dict) && src[i+n] == c.dict[off+n] {
 					n++
 				}
 				if n > bestLen {
-					bestLen, bestOff = n, int(off)
+					bestLen, bestOff = n, off
 				}
 			}
 		}
