@@ -215,11 +215,15 @@ func (s *Store) commitGroup(group []*writeRequest) {
 
 // Backup writes a consistent copy of the whole database to w while the
 // service keeps running.
+// It leaves the page cache as it found it, so a backup of a file larger
+// than memory does not push out the contacts tree checks read (warm.go).
 func (s *Store) Backup(w io.Writer) (int64, error) {
 	var n int64
+	bw := newBackupWriter(w, s.db.Path())
+	defer bw.Close()
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
-		n, err = tx.WriteTo(w)
+		n, err = tx.WriteTo(bw)
 		return err
 	})
 	return n, err

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
 	"os"
 	"slices"
 	"unsafe"
@@ -297,4 +298,83 @@ func prefetchLeaves(tx *bolt.Tx, b *bolt.Bucket, keys [][]byte, path string) {
 	}
 	slices.Sort(ids)
 	adviseWillNeed(f, runsOf(ids), pageSize)
+}
+
+// backupWriter passes a backup through and, behind it, drops from the page
+// cache the pages of the file that only the backup brought in: those not
+// cached when it started (residency from mincore on a mapping of our own,
+// which faults nothing in). Pages that were cached, and pages the server
+// has mapped meanwhile (FADV_DONTNEED leaves mapped pages alone), stay.
+// bbolt's Tx.WriteTo reads the file in order and writes what it read, so
+// the bytes written so far are the file's bytes up to the same offset.
+type backupWriter struct {
+	w        io.Writer
+	f        *os.File
+	resident []byte // one byte per page at the start; bit 0 set: cached
+	pageSize int64
+	off      int64 // bytes written so far
+	dropped  int64 // pages up to here are handled
+}
+
+func newBackupWriter(w io.Writer, path string) *backupWriter {
+	bw := &backupWriter{w: w, pageSize: int64(os.Getpagesize())}
+	f, err := os.Open(path)
+	if err != nil {
+		return bw
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.Size() == 0 {
+		f.Close()
+		return bw
+	}
+	m, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		f.Close()
+		return bw
+	}
+	defer unix.Munmap(m)
+	vec := make([]byte, (int64(len(m))+bw.pageSize-1)/bw.pageSize)
+	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+		f.Close()
+		return bw
+	}
+	bw.f, bw.resident = f, vec
+	return bw
+}
+
+func (bw *backupWriter) Write(p []byte) (int, error) {
+	n, err := bw.w.Write(p)
+	bw.off += int64(n)
+	if bw.f != nil {
+		bw.drop(bw.off / bw.pageSize)
+	}
+	return n, err
+}
+
+// drop advises DONTNEED for the pages before page end that were not cached
+// at the start, in runs.
+func (bw *backupWriter) drop(end int64) {
+	end = min(end, int64(len(bw.resident)))
+	for p := bw.dropped; p < end; {
+		if bw.resident[p]&1 != 0 {
+			p++
+			continue
+		}
+		q := p
+		for q < end && bw.resident[q]&1 == 0 {
+			q++
+		}
+		_ = unix.Fadvise(int(bw.f.Fd()), p*bw.pageSize, (q-p)*bw.pageSize, unix.FADV_DONTNEED)
+		p = q
+	}
+	bw.dropped = max(bw.dropped, end)
+}
+
+// Close drops the rest: the kernel's read-ahead runs past the last page in
+// use, up to the end of the file.
+func (bw *backupWriter) Close() {
+	if bw.f != nil {
+		bw.drop(int64(len(bw.resident)))
+		bw.f.Close()
+	}
 }

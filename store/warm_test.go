@@ -137,6 +137,32 @@ func TestOpenWarmsTheContactsTree(t *testing.T) {
 		t.Fatalf("warmed %d pages, want %d", got, leaves+branches)
 	}
 	waitResident(t, path, want)
+
+	// A backup reads the whole file and leaves the cache as it found it:
+	// the contacts tree stays, the pages only the backup read are dropped.
+	isContacts := map[uint64]bool{}
+	for _, r := range want {
+		for id := r.first; id < r.first+r.n; id++ {
+			isContacts[id] = true
+		}
+	}
+	before := residentPages(t, path)
+	var buf bytes.Buffer
+	if _, err := st.Backup(&buf); err != nil {
+		t.Fatal(err)
+	}
+	waitResident(t, path, want)
+	after := residentPages(t, path)
+	notBefore, cachedAfter := 0, 0
+	for id := 2; id < len(before); id++ {
+		if !isContacts[uint64(id)] && before[id]&1 == 0 {
+			notBefore++
+			cachedAfter += int(after[id] & 1)
+		}
+	}
+	if notBefore < 100 || cachedAfter > notBefore/20 {
+		t.Fatalf("after a backup, %d of the %d pages it alone read are cached", cachedAfter, notBefore)
+	}
 }
 
 // waitResident waits until every page of runs is in the page cache.
