@@ -370,10 +370,14 @@ func (bw *backupWriter) drop(end int64) {
 	bw.dropped = max(bw.dropped, end)
 }
 
-// Close drops the rest: the kernel's read-ahead runs past the last page in
-// use, up to the end of the file.
+// Close drops the rest (the kernel's read-ahead runs past the last page in
+// use, up to the end of the file), and goes over the whole file once more:
+// DONTNEED skips pages still in flight or waiting in another CPU's LRU
+// batch when it is called, which by now have settled.
 func (bw *backupWriter) Close() {
 	if bw.f != nil {
+		bw.drop(int64(len(bw.resident)))
+		bw.dropped = 0
 		bw.drop(int64(len(bw.resident)))
 		bw.f.Close()
 	}

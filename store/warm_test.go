@@ -146,6 +146,8 @@ func TestOpenWarmsTheContactsTree(t *testing.T) {
 			isContacts[id] = true
 		}
 	}
+	var inUse int // pages the backup copies; past them the kernel's read-ahead may still be landing
+	st.view(func(tx *bolt.Tx) error { inUse = int(tx.Size()) / os.Getpagesize(); return nil })
 	before := residentPages(t, path)
 	var buf bytes.Buffer
 	if _, err := st.Backup(&buf); err != nil {
@@ -154,7 +156,7 @@ func TestOpenWarmsTheContactsTree(t *testing.T) {
 	waitResident(t, path, want)
 	after := residentPages(t, path)
 	notBefore, cachedAfter := 0, 0
-	for id := 2; id < len(before); id++ {
+	for id := 2; id < min(len(before), inUse); id++ {
 		if !isContacts[uint64(id)] && before[id]&1 == 0 {
 			notBefore++
 			cachedAfter += int(after[id] & 1)
