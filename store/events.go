@@ -437,6 +437,7 @@ func (r *EventReader) Next(after uint64, limit int) ([]EventRecord, error) {
 			}
 		}
 		r.readAhead(after + uint64(limit))
+		r.cold.begin(tx)
 		c := events.Cursor()
 		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 			seq := be64(k)

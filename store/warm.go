@@ -164,14 +164,26 @@ func (s *Store) WarmDone() <-chan struct{} { return s.warmed }
 // coldPages collects the pages event values were read from, so they can
 // be marked cold once copied out (see markCold).
 type coldPages struct {
-	pageSize uintptr
-	pages    []unsafe.Pointer // page starts inside bbolt's mapping, as read
+	pageSize    uintptr
+	base, limit uintptr          // bbolt's mapping in the current transaction
+	pages       []unsafe.Pointer // page starts inside it, as read
+	marked      int              // pages advised so far
 }
 
 func newColdPages() *coldPages { return &coldPages{pageSize: uintptr(os.Getpagesize())} }
 
+// begin sets the mapping values must lie in: only pages of the file are
+// advised, never memory of our own that a value might have been copied to.
+func (c *coldPages) begin(tx *bolt.Tx) {
+	c.base = tx.DB().Info().Data
+	c.limit = c.base + uintptr(tx.Size())
+}
+
 func (c *coldPages) add(v []byte) {
 	if len(v) == 0 {
+		return
+	}
+	if a := uintptr(unsafe.Pointer(unsafe.SliceData(v))); a < c.base || a+uintptr(len(v)) > c.limit || c.base%c.pageSize != 0 {
 		return
 	}
 	p := unsafe.Pointer(unsafe.SliceData(v))
@@ -194,7 +206,9 @@ func (c *coldPages) markCold() {
 		for j < len(c.pages) && uintptr(c.pages[j]) == uintptr(c.pages[j-1])+c.pageSize {
 			j++
 		}
-		_ = unix.Madvise(unsafe.Slice((*byte)(c.pages[i]), uintptr(j-i)*c.pageSize), unix.MADV_COLD)
+		if unix.Madvise(unsafe.Slice((*byte)(c.pages[i]), uintptr(j-i)*c.pageSize), unix.MADV_COLD) == nil {
+			c.marked += j - i
+		}
 		i = j
 	}
 	c.pages = c.pages[:0]

@@ -236,6 +236,9 @@ func TestEventReaderMatchesEvents(t *testing.T) {
 			after = recs[len(recs)-1].Seq
 		}
 		r.Close()
+		if start == 0 && r.cold.marked < 10 {
+			t.Errorf("a full read marked %d pages cold", r.cold.marked)
+		}
 		if len(got) != len(want)-int(start) {
 			t.Fatalf("from %d: %d events, want %d", start, len(got), len(want)-int(start))
 		}
