@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/consentry/consentry/store"
 )
 
 // Event types.
@@ -192,6 +194,11 @@ func piiDigest(p piiRecord) (string, []byte, error) {
 	return hex.EncodeToString(sum[:]), b, nil
 }
 
+// personalForm is what is sealed of an event's personal data: compressed
+// (store.CompressPersonal). Upgrade tests set it to write what releases
+// before compression sealed, the plain JSON.
+var personalForm = store.CompressPersonal
+
 // seal encrypts personal data with the contact's key (AES-256-GCM).
 func seal(key, plaintext []byte) ([]byte, error) {
 	aead, err := newAEAD(key)
@@ -237,6 +244,9 @@ func openPII(key, sealed []byte) (*piiRecord, error) {
 	}
 	plain, err := unseal(key, sealed)
 	if err != nil {
+		return nil, err
+	}
+	if plain, err = store.ExpandPersonal(plain); err != nil {
 		return nil, err
 	}
 	var p piiRecord

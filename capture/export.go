@@ -238,24 +238,52 @@ func (p *exportPart) render(recs []store.EventRecord, keys map[string][]byte, f 
 }
 
 // eachChunk walks events 1..end in chunks, each read in its own short
-// transaction, with the sealing keys of the chunk's contacts.
+// transaction, with the sealing keys of the chunk's contacts. The reader
+// reads ahead and leaves what it read cold in the page cache (see
+// store.EventReader), so an export does not wait for the disk and does not
+// evict the contacts checks read. Reading a chunk (decoding events, looking
+// up keys) is serial; a goroutine reads the next chunk while fn handles
+// this one, so the two overlap on separate cores.
 func (s *Service) eachChunk(end uint64, fn func([]store.EventRecord, map[string][]byte) error) error {
-	for after := uint64(0); after < end; {
-		recs, err := s.store.Events(after, int(min(exportChunk, end-after)))
-		if err != nil {
+	type chunk struct {
+		recs []store.EventRecord
+		keys map[string][]byte
+		err  error
+	}
+	chunks := make(chan chunk, 1)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		defer close(chunks)
+		reader := s.store.NewEventReader()
+		defer reader.Close()
+		for after := uint64(0); after < end; {
+			var c chunk
+			c.recs, c.err = reader.Next(after, int(min(exportChunk, end-after)))
+			if c.err == nil && len(c.recs) == 0 {
+				return
+			}
+			if c.err == nil {
+				c.keys, c.err = s.keysFor(c.recs)
+			}
+			select {
+			case chunks <- c:
+			case <-stop: // fn failed: the export is over
+				return
+			}
+			if c.err != nil {
+				return
+			}
+			after = c.recs[len(c.recs)-1].Seq
+		}
+	}()
+	for c := range chunks {
+		if c.err != nil {
+			return c.err
+		}
+		if err := fn(c.recs, c.keys); err != nil {
 			return err
 		}
-		if len(recs) == 0 {
-			return nil
-		}
-		keys, err := s.keysFor(recs)
-		if err != nil {
-			return err
-		}
-		if err := fn(recs, keys); err != nil {
-			return err
-		}
-		after = recs[len(recs)-1].Seq
 	}
 	return nil
 }

@@ -133,7 +133,9 @@ func (s *Service) Record(r Record) (Result, error) {
 	}
 	// Sealing with the new contact's key ahead keeps the encryption out of
 	// the transaction in the common case.
-	newSealed, err := seal(newKey, piiPlain)
+	// Compressed before sealing: once sealed it no longer compresses.
+	piiStored := personalForm(piiPlain)
+	newSealed, err := seal(newKey, piiStored)
 	if err != nil {
 		return Result{}, err
 	}
@@ -187,7 +189,7 @@ func (s *Service) Record(r Record) (Result, error) {
 		sealed := newSealed
 		if key == nil {
 			key = newKey // a new contact: the data was sealed before the transaction
-		} else if sealed, err = seal(key, piiPlain); err != nil {
+		} else if sealed, err = seal(key, piiStored); err != nil {
 			return err
 		}
 		// The time is taken inside the transaction so that it never goes

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -116,4 +117,80 @@ func BenchmarkEvents(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)*2048/b.Elapsed().Seconds(), "events/s")
+}
+
+// benchLedgerEvents builds n events shaped as the ledger writes them, each
+// chained to the one before.
+func benchLedgerEvents(n int) []EventRecord {
+	recs := make([]EventRecord, n)
+	var prev [32]byte
+	for i := range recs {
+		seq := uint64(i + 1)
+		sub := sha256.Sum256([]byte{byte(i), byte(i >> 8), byte(i >> 16)})
+		pii := sha256.Sum256(sub[:])
+		canonical := fmt.Sprintf(`{"id":"evt_%d","seq":%d,"type":"opt_in","subject":"%x","topics":["marketing"],"source":"web",`+
+			`"notice_sha256":"%x","notice_version":"2026-01","notice_locale":"pt-BR","pii_sha256":"%x","at":"2026-11-27T12:%02d:%02d.%03dZ","prev_hash":"%x"}`,
+			seq, seq, sub[:16], sha256.Sum256([]byte("notice")), pii, i/60000%60, i/1000%60, i%1000, prev)
+		recs[i] = EventRecord{Seq: seq, Canonical: []byte(canonical), Hash: sha256.Sum256([]byte(canonical)), Sealed: bytes.Repeat([]byte{0xa5}, 110)}
+		prev = recs[i].Hash
+	}
+	return recs
+}
+
+// BenchmarkEventEncode is the encoding every append does inside the
+// write transaction: compact against the layout of earlier releases.
+func BenchmarkEventEncode(b *testing.B) {
+	recs := benchLedgerEvents(1024)
+	for _, layout := range []string{"compact", "legacy"} {
+		b.Run(layout, func(b *testing.B) {
+			size := 0
+			for i := 0; i < b.N; i++ {
+				rec := recs[i%len(recs)]
+				var v []byte
+				if layout == "compact" {
+					var prev [32]byte
+					if rec.Seq > 1 {
+						prev = recs[rec.Seq-2].Hash
+					}
+					v = encodeEvent(rec, prev)
+				} else {
+					v = encodeEventLegacy(rec)
+				}
+				size += len(v)
+			}
+			b.ReportMetric(float64(size)/float64(b.N), "bytes/event")
+		})
+	}
+}
+
+// BenchmarkEventDecode is an export's per-event read cost: decoding in
+// order, each event's hash being the next one's prev_hash.
+func BenchmarkEventDecode(b *testing.B) {
+	recs := benchLedgerEvents(1024)
+	for _, layout := range []string{"compact", "legacy"} {
+		vals := make([][]byte, len(recs))
+		var prev [32]byte
+		for i, rec := range recs {
+			if layout == "compact" {
+				vals[i] = encodeEvent(rec, prev)
+			} else {
+				vals[i] = encodeEventLegacy(rec)
+			}
+			prev = rec.Hash
+		}
+		b.Run(layout, func(b *testing.B) {
+			var prev [32]byte
+			for i := 0; i < b.N; i++ {
+				j := i % len(vals)
+				if j == 0 {
+					prev = [32]byte{}
+				}
+				rec, err := decodeEvent(uint64(j+1), vals[j], fixedPrev(prev))
+				if err != nil {
+					b.Fatal(err)
+				}
+				prev = rec.Hash
+			}
+		})
+	}
 }

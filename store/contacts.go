@@ -350,6 +350,7 @@ func (s *Store) ContactState(subject []byte) (state, suppression []byte, err err
 func (s *Store) ContactStates(subjects [][]byte, fn func(i int, state, suppression []byte)) error {
 	return s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketContacts)
+		prefetchLeaves(tx, b, subjects, s.db.Path()) // warm.go
 		for i, subj := range subjects {
 			if subj == nil {
 				fn(i, nil, nil)

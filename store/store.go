@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -64,6 +65,9 @@ type Store struct {
 	// readers is held shared by every read transaction and exclusively by
 	// ScrubFreePages, which must know no reader still sees freed pages.
 	readers sync.RWMutex
+
+	warmed    chan struct{} // closed when the contacts read-ahead is requested (warm.go)
+	warmPages atomic.Int64  // pages it asked for
 }
 
 // Head is the last event of the ledger: its sequence number and hash.
@@ -110,6 +114,10 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	go s.commitLoop()
+	// Readiness does not wait for the contacts tree to be in memory: checks
+	// are served at once, from disk until the read-ahead lands.
+	s.warmed = make(chan struct{})
+	go s.warmContacts()
 	return s, nil
 }
 
@@ -213,11 +221,15 @@ func (s *Store) commitGroup(group []*writeRequest) {
 
 // Backup writes a consistent copy of the whole database to w while the
 // service keeps running.
+// It leaves the page cache as it found it, so a backup of a file larger
+// than memory does not push out the contacts tree checks read (warm.go).
 func (s *Store) Backup(w io.Writer) (int64, error) {
 	var n int64
+	bw := newBackupWriter(w, s.db.Path())
+	defer bw.Close()
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
-		n, err = tx.WriteTo(w)
+		n, err = tx.WriteTo(bw)
 		return err
 	})
 	return n, err
@@ -269,4 +281,14 @@ func clone(b []byte) []byte {
 		return nil
 	}
 	return append([]byte(nil), b...)
+}
+
+// headInTx reads the head recorded in the meta bucket.
+func (s *Store) headInTx(tx *bolt.Tx) Head {
+	var h Head
+	if v := tx.Bucket(bucketMeta).Get(keyHead); len(v) == 40 {
+		h.Seq = be64(v[:8])
+		copy(h.Hash[:], v[8:])
+	}
+	return h
 }

@@ -3,10 +3,12 @@ package store
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -421,48 +423,108 @@ func TestStoreOpenRejectsGarbage(t *testing.T) {
 }
 
 func TestEventValueRoundTrip(t *testing.T) {
+	prev := sha256.Sum256([]byte("previous"))
+	ledgerLike := []byte(`{"id":"evt_3","seq":3,"type":"opt_in","subject":"9bd60deb4c887d619f849a4b7d0a70d5","topics":["marketing"],` +
+		`"source":"web","pii_sha256":"bf2d87937858169014537ee6b7c40d6309156056b63580a1456c95ebd85ec079","at":"2026-03-14T09:26:53.589Z",` +
+		`"prev_hash":"` + hex.EncodeToString(prev[:]) + `"}`)
 	recs := []EventRecord{
 		{Seq: 1, Canonical: []byte(`{"a":1}`), Hash: sha256.Sum256([]byte("x")), Sealed: []byte("sealed")},
 		{Seq: 2, Canonical: []byte(`{}`), Hash: [32]byte{1, 2, 3}},
 		{Seq: 3, Canonical: bytes.Repeat([]byte("c"), 300), Sealed: bytes.Repeat([]byte{0}, 3)},
+		{Seq: 3, Canonical: ledgerLike, Hash: sha256.Sum256(ledgerLike), Sealed: []byte("s")},
+		{Seq: 4, Canonical: ledgerLike}, // prefix and suffix that do not match seq and prev
+		{Seq: 5, Canonical: []byte("{\x01\x20\"" + strings.Repeat("ab", 32) + "\"}")},
 	}
 	for _, rec := range recs {
-		got, err := DecodeEventValue(rec.Seq, EncodeEventValue(rec))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Seq != rec.Seq || !bytes.Equal(got.Canonical, rec.Canonical) || got.Hash != rec.Hash || !bytes.Equal(got.Sealed, rec.Sealed) {
-			t.Fatalf("round trip of %+v gave %+v", rec, got)
+		for name, v := range map[string][]byte{"compact": EncodeEventValue(rec, prev), "legacy": EncodeLegacyEventValue(rec)} {
+			got, err := DecodeEventValue(rec.Seq, v, prev)
+			if err != nil {
+				t.Fatal(name, err)
+			}
+			if got.Seq != rec.Seq || !bytes.Equal(got.Canonical, rec.Canonical) || got.Hash != rec.Hash || !bytes.Equal(got.Sealed, rec.Sealed) {
+				t.Fatalf("%s round trip of %+v gave %+v", name, rec, got)
+			}
 		}
 	}
+	// The ledger-like event keeps only what the store cannot rebuild.
+	if n := len(EncodeEventValue(recs[3], prev)); n > 150 {
+		t.Errorf("compact ledger-like event is %d bytes (legacy %d)", n, len(EncodeLegacyEventValue(recs[3])))
+	}
 	for _, bad := range [][]byte{nil, {0x80}, {5, 'a', 'b'}, append([]byte{0}, make([]byte, 31)...),
-		{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}} {
-		if _, err := DecodeEventValue(1, bad); err == nil {
+		{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+		append([]byte{0, 1, 0xf0}, make([]byte, 33)...),                                                           // unknown flags
+		append([]byte{0, 2, 0}, make([]byte, 33)...),                                                              // unknown format
+		append(append([]byte{0, 1, eventCompressed | eventHashStored}, make([]byte, 32)...), 3, 0xff, 0xff, 0xff), // copy past the dictionary
+		append(append([]byte{0, 1, eventHexPacked | eventHashStored}, make([]byte, 32)...), 3, 0x01, 0x30, 0),     // packed run past the end
+		{0, 1, eventHashStored, 1, 2},                                                                             // hash cut short
+		{0, 1, eventCompressed, 3, 0xff, 0xff, 0xff},                                                              // no hash, copy past the dictionary
+	} {
+		if _, err := DecodeEventValue(1, bad, prev); err == nil {
 			t.Errorf("DecodeEventValue(%x) accepted a corrupt value", bad)
 		}
 	}
 }
 
+// The dictionary file is part of the on-disk format: values written with
+// it can only be read with the same bytes.
+func TestDictionaryFrozen(t *testing.T) {
+	if got := dictSamplesSum(); got != dictSamplesV1SHA256 {
+		t.Fatalf("store/eventdict/v1.txt changed (sha256 %s); it is frozen: add a new dictionary under a new format version instead", got)
+	}
+	if len(eventDictV1) < 1000 || len(piiDictV1) < 500 {
+		t.Fatalf("dictionaries of %d and %d bytes", len(eventDictV1), len(piiDictV1))
+	}
+}
+
+func TestPersonalCompression(t *testing.T) {
+	for _, plain := range [][]byte{
+		[]byte(`{"salt":"2bc990059473448e6ebd442aa16bfaa0","phone":"+5511987654321","evidence":{"ip":"177.1.2.3"}}`),
+		[]byte(`{}`), {}, {0}, {0, 1, 2}, {0, 0}, []byte("x\x01y"), {0, 1, 0x01},
+	} {
+		stored := CompressPersonal(plain)
+		got, err := ExpandPersonal(stored)
+		if err != nil || !bytes.Equal(got, plain) {
+			t.Errorf("round trip of %q: %q, %v", plain, got, err)
+		}
+	}
+	// Plaintext sealed before compression existed reads as it is.
+	old := []byte(`{"salt":"00","phone":"+5511987654321","evidence":{}}`)
+	if got, err := ExpandPersonal(old); err != nil || !bytes.Equal(got, old) {
+		t.Errorf("legacy plaintext: %q, %v", got, err)
+	}
+}
+
 func FuzzDecodeEventValue(f *testing.F) {
-	f.Add(EncodeEventValue(EventRecord{Canonical: []byte(`{"seq":1}`), Sealed: []byte("s")}))
-	f.Add(EncodeEventValue(EventRecord{Canonical: []byte(`{}`)}))
+	prev := sha256.Sum256([]byte("p"))
+	ledgerLike := []byte(`{"id":"evt_7","seq":7,"type":"opt_in","subject":"9bd60deb4c887d619f849a4b7d0a70d5","topics":[],"pii_sha256":"` +
+		strings.Repeat("5a", 32) + `","prev_hash":"` + hex.EncodeToString(prev[:]) + `"}`)
+	f.Add(EncodeEventValue(EventRecord{Seq: 7, Canonical: ledgerLike, Sealed: []byte("s")}, prev))
+	f.Add(EncodeEventValue(EventRecord{Seq: 7, Canonical: []byte(`{"seq":1}`), Sealed: []byte("s")}, prev))
+	f.Add(EncodeLegacyEventValue(EventRecord{Canonical: []byte(`{"seq":1}`), Sealed: []byte("s")}))
+	f.Add(EncodeLegacyEventValue(EventRecord{Canonical: []byte(`{}`)}))
 	f.Add([]byte{})
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 'x'})
 	f.Add([]byte{0xe0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 'x'})
 	f.Fuzz(func(t *testing.T, v []byte) {
-		rec, err := DecodeEventValue(7, v)
+		rec, err := DecodeEventValue(7, v, prev)
 		if err == nil {
 			if rec.Seq != 7 {
 				t.Fatalf("seq %d", rec.Seq)
 			}
-			// Decoding what was encoded gives the same record.
-			again, err := DecodeEventValue(7, EncodeEventValue(rec))
-			if err != nil || !bytes.Equal(again.Canonical, rec.Canonical) || again.Hash != rec.Hash || !bytes.Equal(again.Sealed, rec.Sealed) {
-				t.Fatalf("re-decoding %x: %+v, %v", v, again, err)
+			// Decoding what was encoded gives the same record, in either layout.
+			encs := [][]byte{EncodeEventValue(rec, prev)}
+			if len(rec.Canonical) > 0 {
+				encs = append(encs, EncodeLegacyEventValue(rec))
+			}
+			for _, enc := range encs {
+				again, err := DecodeEventValue(7, enc, prev)
+				if err != nil || !bytes.Equal(again.Canonical, rec.Canonical) || again.Hash != rec.Hash || !bytes.Equal(again.Sealed, rec.Sealed) {
+					t.Fatalf("re-decoding %x: %+v, %v", v, again, err)
+				}
 			}
 			// The record is a copy: changing the input does not change it.
 			mine := append([]byte(nil), v...)
-			rec, _ = DecodeEventValue(7, mine)
+			rec, _ = DecodeEventValue(7, mine, prev)
 			before := string(rec.Canonical) + string(rec.Sealed)
 			for i := range mine {
 				mine[i] ^= 0xff
@@ -472,17 +534,32 @@ func FuzzDecodeEventValue(f *testing.F) {
 			}
 		}
 		// Any split of the bytes into canonical, hash and sealed parts
-		// survives an encode/decode round trip.
+		// survives an encode/decode round trip in both layouts, and so does
+		// the input placed in a ledger-shaped event.
 		if len(v) >= 1 {
 			cut := int(v[0]) % len(v)
-			in := EventRecord{Seq: 1, Canonical: v[:cut], Sealed: v[cut:]}
-			copy(in.Hash[:], v)
-			out, err := DecodeEventValue(1, EncodeEventValue(in))
-			if err != nil {
-				t.Fatal(err)
+			mid := bytes.Index(ledgerLike, []byte(`,"prev_hash"`))
+			spliced := append(append(append([]byte(nil), ledgerLike[:mid]...), v[:cut]...), ledgerLike[mid:]...)
+			ins := []EventRecord{{Seq: 1, Canonical: v[:cut], Sealed: v[cut:]}, {Seq: 7, Canonical: spliced}}
+			for _, in := range ins {
+				copy(in.Hash[:], v)
+				encs := [][]byte{EncodeEventValue(in, prev)}
+				if len(in.Canonical) > 0 { // the legacy layout never held empty canonical bytes
+					encs = append(encs, EncodeLegacyEventValue(in))
+				}
+				for _, enc := range encs {
+					out, err := DecodeEventValue(in.Seq, enc, prev)
+					if err != nil {
+						t.Fatalf("%+v encoded as %x: %v", in, enc, err)
+					}
+					if !bytes.Equal(out.Canonical, in.Canonical) || out.Hash != in.Hash || !bytes.Equal(out.Sealed, in.Sealed) {
+						t.Fatalf("round trip of %+v gave %+v", in, out)
+					}
+				}
 			}
-			if !bytes.Equal(out.Canonical, in.Canonical) || out.Hash != in.Hash || !bytes.Equal(out.Sealed, in.Sealed) {
-				t.Fatalf("round trip of %+v gave %+v", in, out)
+			// Personal data compresses and expands to itself.
+			if got, err := ExpandPersonal(CompressPersonal(v)); err != nil || !bytes.Equal(got, v) {
+				t.Fatalf("personal data %x came back as %x, %v", v, got, err)
 			}
 		}
 	})

@@ -8,6 +8,7 @@
 //	load wait   -url URL                  (waits until /readyz answers 200)
 //	load matrix  -in FILE -out results.json   (ns/op of BenchmarkMatrix from `go test -bench` output)
 //	load widgets -in FILE -out results.json   (WIDGET-METRIC lines of the widgets browser test)
+//	load coldstart -consentry BIN -db FILE -n 1000000 -md docs/BENCHMARKS.md   (large ledger from a cold start)
 //
 // It only talks to loopback addresses, every scenario runs for a fixed time
 // or a fixed number of requests, and the whole run has a deadline.
@@ -121,6 +122,8 @@ func main() {
 		err = cmdMatrix(os.Args[2:])
 	case "widgets":
 		err = cmdWidgets(os.Args[2:])
+	case "coldstart":
+		err = cmdColdStart(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q (want run, seed, report, port, wait, matrix or widgets)", os.Args[1])
 	}

@@ -27,6 +27,7 @@ commands:
   verify    verify an NDJSON consent export offline: consentry verify FILE [--public-key KEY]
   backup    write a consistent copy of the database: consentry backup --out FILE [--url URL --key KEY]
   import    send consent records (CSV or NDJSON) to a running server: consentry import FILE --url URL
+  compact   write a smaller copy of a stopped service's database: consentry compact --db FILE --out NEWFILE
   qr        print one QR code (consentry qr --link ID --format txt) or make many: consentry qr batch --in rows.csv --out codes.zip
             (offline with --db, or against a running service with --url URL and CONSENTRY_API_KEY)
 `
@@ -44,6 +45,8 @@ func main() {
 		os.Exit(capture.RunVerify(args, os.Stdout, os.Stderr))
 	case "backup":
 		os.Exit(capture.RunBackup(args, os.Getenv, os.Stdout, os.Stderr))
+	case "compact":
+		os.Exit(store.RunCompact(args, os.Stdout, os.Stderr))
 	case "qr":
 		os.Exit(capture.RunQR(args, os.Stdin, os.Stdout, os.Stderr))
 	case "import":
