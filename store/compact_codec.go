@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"encoding/hex"
 	"errors"
+	"strconv"
 	"strings"
 )
 
@@ -129,9 +130,9 @@ func sampleResidual(canonical []byte) []byte {
 func canonicalPrefix(seq uint64) []byte {
 	b := make([]byte, 0, 48)
 	b = append(b, `{"id":"evt_`...)
-	b = appendUint(b, seq)
+	b = strconv.AppendUint(b, seq, 10)
 	b = append(b, `","seq":`...)
-	b = appendUint(b, seq)
+	b = strconv.AppendUint(b, seq, 10)
 	return append(b, ',')
 }
 
@@ -140,19 +141,6 @@ func canonicalSuffix(prev [32]byte) []byte {
 	b = append(b, `,"prev_hash":"`...)
 	b = hex.AppendEncode(b, prev[:])
 	return append(b, `"}`...)
-}
-
-func appendUint(b []byte, v uint64) []byte {
-	var d [20]byte
-	i := len(d)
-	for {
-		i--
-		d[i] = byte('0' + v%10)
-		if v /= 10; v == 0 {
-			break
-		}
-	}
-	return append(b, d[i:]...)
 }
 
 // dictCoder compresses short values against a fixed dictionary: each

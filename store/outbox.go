@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -80,21 +81,7 @@ func (t *Tx) EnqueueDelivery(d *Delivery) error {
 }
 
 func deliveryID(num uint64) string {
-	return "msg_" + string(appendUint(nil, num))
-}
-
-func appendUint(b []byte, v uint64) []byte {
-	var tmp [20]byte
-	i := len(tmp)
-	for {
-		i--
-		tmp[i] = byte('0' + v%10)
-		v /= 10
-		if v == 0 {
-			break
-		}
-	}
-	return append(b, tmp[i:]...)
+	return "msg_" + string(strconv.AppendUint(nil, num, 10))
 }
 
 // PendingDeliveries returns up to limit pending deliveries of a
