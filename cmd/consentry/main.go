@@ -16,6 +16,7 @@ import (
 	"github.com/consentry/consentry/capture"
 	"github.com/consentry/consentry/store"
 	"github.com/consentry/consentry/widgets"
+	"github.com/consentry/consentry/widgets/console"
 )
 
 const usage = `usage: consentry <command> [flags]
@@ -24,6 +25,7 @@ commands:
   serve     run the service (flags or CONSENTRY_* variables; see serve -h)
   verify    verify an NDJSON consent export offline: consentry verify FILE [--public-key KEY]
   backup    write a consistent copy of the database: consentry backup --out FILE [--url URL --key KEY]
+  users     console users: consentry users add --email E --role admin|editor|auditor (also list, disable, enable, reset-password)
   qr        print one QR code (consentry qr --link ID --format txt) or make many: consentry qr batch --in rows.csv --out codes.zip
 `
 
@@ -42,6 +44,8 @@ func main() {
 		os.Exit(capture.RunBackup(args, os.Getenv, os.Stdout, os.Stderr))
 	case "qr":
 		os.Exit(capture.RunQR(args, os.Stdin, os.Stdout, os.Stderr))
+	case "users":
+		os.Exit(console.RunUsers(args, os.Getenv, os.Stdin, os.Stdout, os.Stderr))
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:
@@ -114,12 +118,18 @@ func serve(args []string) int {
 func newApp(svc *capture.Service) (*fiber.App, *capture.Handler, error) {
 	app := fiber.New(svc.Config().ServerConfig())
 	api := capture.NewHandler(svc)
+	con, err := console.NewHandler(svc)
+	if err != nil {
+		return nil, nil, err
+	}
+	con.MountAudit(app) // first: it records the changes every later route makes with a key
 	api.Mount(app)
 	w, err := widgets.NewHandler(svc)
 	if err != nil {
 		return nil, nil, err
 	}
 	w.Mount(app)
+	con.Mount(app)
 	capture.MountFallback(app)
 	return app, api, nil
 }

@@ -1,0 +1,225 @@
+package console
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/qr"
+	"github.com/consentry/consentry/store"
+)
+
+// linkSources are the sources of the contract, offered in the forms.
+var linkSources = []string{"receipt", "packaging", "signage", "print", "pos_display", "event", "invoice", "sms", "email", "web", "app", "staff"}
+
+var qrPresets = []string{"receipt-58", "receipt-80", "packaging", "signage", "screen"}
+
+const linksPerPage = 25
+
+// problemsOf turns a service error into messages for a form: the fields
+// at fault, or the error's message.
+func problemsOf(err error) ([]capture.FieldError, bool) {
+	var e *capture.Error
+	if !errors.As(err, &e) || e.Code == capture.CodeInternal {
+		return nil, false
+	}
+	if len(e.Fields) == 0 {
+		return []capture.FieldError{{Field: "", Reason: e.Message}}, true
+	}
+	return e.Fields, true
+}
+
+func (h *Handler) linksPage(c *fiber.Ctx) error {
+	f := store.LinkFilter{Source: strings.Clone(c.Query("source")), Campaign: strings.TrimSpace(c.Query("campaign")),
+		After: strings.Clone(c.Query("after")), Limit: linksPerPage}
+	data := map[string]any{"Sources": linkSources, "Source": f.Source, "Campaign": f.Campaign}
+	if f.Source != "" && !contains(linkSources, f.Source) {
+		f.Source = ""
+	}
+	if _, ok := store.LinkSerial(f.After); f.After != "" && !ok {
+		f.After = ""
+	}
+	views, err := h.s.Links(f)
+	if err != nil {
+		return err
+	}
+	data["Links"] = views
+	if len(views) == f.Limit {
+		data["Next"] = views[len(views)-1].ID
+	}
+	return h.render(c, "links", data)
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *Handler) linkFormData(req capture.LinkRequest, problems []capture.FieldError) map[string]any {
+	st := h.s.Settings()
+	return map[string]any{"Sources": linkSources, "Topics": st.TopicIDs(), "Req": req, "Problems": problems,
+		"WANumber": st.WANumber, "Business": st.BusinessName}
+}
+
+func (h *Handler) newLinkPage(c *fiber.Ctx) error {
+	return h.render(c, "link_new", h.linkFormData(capture.LinkRequest{Source: "print"}, nil))
+}
+
+func formList(c *fiber.Ctx, name string) []string {
+	var out []string
+	for _, v := range c.Request().PostArgs().PeekMulti(name) {
+		out = append(out, string(v))
+	}
+	return out
+}
+
+// createLink is the console's POST /v1/links: the same service call.
+func (h *Handler) createLink(c *fiber.Ctx) error {
+	req := capture.LinkRequest{Source: c.FormValue("source"), Campaign: strings.TrimSpace(c.FormValue("campaign")),
+		Label: strings.TrimSpace(c.FormValue("label")), Message: strings.TrimSpace(c.FormValue("message")),
+		Topics: formList(c, "topics")}
+	var problems []capture.FieldError
+	if v := c.FormValue("expires_at"); v != "" {
+		t, err := time.Parse("2006-01-02", v)
+		if err != nil {
+			problems = append(problems, capture.FieldError{Field: "expires_at", Reason: "must be a date"})
+		} else {
+			t = t.Add(24*time.Hour - time.Second) // the end of the chosen day
+			req.ExpiresAt = &t
+		}
+	}
+	if v := c.FormValue("max_scans"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			problems = append(problems, capture.FieldError{Field: "max_scans", Reason: "must be a whole number, 0 for no limit"})
+		}
+		req.MaxScans = n
+	}
+	if len(problems) == 0 {
+		v, err := h.s.CreateLink(req)
+		if err == nil {
+			h.audit(c, "", "links.create", v.ID, v.Source+" "+v.Campaign)
+			return c.Redirect("/console/links/"+v.ID, fiber.StatusSeeOther)
+		}
+		p, ok := problemsOf(err)
+		if !ok {
+			return err
+		}
+		problems = p
+	}
+	return h.render(c.Status(fiber.StatusUnprocessableEntity), "link_new", h.linkFormData(req, problems))
+}
+
+func (h *Handler) linkPage(c *fiber.Ctx) error {
+	v, err := h.s.Link(strings.Clone(c.Params("id")))
+	if err != nil {
+		return h.fail(c, fiber.StatusNotFound, "not_found")
+	}
+	return h.render(c, "link", h.linkData(c, v, nil))
+}
+
+func (h *Handler) linkData(c *fiber.Ctx, v capture.LinkView, problems []capture.FieldError) map[string]any {
+	preset := c.Query("preset")
+	if !contains(qrPresets, preset) {
+		preset = "screen"
+	}
+	q := qrParams{Preset: preset, ECC: c.Query("ecc"), Module: c.Query("module"), Margin: c.Query("margin"), DPI: c.Query("dpi")}
+	return map[string]any{"Link": v, "Problems": problems, "Presets": qrPresets, "QR": q, "Query": q.query()}
+}
+
+// qrParams are the QR preview's parameters, kept as typed.
+type qrParams struct{ Preset, ECC, Module, Margin, DPI string }
+
+func (q qrParams) query() string {
+	s := "preset=" + q.Preset
+	for _, p := range [][2]string{{"ecc", q.ECC}, {"module", q.Module}, {"margin", q.Margin}, {"dpi", q.DPI}} {
+		if p[1] != "" {
+			s += "&" + p[0] + "=" + p[1]
+		}
+	}
+	return s
+}
+
+// updateLink saves the edit form (label, expiry, disabled): PATCH /v1/links.
+func (h *Handler) updateLink(c *fiber.Ctx) error {
+	id := strings.Clone(c.Params("id"))
+	label := strings.TrimSpace(c.FormValue("label"))
+	disabled := c.FormValue("disabled") == "on"
+	u := capture.LinkUpdate{Label: &label, Disabled: &disabled, SetExpiresAt: true}
+	var problems []capture.FieldError
+	if !capture.IsSafeText(label) || len(label) > 200 {
+		problems = append(problems, capture.FieldError{Field: "label", Reason: "must be plain text of at most 200 characters"})
+	}
+	if v := c.FormValue("expires_at"); v != "" {
+		t, err := time.Parse("2006-01-02", v)
+		if err != nil {
+			problems = append(problems, capture.FieldError{Field: "expires_at", Reason: "must be a date"})
+		}
+		t = t.Add(24*time.Hour - time.Second)
+		u.ExpiresAt = &t
+	}
+	if len(problems) == 0 {
+		v, err := h.s.UpdateLink(id, u)
+		if err != nil {
+			p, ok := problemsOf(err)
+			if !ok {
+				return err
+			}
+			problems = p
+		} else {
+			detail := "label, expiry"
+			if disabled {
+				detail += ", disabled"
+			}
+			h.audit(c, "", "links.update", v.ID, detail)
+			return c.Redirect("/console/links/"+v.ID, fiber.StatusSeeOther)
+		}
+	}
+	v, err := h.s.Link(id)
+	if err != nil {
+		return h.fail(c, fiber.StatusNotFound, "not_found")
+	}
+	return h.render(c.Status(fiber.StatusUnprocessableEntity), "link", h.linkData(c, v, problems))
+}
+
+// linkQR renders a link's code with the API's own renderer; download=1
+// makes it an attachment.
+func (h *Handler) linkQR(c *fiber.Ctx) error {
+	opts, err := capture.QROptionsFromQuery(c)
+	if err != nil {
+		return h.qrProblem(c, err)
+	}
+	if opts.Format == "" {
+		opts.Format = qr.FormatPNG
+	}
+	body, ctype, name, etag, err := h.s.LinkQRImage(strings.Clone(c.Params("id")), opts)
+	if err != nil {
+		return h.qrProblem(c, err)
+	}
+	disposition := "inline"
+	if c.Query("download") == "1" {
+		disposition = "attachment"
+	}
+	c.Set(fiber.HeaderContentType, ctype)
+	c.Set(fiber.HeaderETag, etag)
+	c.Set(fiber.HeaderContentDisposition, disposition+`; filename="`+name+`"`)
+	return c.Send(body)
+}
+
+func (h *Handler) qrProblem(c *fiber.Ctx, err error) error {
+	var e *capture.Error
+	if errors.As(err, &e) && e.Code != capture.CodeInternal {
+		c.Status(e.Code.Status())
+		c.Set(fiber.HeaderContentType, "text/plain; charset=utf-8")
+		return c.SendString(e.Message)
+	}
+	return err
+}
