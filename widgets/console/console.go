@@ -181,4 +181,3 @@ func (h *Handler) static(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "max-age=300")
 	return c.Send(b)
 }
-

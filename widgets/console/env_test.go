@@ -114,3 +114,17 @@ func (e *consoleEnv) addUser(email, role, password string) {
 		e.t.Fatal(err)
 	}
 }
+
+// apiWithKey sends a request with the given key.
+func (e *consoleEnv) apiWithKey(method, path, key string) (*http.Response, []byte) {
+	e.t.Helper()
+	req := httptest.NewRequest(method, path, nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := e.app.Test(req, -1)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, b
+}
