@@ -2,6 +2,8 @@ package console
 
 import (
 	"errors"
+	"html/template"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -132,20 +134,32 @@ func (h *Handler) linkData(c *fiber.Ctx, v capture.LinkView, problems []capture.
 		preset = "screen"
 	}
 	q := qrParams{Preset: preset, ECC: c.Query("ecc"), Module: c.Query("module"), Margin: c.Query("margin"), DPI: c.Query("dpi")}
-	return map[string]any{"Link": v, "Problems": problems, "Presets": qrPresets, "QR": q, "Query": q.query()}
+	base := "/console/links/" + url.PathEscape(v.ID) + "/qr?"
+	urls := map[string]template.URL{"img": template.URL(base + q.query("png", false))}
+	for _, f := range []string{"png", "svg", "pdf", "escpos"} {
+		urls[f] = template.URL(base + q.query(f, true))
+	}
+	return map[string]any{"Link": v, "Problems": problems, "Presets": qrPresets, "QR": q, "URLs": urls}
 }
 
 // qrParams are the QR preview's parameters, kept as typed.
 type qrParams struct{ Preset, ECC, Module, Margin, DPI string }
 
-func (q qrParams) query() string {
-	s := "preset=" + q.Preset
+// query is the image URL's query string for a format.
+func (q qrParams) query(format string, download bool) string {
+	v := url.Values{"format": {format}, "preset": {q.Preset}}
 	for _, p := range [][2]string{{"ecc", q.ECC}, {"module", q.Module}, {"margin", q.Margin}, {"dpi", q.DPI}} {
 		if p[1] != "" {
-			s += "&" + p[0] + "=" + p[1]
+			v.Set(p[0], p[1])
 		}
 	}
-	return s
+	if format == "escpos" && !strings.HasPrefix(q.Preset, "receipt-") {
+		v.Set("preset", "receipt-58") // ESC/POS is for receipt printers only
+	}
+	if download {
+		v.Set("download", "1")
+	}
+	return v.Encode()
 }
 
 // updateLink saves the edit form (label, expiry, disabled): PATCH /v1/links.
