@@ -25,7 +25,7 @@ func (h *Handler) renderUsers(c *fiber.Ctx, status int, problems []capture.Field
 }
 
 func (h *Handler) addUser(c *fiber.Ctx) error {
-	u, generated, err := h.users.add(c.FormValue("email"), c.FormValue("role"), c.FormValue("password"))
+	u, generated, err := h.users.add(formValue(c, "email"), formValue(c, "role"), formValue(c, "password"))
 	if err != nil {
 		p, ok := problemsOf(err)
 		if !ok {
@@ -45,7 +45,7 @@ func (h *Handler) changeUser(c *fiber.Ctx) error {
 	email, _ := url.PathUnescape(strings.Clone(c.Params("email")))
 	var err error
 	var shown *userView
-	action := c.FormValue("action")
+	action := formValue(c, "action")
 	switch action {
 	case "disable", "enable":
 		d := action == "disable"
@@ -54,7 +54,7 @@ func (h *Handler) changeUser(c *fiber.Ctx) error {
 		}
 		_, err = h.users.update(email, nil, &d)
 	case "role":
-		r := c.FormValue("role")
+		r := formValue(c, "role")
 		_, err = h.users.update(email, &r, nil)
 	case "reset":
 		var pw string
@@ -71,7 +71,7 @@ func (h *Handler) changeUser(c *fiber.Ctx) error {
 		}
 		return h.renderUsers(c, fiber.StatusUnprocessableEntity, p, nil)
 	}
-	h.audit(c, "", "users."+action, email, c.FormValue("role"))
+	h.audit(c, "", "users."+action, email, formValue(c, "role"))
 	return h.renderUsers(c, fiber.StatusOK, nil, shown)
 }
 
@@ -86,7 +86,7 @@ func (h *Handler) renderKeys(c *fiber.Ctx, status int, problems []capture.FieldE
 }
 
 func (h *Handler) createKey(c *fiber.Ctx) error {
-	name := strings.TrimSpace(c.FormValue("name"))
+	name := strings.TrimSpace(formValue(c, "name"))
 	scopes := formList(c, "scopes")
 	var problems []capture.FieldError
 	if name == "" || len(name) > 80 || !capture.IsSafeText(name) {
@@ -131,11 +131,11 @@ func (h *Handler) settingsPage(c *fiber.Ctx) error {
 // keywords) keep their values.
 func (h *Handler) saveSettings(c *fiber.Ctx) error {
 	next := h.s.Settings()
-	next.BusinessName = strings.TrimSpace(c.FormValue("business_name"))
-	next.WANumber = strings.TrimSpace(c.FormValue("wa_number"))
-	next.DefaultRegion = strings.ToUpper(strings.TrimSpace(c.FormValue("default_region")))
-	next.DefaultLocale = c.FormValue("default_locale")
-	next.PublicURL = strings.TrimRight(strings.TrimSpace(c.FormValue("public_url")), "/")
+	next.BusinessName = strings.TrimSpace(formValue(c, "business_name"))
+	next.WANumber = strings.TrimSpace(formValue(c, "wa_number"))
+	next.DefaultRegion = strings.ToUpper(strings.TrimSpace(formValue(c, "default_region")))
+	next.DefaultLocale = formValue(c, "default_locale")
+	next.PublicURL = strings.TrimRight(strings.TrimSpace(formValue(c, "public_url")), "/")
 	saved, err := h.s.UpdateSettings(next)
 	if err != nil {
 		p, ok := problemsOf(err)
@@ -149,7 +149,7 @@ func (h *Handler) saveSettings(c *fiber.Ctx) error {
 }
 
 func (h *Handler) auditPage(c *fiber.Ctx) error {
-	before, _ := strconv.ParseUint(c.Query("before"), 10, 64)
+	before, _ := strconv.ParseUint(queryValue(c, "before"), 10, 64)
 	entries, err := h.st.AuditLog(before, 50)
 	if err != nil {
 		return err

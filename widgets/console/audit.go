@@ -92,11 +92,11 @@ func createdID(body []byte) string {
 }
 
 func (h *Handler) apiAudit(c *fiber.Ctx) error {
-	before, err := strconv.ParseUint(c.Query("before", "0"), 10, 64)
+	before, err := strconv.ParseUint(queryValue(c, "before", "0"), 10, 64)
 	if err != nil {
 		return invalid("before", "must be the seq of an entry from a previous page")
 	}
-	limit, err := strconv.Atoi(c.Query("limit", "50"))
+	limit, err := strconv.Atoi(queryValue(c, "limit", "50"))
 	if err != nil || limit < 1 || limit > 500 {
 		return invalid("limit", "must be 1 to 500")
 	}

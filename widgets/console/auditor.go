@@ -30,7 +30,7 @@ type historyEvent struct {
 }
 
 func (h *Handler) contactPage(c *fiber.Ctx) error {
-	phone := strings.TrimSpace(c.Query("phone"))
+	phone := strings.TrimSpace(queryValue(c, "phone"))
 	data := map[string]any{"Phone": phone}
 	if phone == "" {
 		return h.render(c, "contacts", data)
@@ -105,7 +105,7 @@ func (h *Handler) exportDownload(c *fiber.Ctx) error {
 		dst  *time.Time
 		add  time.Duration
 	}{{"from", &f.From, 0}, {"to", &f.To, 24 * time.Hour}} {
-		if v := c.Query(p.name); v != "" {
+		if v := queryValue(c, p.name); v != "" {
 			t, err := time.Parse("2006-01-02", v)
 			if err != nil {
 				problems = append(problems, capture.FieldError{Field: p.name, Reason: "must be a date"})
@@ -114,7 +114,7 @@ func (h *Handler) exportDownload(c *fiber.Ctx) error {
 			*p.dst = t.Add(p.add)
 		}
 	}
-	format := c.Query("format")
+	format := queryValue(c, "format")
 	if format != "ndjson" && format != "csv" {
 		problems = append(problems, capture.FieldError{Field: "format", Reason: "must be ndjson or csv"})
 	}

@@ -122,6 +122,8 @@ func (h *Handler) routes() []route {
 		{"GET", "/console/settings", "", admins, 0, h.settingsPage},
 		{"POST", "/console/settings", "", admins, formBody, h.saveSettings},
 		{"GET", "/console/audit", "", admins, 0, h.auditPage},
+		// Last: any other console path is an HTML page, not the API's JSON.
+		{"GET", "/console/*", "", nil, 0, h.notFound},
 	}
 }
 
@@ -162,6 +164,13 @@ func (h *Handler) secureHeaders(c *fiber.Ctx) error {
 	c.Set("Referrer-Policy", "same-origin")
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.Next()
+}
+
+func (h *Handler) notFound(c *fiber.Ctx) error {
+	if cur, ok := h.lookupSession(c); ok {
+		c.Locals("console_user", cur)
+	}
+	return h.fail(c, fiber.StatusNotFound, "not_found")
 }
 
 func (h *Handler) static(c *fiber.Ctx) error {

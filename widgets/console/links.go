@@ -36,8 +36,8 @@ func problemsOf(err error) ([]capture.FieldError, bool) {
 }
 
 func (h *Handler) linksPage(c *fiber.Ctx) error {
-	f := store.LinkFilter{Source: strings.Clone(c.Query("source")), Campaign: strings.TrimSpace(c.Query("campaign")),
-		After: strings.Clone(c.Query("after")), Limit: linksPerPage}
+	f := store.LinkFilter{Source: strings.Clone(queryValue(c, "source")), Campaign: strings.TrimSpace(queryValue(c, "campaign")),
+		After: strings.Clone(queryValue(c, "after")), Limit: linksPerPage}
 	data := map[string]any{"Sources": linkSources, "Source": f.Source, "Campaign": f.Campaign}
 	if f.Source != "" && !contains(linkSources, f.Source) {
 		f.Source = ""
@@ -85,11 +85,11 @@ func formList(c *fiber.Ctx, name string) []string {
 
 // createLink is the console's POST /v1/links: the same service call.
 func (h *Handler) createLink(c *fiber.Ctx) error {
-	req := capture.LinkRequest{Source: c.FormValue("source"), Campaign: strings.TrimSpace(c.FormValue("campaign")),
-		Label: strings.TrimSpace(c.FormValue("label")), Message: strings.TrimSpace(c.FormValue("message")),
+	req := capture.LinkRequest{Source: formValue(c, "source"), Campaign: strings.TrimSpace(formValue(c, "campaign")),
+		Label: strings.TrimSpace(formValue(c, "label")), Message: strings.TrimSpace(formValue(c, "message")),
 		Topics: formList(c, "topics")}
 	var problems []capture.FieldError
-	if v := c.FormValue("expires_at"); v != "" {
+	if v := formValue(c, "expires_at"); v != "" {
 		t, err := time.Parse("2006-01-02", v)
 		if err != nil {
 			problems = append(problems, capture.FieldError{Field: "expires_at", Reason: "must be a date"})
@@ -98,7 +98,7 @@ func (h *Handler) createLink(c *fiber.Ctx) error {
 			req.ExpiresAt = &t
 		}
 	}
-	if v := c.FormValue("max_scans"); v != "" {
+	if v := formValue(c, "max_scans"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
 			problems = append(problems, capture.FieldError{Field: "max_scans", Reason: "must be a whole number, 0 for no limit"})
@@ -129,11 +129,11 @@ func (h *Handler) linkPage(c *fiber.Ctx) error {
 }
 
 func (h *Handler) linkData(c *fiber.Ctx, v capture.LinkView, problems []capture.FieldError) map[string]any {
-	preset := c.Query("preset")
+	preset := queryValue(c, "preset")
 	if !contains(qrPresets, preset) {
 		preset = "screen"
 	}
-	q := qrParams{Preset: preset, ECC: c.Query("ecc"), Module: c.Query("module"), Margin: c.Query("margin"), DPI: c.Query("dpi")}
+	q := qrParams{Preset: preset, ECC: queryValue(c, "ecc"), Module: queryValue(c, "module"), Margin: queryValue(c, "margin"), DPI: queryValue(c, "dpi")}
 	base := "/console/links/" + url.PathEscape(v.ID) + "/qr?"
 	urls := map[string]template.URL{"img": template.URL(base + q.query("png", false))}
 	for _, f := range []string{"png", "svg", "pdf", "escpos"} {
@@ -165,14 +165,14 @@ func (q qrParams) query(format string, download bool) string {
 // updateLink saves the edit form (label, expiry, disabled): PATCH /v1/links.
 func (h *Handler) updateLink(c *fiber.Ctx) error {
 	id := strings.Clone(c.Params("id"))
-	label := strings.TrimSpace(c.FormValue("label"))
-	disabled := c.FormValue("disabled") == "on"
+	label := strings.TrimSpace(formValue(c, "label"))
+	disabled := formValue(c, "disabled") == "on"
 	u := capture.LinkUpdate{Label: &label, Disabled: &disabled, SetExpiresAt: true}
 	var problems []capture.FieldError
 	if !capture.IsSafeText(label) || len(label) > 200 {
 		problems = append(problems, capture.FieldError{Field: "label", Reason: "must be plain text of at most 200 characters"})
 	}
-	if v := c.FormValue("expires_at"); v != "" {
+	if v := formValue(c, "expires_at"); v != "" {
 		t, err := time.Parse("2006-01-02", v)
 		if err != nil {
 			problems = append(problems, capture.FieldError{Field: "expires_at", Reason: "must be a date"})
@@ -219,7 +219,7 @@ func (h *Handler) linkQR(c *fiber.Ctx) error {
 		return h.qrProblem(c, err)
 	}
 	disposition := "inline"
-	if c.Query("download") == "1" {
+	if queryValue(c, "download") == "1" {
 		disposition = "attachment"
 	}
 	c.Set(fiber.HeaderContentType, ctype)

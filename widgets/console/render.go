@@ -55,7 +55,7 @@ type pageData struct {
 // langOf picks the console language: the lang cookie (set by the switch),
 // then Accept-Language, then the settings' default locale.
 func (h *Handler) langOf(c *fiber.Ctx) string {
-	if q := c.Query("lang"); isLang(q) {
+	if q := queryValue(c, "lang"); isLang(q) {
 		h.setCookie(c, "consentry_lang", q, 365*24*time.Hour)
 		return q
 	}
@@ -114,4 +114,13 @@ func (h *Handler) render(c *fiber.Ctx, page string, data any) error {
 func (h *Handler) fail(c *fiber.Ctx, status int, message string) error {
 	c.Set("Content-Security-Policy", contentSecurityPolicy)
 	return h.render(c.Status(status), "error", map[string]any{"Status": status, "Message": message})
+}
+
+// formValue and queryValue copy a value out of the request: Fiber lends
+// strings backed by its reused buffers, and settings or records may keep
+// what a form sent long after the request.
+func formValue(c *fiber.Ctx, name string) string { return strings.Clone(c.FormValue(name)) }
+
+func queryValue(c *fiber.Ctx, name string, def ...string) string {
+	return strings.Clone(c.Query(name, def...))
 }

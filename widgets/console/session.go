@@ -98,7 +98,7 @@ func (h *Handler) requireSession(roles []string) fiber.Handler {
 			return h.fail(c, fiber.StatusForbidden, "forbidden")
 		}
 		if c.Method() != fiber.MethodGet && c.Method() != fiber.MethodHead {
-			if subtle.ConstantTimeCompare([]byte(c.FormValue("csrf")), []byte(cur.session.CSRF)) != 1 {
+			if subtle.ConstantTimeCompare([]byte(formValue(c, "csrf")), []byte(cur.session.CSRF)) != 1 {
 				return h.fail(c, fiber.StatusForbidden, "csrf")
 			}
 		}
@@ -133,7 +133,7 @@ func (h *Handler) renderLogin(c *fiber.Ctx, status int, problem string) error {
 	}
 	h.setCookie(c, loginCookie, nonce, time.Hour)
 	return h.render(c.Status(status), "login", map[string]any{"Token": h.loginToken(nonce), "Problem": problem,
-		"Email": c.FormValue("email")})
+		"Email": formValue(c, "email")})
 }
 
 func (h *Handler) home(c *fiber.Ctx) error {
@@ -149,11 +149,11 @@ func (h *Handler) home(c *fiber.Ctx) error {
 // a session with a new token (never one the browser brought).
 func (h *Handler) login(c *fiber.Ctx) error {
 	nonce := c.Cookies(loginCookie)
-	if nonce == "" || subtle.ConstantTimeCompare([]byte(c.FormValue("csrf")), []byte(h.loginToken(nonce))) != 1 {
+	if nonce == "" || subtle.ConstantTimeCompare([]byte(formValue(c, "csrf")), []byte(h.loginToken(nonce))) != 1 {
 		return h.fail(c, fiber.StatusForbidden, "csrf")
 	}
-	email := strings.ToLower(strings.TrimSpace(c.FormValue("email")))
-	password := c.FormValue("password")
+	email := strings.ToLower(strings.TrimSpace(formValue(c, "email")))
+	password := formValue(c, "password")
 	ip := c.IP()
 	if wait := h.throttle.blocked(ip, email); wait > 0 {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(wait/time.Second)+1))
