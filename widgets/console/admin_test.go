@@ -212,4 +212,3 @@ func TestBrowserConsoleAccessibility(t *testing.T) {
 		}
 	}
 }
-
