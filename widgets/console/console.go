@@ -108,6 +108,8 @@ func (h *Handler) routes() []route {
 		{"GET", "/console/links/:id", "", editors, 0, h.linkPage},
 		{"POST", "/console/links/:id", "", editors, formBody, h.updateLink},
 		{"GET", "/console/links/:id/qr", "", editors, 0, h.linkQR},
+		{"GET", "/console/stats", "", editors, 0, h.statsPage},
+		{"GET", "/console/stats.csv", "", editors, 0, h.statsCSV},
 
 		{"GET", "/console/contacts", "", auditors, 0, h.contactPage},
 		{"GET", "/console/export", "", auditors, 0, h.exportPage},
