@@ -88,7 +88,13 @@ func (h *Handler) apiResetPassword(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(userView{Email: strings.ToLower(email), Password: generated})
+	u, err := h.st.User(strings.ToLower(email))
+	if err != nil {
+		return err
+	}
+	v := viewOf(u)
+	v.Password = generated
+	return c.JSON(v)
 }
 
 // decodeRequest is capture.DecodeJSON plus the contract's rule that an

@@ -95,6 +95,7 @@ func (h *Handler) routes() []route {
 		{"PATCH", "/v1/users/:email", capture.ScopeAdmin, nil, 4 << 10, h.apiPatchUser},
 		{"POST", "/v1/users/:email/password", capture.ScopeAdmin, nil, 4 << 10, h.apiResetPassword},
 		{"GET", "/v1/audit", capture.ScopeAdmin, nil, 0, h.apiAudit},
+		{"GET", "/openapi.json", "", nil, 0, h.openAPI},
 
 		{"GET", "/console/", "", nil, 0, h.home},
 		{"GET", "/console/static/:file", "", nil, 0, h.static},
