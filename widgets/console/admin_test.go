@@ -94,9 +94,40 @@ func TestBrowserAdmin(t *testing.T) {
 		t.Fatalf("bad region: status %d, region %s", ad.status(), r.e.svc.Settings().DefaultRegion)
 	}
 
+	// Erasure, confirmed by typing the number again (in another notation).
+	for _, req := range []struct{ path, body string }{
+		{"/v1/optins", `{"phone":"+5511987654321","topics":["orders"],"source":"web","notice":{"text":"Padaria Aurora Centro: orders","version":"1","locale":"en"}}`},
+		{"/v1/optouts", `{"phone":"+5511987654321"}`},
+	} {
+		if resp, b := r.e.api("POST", req.path, req.body); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("%s: %d %s", req.path, resp.StatusCode, b)
+		}
+	}
+	ad.open("/console/contacts?phone=%2B5511987654321")
+	ad.do(chromedp.SendKeys(chromedp.ID("confirm"), "(11) 98765-0000"))
+	ad.submit("#erase")
+	if ad.status() != http.StatusUnprocessableEntity {
+		t.Fatalf("erasure with a wrong confirmation: %d", ad.status())
+	}
+	if lines, _ := r.e.svc.History("+5511987654321"); len(lines) != 2 || !strings.Contains(string(lines[0]), `"phone":"+5511987654321"`) {
+		t.Fatal("a wrongly confirmed erasure erased")
+	}
+	ad.open("/console/contacts?phone=%2B5511987654321")
+	ad.do(chromedp.SendKeys(chromedp.ID("confirm"), "(11) 98765-4321"))
+	ad.submit("#erase")
+	if ad.location() != "/console/contacts?erased=1" {
+		t.Fatalf("after erasure: at %s (%d)", ad.location(), ad.status())
+	}
+	if lines, _ := r.e.svc.History("+5511987654321"); len(lines) > 0 && strings.Contains(string(lines[0]), "987654321") {
+		t.Fatalf("the number is still in the history: %s", lines[0])
+	}
+	if res, err := r.e.svc.Check("+5511987654321", "orders"); err != nil || res.State != "opted_out" {
+		t.Fatalf("after erasure the opt-out must hold: %+v %v", res, err)
+	}
+
 	ad.open("/console/audit")
 	log := ad.text(`document.getElementById("audit").textContent`)
-	for _, want := range []string{"users.add", "print@example.com", "users.disable", "keys.create", "keys.delete", keyID, "settings.update", "user:admin@example.com", "127.0.0.1"} {
+	for _, want := range []string{"users.add", "print@example.com", "users.disable", "keys.create", "keys.delete", keyID, "settings.update", "contacts.erase", "user:admin@example.com", "127.0.0.1"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("audit page lacks %q", want)
 		}

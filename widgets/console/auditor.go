@@ -31,7 +31,7 @@ type historyEvent struct {
 
 func (h *Handler) contactPage(c *fiber.Ctx) error {
 	phone := strings.TrimSpace(queryValue(c, "phone"))
-	data := map[string]any{"Phone": phone}
+	data := map[string]any{"Phone": phone, "Erased": queryValue(c, "erased") == "1"}
 	if phone == "" {
 		return h.render(c, "contacts", data)
 	}
@@ -152,4 +152,31 @@ func (h *Handler) exportDownload(c *fiber.Ctx) error {
 		_ = w.Flush()
 	})
 	return nil
+}
+
+// eraseContact is the admin's erasure: the number typed a second time
+// is the confirmation. It is the same call as DELETE /v1/contacts/{phone}.
+func (h *Handler) eraseContact(c *fiber.Ctx) error {
+	phone := strings.TrimSpace(formValue(c, "phone"))
+	confirm := strings.TrimSpace(formValue(c, "confirm"))
+	v, err := h.s.Contact(phone)
+	if err == nil {
+		var again capture.ContactView
+		if again, err = h.s.Contact(confirm); err != nil || again.Phone != v.Phone {
+			err = &capture.Error{Code: capture.CodeInvalidRequest, Message: "the confirmation does not match",
+				Fields: []capture.FieldError{{Field: "confirm", Reason: "type the same number again to confirm"}}}
+		}
+	}
+	if err == nil {
+		_, err = h.s.Erase(phone)
+	}
+	if err != nil {
+		p, ok := problemsOf(err)
+		if !ok {
+			return err
+		}
+		return h.render(c.Status(fiber.StatusUnprocessableEntity), "contacts", map[string]any{"Phone": phone, "Problems": p})
+	}
+	h.audit(c, "", "contacts.erase", "contact", "")
+	return c.Redirect("/console/contacts?erased=1", fiber.StatusSeeOther)
 }

@@ -103,6 +103,7 @@ func TestBrowserAuditor(t *testing.T) {
 		{"/console/users/au%40example.com", "action=role&role=admin"},
 		{"/console/keys", "name=k&scopes=admin"},
 		{"/console/keys/key_env_admin/delete", ""},
+		{"/console/contacts/erase", "phone=%2B5511987654321&confirm=%2B5511987654321"},
 		{"/console/settings", "business_name=Evil&default_region=BR&default_locale=en&public_url=http://x.example"},
 	} {
 		// A form built in the console page itself, carrying the auditor's
@@ -123,6 +124,9 @@ var b=document.createElement("button");b.id="forge";f.appendChild(b);document.bo
 	if countLinks(t, r.e) != before || len(keysAfter) != len(keysBefore) || u.Role != RoleAuditor ||
 		r.e.svc.Settings().BusinessName != ctBusiness {
 		t.Fatal("an auditor's refused action changed something")
+	}
+	if lines, _ := r.e.svc.History("+5511987654321"); len(lines) != 2 || !strings.Contains(string(lines[0]), "+5511987654321") {
+		t.Fatal("an auditor erased a contact")
 	}
 	if _, err := r.e.st.User("mallory@example.com"); err == nil {
 		t.Fatal("an auditor created a user")

@@ -113,6 +113,7 @@ func (h *Handler) routes() []route {
 		{"GET", "/console/stats.csv", "", editors, 0, h.statsCSV},
 
 		{"GET", "/console/contacts", "", auditors, 0, h.contactPage},
+		{"POST", "/console/contacts/erase", "", admins, formBody, h.eraseContact},
 		{"GET", "/console/export", "", auditors, 0, h.exportPage},
 		{"GET", "/console/export/download", "", auditors, 0, h.exportDownload},
 
