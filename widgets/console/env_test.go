@@ -26,7 +26,7 @@ const (
 // consoleEnv is the whole service (API, widgets, console) mounted as
 // cmd/consentry mounts it, on a real bbolt file.
 type consoleEnv struct {
-	t      *testing.T
+	t      testing.TB
 	dbPath string
 	st     *store.Store
 	svc    *capture.Service
@@ -35,7 +35,7 @@ type consoleEnv struct {
 	url    string // set by listen
 }
 
-func newConsoleEnv(t *testing.T, publicURL string) *consoleEnv {
+func newConsoleEnv(t testing.TB, publicURL string) *consoleEnv {
 	t.Helper()
 	dbPath := filepath.Join(t.TempDir(), "c.db")
 	st, err := store.Open(dbPath)
