@@ -1,10 +1,14 @@
 package console
 
 import (
+	"archive/zip"
 	"bufio"
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
+	"sort"
 	"strings"
 	"time"
 
@@ -115,8 +119,8 @@ func (h *Handler) exportDownload(c *fiber.Ctx) error {
 		}
 	}
 	format := queryValue(c, "format")
-	if format != "ndjson" && format != "csv" {
-		problems = append(problems, capture.FieldError{Field: "format", Reason: "must be ndjson or csv"})
+	if format != "ndjson" && format != "csv" && format != "zip" {
+		problems = append(problems, capture.FieldError{Field: "format", Reason: "must be ndjson, csv or zip"})
 	}
 	if len(problems) > 0 {
 		cp, err := h.s.Checkpoint()
@@ -132,18 +136,24 @@ func (h *Handler) exportDownload(c *fiber.Ctx) error {
 	if !f.To.IsZero() {
 		name += "-to-" + f.To.Add(-time.Second).Format("20060102")
 	}
-	if format == "csv" {
+	switch format {
+	case "csv":
 		c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
-	} else {
+	case "zip":
+		c.Set(fiber.HeaderContentType, "application/zip")
+	default:
 		c.Set(fiber.HeaderContentType, "application/x-ndjson")
 	}
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+name+"."+format+`"`)
 	svc, log := h.s, h.s.Log()
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		var err error
-		if format == "csv" {
+		switch format {
+		case "csv":
 			err = svc.ExportCSV(w, f)
-		} else {
+		case "zip":
+			err = h.writeBundle(w, f)
+		default:
 			err = svc.ExportNDJSON(w, f)
 		}
 		if err != nil {
@@ -179,4 +189,123 @@ func (h *Handler) eraseContact(c *fiber.Ctx) error {
 	}
 	h.audit(c, "", "contacts.erase", "contact", "")
 	return c.Redirect("/console/contacts?erased=1", fiber.StatusSeeOther)
+}
+
+// noticeCollector passes an NDJSON export through and remembers the notices
+// its events cite.
+type noticeCollector struct {
+	w       io.Writer
+	partial []byte
+	sums    map[string]bool
+}
+
+func (n *noticeCollector) Write(p []byte) (int, error) {
+	rest := p
+	for {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			n.partial = append(n.partial, rest...)
+			break
+		}
+		n.line(append(n.partial, rest[:i]...))
+		n.partial = n.partial[:0]
+		rest = rest[i+1:]
+	}
+	return n.w.Write(p)
+}
+
+var noticeKey = []byte(`"notice_sha256":"`)
+
+func (n *noticeCollector) line(l []byte) {
+	if i := bytes.Index(l, noticeKey); i >= 0 && len(l) >= i+len(noticeKey)+64 {
+		n.sums[string(l[i+len(noticeKey):i+len(noticeKey)+64])] = true
+	}
+}
+
+const howToVerify = `How to verify this consent log offline
+=======================================
+
+This bundle holds:
+
+  events.ndjson    the consent events of the period, one JSON object a line, exactly as
+                   they were hashed, each with its hash and the hash of the event before it;
+                   the last line is a checkpoint signed with the service's Ed25519 key.
+  checkpoint.json  the service's signed checkpoint when the bundle was made.
+  public_key.txt   the public key the checkpoints are signed with (base64).
+  notices/         the exact words each opt-in refers to, one file per notice, named by the
+                   SHA-256 of its text (the events' notice_sha256).
+
+1. Check the chain and the signature with the Consentry command-line tool:
+
+       consentry verify events.ndjson --public-key "$(cat public_key.txt)"
+
+   It prints "OK <n> events" when every hash, the chain and the signature hold, and names
+   the first event that does not otherwise.
+
+2. Check that a notice is the one an event cites:
+
+       sha256sum notices/<file>.txt
+
+   The printed hash is the file's name and the notice_sha256 of the events that cite it.
+
+3. Compare public_key.txt with the key published by the business (or shown in its console
+   under Exports), so that you know whose signature you checked.
+`
+
+// writeBundle writes the auditor bundle: the ranged NDJSON export, the
+// notices it cites, the checkpoint, the public key and how to verify.
+func (h *Handler) writeBundle(w io.Writer, f capture.ExportFilter) error {
+	zw := zip.NewWriter(w)
+	ev, err := zw.Create("events.ndjson")
+	if err != nil {
+		return err
+	}
+	nc := &noticeCollector{w: ev, sums: map[string]bool{}}
+	if err := h.s.ExportNDJSON(nc, f); err != nil {
+		return err
+	}
+	sums := make([]string, 0, len(nc.sums))
+	for s := range nc.sums {
+		sums = append(sums, s)
+	}
+	sort.Strings(sums)
+	for _, s := range sums {
+		sum, err := hex.DecodeString(s)
+		if err != nil {
+			continue
+		}
+		text, err := h.st.Notice(sum)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		nw, err := zw.Create("notices/" + s + ".txt")
+		if err != nil {
+			return err
+		}
+		if _, err := io.WriteString(nw, text); err != nil {
+			return err
+		}
+	}
+	cp, err := h.s.Checkpoint()
+	if err != nil {
+		return err
+	}
+	cpJSON, err := json.MarshalIndent(cp, "", "  ")
+	if err != nil {
+		return err
+	}
+	for name, body := range map[string][]byte{"checkpoint.json": cpJSON, "public_key.txt": []byte(h.s.PublicKey() + "\n"),
+		"HOW-TO-VERIFY.txt": []byte(howToVerify)} {
+		fw, err := zw.Create(name)
+		if err != nil {
+			return err
+		}
+		if _, err := fw.Write(body); err != nil {
+			return err
+		}
+	}
+	return zw.Close()
 }

@@ -1,8 +1,12 @@
 package console
 
 import (
+	"archive/zip"
 	"bytes"
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -83,6 +87,49 @@ func TestBrowserAuditor(t *testing.T) {
 	rows, err := csv.NewReader(bytes.NewReader(au.download("#download-export"))).ReadAll()
 	if err != nil || len(rows) != 4 {
 		t.Fatalf("CSV export: %d rows, %v", len(rows), err)
+	}
+
+	// The auditor bundle: the same export, the notices it cites, the
+	// checkpoint, the key and how to verify, in one ZIP.
+	au.open("/console/export")
+	au.do(chromedp.Click(chromedp.CSS(`input[name=format][value=zip]`)))
+	bundle := au.download("#download-export")
+	zr, err := zip.NewReader(bytes.NewReader(bundle), int64(len(bundle)))
+	if err != nil {
+		t.Fatalf("bundle is not a ZIP: %v", err)
+	}
+	dir := t.TempDir()
+	files := map[string][]byte{}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		files[f.Name] = b
+	}
+	for _, name := range []string{"events.ndjson", "checkpoint.json", "public_key.txt", "HOW-TO-VERIFY.txt"} {
+		if len(files[name]) == 0 {
+			t.Fatalf("bundle lacks %s (has %v)", name, len(files))
+		}
+	}
+	if strings.TrimSpace(string(files["public_key.txt"])) != publicKey {
+		t.Fatal("the bundle's public key is not the one the console shows")
+	}
+	bundled := filepath.Join(dir, "events.ndjson")
+	os.WriteFile(bundled, files["events.ndjson"], 0o600)
+	out.Reset()
+	errOut.Reset()
+	if code := capture.RunVerify([]string{bundled, "--public-key", strings.TrimSpace(string(files["public_key.txt"]))}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "OK 3 events") {
+		t.Fatalf("verify on the bundle: exit %d %q %q", code, out.String(), errOut.String())
+	}
+	sum := sha256.Sum256([]byte(notice))
+	if got := string(files["notices/"+hex.EncodeToString(sum[:])+".txt"]); got != notice {
+		t.Fatalf("the bundle's notice file: %q", got)
+	}
+	if n := len(zr.File); n != 4+2 { // two distinct notices cited
+		t.Fatalf("bundle has %d files", n)
 	}
 
 	// Read-only everywhere: every editing page and action is refused.
