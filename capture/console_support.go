@@ -1,6 +1,12 @@
 package capture
 
 import (
+	"bytes"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"time"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/consentry/consentry/qr"
@@ -25,4 +31,70 @@ func (s *Service) LinkQRImage(id string, opts qr.Options) (body []byte, contentT
 		return nil, "", "", "", err
 	}
 	return img.body, img.contentType, l.Code + "." + fileExt(opts.Format, img.contentType), img.etag, nil
+}
+
+// ReadLinkRows reads rows of new links from a CSV with a header row, as
+// `consentry qr batch` does. A semicolon-separated file (as spreadsheets
+// write where the comma is the decimal mark) is read too.
+func ReadLinkRows(r io.Reader) ([]LinkRequest, error) {
+	raw, err := io.ReadAll(io.LimitReader(r, MaxBody+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) > MaxBody {
+		return nil, newError(CodePayloadTooLarge, "the CSV is too large")
+	}
+	raw = bytes.TrimPrefix(raw, []byte("\ufeff"))
+	header, _, _ := bytes.Cut(raw, []byte("\n"))
+	if bytes.Count(header, []byte(";")) > bytes.Count(header, []byte(",")) {
+		cr := csv.NewReader(bytes.NewReader(raw))
+		cr.Comma, cr.FieldsPerRecord = ';', -1
+		recs, err := cr.ReadAll()
+		if err != nil {
+			return nil, err
+		}
+		var buf bytes.Buffer
+		cw := csv.NewWriter(&buf)
+		if err := cw.WriteAll(recs); err != nil {
+			return nil, err
+		}
+		raw = buf.Bytes()
+	}
+	rows, err := readLinkRows(bytes.NewReader(raw))
+	if err == nil && len(rows) > maxBatch {
+		return nil, newError(CodeInvalidRequest, fmt.Sprintf("at most %d rows at a time", maxBatch))
+	}
+	return rows, err
+}
+
+// CheckLinkRows validates every row as creating it would, without
+// creating anything: one error (or nil) per row.
+func (s *Service) CheckLinkRows(rows []LinkRequest) []error {
+	st, now := s.Settings(), time.Now().UTC()
+	out := make([]error, len(rows))
+	for i, r := range rows {
+		if st.WANumber == "" {
+			out[i] = errNoWANumber
+			continue
+		}
+		_, out[i] = s.linkRecord(st, r, now)
+	}
+	return out
+}
+
+// WriteLinkBatch creates the rows' links (all or none) and writes their
+// codes and manifest.csv as a ZIP, exactly as POST /v1/qr/batch does.
+func (s *Service) WriteLinkBatch(w io.Writer, rows []LinkRequest, opts qr.Options) ([]string, error) {
+	if err := s.checkQROptions(opts); err != nil {
+		return nil, err
+	}
+	links, err := s.batchLinks(batchRequest{Rows: rows})
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(links))
+	for i, l := range links {
+		ids[i] = l.ID
+	}
+	return ids, s.writeBatchZip(w, links, opts, nil)
 }

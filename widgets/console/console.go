@@ -109,6 +109,9 @@ func (h *Handler) routes() []route {
 		{"GET", "/console/links/:id", "", editors, 0, h.linkPage},
 		{"POST", "/console/links/:id", "", editors, formBody, h.updateLink},
 		{"GET", "/console/links/:id/qr", "", editors, 0, h.linkQR},
+		{"GET", "/console/batches", "", editors, 0, h.batchesPage},
+		{"POST", "/console/batches/preview", "", editors, batchBody, h.previewBatch},
+		{"POST", "/console/batches/zip", "", editors, batchBody, h.generateBatch},
 		{"GET", "/console/stats", "", editors, 0, h.statsPage},
 		{"GET", "/console/stats.csv", "", editors, 0, h.statsCSV},
 

@@ -29,6 +29,7 @@ var templateFuncs = template.FuncMap{
 		return ""
 	},
 	"join": strings.Join,
+	"list": func(v ...string) []string { return v },
 	"has": func(list []string, v string) bool {
 		for _, x := range list {
 			if x == v {
