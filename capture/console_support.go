@@ -10,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/consentry/consentry/qr"
+	"github.com/consentry/consentry/store"
 )
 
 // Exported equivalents of internal helpers, for the console package (which
@@ -97,4 +98,44 @@ func (s *Service) WriteLinkBatch(w io.Writer, rows []LinkRequest, opts qr.Option
 		ids[i] = l.ID
 	}
 	return ids, s.writeBatchZip(w, links, opts, nil)
+}
+
+// PosterText is what a signage poster prints around the code.
+type PosterText struct {
+	Headline, CallToAction, Fallback string
+}
+
+// DefaultPosterText is the poster's text when the editor changes nothing:
+// the business name, the locale's call to action and a line for people
+// who cannot scan ("or send CODE to +55 …").
+func (s *Service) DefaultPosterText(l store.Link) PosterText {
+	st := s.Settings()
+	cta := signageCallToAction[l.Locale]
+	if cta == "" {
+		cta = signageCallToAction[st.DefaultLocale]
+	}
+	fallback := ""
+	if st.WANumber != "" {
+		pattern := map[string]string{"pt-BR": "ou envie %s para %s", "es": "o envía %s al %s"}[l.Locale]
+		if pattern == "" {
+			pattern = "or send %s to %s"
+		}
+		fallback = fmt.Sprintf(pattern, l.Code, st.WANumber)
+	}
+	return PosterText{Headline: st.BusinessName, CallToAction: cta, Fallback: fallback}
+}
+
+// LinkPoster renders a link's A4 signage poster (PDF) with the given text,
+// the same symbol as GET /v1/links/{id}/qr?preset=signage.
+func (s *Service) LinkPoster(id string, text PosterText) ([]byte, string, error) {
+	l, err := s.LinkByID(id)
+	if err != nil {
+		return nil, "", err
+	}
+	opts := qr.Options{Format: qr.FormatPDF, Preset: "signage", Title: text.Headline, CallToAction: text.CallToAction, Caption: text.Fallback}
+	body, _, err := qr.Render(qrContent(s.Settings().PublicURL, l.Code), opts)
+	if err != nil {
+		return nil, "", qrError(err)
+	}
+	return body, l.Code + "-poster.pdf", nil
 }

@@ -109,6 +109,7 @@ func (h *Handler) routes() []route {
 		{"GET", "/console/links/:id", "", editors, 0, h.linkPage},
 		{"POST", "/console/links/:id", "", editors, formBody, h.updateLink},
 		{"GET", "/console/links/:id/qr", "", editors, 0, h.linkQR},
+		{"GET", "/console/links/:id/poster", "", editors, 0, h.linkPoster},
 		{"GET", "/console/batches", "", editors, 0, h.batchesPage},
 		{"POST", "/console/batches/preview", "", editors, batchBody, h.previewBatch},
 		{"POST", "/console/batches/zip", "", editors, batchBody, h.generateBatch},

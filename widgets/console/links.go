@@ -2,6 +2,7 @@ package console
 
 import (
 	"errors"
+	"fmt"
 	"html/template"
 	"net/url"
 	"strconv"
@@ -139,7 +140,44 @@ func (h *Handler) linkData(c *fiber.Ctx, v capture.LinkView, problems []capture.
 	for _, f := range []string{"png", "svg", "pdf", "escpos"} {
 		urls[f] = template.URL(base + q.query(f, true))
 	}
-	return map[string]any{"Link": v, "Problems": problems, "Presets": qrPresets, "QR": q, "URLs": urls}
+	data := map[string]any{"Link": v, "Problems": problems, "Presets": qrPresets, "QR": q, "URLs": urls}
+	if l, err := h.s.LinkByID(v.ID); err == nil {
+		data["Poster"] = h.s.DefaultPosterText(l)
+	}
+	return data
+}
+
+// linkPoster downloads the A4 signage poster with the editor's headline,
+// call to action and fallback line (empty fields take the defaults).
+func (h *Handler) linkPoster(c *fiber.Ctx) error {
+	id := strings.Clone(c.Params("id"))
+	l, err := h.s.LinkByID(id)
+	if err != nil {
+		return h.fail(c, fiber.StatusNotFound, "not_found")
+	}
+	text := h.s.DefaultPosterText(l)
+	for _, f := range []struct {
+		name string
+		dst  *string
+		max  int
+	}{{"headline", &text.Headline, 80}, {"cta", &text.CallToAction, 120}, {"fallback", &text.Fallback, 120}} {
+		v := strings.TrimSpace(queryValue(c, f.name))
+		if v == "" {
+			continue
+		}
+		if len([]rune(v)) > f.max || !capture.IsSafeText(v) || strings.ContainsAny(v, "\r\n") {
+			return h.qrProblem(c, &capture.Error{Code: capture.CodeInvalidRequest,
+				Message: fmt.Sprintf("%s: at most %d characters of plain text on one line", f.name, f.max)})
+		}
+		*f.dst = v
+	}
+	body, name, err := h.s.LinkPoster(id, text)
+	if err != nil {
+		return h.qrProblem(c, err)
+	}
+	c.Set(fiber.HeaderContentType, "application/pdf")
+	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+name+`"`)
+	return c.Send(body)
 }
 
 // qrParams are the QR preview's parameters, kept as typed.
