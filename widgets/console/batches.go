@@ -96,6 +96,12 @@ func (h *Handler) previewBatch(c *fiber.Ctx) error {
 // generateBatch creates the links of a previewed CSV and sends the ZIP.
 func (h *Handler) generateBatch(c *fiber.Ctx) error {
 	rows, err := capture.ReadLinkRows(strings.NewReader(formValue(c, "csv")))
+	if err != nil {
+		if _, ok := problemsOf(err); !ok { // the CSV itself is unreadable
+			err = &capture.Error{Code: capture.CodeInvalidRequest, Message: err.Error(),
+				Fields: []capture.FieldError{{Field: "file", Reason: err.Error()}}}
+		}
+	}
 	opts := batchOptions(c)
 	var buf bytes.Buffer
 	var ids []string
