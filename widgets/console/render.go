@@ -50,6 +50,7 @@ type pageData struct {
 	CSRF     string
 	Loopback bool // public_url is loopback: printed codes would not scan
 	Business string
+	LangURL  map[string]string // this page in each language
 	Data     any
 }
 
@@ -97,7 +98,13 @@ func isLoopback(publicURL string) bool {
 func (h *Handler) render(c *fiber.Ctx, page string, data any) error {
 	t := h.pages[page]
 	st := h.s.Settings()
-	d := pageData{Lang: h.langOf(c), Langs: langs, Path: c.Path(), Data: data, Business: st.BusinessName}
+	d := pageData{Lang: h.langOf(c), Langs: langs, Path: c.Path(), Data: data, Business: st.BusinessName,
+		LangURL: map[string]string{}}
+	q, _ := url.ParseQuery(string(c.Request().URI().QueryString()))
+	for _, l := range langs {
+		q.Set("lang", l)
+		d.LangURL[l] = c.Path() + "?" + q.Encode()
+	}
 	if cur := userOf(c); cur != nil {
 		d.User, d.Role, d.CSRF = cur.user.Email, cur.user.Role, cur.session.CSRF
 		d.Loopback = cur.user.Role == RoleAdmin || cur.user.Role == RoleEditor
