@@ -8,6 +8,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/consentry/consentry/store"
 )
 
 // consoleClient signs in through the login form as a browser would (the
@@ -116,5 +119,40 @@ func TestConsoleBadInput(t *testing.T) {
 	// The admin is still an admin (it cannot disable itself).
 	if u, _ := e.st.User("admin@example.com"); u.Disabled {
 		t.Fatal("the admin disabled itself")
+	}
+}
+
+// Over https the session cookie is Secure; sessions left to expire are
+// swept at the next sign-in.
+func TestSessionCookieSecureAndSweep(t *testing.T) {
+	e := newConsoleEnv(t, "https://consent.padaria.example")
+	e.addUser("ed@example.com", RoleEditor, editorPassword)
+	cl := &consoleClient{e: e, cookies: map[string]string{}}
+	_, page := cl.do("GET", "/console/login", "", "")
+	token := csrfField.FindStringSubmatch(page)[1]
+	form := url.Values{"csrf": {token}, "email": {"ed@example.com"}, "password": {editorPassword}}
+	req := httptest.NewRequest("POST", "/console/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range cl.cookies {
+		req.AddCookie(&http.Cookie{Name: k, Value: v})
+	}
+	resp, err := e.app.Test(req, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var session *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == sessionCookie {
+			session = c
+		}
+	}
+	if session == nil || !session.Secure || !session.HttpOnly || session.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("session cookie over https: %+v", session)
+	}
+	// A day later that session has expired; the next sign-in removes it.
+	e.h.skew.Store(int64(24 * time.Hour))
+	signInClient(t, e, "ed@example.com", editorPassword)
+	if _, err := e.st.Session(tokenHash(session.Value)); err != store.ErrNotFound {
+		t.Fatalf("an expired session was not swept: %v", err)
 	}
 }

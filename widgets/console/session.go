@@ -182,6 +182,13 @@ func (h *Handler) login(c *fiber.Ctx) error {
 		return err
 	}
 	now := h.now()
+	// Sessions left to expire are swept here, at sign-in (rare), rather
+	// than on every page view.
+	if _, err := h.st.DeleteSessions(func(s store.Session) bool {
+		return now.Sub(s.LastSeen) > h.idleTimeout || now.Sub(s.CreatedAt) > h.maxAge
+	}); err != nil {
+		return err
+	}
 	if err := h.st.PutSession(tokenHash(token), store.Session{Email: u.Email, CSRF: csrf, IP: ip, CreatedAt: now, LastSeen: now}); err != nil {
 		return err
 	}
