@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -136,6 +137,37 @@ func (h *Handler) saveSettings(c *fiber.Ctx) error {
 	next.DefaultRegion = strings.ToUpper(strings.TrimSpace(formValue(c, "default_region")))
 	next.DefaultLocale = formValue(c, "default_locale")
 	next.PublicURL = strings.TrimRight(strings.TrimSpace(formValue(c, "public_url")), "/")
+	next.OptOutKeywords = lines(formValue(c, "optout_keywords"))
+	next.OptInKeywords = lines(formValue(c, "optin_keywords"))
+	var problems []capture.FieldError
+	if days, err := strconv.Atoi(strings.TrimSpace(formValue(c, "receipt_ttl_days"))); err != nil || days < 1 || days > 3650 {
+		problems = append(problems, capture.FieldError{Field: "receipt_ttl", Reason: "must be 1 to 3650 days"})
+	} else {
+		next.ReceiptTTL = capture.Duration(time.Duration(days) * 24 * time.Hour)
+	}
+	// The topic catalog: one row per topic; a row with a new id adds one.
+	ids, cats := formList(c, "topic_id"), formList(c, "topic_category")
+	pt, en, es := formList(c, "label_pt"), formList(c, "label_en"), formList(c, "label_es")
+	var topics []capture.Topic
+	for i, id := range ids {
+		id = strings.TrimSpace(id)
+		if id == "" {
+			continue
+		}
+		tp := capture.Topic{ID: id, Category: at(cats, i), Labels: map[string]string{}}
+		for lang, list := range map[string][]string{"pt-BR": pt, "en": en, "es": es} {
+			if v := strings.TrimSpace(at(list, i)); v != "" {
+				tp.Labels[lang] = v
+			}
+		}
+		topics = append(topics, tp)
+	}
+	if len(ids) > 0 {
+		next.Topics = topics
+	}
+	if problems != nil {
+		return h.render(c.Status(fiber.StatusUnprocessableEntity), "settings", map[string]any{"S": next, "Problems": problems})
+	}
 	saved, err := h.s.UpdateSettings(next)
 	if err != nil {
 		p, ok := problemsOf(err)
@@ -144,7 +176,7 @@ func (h *Handler) saveSettings(c *fiber.Ctx) error {
 		}
 		return h.render(c.Status(fiber.StatusUnprocessableEntity), "settings", map[string]any{"S": next, "Problems": p})
 	}
-	h.audit(c, "", "settings.update", "", "business_name, wa_number, default_region, default_locale, public_url")
+	h.audit(c, "", "settings.update", "", "")
 	return h.render(c, "settings", map[string]any{"S": saved, "Saved": true})
 }
 
@@ -159,4 +191,22 @@ func (h *Handler) auditPage(c *fiber.Ctx) error {
 		data["Next"] = entries[len(entries)-1].Seq
 	}
 	return h.render(c, "audit", data)
+}
+
+// lines splits a textarea into its non-empty lines.
+func lines(v string) []string {
+	var out []string
+	for _, l := range strings.Split(v, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func at(list []string, i int) string {
+	if i < len(list) {
+		return list[i]
+	}
+	return ""
 }

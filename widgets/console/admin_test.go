@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
@@ -79,10 +80,21 @@ func TestBrowserAdmin(t *testing.T) {
 
 	ad.open("/console/settings")
 	ad.do(chromedp.SetValue(chromedp.ID("public_url"), "https://consent.padaria.example"),
-		chromedp.SetValue(chromedp.ID("business_name"), "Padaria Aurora Centro"))
+		chromedp.SetValue(chromedp.ID("business_name"), "Padaria Aurora Centro"),
+		chromedp.SetValue(chromedp.ID("receipt_ttl_days"), "30"),
+		chromedp.SetValue(chromedp.ID("optout_keywords"), "PARAR\nSAIR\nchega"),
+		chromedp.SendKeys(chromedp.ID("new-topic"), "bakery"),
+		chromedp.SendKeys(chromedp.CSS(`#topics tbody tr:last-child input[name=label_en]`), "Fresh bread"),
+		chromedp.SendKeys(chromedp.CSS(`#topics tbody tr:last-child input[name=label_pt]`), "Pão fresco"))
 	ad.submit(`form[action="/console/settings"] button`)
-	if st := r.e.svc.Settings(); st.PublicURL != "https://consent.padaria.example" || st.BusinessName != "Padaria Aurora Centro" {
+	st := r.e.svc.Settings()
+	if st.PublicURL != "https://consent.padaria.example" || st.BusinessName != "Padaria Aurora Centro" ||
+		time.Duration(st.ReceiptTTL) != 30*24*time.Hour || strings.Join(st.OptOutKeywords, ",") != "PARAR,SAIR,chega" {
 		t.Fatalf("settings not saved: %+v", st)
+	}
+	if n := len(st.Topics); n != 8 || st.Topics[7].ID != "bakery" || st.Topics[7].Labels["pt-BR"] != "Pão fresco" ||
+		st.Topics[7].Labels["en"] != "Fresh bread" || st.Topics[0].ID != "orders" || st.Topics[0].Labels["en"] == "" {
+		t.Fatalf("topics after saving: %+v", st.Topics)
 	}
 	if strings.Contains(ad.text(`document.body.textContent`), "loopback address") {
 		t.Fatal("the loopback banner stays after public_url changed")

@@ -209,4 +209,12 @@ var texts = map[string][3]string{
 	"headline":           {"Headline", "Título", "Título"},
 	"call_to_action":     {"Call to action", "Chamada", "Llamada a la acción"},
 	"fallback_line":      {"Line for people who cannot scan", "Linha para quem não consegue escanear", "Línea para quien no puede escanear"},
+	"receipt_ttl":        {"Receipt links last (days)", "Links de cupom valem (dias)", "Los enlaces de recibo duran (días)"},
+	"optout_keywords":    {"Opt-out keywords", "Palavras para sair", "Palabras para darse de baja"},
+	"optin_keywords":     {"Opt-in keywords", "Palavras para voltar", "Palabras para volver"},
+	"keywords_help":      {"One per line; empty keeps the built-in list.", "Uma por linha; vazio usa a lista padrão.", "Una por línea; vacío usa la lista incorporada."},
+	"category":           {"Category", "Categoria", "Categoría"},
+	"new_topic":          {"New topic", "Novo assunto", "Nuevo tema"},
+	"topics_help": {"Fill the last row to add a topic. Ids are lower case letters, digits and _.", "Preencha a última linha para adicionar um assunto. Ids usam letras minúsculas, dígitos e _.",
+		"Rellena la última fila para añadir un tema. Los ids usan minúsculas, dígitos y _."},
 }

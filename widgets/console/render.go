@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/consentry/consentry/capture"
 )
 
 var templateFuncs = template.FuncMap{
@@ -30,6 +32,7 @@ var templateFuncs = template.FuncMap{
 	},
 	"join": strings.Join,
 	"list": func(v ...string) []string { return v },
+	"days": func(d capture.Duration) int { return int(time.Duration(d) / (24 * time.Hour)) },
 	"has": func(list []string, v string) bool {
 		for _, x := range list {
 			if x == v {
