@@ -113,6 +113,8 @@ func (h *Handler) routes() []route {
 		{"GET", "/console/batches", "", editors, 0, h.batchesPage},
 		{"POST", "/console/batches/preview", "", editors, batchBody, h.previewBatch},
 		{"POST", "/console/batches/zip", "", editors, batchBody, h.generateBatch},
+		{"GET", "/console/widgets", "", editors, 0, h.widgetsPage},
+		{"GET", "/console/widgets/:id/preview", "", editors, 0, h.widgetPreview},
 		{"GET", "/console/stats", "", editors, 0, h.statsPage},
 		{"GET", "/console/stats.csv", "", editors, 0, h.statsCSV},
 

@@ -217,4 +217,13 @@ var texts = map[string][3]string{
 	"new_topic":          {"New topic", "Novo assunto", "Nuevo tema"},
 	"topics_help": {"Fill the last row to add a topic. Ids are lower case letters, digits and _.", "Preencha a última linha para adicionar um assunto. Ids usam letras minúsculas, dígitos e _.",
 		"Rellena la última fila para añadir un tema. Los ids usan minúsculas, dígitos y _."},
+	"widgets": {"Widgets", "Widgets", "Widgets"},
+	"widgets_help": {"Paste a widget's tag into your site's pages. Widgets are created and changed with the API (POST and PATCH /v1/widgets).",
+		"Cole a tag do widget nas páginas do seu site. Widgets são criados e alterados pela API (POST e PATCH /v1/widgets).",
+		"Pega la etiqueta del widget en las páginas de tu sitio. Los widgets se crean y cambian con la API (POST y PATCH /v1/widgets)."},
+	"embed_tag":        {"Tag to paste", "Tag para colar", "Etiqueta para pegar"},
+	"copy":             {"Copy", "Copiar", "Copiar"},
+	"copied":           {"Copied.", "Copiado.", "Copiado."},
+	"sample_page":      {"Sample page", "Página de exemplo", "Página de ejemplo"},
+	"sample_page_help": {"The widget as it appears on a page of your site.", "O widget como aparece numa página do seu site.", "El widget tal como aparece en una página de tu sitio."},
 }

@@ -9,6 +9,23 @@
       ev.preventDefault();
     }
   });
+  // Copy buttons: the text of the field they name, to the clipboard.
+  document.addEventListener("click", function (ev) {
+    var b = ev.target.closest ? ev.target.closest("[data-copy]") : null;
+    if (!b) {
+      return;
+    }
+    var field = document.getElementById(b.getAttribute("data-copy"));
+    var status = document.getElementById("copy-status");
+    var done = function () { if (status) { status.textContent = b.getAttribute("data-copied"); } };
+    field.select();
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(field.value).then(done, function () { document.execCommand("copy"); done(); });
+    } else {
+      document.execCommand("copy");
+      done();
+    }
+  });
   // Live preview of the WhatsApp message of a new link.
   var msg = document.getElementById("message");
   var out = document.getElementById("message-preview");
