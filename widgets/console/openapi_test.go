@@ -1,9 +1,12 @@
 package console
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"slices"
 	"sort"
@@ -11,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
 )
 
 // openAPIPath writes a Fiber route path the OpenAPI way: /:id → /{id}.
@@ -250,8 +255,10 @@ func TestOpenAPISchemasMatchRealAnswers(t *testing.T) {
 		{"GET", "/v1/audit", "/v1/audit", ""},
 		{"GET", "/v1/audit", "/v1/audit?limit=x", ""},
 	}
+	lib := newLibValidator(t)
 	for _, call := range calls {
 		resp, body := e.api(call.method, call.path, call.body)
+		lib.check(t, call.method, call.path, call.body, resp, body)
 		op, ok := paths[call.opPath].(map[string]any)[strings.ToLower(call.method)].(map[string]any)
 		if !ok {
 			t.Errorf("%s %s: no operation", call.method, call.opPath)
@@ -275,6 +282,51 @@ func TestOpenAPISchemasMatchRealAnswers(t *testing.T) {
 		checker.check(call.method+" "+call.path, content["schema"].(map[string]any), v)
 		for _, e := range checker.errs {
 			t.Error(e)
+		}
+	}
+}
+
+// libValidator checks real exchanges with pb33f/libopenapi-validator, an
+// OpenAPI 3.1 validator kept by others than us.
+type libValidator struct{ v validator.Validator }
+
+func newLibValidator(t *testing.T) *libValidator {
+	t.Helper()
+	b, err := openAPIDoc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := libopenapi.NewDocument(b)
+	if err != nil {
+		t.Fatalf("libopenapi cannot read the document: %v", err)
+	}
+	v, errs := validator.NewValidator(doc)
+	if len(errs) > 0 {
+		t.Fatalf("validator: %v", errs)
+	}
+	if ok, verrs := v.ValidateDocument(); !ok {
+		for _, e := range verrs {
+			t.Errorf("the document breaks the OpenAPI schema: %s (%s)", e.Message, e.Reason)
+		}
+	}
+	return &libValidator{v: v}
+}
+
+func (l *libValidator) check(t *testing.T, method, path, reqBody string, resp *http.Response, body []byte) {
+	t.Helper()
+	req := httptest.NewRequest(method, "http://127.0.0.1:8080"+path, strings.NewReader(reqBody))
+	req.Header.Set("Authorization", "Bearer "+ctAdminKey)
+	if reqBody != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	r := &http.Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: io.NopCloser(bytes.NewReader(body)), Request: req}
+	if ok, errs := l.v.ValidateHttpResponse(req, r); !ok {
+		for _, e := range errs {
+			msg := e.Message + ": " + e.Reason
+			for _, se := range e.SchemaValidationErrors {
+				msg += " | " + se.FieldPath + " " + se.Reason
+			}
+			t.Errorf("%s %s (%d): %s", method, path, resp.StatusCode, msg)
 		}
 	}
 }
