@@ -49,6 +49,23 @@ func TestBrowserAdmin(t *testing.T) {
 	if pr.location() != "/console/" {
 		t.Fatalf("new user sign-in: at %s", pr.location())
 	}
+	// A new role takes effect at once: the session ends, the next sign-in
+	// has the new role.
+	ad.open("/console/users")
+	ad.do(chromedp.SetValue(chromedp.CSS(`form[action="/console/users/print@example.com"] select[name=role]`), RoleAuditor))
+	ad.submit(`form[action="/console/users/print@example.com"] button[value=role]`)
+	if u, _ := r.e.st.User("print@example.com"); u.Role != RoleAuditor {
+		t.Fatalf("role after change: %s", u.Role)
+	}
+	pr.open("/console/links")
+	if pr.location() != "/console/login" {
+		t.Fatalf("the session survived a role change: at %s", pr.location())
+	}
+	pr.signIn("print@example.com", shown)
+	pr.open("/console/links")
+	if pr.status() != http.StatusForbidden {
+		t.Fatalf("as auditor the links page answers %d", pr.status())
+	}
 	// Disabling signs them out.
 	ad.submit(`form[action="/console/users/print@example.com"] button[value=disable]`)
 	pr.open("/console/links")

@@ -226,4 +226,5 @@ var texts = map[string][3]string{
 	"copied":           {"Copied.", "Copiado.", "Copiado."},
 	"sample_page":      {"Sample page", "Página de exemplo", "Página de ejemplo"},
 	"sample_page_help": {"The widget as it appears on a page of your site.", "O widget como aparece numa página do seu site.", "El widget tal como aparece en una página de tu sitio."},
+	"change_role":      {"Change role", "Mudar papel", "Cambiar rol"},
 }
