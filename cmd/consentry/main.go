@@ -18,6 +18,7 @@ import (
 	"github.com/consentry/consentry/capture"
 	"github.com/consentry/consentry/store"
 	"github.com/consentry/consentry/widgets"
+	"github.com/consentry/consentry/widgets/console"
 )
 
 const usage = `usage: consentry <command> [flags]
@@ -28,6 +29,7 @@ commands:
   backup    write a consistent copy of the database: consentry backup --out FILE [--url URL --key KEY]
   import    send consent records (CSV or NDJSON) to a running server: consentry import FILE --url URL
   compact   write a smaller copy of a stopped service's database: consentry compact --db FILE --out NEWFILE
+  users     console users: consentry users add --email E --role admin|editor|auditor (also list, disable, enable, reset-password)
   qr        print one QR code (consentry qr --link ID --format txt) or make many: consentry qr batch --in rows.csv --out codes.zip
             (offline with --db, or against a running service with --url URL and CONSENTRY_API_KEY)
 `
@@ -51,6 +53,8 @@ func main() {
 		os.Exit(capture.RunQR(args, os.Stdin, os.Stdout, os.Stderr))
 	case "import":
 		os.Exit(capture.RunImport(args, os.Getenv, os.Stdout, os.Stderr))
+	case "users":
+		os.Exit(console.RunUsers(args, os.Getenv, os.Stdin, os.Stdout, os.Stderr))
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:
@@ -148,12 +152,18 @@ func listenReason(err error) string {
 func newApp(svc *capture.Service) (*fiber.App, *capture.Handler, error) {
 	app := fiber.New(svc.Config().ServerConfig())
 	api := capture.NewHandler(svc)
+	con, err := console.NewHandler(svc)
+	if err != nil {
+		return nil, nil, err
+	}
+	con.MountAudit(app) // first: it records the changes every later route makes with a key
 	api.Mount(app)
 	w, err := widgets.NewHandler(svc)
 	if err != nil {
 		return nil, nil, err
 	}
 	w.Mount(app)
+	con.Mount(app)
 	capture.MountFallback(app)
 	return app, api, nil
 }

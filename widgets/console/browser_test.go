@@ -1,0 +1,230 @@
+package console
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"image"
+	_ "image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/chromedp"
+	"github.com/makiuchi-d/gozxing"
+	zxingqr "github.com/makiuchi-d/gozxing/qrcode"
+)
+
+// The browser tests drive the console in headless Chromium as a person
+// does: typing into the forms and clicking. Chromium chooses every header
+// and cookie; nothing is set by hand.
+
+func chromiumPath() string {
+	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"} {
+		if p != "" {
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// consoleRig is a running service and one Chromium.
+type consoleRig struct {
+	t       *testing.T
+	e       *consoleEnv
+	browser context.Context
+}
+
+func newConsoleRig(t *testing.T) *consoleRig {
+	path := chromiumPath()
+	if path == "" {
+		t.Skip("no Chromium found (looked for $CHROMIUM, /usr/bin/chromium, chromium, google-chrome): browser tests skipped")
+	}
+	r := &consoleRig{t: t, e: newListeningEnv(t)}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true), chromedp.Flag("mute-audio", true),
+		chromedp.Flag("hide-scrollbars", true), chromedp.WindowSize(1024, 768),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	t.Cleanup(cancelBrowser)
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	r.browser = browser
+	return r
+}
+
+// person is one browser profile (its own cookies) with one tab.
+type person struct {
+	r         *consoleRig
+	t         *testing.T
+	ctx       context.Context
+	downloads string
+}
+
+func (r *consoleRig) newPerson(t *testing.T) *person {
+	ctx, cancel := chromedp.NewContext(r.browser, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	p := &person{r: r, t: t, ctx: ctx, downloads: t.TempDir()}
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ev := true
+	_, err := chromedp.CallBrowser(ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, DownloadPath: p.downloads,
+		BrowserContextID: chromedp.FromContext(ctx).BrowserContextID, EventsEnabled: &ev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (p *person) do(steps ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	if err := chromedp.Do(p.ctx, steps...); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func (p *person) open(path string) { p.t.Helper(); p.do(chromedp.Navigate(p.r.e.url + path)) }
+
+func (p *person) eval(js string, out any) {
+	p.t.Helper()
+	raw, err := chromedp.Run(p.ctx, chromedp.Evaluate[[]byte](js))
+	if err != nil {
+		p.t.Fatalf("eval %s: %v", js, err)
+	}
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			p.t.Fatalf("eval %s: %v (%s)", js, err, raw)
+		}
+	}
+}
+
+func (p *person) text(js string) string {
+	p.t.Helper()
+	var s string
+	p.eval("String("+js+")", &s)
+	return s
+}
+
+func (p *person) location() string {
+	p.t.Helper()
+	return p.text("location.pathname + location.search")
+}
+
+// waitFor polls a JavaScript condition (from Go: the console's CSP forbids
+// the eval that chromedp's Poll would use).
+func (p *person) waitFor(what, js string) {
+	p.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var ok bool
+		raw, err := chromedp.Run(p.ctx, chromedp.Evaluate[[]byte]("!!("+js+")"))
+		if err == nil && json.Unmarshal(raw, &ok) == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("timed out waiting for %s (at %s)", what, p.location())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// submit clicks a button and waits for the next page to load.
+func (p *person) submit(buttonSel string) {
+	p.t.Helper()
+	p.eval(`window.__before = performance.timeOrigin; true`, nil)
+	p.do(chromedp.Click(chromedp.CSS(buttonSel)))
+	p.waitFor("the page after "+buttonSel, `performance.timeOrigin !== window.__before && document.readyState === "complete"`)
+}
+
+// signIn types the email and password into the login form and sends it.
+func (p *person) signIn(email, password string) {
+	p.t.Helper()
+	p.open("/console/login")
+	p.do(chromedp.SendKeys(chromedp.ID("email"), email), chromedp.SendKeys(chromedp.ID("password"), password))
+	p.submit("#sign-in")
+}
+
+// status is the HTTP status of the page now shown, from the Navigation
+// Timing entry Chromium keeps.
+func (p *person) status() int {
+	p.t.Helper()
+	var s int
+	p.eval(`performance.getEntriesByType("navigation")[0].responseStatus`, &s)
+	return s
+}
+
+// download clicks a download link and returns the file's bytes.
+func (p *person) download(linkSel string) []byte {
+	p.t.Helper()
+	before, _ := os.ReadDir(p.downloads)
+	p.do(chromedp.Click(chromedp.CSS(linkSel)))
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		entries, _ := os.ReadDir(p.downloads)
+		if len(entries) > len(before) {
+			for _, en := range entries {
+				if strings.HasSuffix(en.Name(), ".crdownload") {
+					continue
+				}
+				seen := false
+				for _, b := range before {
+					seen = seen || b.Name() == en.Name()
+				}
+				if !seen {
+					b, err := os.ReadFile(filepath.Join(p.downloads, en.Name()))
+					if err == nil && len(b) > 0 {
+						return b
+					}
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.t.Fatalf("no file downloaded by %s", linkSel)
+	return nil
+}
+
+// decodeQR reads a QR code from a picture with gozxing.
+func decodeQR(t *testing.T, img image.Image) string {
+	t.Helper()
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := zxingqr.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true})
+	if err != nil {
+		t.Fatalf("no QR code found: %v", err)
+	}
+	return res.GetText()
+}
+
+func decodePNG(t *testing.T, b []byte) string {
+	t.Helper()
+	img, _, err := image.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("not a PNG: %v", err)
+	}
+	return decodeQR(t, img)
+}

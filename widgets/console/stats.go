@@ -1,0 +1,270 @@
+package console
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/store"
+)
+
+// statsRow is one source, campaign or link: its scans (all time, as the
+// links count them), its confirmed opt-ins in the period and the ratio.
+type statsRow struct {
+	Key, Label string
+	Scans      uint64
+	OptIns     int
+	Conversion string
+}
+
+// dayCount is one bar of the daily chart.
+type dayCount struct {
+	Day    time.Time
+	OptIns int
+}
+
+type statsData struct {
+	Group, Key string
+	Days       int
+	Rows       []statsRow
+	Daily      []dayCount
+	Chart      template.HTML
+	Total      int
+}
+
+var statsGroups = []string{"source", "campaign", "link"}
+
+// eventFacts are the hashed fields statistics read from an event.
+type eventFacts struct {
+	Type     string    `json:"type"`
+	Status   string    `json:"status"`
+	Source   string    `json:"source"`
+	Campaign string    `json:"campaign"`
+	LinkID   string    `json:"link_id"`
+	At       time.Time `json:"at"`
+}
+
+// confirmed is an opt-in that counts: recorded confirmed, or a confirmation
+// of a pending one.
+func (f eventFacts) confirmed() bool {
+	return (f.Type == "opt_in" && f.Status != "pending") || f.Type == "confirm"
+}
+
+// firstSeqAt finds the first event at or after t by bisecting the ledger
+// (events are appended in time order): about 20 reads for a million events.
+func (h *Handler) firstSeqAt(t time.Time, head uint64) (uint64, error) {
+	lo, hi := uint64(1), head+1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		recs, err := h.st.Events(mid-1, 1)
+		if err != nil {
+			return 0, err
+		}
+		var f eventFacts
+		if len(recs) == 0 || json.Unmarshal(recs[0].Canonical, &f) != nil {
+			return 0, fmt.Errorf("reading event %d for statistics", mid)
+		}
+		if f.At.Before(t) {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
+}
+
+// statistics counts confirmed opt-ins per group and per day since from,
+// reading only the period's events, and scans per group from the links.
+func (h *Handler) statistics(group, key string, days int) (statsData, error) {
+	today := h.now().UTC().Truncate(24 * time.Hour)
+	from := today.AddDate(0, 0, -(days - 1))
+	d := statsData{Group: group, Key: key, Days: days}
+	daily := map[time.Time]int{}
+	rows := map[string]*statsRow{}
+	row := func(k string) *statsRow {
+		r := rows[k]
+		if r == nil {
+			r = &statsRow{Key: k, Label: k}
+			rows[k] = r
+		}
+		return r
+	}
+	head, err := h.st.Head()
+	if err != nil {
+		return d, err
+	}
+	start, err := h.firstSeqAt(from, head.Seq)
+	if err != nil {
+		return d, err
+	}
+	for after := start - 1; after < head.Seq; {
+		recs, err := h.st.Events(after, 1000)
+		if err != nil {
+			return d, err
+		}
+		if len(recs) == 0 {
+			break
+		}
+		for _, rec := range recs {
+			var f eventFacts
+			if err := json.Unmarshal(rec.Canonical, &f); err != nil {
+				return d, err
+			}
+			if !f.confirmed() {
+				continue
+			}
+			k := groupKey(group, f.Source, f.Campaign, f.LinkID)
+			if k == "" {
+				continue
+			}
+			row(k).OptIns++
+			if key == "" || key == k {
+				daily[f.At.UTC().Truncate(24*time.Hour)]++
+				d.Total++
+			}
+		}
+		after = recs[len(recs)-1].Seq
+	}
+	// Scans are kept per link; sum them per group, a page of links at a time.
+	for after := ""; ; {
+		views, err := h.s.Links(store.LinkFilter{After: after, Limit: 500})
+		if err != nil {
+			return d, err
+		}
+		for _, v := range views {
+			k := groupKey(group, v.Source, v.Campaign, v.ID)
+			if k == "" {
+				continue
+			}
+			r := row(k)
+			r.Scans += v.Scans
+			if group == "link" && v.Label != "" {
+				r.Label = v.Label + " (" + v.Code + ")"
+			}
+		}
+		if len(views) < 500 {
+			break
+		}
+		after = views[len(views)-1].ID
+	}
+	for _, r := range rows {
+		if r.Scans > 0 {
+			r.Conversion = strconv.FormatFloat(100*float64(r.OptIns)/float64(r.Scans), 'f', 1, 64) + "%"
+		}
+		d.Rows = append(d.Rows, *r)
+	}
+	sort.Slice(d.Rows, func(i, j int) bool {
+		if d.Rows[i].OptIns != d.Rows[j].OptIns {
+			return d.Rows[i].OptIns > d.Rows[j].OptIns
+		}
+		return d.Rows[i].Key < d.Rows[j].Key
+	})
+	for day := from; !day.After(today); day = day.AddDate(0, 0, 1) {
+		d.Daily = append(d.Daily, dayCount{Day: day, OptIns: daily[day]})
+	}
+	return d, nil
+}
+
+// groupKey is an event's or a link's key in a grouping ("" leaves it out:
+// an opt-in from a widget has no link).
+func groupKey(group, source, campaign, linkID string) string {
+	switch group {
+	case "campaign":
+		return campaign
+	case "link":
+		return linkID
+	}
+	return source
+}
+
+// dailyChart draws the daily counts as an SVG bar chart, described for
+// screen readers by its title (the table beside it has the numbers).
+func dailyChart(days []dayCount, title string) template.HTML {
+	const w, h, pad = 640, 200, 24
+	most := 1
+	for _, d := range days {
+		most = max(most, d.OptIns)
+	}
+	bw := float64(w-2*pad) / float64(max(len(days), 1))
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-labelledby="chart-title" xmlns="http://www.w3.org/2000/svg">`, w, h)
+	fmt.Fprintf(&b, `<title id="chart-title">%s</title>`, template.HTMLEscapeString(title))
+	fmt.Fprintf(&b, `<line class="axis" x1="%d" y1="%d" x2="%d" y2="%d"/>`, pad, h-pad, w-pad, h-pad)
+	for i, d := range days {
+		bh := float64(h-2*pad) * float64(d.OptIns) / float64(most)
+		x := float64(pad) + float64(i)*bw
+		fmt.Fprintf(&b, `<rect class="bar" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s: %d</title></rect>`,
+			x+1, float64(h-pad)-bh, max(bw-2, 1), bh, d.Day.Format("2006-01-02"), d.OptIns)
+	}
+	fmt.Fprintf(&b, `<text class="label" x="%d" y="%d">%d</text>`, 2, pad, most)
+	if len(days) > 0 {
+		fmt.Fprintf(&b, `<text class="label" x="%d" y="%d">%s</text>`, pad, h-6, days[0].Day.Format("01-02"))
+		fmt.Fprintf(&b, `<text class="label" x="%d" y="%d" text-anchor="end">%s</text>`, w-pad, h-6, days[len(days)-1].Day.Format("01-02"))
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String()) // built here from numbers and an escaped title
+}
+
+func statsParams(c *fiber.Ctx) (group, key string, days int) {
+	group = queryValue(c, "group")
+	if !contains(statsGroups, group) {
+		group = "source"
+	}
+	days, _ = strconv.Atoi(queryValue(c, "days"))
+	if days != 7 && days != 90 {
+		days = 30
+	}
+	key = queryValue(c, "key")
+	if len(key) > 200 || !capture.IsSafeText(key) {
+		key = ""
+	}
+	return group, key, days
+}
+
+func (h *Handler) statsPage(c *fiber.Ctx) error {
+	group, key, days := statsParams(c)
+	d, err := h.statistics(group, key, days)
+	if err != nil {
+		return err
+	}
+	title := translate(h.langOf(c), "chart_title")
+	if key != "" {
+		title += " · " + key
+	}
+	d.Chart = dailyChart(d.Daily, title)
+	return h.render(c, "stats", map[string]any{"S": d, "Groups": statsGroups})
+}
+
+// statsCSV is the table as CSV, cells neutralised so a spreadsheet never
+// runs one as a formula.
+func (h *Handler) statsCSV(c *fiber.Ctx) error {
+	group, key, days := statsParams(c)
+	d, err := h.statistics(group, key, days)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
+	c.Set(fiber.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="consentry-stats-%s-%dd.csv"`, group, days))
+	w := csv.NewWriter(c)
+	w.Write([]string{group, "label", "scans", "confirmed_optins", "conversion"})
+	for _, r := range d.Rows {
+		w.Write([]string{safeCell(r.Key), safeCell(r.Label), strconv.FormatUint(r.Scans, 10), strconv.Itoa(r.OptIns), r.Conversion})
+	}
+	w.Flush()
+	return w.Error()
+}
+
+func safeCell(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
+}

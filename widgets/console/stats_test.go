@@ -1,0 +1,114 @@
+package console
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/consentry/consentry/capture"
+)
+
+// Statistics per source, campaign and link: scans from the links, confirmed
+// opt-ins from the ledger (pending ones do not count), a daily chart and
+// the same table as CSV.
+func TestBrowserStatistics(t *testing.T) {
+	r := newConsoleRig(t)
+	r.e.addUser("ed@example.com", RoleEditor, editorPassword)
+	type made struct{ ID, URL, Code string }
+	mk := func(body string) made {
+		resp, b := r.e.api("POST", "/v1/links", body)
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("link: %d %s", resp.StatusCode, b)
+		}
+		var m made
+		json.Unmarshal(b, &m)
+		return m
+	}
+	flyer := mk(`{"source":"print","campaign":"spring","label":"Flyer","topics":["orders"]}`)
+	poster := mk(`{"source":"signage","campaign":"spring","label":"Poster","topics":["orders"]}`)
+	for _, u := range []string{flyer.URL, poster.URL} {
+		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		req, _ := http.NewRequest("GET", u, nil)
+		req.Header.Set("User-Agent", "Mozilla/5.0 (Linux; Android 14) Mobile")
+		resp, err := client.Do(req)
+		if err != nil || resp.StatusCode != http.StatusFound {
+			t.Fatalf("scan %s: %v %v", u, resp, err)
+		}
+		resp.Body.Close()
+	}
+	r.e.svc.FlushScans()
+	record := func(phone, source, campaign, linkID string, pending bool) {
+		t.Helper()
+		_, err := r.e.svc.Record(capture.Record{Type: capture.TypeOptIn, Pending: pending, Phone: phone, Topics: []string{"orders"},
+			Source: source, Campaign: campaign, LinkID: linkID, NoticeText: "Padaria Aurora: orders", NoticeVersion: "1", NoticeLocale: "en"})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	record("+5511987650001", "print", "spring", flyer.ID, false)
+	record("+5511987650002", "print", "spring", flyer.ID, false)
+	record("+5511987650003", "signage", "spring", poster.ID, false)
+	record("+5511987650004", "signage", "spring", poster.ID, true) // pending: not confirmed
+	record("+5511987650005", "web", "", "", false)
+
+	ed := r.newPerson(t)
+	ed.signIn("ed@example.com", editorPassword)
+	ed.open("/console/stats?group=source&days=30")
+	table := func() map[string][]string {
+		var rows [][]string
+		ed.eval(`Array.from(document.querySelectorAll("#stats tbody tr")).map(function(tr){return Array.from(tr.children).map(function(c){return c.textContent.trim();});})`, &rows)
+		m := map[string][]string{}
+		for _, row := range rows {
+			m[row[0]] = row[1:]
+		}
+		return m
+	}
+	bySource := table()
+	for src, want := range map[string]string{"print": "1 2 200.0%", "signage": "1 1 100.0%", "web": "0 1 "} {
+		if got := strings.Join(bySource[src], " "); got != want {
+			t.Errorf("source %s: %q, want %q", src, got, want)
+		}
+	}
+	if got := ed.text(`document.getElementById("total-optins").textContent`); got != "4" {
+		t.Errorf("total confirmed opt-ins %s, want 4", got)
+	}
+	var bars int
+	ed.eval(`document.querySelectorAll("svg.chart rect.bar").length`, &bars)
+	if bars != 30 {
+		t.Errorf("%d bars for 30 days", bars)
+	}
+	var todayBar string
+	ed.eval(`document.querySelector("svg.chart rect.bar:last-of-type title").textContent`, &todayBar)
+	if todayBar != time.Now().UTC().Format("2006-01-02")+": 4" {
+		t.Errorf("today's bar: %q", todayBar)
+	}
+
+	ed.do(chromedp.SetValue(chromedp.ID("group"), "link"))
+	ed.submit(`form.filters button`)
+	byLink := table()
+	if got := strings.Join(byLink["Flyer ("+flyer.Code+")"], " "); got != "1 2 200.0%" {
+		t.Errorf("flyer: %q (%v)", got, byLink)
+	}
+	ed.open("/console/stats?group=campaign&days=30")
+	if got := strings.Join(table()["spring"], " "); got != "2 3 150.0%" {
+		t.Errorf("campaign spring: %q", got)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(ed.download("#stats-csv"))).ReadAll()
+	if err != nil || len(rows) < 2 || strings.Join(rows[0], ",") != "campaign,label,scans,confirmed_optins,conversion" ||
+		strings.Join(rows[1], ",") != "spring,spring,2,3,150.0%" {
+		t.Fatalf("CSV: %v %v", rows, err)
+	}
+	// A week later, a 7-day period holds none of these opt-ins.
+	r.e.h.skew.Store(int64(8 * 24 * time.Hour))
+	ed.signIn("ed@example.com", editorPassword)
+	ed.open("/console/stats?group=source&days=7")
+	if got := ed.text(`document.getElementById("total-optins").textContent`); got != "0" {
+		t.Errorf("a week later: %s opt-ins in the last 7 days", got)
+	}
+}
