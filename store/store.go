@@ -117,7 +117,7 @@ func Open(path string) (*Store, error) {
 	// Readiness does not wait for the contacts tree to be in memory: checks
 	// are served at once, from disk until the read-ahead lands.
 	s.warmed = make(chan struct{})
-	go s.warmContacts()
+	go s.warmContacts(path)
 	return s, nil
 }
 
@@ -132,6 +132,7 @@ func (s *Store) Close() error {
 	close(s.writes)
 	s.mu.Unlock()
 	<-s.stopped
+	<-s.warmed // the read-ahead holds a read transaction while it walks the tree
 	return s.db.Close()
 }
 

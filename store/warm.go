@@ -129,9 +129,9 @@ func adviseWillNeed(f *os.File, runs []pageRun, pageSize uint64) {
 // warmContacts reads the contacts tree's pages ahead; Open runs it in the
 // background. It holds a read transaction only while it walks the branch
 // pages.
-func (s *Store) warmContacts() {
+func (s *Store) warmContacts(path string) {
 	defer close(s.warmed)
-	f, err := os.Open(s.db.Path())
+	f, err := os.Open(path)
 	if err != nil {
 		return
 	}
