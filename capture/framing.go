@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -119,9 +120,12 @@ const maxHeaderCheck = 32 << 10
 
 // GuardListener wraps the server's listener: every write gets a deadline
 // of its own, extended as bytes flow (the write timeout), and the header
-// block of a connection's first request is checked for lines fasthttp
-// would otherwise wait on until the read timeout (a header line without a
-// colon), which are answered 400 at once and the connection closed.
+// block of each request is checked for lines fasthttp would otherwise
+// wait on until the read timeout (a header line without a colon), which
+// are answered 400 at once and the connection closed. A request's header
+// block starts a connection, or follows the final response to the request
+// before it (requests are not pipelined in practice; an interim 100
+// Continue is followed by the body, not by a header block).
 func GuardListener(ln net.Listener) net.Listener { return guardedListener{ln} }
 
 type guardedListener struct{ net.Listener }
@@ -140,6 +144,9 @@ type guardedConn struct {
 	// Read side, used by the one goroutine serving the connection.
 	checking bool
 	seen     []byte
+	// answered is set by a final response: the next bytes read begin the
+	// next request's header block.
+	answered atomic.Bool
 
 	mu      sync.Mutex
 	refused bool
@@ -147,6 +154,9 @@ type guardedConn struct {
 
 func (c *guardedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
+	if n > 0 && c.answered.Swap(false) {
+		c.checking, c.seen = true, c.seen[:0]
+	}
 	if !c.checking || n == 0 {
 		return n, err
 	}
@@ -191,6 +201,9 @@ func (c *guardedConn) Write(p []byte) (int, error) {
 	c.mu.Unlock()
 	if refused {
 		return 0, net.ErrClosed
+	}
+	if !bytes.HasPrefix(p, []byte("HTTP/1.1 1")) && !bytes.HasPrefix(p, []byte("HTTP/1.0 1")) {
+		c.answered.Store(true)
 	}
 	written := 0
 	for written < len(p) {

@@ -235,3 +235,54 @@ func BenchmarkFramingCheck(b *testing.B) {
 		}
 	}
 }
+
+// A malformed header in a later request on a kept-alive connection is
+// answered at once too, and a body after 100 Continue is not taken for a
+// header block.
+func TestMalformedHeaderOnKeptAliveConnection(t *testing.T) {
+	app := fiber.New(FiberConfig())
+	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
+	app.Post("/echo", func(c *fiber.Ctx) error { return c.Send(c.Request().Body()) })
+	addr := guardedServer(t, app)
+	const wait = 10 * time.Second
+
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	_ = conn.SetDeadline(time.Now().Add(wait))
+	io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("first request: %v %v", resp, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	// A body with lines that have no colon, sent after 100 Continue.
+	body := "line one\nline two\n"
+	fmt.Fprintf(conn, "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n", len(body))
+	if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 100") {
+		t.Fatalf("want 100 Continue, got %q %v", line, err)
+	}
+	for line, _ := r.ReadString('\n'); line != "\r\n" && line != ""; line, _ = r.ReadString('\n') {
+	}
+	io.WriteString(conn, body)
+	resp, err = http.ReadResponse(r, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("body after 100 Continue: %v %v", resp, err)
+	}
+	if got, _ := io.ReadAll(resp.Body); string(got) != body {
+		t.Fatalf("echoed %q", got)
+	}
+	start := time.Now()
+	io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\nNO-COLON-HERE\r\n\r\n")
+	resp, err = http.ReadResponse(r, nil)
+	if err != nil || resp.StatusCode != 400 || time.Since(start) > wait/2 {
+		t.Fatalf("malformed later request: %v %v after %v", resp, err, time.Since(start))
+	}
+	io.Copy(io.Discard, resp.Body)
+	if _, err := r.ReadByte(); err == nil {
+		t.Fatal("the connection stayed open after the 400")
+	}
+}
