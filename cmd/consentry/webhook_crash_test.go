@@ -160,8 +160,22 @@ func TestWebhookDeliverySurvivesSIGKILL(t *testing.T) {
 			} `json:"attempts"`
 		} `json:"deliveries"`
 	}
-	if status, err := s2.request(http.DefaultClient, "GET", "/v1/subscriptions/"+sub.ID+"/deliveries?limit=100", nil, &log); err != nil || status != 200 {
-		t.Fatalf("deliveries: %d %v", status, err)
+	// The receiver has every event; the server records each success just
+	// after the receiver's answer, so wait for the log to say so.
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		log.Deliveries = nil
+		if status, err := s2.request(http.DefaultClient, "GET", "/v1/subscriptions/"+sub.ID+"/deliveries?limit=100", nil, &log); err != nil || status != 200 {
+			t.Fatalf("deliveries: %d %v", status, err)
+		}
+		done := len(log.Deliveries) == len(acked)
+		for _, d := range log.Deliveries {
+			done = done && d.Status == "delivered"
+		}
+		if done || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	sawFailure := false
 	for _, d := range log.Deliveries {
