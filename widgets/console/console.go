@@ -16,16 +16,18 @@ import (
 
 	"github.com/consentry/consentry/capture"
 	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/widgets"
 )
 
 //go:embed templates/*.html static/*
 var files embed.FS
 
 type Handler struct {
-	s     *capture.Service
-	st    *store.Store
-	users users
-	pages map[string]*template.Template
+	s       *capture.Service
+	st      *store.Store
+	widgets *widgets.Handler
+	users   users
+	pages   map[string]*template.Template
 	// loginKey signs the login form's CSRF token (there is no session yet).
 	loginKey []byte
 	throttle *loginThrottle
@@ -114,6 +116,10 @@ func (h *Handler) routes() []route {
 		{"POST", "/console/batches/preview", "", editors, batchBody, h.previewBatch},
 		{"POST", "/console/batches/zip", "", editors, batchBody, h.generateBatch},
 		{"GET", "/console/widgets", "", editors, 0, h.widgetsPage},
+		{"GET", "/console/widgets/new", "", editors, 0, h.newWidgetPage},
+		{"POST", "/console/widgets", "", editors, formBody, h.createWidget},
+		{"GET", "/console/widgets/:id", "", editors, 0, h.widgetPage},
+		{"POST", "/console/widgets/:id", "", editors, formBody, h.updateWidget},
 		{"GET", "/console/widgets/:id/preview", "", editors, 0, h.widgetPreview},
 		{"GET", "/console/stats", "", editors, 0, h.statsPage},
 		{"GET", "/console/stats.csv", "", editors, 0, h.statsCSV},

@@ -48,4 +48,24 @@
     document.querySelectorAll("input[name=topics]").forEach(function (c) { c.addEventListener("change", update); });
     update();
   }
+  // Live preview of a widget being edited: its colour, position, scheme,
+  // greeting and topics on a small mock, as typed.
+  var mock = document.getElementById("widget-mock");
+  var form = document.getElementById("widget-form");
+  if (mock && form) {
+    var field = function (name) { return form.elements.namedItem(name); };
+    var card = document.getElementById("widget-mock-card");
+    var showMock = function () {
+      var color = field("theme.color").value.trim();
+      card.style.borderColor = /^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/.test(color) ? color : "";
+      mock.className = "widget-mock " + field("theme.position").value + " " + field("theme.scheme").value + " " + field("kind").value;
+      var topics = [];
+      form.querySelectorAll("input[name=topics]:checked").forEach(function (c) { topics.push(c.value); });
+      document.getElementById("widget-mock-greeting").textContent = field("greeting").value.trim() || (mock.getAttribute("data-business") || "");
+      document.getElementById("widget-mock-topics").textContent = topics.join(", ");
+    };
+    form.addEventListener("input", showMock);
+    form.addEventListener("change", showMock);
+    showMock();
+  }
 })();
