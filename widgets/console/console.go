@@ -137,6 +137,7 @@ func (h *Handler) routes() []route {
 		{"POST", "/console/keys/:id/delete", "", admins, formBody, h.deleteKey},
 		{"GET", "/console/settings", "", admins, 0, h.settingsPage},
 		{"POST", "/console/settings", "", admins, formBody, h.saveSettings},
+		{"POST", "/console/settings/templates", "", admins, formBody, h.saveTemplates},
 		{"GET", "/console/audit", "", admins, 0, h.auditPage},
 		// Last: any other console path is an HTML page, not the API's JSON.
 		{"GET", "/console/*", "", nil, 0, h.notFound},
