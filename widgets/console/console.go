@@ -26,8 +26,10 @@ type Handler struct {
 	s       *capture.Service
 	st      *store.Store
 	widgets *widgets.Handler
-	users   users
-	pages   map[string]*template.Template
+	// batchJobs are the batch ZIPs being rendered (batchjobs.go).
+	batchJobs batchJobs
+	users     users
+	pages     map[string]*template.Template
 	// loginKey signs the login form's CSRF token (there is no session yet).
 	loginKey []byte
 	throttle *loginThrottle
@@ -115,6 +117,9 @@ func (h *Handler) routes() []route {
 		{"GET", "/console/batches", "", editors, 0, h.batchesPage},
 		{"POST", "/console/batches/preview", "", editors, batchBody, h.previewBatch},
 		{"POST", "/console/batches/zip", "", editors, batchBody, h.generateBatch},
+		{"POST", "/console/batches/jobs", "", editors, batchBody, h.startBatchJob},
+		{"GET", "/console/batches/jobs/:id", "", editors, 0, h.batchJobStatus},
+		{"GET", "/console/batches/jobs/:id/zip", "", editors, 0, h.batchJobZIP},
 		{"GET", "/console/widgets", "", editors, 0, h.widgetsPage},
 		{"GET", "/console/widgets/new", "", editors, 0, h.newWidgetPage},
 		{"POST", "/console/widgets", "", editors, formBody, h.createWidget},

@@ -68,4 +68,47 @@
     form.addEventListener("change", showMock);
     showMock();
   }
+  // Batch ZIPs: generated in the background with a progress bar, then
+  // downloaded. Without this the form downloads the ZIP in one request.
+  var batch = document.getElementById("batch-zip-form");
+  if (batch && window.fetch) {
+    batch.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var button = document.getElementById("generate-batch");
+      var bar = document.getElementById("batch-progress");
+      var status = document.getElementById("batch-status");
+      var fail = function (msg) { status.textContent = msg || status.getAttribute("data-failed"); button.disabled = false; };
+      button.disabled = true;
+      document.getElementById("batch-job").hidden = false;
+      fetch(batch.getAttribute("data-jobs"), {method: "POST", credentials: "same-origin",
+        body: new URLSearchParams(new FormData(batch))}).then(function (r) {
+        return r.json().then(function (j) { return {ok: r.ok, j: j}; });
+      }).then(function (res) {
+        if (!res.ok) {
+          fail(res.j.error && res.j.error.message);
+          return;
+        }
+        var url = batch.getAttribute("data-jobs") + "/" + encodeURIComponent(res.j.id);
+        bar.max = res.j.total;
+        var poll = function () {
+          fetch(url, {credentials: "same-origin"}).then(function (r) { return r.json(); }).then(function (p) {
+            if (p.state === "failed" || p.error) {
+              fail();
+              return;
+            }
+            bar.value = p.done;
+            status.textContent = p.done + " / " + p.total;
+            if (p.state === "ready") {
+              status.textContent = status.getAttribute("data-done");
+              button.disabled = false;
+              window.location.href = url + "/zip";
+              return;
+            }
+            window.setTimeout(poll, 300);
+          }, function () { fail(); });
+        };
+        poll();
+      }, function () { fail(); });
+    });
+  }
 })();
