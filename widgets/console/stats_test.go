@@ -32,7 +32,9 @@ func TestBrowserStatistics(t *testing.T) {
 	}
 	flyer := mk(`{"source":"print","campaign":"spring","label":"Flyer","topics":["orders"]}`)
 	poster := mk(`{"source":"signage","campaign":"spring","label":"Poster","topics":["orders"]}`)
-	for _, u := range []string{flyer.URL, poster.URL} {
+	// A link with max_scans counts each scan durably, on its own path.
+	capped := mk(`{"source":"event","label":"Stand","topics":["orders"],"max_scans":5}`)
+	for _, u := range []string{flyer.URL, poster.URL, capped.URL} {
 		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		req, _ := http.NewRequest("GET", u, nil)
 		req.Header.Set("User-Agent", "Mozilla/5.0 (Linux; Android 14) Mobile")
@@ -88,6 +90,28 @@ func TestBrowserStatistics(t *testing.T) {
 	if todayBar != time.Now().UTC().Format("2006-01-02")+": 4" {
 		t.Errorf("today's bar: %q", todayBar)
 	}
+
+	// Scans per day, beside the opt-ins: all links, then one source.
+	today := time.Now().UTC().Format("2006-01-02")
+	if got := ed.text(`document.getElementById("total-scans").textContent`); got != "3" {
+		t.Errorf("scans in 30 days: %s, want 3", got)
+	}
+	ed.eval(`document.querySelectorAll("svg.chart rect.scanbar").length`, &bars)
+	if bars != 30 {
+		t.Errorf("%d scan bars for 30 days", bars)
+	}
+	if got := ed.text(`Array.from(document.querySelectorAll("svg.chart rect.scanbar title")).pop().textContent`); got != today+": 3 scans" {
+		t.Errorf("today's scans: %q", got)
+	}
+	ed.open("/console/stats?group=source&days=7&key=print")
+	if got := ed.text(`document.getElementById("total-scans").textContent`); got != "1" {
+		t.Errorf("scans from print in 7 days: %s, want 1", got)
+	}
+	ed.open("/console/stats?group=link&days=7&key=" + capped.ID)
+	if got := ed.text(`document.getElementById("total-scans").textContent`); got != "1" {
+		t.Errorf("scans of the capped link: %s, want 1", got)
+	}
+	ed.open("/console/stats?group=source&days=30")
 
 	ed.do(chromedp.SetValue(chromedp.ID("group"), "link"))
 	ed.submit(`form.filters button`)
