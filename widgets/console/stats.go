@@ -86,8 +86,8 @@ func (h *Handler) firstSeqAt(t time.Time, head uint64) (uint64, error) {
 	return lo, nil
 }
 
-// statistics counts confirmed opt-ins per group and per day since from,
-// reading only the period's events, and scans per group from the links.
+// statistics counts confirmed opt-ins per group and per day since from
+// (statscache.go) and scans per group and day (the store's day counts).
 func (h *Handler) statistics(group, key string, days int) (statsData, error) {
 	today := h.now().UTC().Truncate(24 * time.Hour)
 	from := today.AddDate(0, 0, -(days - 1))
@@ -102,41 +102,20 @@ func (h *Handler) statistics(group, key string, days int) (statsData, error) {
 		}
 		return r
 	}
-	head, err := h.st.Head()
+	gi := statsGroupIndex(group)
+	err := h.optInsSince(from, today, func(day time.Time, c *dayOptIns) {
+		for k, n := range c.by[gi] {
+			row(k).OptIns += n
+		}
+		n := c.total[gi]
+		if key != "" {
+			n = c.by[gi][key]
+		}
+		daily[day] += n
+		d.Total += n
+	})
 	if err != nil {
 		return d, err
-	}
-	start, err := h.firstSeqAt(from, head.Seq)
-	if err != nil {
-		return d, err
-	}
-	for after := start - 1; after < head.Seq; {
-		recs, err := h.st.Events(after, 1000)
-		if err != nil {
-			return d, err
-		}
-		if len(recs) == 0 {
-			break
-		}
-		for _, rec := range recs {
-			var f eventFacts
-			if err := json.Unmarshal(rec.Canonical, &f); err != nil {
-				return d, err
-			}
-			if !f.confirmed() {
-				continue
-			}
-			k := groupKey(group, f.Source, f.Campaign, f.LinkID)
-			if k == "" {
-				continue
-			}
-			row(k).OptIns++
-			if key == "" || key == k {
-				daily[f.At.UTC().Truncate(24*time.Hour)]++
-				d.Total++
-			}
-		}
-		after = recs[len(recs)-1].Seq
 	}
 	// Scans in the period per group, from the per-day counts: the cost
 	// follows what was scanned in the period, not how many links exist.
