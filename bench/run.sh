@@ -9,6 +9,7 @@
 #   COLDSTART=1000000 bench/run.sh --coldstart-only   # only the large-ledger cold start (needs root
 #                                # to drop the page cache); its own section of docs/BENCHMARKS.md
 #   COLDSTART=1000000 bench/run.sh                    # everything, then the cold start
+#   bench/run.sh --console-only  # only the console pages with 1M events, 100k links (bench/load/console.go)
 #
 # To add a scenario, see the table in bench/load/main.go, then name it in
 # one of the `load run -scenarios` lines below.
@@ -53,6 +54,18 @@ coldstart() {
 }
 if [ "${1:-}" = "--coldstart-only" ]; then
 	coldstart
+	exit 0
+fi
+# The console pages (bench/load/console.go) are optional too: CONSOLE=1
+# seeds 1,000,000 events and 100,000 links in-process (minutes) and
+# rewrites only its own section; --console-only runs just that.
+console_pages() {
+	[ -n "${CONSOLE:-}" ] || return 0
+	echo "== console pages: ${CONSOLE_EVENTS:-1000000} events, ${CONSOLE_LINKS:-100000} links"
+	"$LOAD" console -events "${CONSOLE_EVENTS:-1000000}" -links "${CONSOLE_LINKS:-100000}" -doc docs/BENCHMARKS.md
+}
+if [ "${1:-}" = "--console-only" ]; then
+	CONSOLE=${CONSOLE:-1} console_pages
 	exit 0
 fi
 RESULTS="$WORK/results.json"
@@ -149,8 +162,10 @@ CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 mkdir -p docs
 # The report rewrites the file: keep the cold-start section of an earlier run.
 COLD_SECTION=""
+CONSOLE_SECTION=""
 if [ -f docs/BENCHMARKS.md ]; then
 	COLD_SECTION=$(sed -n '/^<!-- coldstart:begin/,/^<!-- coldstart:end -->/p' docs/BENCHMARKS.md)
+	CONSOLE_SECTION=$(sed -n '/^<!-- console:begin/,/^<!-- console:end -->/p' docs/BENCHMARKS.md)
 fi
 "$LOAD" report -in "$RESULTS" -intro bench/intro.md -out docs/BENCHMARKS.md \
 	-meta "Date=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
@@ -160,7 +175,9 @@ fi
 	-meta "Load=$CONCURRENCY clients for the throughput scenarios (64 for opt-outs and receipts, as named), $DURATION measured after 1s warm-up (wrk: $DURATION, no warm-up); client and server on the same cores" \
 	-meta "Whole run=${ELAPSED}s"
 if [ -n "$COLD_SECTION" ]; then printf '\n%s\n' "$COLD_SECTION" >>docs/BENCHMARKS.md; fi
+if [ -n "$CONSOLE_SECTION" ]; then printf '\n%s\n' "$CONSOLE_SECTION" >>docs/BENCHMARKS.md; fi
 coldstart
+console_pages
 echo "== wrote docs/BENCHMARKS.md in ${ELAPSED}s"
 if [ -n "$WIDGETS_FAILED" ]; then
 	echo "!! the widgets browser test failed; its figures are missing from the report" >&2

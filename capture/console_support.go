@@ -139,3 +139,20 @@ func (s *Service) LinkPoster(id string, text PosterText) ([]byte, string, error)
 	}
 	return body, l.Code + "-poster.pdf", nil
 }
+
+// CreateLinkBatch is the first half of WriteLinkBatch: it checks the image
+// options and creates the rows' links (all or none). WriteLinkBatchZip then
+// writes their ZIP, reporting progress, so the console can do it while the
+// person watches.
+func (s *Service) CreateLinkBatch(rows []LinkRequest, opts qr.Options) ([]store.Link, error) {
+	if err := s.checkQROptions(opts); err != nil {
+		return nil, err
+	}
+	return s.batchLinks(batchRequest{Rows: rows})
+}
+
+// WriteLinkBatchZip writes the codes and manifest.csv of links made by
+// CreateLinkBatch; progress (may be nil) is called after each code.
+func (s *Service) WriteLinkBatchZip(w io.Writer, links []store.Link, opts qr.Options, progress func(done int)) error {
+	return s.writeBatchZip(w, links, opts, progress)
+}

@@ -761,10 +761,25 @@ func (sc *scanCounter) addDurably(id string, max uint64) (bool, error) {
 	var counted bool
 	err := sc.s.store.Write(func(tx *store.Tx) error {
 		var err error
-		counted, err = tx.AddScanBelow(id, max)
-		return err
+		if counted, err = tx.AddScanBelow(id, max); err != nil || !counted {
+			return err
+		}
+		return addDayScans(tx, time.Now(), id, 1)
 	})
 	return counted && err == nil, err
+}
+
+// addDayScans adds a link's scans to the per-day counts of the
+// console's chart (the day the batch is written, UTC).
+func addDayScans(tx *store.Tx, day time.Time, id string, n uint64) error {
+	l, err := tx.Link(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // deleted since the scan: its total is kept, its day is not
+	}
+	if err != nil {
+		return err
+	}
+	return tx.AddDayScans(day, l, n)
 }
 
 func (sc *scanCounter) startLocked() {
@@ -819,9 +834,13 @@ func (sc *scanCounter) run() {
 		sc.inflight = batch
 		sc.mu.Unlock()
 
+		day := time.Now()
 		err := sc.s.store.Write(func(tx *store.Tx) error {
 			for id, n := range batch {
 				if err := tx.AddScans(id, n); err != nil {
+					return err
+				}
+				if err := addDayScans(tx, day, id, n); err != nil {
 					return err
 				}
 			}

@@ -104,6 +104,16 @@ func (s *Service) PutTemplate(name string, req templateRequest) (Template, error
 	return t, s.saveTemplates(m)
 }
 
+// MapTemplate is PUT /v1/templates/{name} for values in hand (the
+// console's settings form): the request's tag checks, then PutTemplate.
+func (s *Service) MapTemplate(name, topic, category string) (Template, error) {
+	req := templateRequest{Topic: topic, Category: category}
+	if err := Validate(&req); err != nil {
+		return Template{}, err
+	}
+	return s.PutTemplate(name, req)
+}
+
 // Templates lists the known templates by name.
 func (s *Service) Templates() ([]Template, error) {
 	m, err := s.loadTemplates()

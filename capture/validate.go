@@ -129,8 +129,11 @@ func reasonOf(fe validator.FieldError) string {
 // a missing or wrong content type with 415, an empty or malformed body with
 // 400 invalid_json, and unknown fields, values of the wrong type and values
 // the struct tags refuse with one 422 that names every one of them.
-func decodeJSON(c *fiber.Ctx, v any) error {
-	err := readJSON(c, v)
+func decodeJSON(c *fiber.Ctx, v any) error { return withTagChecks(readJSON(c, v), v) }
+
+// withTagChecks finishes a decode: v's tag checks, merged into the
+// decoder's own 422 when it had one.
+func withTagChecks(err error, v any) error {
 	var shape *Error
 	if errors.As(err, &shape) && shape.Code == CodeInvalidRequest && len(shape.Fields) > 0 {
 		// v holds what decoded; its tag checks are reported too.

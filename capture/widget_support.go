@@ -1,6 +1,10 @@
 package capture
 
-import "github.com/gofiber/fiber/v2"
+import (
+	"bytes"
+
+	"github.com/gofiber/fiber/v2"
+)
 
 // Exported equivalents of internal helpers, for the widgets package (which
 // builds on capture and must answer with the same envelope and rules).
@@ -9,6 +13,16 @@ import "github.com/gofiber/fiber/v2"
 // own handlers do: 415 for another content type, 400 invalid_json for an
 // empty or malformed body, 422 naming the fields at fault.
 func DecodeJSON(c *fiber.Ctx, v any) error { return decodeJSON(c, v) }
+
+// DecodeJSONBody is DecodeJSON for a body already in hand (the console
+// turns its forms into the API's JSON): the same strict decoder and
+// checks, without the request's media type.
+func DecodeJSONBody(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return newError(CodeInvalidJSON, "the request body is empty; send a JSON object")
+	}
+	return withTagChecks(unmarshalStrict(body, v), v)
+}
 
 // NamesBusiness reports whether a notice names the business (case, accents
 // and punctuation ignored), the rule every recorded notice must meet.

@@ -105,6 +105,21 @@ func (h *Handler) CreateWidget(req widgetRequest) (store.Widget, error) {
 	return w, nil
 }
 
+// CreateWidgetJSON is POST /v1/widgets for a body in hand (the console's
+// form): the same decoder, checks and store call as the API.
+func (h *Handler) CreateWidgetJSON(body []byte) (store.Widget, error) {
+	var req widgetRequest
+	if err := capture.DecodeJSONBody(body, &req); err != nil {
+		return store.Widget{}, err
+	}
+	return h.CreateWidget(req)
+}
+
+// PatchWidgetJSON is PATCH /v1/widgets/{id} for a body in hand.
+func (h *Handler) PatchWidgetJSON(id string, body []byte) (store.Widget, error) {
+	return h.updateWidget(id, func(req *widgetRequest) error { return capture.DecodeJSONBody(body, req) })
+}
+
 func (h *Handler) createWidget(c *fiber.Ctx) error {
 	var req widgetRequest
 	if err := capture.DecodeJSON(c, &req); err != nil {
@@ -152,18 +167,31 @@ func (h *Handler) listWidgets(c *fiber.Ctx) error {
 // patchWidget decodes the body over the stored config, so absent fields
 // keep their values, and validates the result as a new widget.
 func (h *Handler) patchWidget(c *fiber.Ctx) error {
-	id := strings.Clone(c.Params("id"))
-	cur, err := h.widget(id)
+	w, err := h.updateWidget(strings.Clone(c.Params("id")), func(req *widgetRequest) error { return capture.DecodeJSON(c, req) })
 	if err != nil {
 		return err
 	}
-	req := requestOf(cur)
-	if err := capture.DecodeJSON(c, &req); err != nil {
+	v, err := h.view(w)
+	if err != nil {
 		return err
+	}
+	return c.JSON(v)
+}
+
+// updateWidget decodes a body with decode over the stored config and
+// stores the result when it validates.
+func (h *Handler) updateWidget(id string, decode func(*widgetRequest) error) (store.Widget, error) {
+	cur, err := h.widget(id)
+	if err != nil {
+		return store.Widget{}, err
+	}
+	req := requestOf(cur)
+	if err := decode(&req); err != nil {
+		return store.Widget{}, err
 	}
 	next, err := req.check(h.s.Settings())
 	if err != nil {
-		return err
+		return store.Widget{}, err
 	}
 	var chatLink *store.WidgetLink
 	// A new business number needs new links: stored ones open the old one.
@@ -175,7 +203,7 @@ func (h *Handler) patchWidget(c *fiber.Ctx) error {
 		next.ID = id
 		link, err := h.createLink(next, next.Topics, chatPurpose)
 		if err != nil {
-			return err
+			return store.Widget{}, err
 		}
 		chatLink = &link
 	}
@@ -192,17 +220,13 @@ func (h *Handler) patchWidget(c *fiber.Ctx) error {
 		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return &capture.Error{Code: capture.CodeNotFound, Message: "no such widget"}
+		return store.Widget{}, &capture.Error{Code: capture.CodeNotFound, Message: "no such widget"}
 	}
 	if err != nil {
-		return err
+		return store.Widget{}, err
 	}
 	h.warmScript(w)
-	v, err := h.view(w)
-	if err != nil {
-		return err
-	}
-	return c.JSON(v)
+	return w, nil
 }
 
 func (h *Handler) deleteWidget(c *fiber.Ctx) error {

@@ -124,6 +124,8 @@ func main() {
 		err = cmdWidgets(os.Args[2:])
 	case "coldstart":
 		err = cmdColdStart(os.Args[2:])
+	case "console":
+		err = cmdConsole(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q (want run, seed, report, port, wait, matrix or widgets)", os.Args[1])
 	}

@@ -163,6 +163,7 @@ func newApp(svc *capture.Service) (*fiber.App, *capture.Handler, error) {
 		return nil, nil, err
 	}
 	w.Mount(app)
+	con.UseWidgets(w) // the console edits widgets through the API's own decoder and checks
 	con.Mount(app)
 	capture.MountFallback(app)
 	return app, api, nil

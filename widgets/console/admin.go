@@ -125,7 +125,56 @@ func (h *Handler) deleteKey(c *fiber.Ctx) error {
 }
 
 func (h *Handler) settingsPage(c *fiber.Ctx) error {
-	return h.render(c, "settings", map[string]any{"S": h.s.Settings()})
+	return h.renderSettings(c, fiber.StatusOK, h.s.Settings(), nil, false)
+}
+
+// renderSettings shows the settings form with the template map beside it.
+func (h *Handler) renderSettings(c *fiber.Ctx, status int, st capture.Settings, problems []capture.FieldError, saved bool) error {
+	tpls, err := h.s.Templates()
+	if err != nil {
+		return err
+	}
+	return h.render(c.Status(status), "settings", map[string]any{"S": st, "Problems": problems, "Saved": saved,
+		"Templates": tpls, "TopicIDs": h.s.Settings().TopicIDs(), "Categories": templateCategories})
+}
+
+var templateCategories = []string{capture.CategoryUtility, capture.CategoryMarketing, capture.CategoryAuthentication}
+
+// saveTemplates maps templates to topics, one row each, as PUT
+// /v1/templates/{name} does; unchanged rows are left alone.
+func (h *Handler) saveTemplates(c *fiber.Ctx) error {
+	names, topics, cats := formList(c, "tpl_name"), formList(c, "tpl_topic"), formList(c, "tpl_category")
+	cur, err := h.s.Templates()
+	if err != nil {
+		return err
+	}
+	known := map[string]capture.Template{}
+	for _, t := range cur {
+		known[t.Name] = t
+	}
+	var problems []capture.FieldError
+	for i, name := range names {
+		name = strings.TrimSpace(name)
+		topic, cat := strings.TrimSpace(at(topics, i)), strings.TrimSpace(at(cats, i))
+		if name == "" || (known[name].Topic == topic && known[name].Category == cat) {
+			continue
+		}
+		if _, err := h.s.MapTemplate(name, topic, cat); err != nil {
+			p, ok := problemsOf(err)
+			if !ok {
+				return err
+			}
+			for _, f := range p {
+				problems = append(problems, capture.FieldError{Field: "templates[" + name + "]." + f.Field, Reason: f.Reason})
+			}
+			continue
+		}
+		h.audit(c, "", "templates.put", name, topic+" "+cat)
+	}
+	if problems != nil {
+		return h.renderSettings(c, fiber.StatusUnprocessableEntity, h.s.Settings(), problems, false)
+	}
+	return h.renderSettings(c, fiber.StatusOK, h.s.Settings(), nil, true)
 }
 
 // saveSettings changes the plain fields of the settings; the rest (topics,
@@ -165,8 +214,20 @@ func (h *Handler) saveSettings(c *fiber.Ctx) error {
 	if len(ids) > 0 {
 		next.Topics = topics
 	}
+	// The business numbers: one row each; a row with a number adds one.
+	if nums := formList(c, "num_wa_number"); len(nums) > 0 {
+		ids, labels := formList(c, "num_phone_number_id"), formList(c, "num_label")
+		next.Numbers = []capture.BusinessNumber{}
+		for i, n := range nums {
+			n, id, label := strings.TrimSpace(n), strings.TrimSpace(at(ids, i)), strings.TrimSpace(at(labels, i))
+			if n == "" && id == "" && label == "" {
+				continue
+			}
+			next.Numbers = append(next.Numbers, capture.BusinessNumber{PhoneNumberID: id, WANumber: n, Label: label})
+		}
+	}
 	if problems != nil {
-		return h.render(c.Status(fiber.StatusUnprocessableEntity), "settings", map[string]any{"S": next, "Problems": problems})
+		return h.renderSettings(c, fiber.StatusUnprocessableEntity, next, problems, false)
 	}
 	saved, err := h.s.UpdateSettings(next)
 	if err != nil {
@@ -174,10 +235,10 @@ func (h *Handler) saveSettings(c *fiber.Ctx) error {
 		if !ok {
 			return err
 		}
-		return h.render(c.Status(fiber.StatusUnprocessableEntity), "settings", map[string]any{"S": next, "Problems": p})
+		return h.renderSettings(c, fiber.StatusUnprocessableEntity, next, p, false)
 	}
 	h.audit(c, "", "settings.update", "", "")
-	return h.render(c, "settings", map[string]any{"S": saved, "Saved": true})
+	return h.renderSettings(c, fiber.StatusOK, saved, nil, true)
 }
 
 func (h *Handler) auditPage(c *fiber.Ctx) error {

@@ -241,7 +241,7 @@ func TestBrowserConsoleAccessibility(t *testing.T) {
 
 	ad := r.newPerson(t)
 	ad.signIn("admin@example.com", adminPassword)
-	pages := []string{"/console/", "/console/links", "/console/stats", "/console/batches", "/console/widgets", "/console/links/new", "/console/links/" + link.ID,
+	pages := []string{"/console/", "/console/links", "/console/stats", "/console/batches", "/console/widgets", "/console/widgets/new", "/console/links/new", "/console/links/" + link.ID,
 		"/console/contacts?phone=%2B5511987654321", "/console/export", "/console/users", "/console/keys",
 		"/console/settings", "/console/audit", "/console/nope"}
 	for _, lang := range []string{"pt-BR", "en", "es"} {

@@ -16,16 +16,22 @@ import (
 
 	"github.com/consentry/consentry/capture"
 	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/widgets"
 )
 
 //go:embed templates/*.html static/*
 var files embed.FS
 
 type Handler struct {
-	s     *capture.Service
-	st    *store.Store
-	users users
-	pages map[string]*template.Template
+	s       *capture.Service
+	st      *store.Store
+	widgets *widgets.Handler
+	// batchJobs are the batch ZIPs being rendered (batchjobs.go).
+	batchJobs batchJobs
+	// optIns are the statistics' opt-ins per day (statscache.go).
+	optIns optInCache
+	users  users
+	pages  map[string]*template.Template
 	// loginKey signs the login form's CSRF token (there is no session yet).
 	loginKey []byte
 	throttle *loginThrottle
@@ -113,7 +119,14 @@ func (h *Handler) routes() []route {
 		{"GET", "/console/batches", "", editors, 0, h.batchesPage},
 		{"POST", "/console/batches/preview", "", editors, batchBody, h.previewBatch},
 		{"POST", "/console/batches/zip", "", editors, batchBody, h.generateBatch},
+		{"POST", "/console/batches/jobs", "", editors, batchBody, h.startBatchJob},
+		{"GET", "/console/batches/jobs/:id", "", editors, 0, h.batchJobStatus},
+		{"GET", "/console/batches/jobs/:id/zip", "", editors, 0, h.batchJobZIP},
 		{"GET", "/console/widgets", "", editors, 0, h.widgetsPage},
+		{"GET", "/console/widgets/new", "", editors, 0, h.newWidgetPage},
+		{"POST", "/console/widgets", "", editors, formBody, h.createWidget},
+		{"GET", "/console/widgets/:id", "", editors, 0, h.widgetPage},
+		{"POST", "/console/widgets/:id", "", editors, formBody, h.updateWidget},
 		{"GET", "/console/widgets/:id/preview", "", editors, 0, h.widgetPreview},
 		{"GET", "/console/stats", "", editors, 0, h.statsPage},
 		{"GET", "/console/stats.csv", "", editors, 0, h.statsCSV},
@@ -131,6 +144,7 @@ func (h *Handler) routes() []route {
 		{"POST", "/console/keys/:id/delete", "", admins, formBody, h.deleteKey},
 		{"GET", "/console/settings", "", admins, 0, h.settingsPage},
 		{"POST", "/console/settings", "", admins, formBody, h.saveSettings},
+		{"POST", "/console/settings/templates", "", admins, formBody, h.saveTemplates},
 		{"GET", "/console/audit", "", admins, 0, h.auditPage},
 		// Last: any other console path is an HTML page, not the API's JSON.
 		{"GET", "/console/*", "", nil, 0, h.notFound},

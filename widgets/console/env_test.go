@@ -65,6 +65,7 @@ func newConsoleEnv(t testing.TB, publicURL string) *consoleEnv {
 		t.Fatal(err)
 	}
 	w.Mount(app)
+	h.UseWidgets(w)
 	h.Mount(app)
 	capture.MountFallback(app)
 	return &consoleEnv{t: t, dbPath: dbPath, st: st, svc: svc, h: h, app: app}

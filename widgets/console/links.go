@@ -69,7 +69,7 @@ func contains(list []string, v string) bool {
 func (h *Handler) linkFormData(req capture.LinkRequest, problems []capture.FieldError) map[string]any {
 	st := h.s.Settings()
 	return map[string]any{"Sources": linkSources, "Topics": st.TopicIDs(), "Req": req, "Problems": problems,
-		"WANumber": st.WANumber, "Business": st.BusinessName}
+		"WANumber": st.WANumber, "Business": st.BusinessName, "Numbers": st.Numbers}
 }
 
 func (h *Handler) newLinkPage(c *fiber.Ctx) error {
@@ -88,7 +88,7 @@ func formList(c *fiber.Ctx, name string) []string {
 func (h *Handler) createLink(c *fiber.Ctx) error {
 	req := capture.LinkRequest{Source: formValue(c, "source"), Campaign: strings.TrimSpace(formValue(c, "campaign")),
 		Label: strings.TrimSpace(formValue(c, "label")), Message: strings.TrimSpace(formValue(c, "message")),
-		Topics: formList(c, "topics")}
+		Topics: formList(c, "topics"), Number: strings.TrimSpace(formValue(c, "number"))}
 	var problems []capture.FieldError
 	if v := formValue(c, "expires_at"); v != "" {
 		t, err := time.Parse("2006-01-02", v)

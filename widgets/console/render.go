@@ -31,7 +31,28 @@ var templateFuncs = template.FuncMap{
 		return ""
 	},
 	"join": strings.Join,
+	// problem is what the form's problems say about one field (a list
+	// field also owns its entries: allowed_origins[1]).
+	"problem": func(ps []capture.FieldError, field string) string {
+		var out []string
+		for _, p := range ps {
+			if p.Field == field || strings.HasPrefix(p.Field, field+"[") || strings.HasPrefix(p.Field, field+".") {
+				out = append(out, p.Reason)
+			}
+		}
+		return strings.Join(out, "; ")
+	},
 	"list": func(v ...string) []string { return v },
+	// dict passes several values to a sub-template: dict "P" .Problems "F" "name".
+	"dict": func(kv ...any) map[string]any {
+		m := map[string]any{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			if k, ok := kv[i].(string); ok {
+				m[k] = kv[i+1]
+			}
+		}
+		return m
+	},
 	"days": func(d capture.Duration) int { return int(time.Duration(d) / (24 * time.Hour)) },
 	"has": func(list []string, v string) bool {
 		for _, x := range list {

@@ -16,8 +16,8 @@ import (
 	"github.com/consentry/consentry/store"
 )
 
-// statsRow is one source, campaign or link: its scans (all time, as the
-// links count them), its confirmed opt-ins in the period and the ratio.
+// statsRow is one source, campaign or link: its scans and confirmed
+// opt-ins in the period and the ratio.
 type statsRow struct {
 	Key, Label string
 	Scans      uint64
@@ -29,6 +29,7 @@ type statsRow struct {
 type dayCount struct {
 	Day    time.Time
 	OptIns int
+	Scans  uint64
 }
 
 type statsData struct {
@@ -38,9 +39,13 @@ type statsData struct {
 	Daily      []dayCount
 	Chart      template.HTML
 	Total      int
+	TotalScans uint64 // in the period, from the per-day counts
 }
 
 var statsGroups = []string{"source", "campaign", "link"}
+
+// maxStatsRows bounds the table: the busiest groups of the period.
+const maxStatsRows = 200
 
 // eventFacts are the hashed fields statistics read from an event.
 type eventFacts struct {
@@ -81,8 +86,8 @@ func (h *Handler) firstSeqAt(t time.Time, head uint64) (uint64, error) {
 	return lo, nil
 }
 
-// statistics counts confirmed opt-ins per group and per day since from,
-// reading only the period's events, and scans per group from the links.
+// statistics counts confirmed opt-ins per group and per day since from
+// (statscache.go) and scans per group and day (the store's day counts).
 func (h *Handler) statistics(group, key string, days int) (statsData, error) {
 	today := h.now().UTC().Truncate(24 * time.Hour)
 	from := today.AddDate(0, 0, -(days - 1))
@@ -97,63 +102,30 @@ func (h *Handler) statistics(group, key string, days int) (statsData, error) {
 		}
 		return r
 	}
-	head, err := h.st.Head()
+	gi := statsGroupIndex(group)
+	err := h.optInsSince(from, today, func(day time.Time, c *dayOptIns) {
+		for k, n := range c.by[gi] {
+			row(k).OptIns += n
+		}
+		n := c.total[gi]
+		if key != "" {
+			n = c.by[gi][key]
+		}
+		daily[day] += n
+		d.Total += n
+	})
 	if err != nil {
 		return d, err
 	}
-	start, err := h.firstSeqAt(from, head.Seq)
+	// Scans in the period per group, from the per-day counts: the cost
+	// follows what was scanned in the period, not how many links exist.
+	groupKind := map[string]byte{"source": store.ScanDaySource, "campaign": store.ScanDayCampaign, "link": store.ScanDayLink}[group]
+	scanned, err := h.st.ScanDayTotals(groupKind, from, today)
 	if err != nil {
 		return d, err
 	}
-	for after := start - 1; after < head.Seq; {
-		recs, err := h.st.Events(after, 1000)
-		if err != nil {
-			return d, err
-		}
-		if len(recs) == 0 {
-			break
-		}
-		for _, rec := range recs {
-			var f eventFacts
-			if err := json.Unmarshal(rec.Canonical, &f); err != nil {
-				return d, err
-			}
-			if !f.confirmed() {
-				continue
-			}
-			k := groupKey(group, f.Source, f.Campaign, f.LinkID)
-			if k == "" {
-				continue
-			}
-			row(k).OptIns++
-			if key == "" || key == k {
-				daily[f.At.UTC().Truncate(24*time.Hour)]++
-				d.Total++
-			}
-		}
-		after = recs[len(recs)-1].Seq
-	}
-	// Scans are kept per link; sum them per group, a page of links at a time.
-	for after := ""; ; {
-		views, err := h.s.Links(store.LinkFilter{After: after, Limit: 500})
-		if err != nil {
-			return d, err
-		}
-		for _, v := range views {
-			k := groupKey(group, v.Source, v.Campaign, v.ID)
-			if k == "" {
-				continue
-			}
-			r := row(k)
-			r.Scans += v.Scans
-			if group == "link" && v.Label != "" {
-				r.Label = v.Label + " (" + v.Code + ")"
-			}
-		}
-		if len(views) < 500 {
-			break
-		}
-		after = views[len(views)-1].ID
+	for k, n := range scanned {
+		row(k).Scans += n
 	}
 	for _, r := range rows {
 		if r.Scans > 0 {
@@ -165,10 +137,37 @@ func (h *Handler) statistics(group, key string, days int) (statsData, error) {
 		if d.Rows[i].OptIns != d.Rows[j].OptIns {
 			return d.Rows[i].OptIns > d.Rows[j].OptIns
 		}
+		if d.Rows[i].Scans != d.Rows[j].Scans {
+			return d.Rows[i].Scans > d.Rows[j].Scans
+		}
 		return d.Rows[i].Key < d.Rows[j].Key
 	})
-	for day := from; !day.After(today); day = day.AddDate(0, 0, 1) {
-		d.Daily = append(d.Daily, dayCount{Day: day, OptIns: daily[day]})
+	if len(d.Rows) > maxStatsRows {
+		d.Rows = d.Rows[:maxStatsRows]
+	}
+	if group == "link" { // labels of the rows shown only
+		for i := range d.Rows {
+			if l, err := h.s.LinkByID(d.Rows[i].Key); err == nil && l.Label != "" {
+				d.Rows[i].Label = l.Label + " (" + l.Code + ")"
+			}
+		}
+	}
+	// Scans per day: one key per day shown, kept as scans are counted.
+	kind := byte(store.ScanDayAll)
+	if key != "" {
+		kind = map[string]byte{"source": store.ScanDaySource, "campaign": store.ScanDayCampaign, "link": store.ScanDayLink}[group]
+	}
+	scans, err := h.st.DayScans(kind, key, from, today)
+	if err != nil {
+		return d, err
+	}
+	for i, day := 0, from; !day.After(today); i, day = i+1, day.AddDate(0, 0, 1) {
+		dc := dayCount{Day: day, OptIns: daily[day]}
+		if i < len(scans) {
+			dc.Scans = scans[i]
+		}
+		d.TotalScans += dc.Scans
+		d.Daily = append(d.Daily, dc)
 	}
 	return d, nil
 }
@@ -191,18 +190,25 @@ func dailyChart(days []dayCount, title string) template.HTML {
 	const w, h, pad = 640, 200, 24
 	most := 1
 	for _, d := range days {
-		most = max(most, d.OptIns)
+		most = max(most, d.OptIns, int(min(d.Scans, 1<<31)))
 	}
 	bw := float64(w-2*pad) / float64(max(len(days), 1))
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-labelledby="chart-title" xmlns="http://www.w3.org/2000/svg">`, w, h)
 	fmt.Fprintf(&b, `<title id="chart-title">%s</title>`, template.HTMLEscapeString(title))
 	fmt.Fprintf(&b, `<line class="axis" x1="%d" y1="%d" x2="%d" y2="%d"/>`, pad, h-pad, w-pad, h-pad)
+	// Scans as a wide pale bar, confirmed opt-ins as a narrow bar on it.
+	for i, d := range days {
+		x := float64(pad) + float64(i)*bw
+		sh := float64(h-2*pad) * float64(min(d.Scans, uint64(most))) / float64(most)
+		fmt.Fprintf(&b, `<rect class="scanbar" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s: %d scans</title></rect>`,
+			x+1, float64(h-pad)-sh, max(bw-2, 1), sh, d.Day.Format("2006-01-02"), d.Scans)
+	}
 	for i, d := range days {
 		bh := float64(h-2*pad) * float64(d.OptIns) / float64(most)
 		x := float64(pad) + float64(i)*bw
 		fmt.Fprintf(&b, `<rect class="bar" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s: %d</title></rect>`,
-			x+1, float64(h-pad)-bh, max(bw-2, 1), bh, d.Day.Format("2006-01-02"), d.OptIns)
+			x+1+bw/4, float64(h-pad)-bh, max(bw/2-1, 1), bh, d.Day.Format("2006-01-02"), d.OptIns)
 	}
 	fmt.Fprintf(&b, `<text class="label" x="%d" y="%d">%d</text>`, 2, pad, most)
 	if len(days) > 0 {

@@ -48,4 +48,67 @@
     document.querySelectorAll("input[name=topics]").forEach(function (c) { c.addEventListener("change", update); });
     update();
   }
+  // Live preview of a widget being edited: its colour, position, scheme,
+  // greeting and topics on a small mock, as typed.
+  var mock = document.getElementById("widget-mock");
+  var form = document.getElementById("widget-form");
+  if (mock && form) {
+    var field = function (name) { return form.elements.namedItem(name); };
+    var card = document.getElementById("widget-mock-card");
+    var showMock = function () {
+      var color = field("theme.color").value.trim();
+      card.style.borderColor = /^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/.test(color) ? color : "";
+      mock.className = "widget-mock " + field("theme.position").value + " " + field("theme.scheme").value + " " + field("kind").value;
+      var topics = [];
+      form.querySelectorAll("input[name=topics]:checked").forEach(function (c) { topics.push(c.value); });
+      document.getElementById("widget-mock-greeting").textContent = field("greeting").value.trim() || (mock.getAttribute("data-business") || "");
+      document.getElementById("widget-mock-topics").textContent = topics.join(", ");
+    };
+    form.addEventListener("input", showMock);
+    form.addEventListener("change", showMock);
+    showMock();
+  }
+  // Batch ZIPs: generated in the background with a progress bar, then
+  // downloaded. Without this the form downloads the ZIP in one request.
+  var batch = document.getElementById("batch-zip-form");
+  if (batch && window.fetch) {
+    batch.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var button = document.getElementById("generate-batch");
+      var bar = document.getElementById("batch-progress");
+      var status = document.getElementById("batch-status");
+      var fail = function (msg) { status.textContent = msg || status.getAttribute("data-failed"); button.disabled = false; };
+      button.disabled = true;
+      document.getElementById("batch-job").hidden = false;
+      fetch(batch.getAttribute("data-jobs"), {method: "POST", credentials: "same-origin",
+        body: new URLSearchParams(new FormData(batch))}).then(function (r) {
+        return r.json().then(function (j) { return {ok: r.ok, j: j}; });
+      }).then(function (res) {
+        if (!res.ok) {
+          fail(res.j.error && res.j.error.message);
+          return;
+        }
+        var url = batch.getAttribute("data-jobs") + "/" + encodeURIComponent(res.j.id);
+        bar.max = res.j.total;
+        var poll = function () {
+          fetch(url, {credentials: "same-origin"}).then(function (r) { return r.json(); }).then(function (p) {
+            if (p.state === "failed" || p.error) {
+              fail();
+              return;
+            }
+            bar.value = p.done;
+            status.textContent = p.done + " / " + p.total;
+            if (p.state === "ready") {
+              status.textContent = status.getAttribute("data-done");
+              button.disabled = false;
+              window.location.href = url + "/zip";
+              return;
+            }
+            window.setTimeout(poll, 300);
+          }, function () { fail(); });
+        };
+        poll();
+      }, function () { fail(); });
+    });
+  }
 })();
