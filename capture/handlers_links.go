@@ -78,6 +78,7 @@ type linkPatchRequest struct {
 	Label     *string         `json:"label" validate:"omitempty,max=200,safetext"`
 	ExpiresAt json.RawMessage `json:"expires_at"`
 	Disabled  *bool           `json:"disabled"`
+	Number    *string         `json:"number" validate:"omitempty,max=40"`
 }
 
 func (h *Handler) patchLink(c *fiber.Ctx) error {
@@ -85,7 +86,7 @@ func (h *Handler) patchLink(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	u := LinkUpdate{Label: req.Label, Disabled: req.Disabled}
+	u := LinkUpdate{Label: req.Label, Disabled: req.Disabled, Number: req.Number}
 	if len(req.ExpiresAt) > 0 {
 		u.SetExpiresAt = true
 		if string(req.ExpiresAt) != "null" {

@@ -444,6 +444,9 @@ type LinkUpdate struct {
 	SetExpiresAt bool       // ExpiresAt applies (nil clears the expiry)
 	ExpiresAt    *time.Time // with SetExpiresAt
 	Disabled     *bool
+	// Number moves the link to another of the settings' numbers (label or
+	// phone_number_id; "" is the default number). The code stays the same.
+	Number *string
 }
 
 // UpdateLink applies an update and returns the new view.
@@ -452,11 +455,21 @@ func (s *Service) UpdateLink(id string, u LinkUpdate) (LinkView, error) {
 		return LinkView{}, errNotFound
 	}
 	now := time.Now().UTC()
+	var number string
+	if u.Number != nil {
+		var err error
+		if number, err = linkNumber(s.Settings(), *u.Number); err != nil {
+			return LinkView{}, err
+		}
+	}
 	var out store.Link
 	err := s.store.Write(func(tx *store.Tx) error {
 		l, err := tx.Link(id)
 		if err != nil {
 			return err
+		}
+		if u.Number != nil {
+			l.WANumber = number
 		}
 		if u.Label != nil {
 			l.Label = *u.Label

@@ -140,7 +140,9 @@ func (h *Handler) linkData(c *fiber.Ctx, v capture.LinkView, problems []capture.
 	for _, f := range []string{"png", "svg", "pdf", "escpos"} {
 		urls[f] = template.URL(base + q.query(f, true))
 	}
-	data := map[string]any{"Link": v, "Problems": problems, "Presets": qrPresets, "QR": q, "URLs": urls}
+	st := h.s.Settings()
+	data := map[string]any{"Link": v, "Problems": problems, "Presets": qrPresets, "QR": q, "URLs": urls,
+		"Numbers": st.Numbers, "WANumber": st.WANumber}
 	if l, err := h.s.LinkByID(v.ID); err == nil {
 		data["Poster"] = h.s.DefaultPosterText(l)
 	}
@@ -206,6 +208,10 @@ func (h *Handler) updateLink(c *fiber.Ctx) error {
 	label := strings.TrimSpace(formValue(c, "label"))
 	disabled := formValue(c, "disabled") == "on"
 	u := capture.LinkUpdate{Label: &label, Disabled: &disabled, SetExpiresAt: true}
+	if c.Request().PostArgs().Has("number") {
+		number := strings.TrimSpace(formValue(c, "number"))
+		u.Number = &number
+	}
 	var problems []capture.FieldError
 	if !capture.IsSafeText(label) || len(label) > 200 {
 		problems = append(problems, capture.FieldError{Field: "label", Reason: "must be plain text of at most 200 characters"})

@@ -108,4 +108,31 @@ func TestBrowserNumbersTemplatesAndLinkNumber(t *testing.T) {
 	if link.Number != "+5511912345678" || !strings.Contains(link.WAURL, "5511912345678") {
 		t.Fatalf("the API's view of the link: %s", b)
 	}
+
+	// Editing the link moves it back to the default number; its code stays.
+	ed.open("/console/links/" + id)
+	ed.eval(`document.getElementById("number").selectedIndex = 0; true`, nil) // the first option: the default number
+	ed.submit("#save-link")
+	if got := ed.text(`document.getElementById("link-number").textContent`); got != "+5511987650000" {
+		t.Fatalf("after the edit the link's number is %q", got)
+	}
+	_, b = r.e.api("GET", "/v1/links/"+id, "")
+	var moved struct {
+		Number string
+		Code   string
+		WAURL  string `json:"wa_url"`
+	}
+	json.Unmarshal(b, &moved)
+	if moved.Number != "+5511987650000" || !strings.Contains(moved.WAURL, "wa.me/5511987650000") {
+		t.Fatalf("the API's view after the edit: %s", b)
+	}
+	// And the API's PATCH takes a number too; an unknown one names the field.
+	resp, b = r.e.api("PATCH", "/v1/links/"+id, `{"number":"loja2"}`)
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "wa.me/5511912345678") {
+		t.Fatalf("PATCH number: %d %s", resp.StatusCode, b)
+	}
+	resp, b = r.e.api("PATCH", "/v1/links/"+id, `{"number":"nenhum"}`)
+	if resp.StatusCode != 422 || !strings.Contains(string(b), `"field":"number"`) {
+		t.Fatalf("PATCH unknown number: %d %s", resp.StatusCode, b)
+	}
 }

@@ -84,7 +84,7 @@ var schemas = obj{
 	"LinkCreate": object([]string{"source", "topics"}, obj{"source": enum(linkSources...), "campaign": str(), "label": str(),
 		"message": str(), "locale": enum("pt-BR", "en", "es"), "topics": arr(str()), "expires_at": strf("date-time"), "max_scans": integer(),
 		"number": str(), "ref": str()}),
-	"LinkPatch": object(nil, obj{"label": str(), "expires_at": nullable("string"), "disabled": boolean()}),
+	"LinkPatch": object(nil, obj{"label": str(), "expires_at": nullable("string"), "disabled": boolean(), "number": str()}),
 	"Link": object([]string{"id", "code", "url", "wa_url", "qr_url", "source", "topics", "created_at", "scans"}, obj{
 		"id": str(), "code": str(), "url": strf("uri"), "wa_url": strf("uri"), "qr_url": strf("uri"), "source": str(),
 		"campaign": str(), "label": str(), "topics": arr(str()), "locale": str(), "created_at": strf("date-time"),
