@@ -32,7 +32,7 @@ const (
 	// B-tree leaves (the contact and ref keys are random hashes), so a
 	// commit's memory grows with the batch, and with the server's GOGC
 	// the heap grows by a multiple of it: 2,000 rows held 225-330 MiB, 1,000
-	// hold about half. Fewer rows cost more CPU per row (each commit
+	// hold 140-210 MiB. Fewer rows cost more CPU per row (each commit
 	// rewrites the branch pages and syncs): 500 cost a quarter more.
 	importBatchDefault = 1000
 	// maxImportErrors is how many row errors an answer lists; the counts
