@@ -386,3 +386,54 @@ func TestImportUnclosedQuote(t *testing.T) {
 		t.Fatalf("the row before the long record: %s", got)
 	}
 }
+
+// TestImportRepeatedRefInOneFile sends a file that repeats refs, within a
+// transaction's batch and across batches: the first row with a ref is
+// recorded, each later one skipped, and the ref index points at the first.
+func TestImportRepeatedRefInOneFile(t *testing.T) {
+	for _, batch := range []int{importBatchDefault, 3} {
+		t.Run(fmt.Sprintf("batch%d", batch), func(t *testing.T) {
+			importBatch = batch
+			defer func() { importBatch = importBatchDefault }()
+			a := fndNewApp(t)
+			fndServer(t, a)
+			var csv strings.Builder
+			csv.WriteString("phone,type,topics,occurred_at,notice_text,ref\n")
+			// Rows 1..8: refs r1 r2 r1 r3 r2 r4 r1 r5; the repeats (rows 3, 5,
+			// 7) name other numbers and an opt-out, and none may be recorded.
+			refs := []string{"r1", "r2", "r1", "r3", "r2", "r4", "r1", "r5"}
+			for i, ref := range refs {
+				typ, notice := "opt_in", fndNotice
+				if i == 6 {
+					typ, notice = "opt_out", ""
+				}
+				fmt.Fprintf(&csv, "%s,%s,marketing,2024-05-0%dT10:00:00Z,%q,%s\n", fndPhone(i+1), typ, i+1, notice, ref)
+			}
+			res := impPost(t, a, "text/csv", strings.NewReader(csv.String()), 200)
+			if res.Accepted != 5 || res.Skipped != 3 || res.Rejected != 0 {
+				t.Fatalf("accepted %d skipped %d rejected %d, want 5 3 0", res.Accepted, res.Skipped, res.Rejected)
+			}
+			for i := range refs {
+				recorded := i != 2 && i != 4 && i != 6
+				if got := len(impHistory(t, a, fndPhone(i+1))); got != map[bool]int{true: 1, false: 0}[recorded] {
+					t.Errorf("row %d (ref %s): %d events", i+1, refs[i], got)
+				}
+			}
+			// The refs point at the events the first rows produced, in row
+			// order: a re-sent file skips every row.
+			again := impPost(t, a, "text/csv", strings.NewReader(csv.String()), 200)
+			if again.Accepted != 0 || again.Skipped != len(refs) {
+				t.Fatalf("again: accepted %d skipped %d", again.Accepted, again.Skipped)
+			}
+			var seqs []float64
+			for _, i := range []int{0, 1, 3, 5, 7} {
+				seqs = append(seqs, impHistory(t, a, fndPhone(i+1))[0]["seq"].(float64))
+			}
+			for j := range seqs {
+				if seqs[j] != float64(j+1) {
+					t.Fatalf("seqs of the recorded rows %v, want 1..5 in row order", seqs)
+				}
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -75,11 +76,17 @@ func runImport(ctx context.Context, e *env) (Result, error) {
 	rows := importRows()
 	stop := e.memorySampler()
 	var anon []float64
+	var marks []time.Time // when each 100,000th row was sent
 	body := &importBody{rows: rows, onRow: func(int) {
+		marks = append(marks, time.Now())
 		if m, err := readProcMemory(e.pid); err == nil {
 			anon = append(anon, float64(m.anon)/mib)
 		}
 	}}
+	var notes []string
+	if avg, err := os.ReadFile("/proc/loadavg"); err == nil {
+		notes = append(notes, "load average at the start (1, 5, 15 min): "+strings.Join(strings.Fields(string(avg))[:3], " "))
+	}
 	req, err := http.NewRequestWithContext(ctx, "POST", e.base+"/v1/imports", body)
 	if err != nil {
 		return Result{}, err
@@ -110,7 +117,6 @@ func runImport(ctx context.Context, e *env) (Result, error) {
 	if res.Accepted+res.Rejected+res.Skipped != rows {
 		return Result{}, fmt.Errorf("import counted %d+%d+%d rows of %d", res.Accepted, res.Rejected, res.Skipped, rows)
 	}
-	var notes []string
 	m := map[string]float64{
 		"rows":            float64(rows),
 		"accepted":        float64(res.Accepted),
@@ -135,6 +141,23 @@ func runImport(ctx context.Context, e *env) (Result, error) {
 		// tenth of the rows.
 		m["anon_at_first_sample_mib"] = anon[0]
 		m["anon_at_last_sample_mib"] = anon[len(anon)-1]
+		// The band after the first sample: flat memory is a band that
+		// does not move as the rows go on.
+		lo, hi := anon[1], anon[1]
+		for _, a := range anon[1:] {
+			lo, hi = min(lo, a), max(hi, a)
+		}
+		m["anon_band_low_mib"], m["anon_band_high_mib"] = lo, hi
+	}
+	if len(marks) >= 2 {
+		// The rate of each 100,000 rows: on a shared machine the whole
+		// run's rate mixes quiet and busy minutes.
+		var rates []float64
+		for i := 1; i < len(marks); i++ {
+			rates = append(rates, 100_000/marks[i].Sub(marks[i-1]).Seconds())
+		}
+		m["rows_per_s_best_100k"] = slices.Max(rates)
+		notes = append(notes, fmt.Sprintf("rows/s of each 100,000 rows after the first: %v", roundAll(rates)))
 	}
 	if memErr != nil {
 		notes = append(notes, memErr.Error())
