@@ -298,6 +298,32 @@ func ExpandPersonal(b []byte) ([]byte, error) {
 	return unpackHex(nil, packed)
 }
 
+// PersonalScratch holds the buffers ExpandPersonalInto reuses, so a long
+// export expands personal data without allocating for each event.
+type PersonalScratch struct{ packed, plain []byte }
+
+// ExpandPersonalInto is ExpandPersonal into buffers kept in sc: the result
+// may alias b or sc and is valid until the next call with sc.
+func ExpandPersonalInto(sc *PersonalScratch, b []byte) ([]byte, error) {
+	if bytes.HasPrefix(b, piiFormatRaw) {
+		return b[len(piiFormatRaw):], nil
+	}
+	if !bytes.HasPrefix(b, piiFormatV1) {
+		return b, nil
+	}
+	packed, err := piiCoder.decompress(sc.packed[:0], b[len(piiFormatV1):])
+	if err != nil {
+		return nil, err
+	}
+	sc.packed = packed
+	plain, err := unpackHex(sc.plain[:0], packed)
+	if err != nil {
+		return nil, err
+	}
+	sc.plain = plain
+	return plain, nil
+}
+
 func dictSamplesSum() string {
 	sum := sha256.Sum256([]byte(dictSamplesV1))
 	return hex.EncodeToString(sum[:])
