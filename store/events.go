@@ -152,11 +152,12 @@ func getEvent(tx *bolt.Tx, seq uint64) (EventRecord, error) {
 //
 // Compact (written since format 1 of the compact encoding):
 //
-//	0x00 ‖ 0x01 ‖ flags ‖ [hash (32)] ‖ uvarint len(body) ‖ body ‖ sealed
+//	0x00 ‖ 0x01 ‖ flags ‖ [hash (32)] ‖ [at (8)] ‖ uvarint len(body) ‖ body ‖ sealed
 //
 // where body is the canonical bytes without what the flags say was
 // stripped (the id/seq prefix, the prev_hash suffix: both known from the
-// key and the previous event), hex packed and compressed against the event
+// key and the previous event; the "at" time, then kept as 8 bytes of Unix
+// nanoseconds instead of 20-odd bytes of text), hex packed and compressed against the event
 // dictionary when the flags say so. The hash is SHA-256 of the canonical
 // bytes, so it is stored only on every hashEvery-th event (and on any
 // event whose hash is not that, which the ledger never writes): reading in
@@ -179,7 +180,8 @@ const (
 	eventHexPacked      = 4
 	eventCompressed     = 8
 	eventHashStored     = 16
-	eventKnownFlags     = eventStrippedPrefix | eventStrippedPrev | eventHexPacked | eventCompressed | eventHashStored
+	eventPackedAt       = 32
+	eventKnownFlags     = eventStrippedPrefix | eventStrippedPrev | eventHexPacked | eventCompressed | eventHashStored | eventPackedAt
 
 	// hashEvery is how often a compact event keeps its hash (see above).
 	hashEvery = 64
@@ -190,6 +192,10 @@ const (
 func encodeEvent(rec EventRecord, prev [32]byte) []byte {
 	stripPrefix, stripPrev, body := stripCanonical(rec.Seq, rec.Canonical, prev)
 	var flags byte
+	at, body, packedAt := stripAt(body)
+	if packedAt {
+		flags |= eventPackedAt
+	}
 	if stripPrefix {
 		flags |= eventStrippedPrefix
 	}
@@ -210,6 +216,9 @@ func encodeEvent(rec EventRecord, prev [32]byte) []byte {
 	b = append(b, eventFormatMark, eventFormatCompact, flags)
 	if storeHash {
 		b = append(b, rec.Hash[:]...)
+	}
+	if packedAt {
+		b = binary.BigEndian.AppendUint64(b, at)
 	}
 	b = binary.AppendUvarint(b, uint64(len(body)))
 	b = append(b, body...)
@@ -355,6 +364,13 @@ func (d *eventDecoder) decode(seq uint64, v []byte, prev prevHashFunc) (EventRec
 		copy(rec.Hash[:], rest[:32])
 		rest = rest[32:]
 	}
+	var at uint64
+	if flags&eventPackedAt != 0 {
+		if len(rest) < 8 {
+			return EventRecord{}, errCorruptEvent
+		}
+		at, rest = binary.BigEndian.Uint64(rest), rest[8:]
+	}
 	n, w := binary.Uvarint(rest)
 	if w <= 0 || n > uint64(len(rest)-w) {
 		return EventRecord{}, errCorruptEvent
@@ -368,7 +384,7 @@ func (d *eventDecoder) decode(seq uint64, v []byte, prev prevHashFunc) (EventRec
 		body = d.scratch
 	}
 	// Built in the scratch space of the arena, then kept at its length.
-	if need := 2*len(body) + 256 + len(sealed); cap(d.arena)-len(d.arena) < need {
+	if need := 2*len(body) + 320 + len(sealed); cap(d.arena)-len(d.arena) < need {
 		d.newArena(need)
 	}
 	canonical := d.arena[len(d.arena):len(d.arena)]
@@ -382,6 +398,12 @@ func (d *eventDecoder) decode(seq uint64, v []byte, prev prevHashFunc) (EventRec
 		}
 	} else {
 		canonical = append(canonical, body...)
+	}
+	if flags&eventPackedAt != 0 {
+		if len(canonical) == 0 || canonical[len(canonical)-1] != '}' {
+			return EventRecord{}, errCorruptEvent
+		}
+		canonical = appendAt(canonical[:len(canonical)-1], at)
 	}
 	if flags&eventStrippedPrev != 0 {
 		if len(canonical) == 0 || canonical[len(canonical)-1] != '}' {
