@@ -199,6 +199,24 @@ func BenchmarkBulkCheck10k(b *testing.B) {
 		}
 		b.ReportMetric(b.Elapsed().Seconds()*1000/float64(b.N), "ms/call")
 	})
+	b.Run("http-unseen", func(b *testing.B) {
+		bodies := make([][]byte, b.N)
+		for n := range bodies {
+			list := make([]string, 10_000)
+			for i := range list {
+				list[i] = fmt.Sprintf("+55119%08d", (n*10_000+i+5_000_000)*7919%100_000_000)
+			}
+			bodies[n], _ = json.Marshal(map[string]any{"topic": "marketing", "phones": list})
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for n := 0; n < b.N; n++ {
+			req := httptest.NewRequest("POST", "/v1/check", bytes.NewReader(bodies[n]))
+			req.Header.Set("Content-Type", "application/json")
+			e.do(b, req, 200)
+		}
+		b.ReportMetric(b.Elapsed().Seconds()*1000/float64(b.N), "ms/call")
+	})
 	b.Run("http", func(b *testing.B) {
 		body, _ := json.Marshal(map[string]any{"topic": "marketing", "phones": phones})
 		b.ReportAllocs()
