@@ -98,10 +98,18 @@ func subjectOf(rec store.EventRecord) []byte {
 
 func (s *Service) keysFor(recs []store.EventRecord) (map[string][]byte, error) {
 	subjects := make([][]byte, 0, len(recs))
+	var decoded []byte // the subjects, decoded into one array
 	for _, rec := range recs {
-		if rec.Sealed != nil {
-			subjects = append(subjects, subjectOf(rec))
+		if rec.Sealed == nil {
+			continue
 		}
+		sub := canonicalSubject(rec.Canonical)
+		if cap(decoded)-len(decoded) < len(sub)/2 {
+			decoded = make([]byte, 0, max(len(sub)/2, 16*len(recs)))
+		}
+		start := len(decoded)
+		decoded, _ = hex.AppendDecode(decoded, sub) // as subjectOf: what decodes before any error
+		subjects = append(subjects, decoded[start:len(decoded):len(decoded)])
 	}
 	return s.store.ContactKeys(subjects)
 }
@@ -210,6 +218,7 @@ func writeRangeLine(w io.Writer, f ExportFilter, firstSeq uint64, prevHash strin
 // exportPart is one core's share of an export chunk: its lines, the first
 // event they hold (seq and prev_hash) and the last.
 type exportPart struct {
+	lines     lineRenderer
 	buf       []byte
 	last      store.Head
 	firstSeq  uint64
@@ -224,7 +233,7 @@ func (p *exportPart) render(recs []store.EventRecord, keys map[string][]byte, f 
 		if filtered && !f.keep(canonicalAt(rec.Canonical)) {
 			continue
 		}
-		buf, err := eventLine(p.buf, rec, keys[string(subjectOf(rec))])
+		buf, err := p.lines.line(p.buf, rec, p.lines.key(rec, keys))
 		if err != nil {
 			p.err = err
 			return
@@ -241,20 +250,22 @@ func (p *exportPart) render(recs []store.EventRecord, keys map[string][]byte, f 
 // transaction, with the sealing keys of the chunk's contacts. The reader
 // reads ahead and leaves what it read cold in the page cache (see
 // store.EventReader), so an export does not wait for the disk and does not
-// evict the contacts checks read. Reading a chunk (decoding events, looking
-// up keys) is serial; a goroutine reads the next chunk while fn handles
-// this one, so the two overlap on separate cores.
+// evict the contacts checks read. Decoding a chunk and looking up its keys
+// are each serial, so they are two stages, each a goroutine: the reader
+// decodes chunk n+2 while the keys of chunk n+1 are looked up and fn
+// handles chunk n, and the three overlap on the cores there are.
 func (s *Service) eachChunk(end uint64, fn func([]store.EventRecord, map[string][]byte) error) error {
 	type chunk struct {
 		recs []store.EventRecord
 		keys map[string][]byte
 		err  error
 	}
-	chunks := make(chan chunk, 1)
+	read := make(chan chunk, 1)
+	keyed := make(chan chunk, 1)
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
-		defer close(chunks)
+		defer close(read)
 		reader := s.store.NewEventReader()
 		defer reader.Close()
 		for after := uint64(0); after < end; {
@@ -263,11 +274,8 @@ func (s *Service) eachChunk(end uint64, fn func([]store.EventRecord, map[string]
 			if c.err == nil && len(c.recs) == 0 {
 				return
 			}
-			if c.err == nil {
-				c.keys, c.err = s.keysFor(c.recs)
-			}
 			select {
-			case chunks <- c:
+			case read <- c:
 			case <-stop: // fn failed: the export is over
 				return
 			}
@@ -277,7 +285,27 @@ func (s *Service) eachChunk(end uint64, fn func([]store.EventRecord, map[string]
 			after = c.recs[len(c.recs)-1].Seq
 		}
 	}()
-	for c := range chunks {
+	go func() {
+		defer close(keyed)
+		for c := range read {
+			if c.err == nil {
+				c.keys, c.err = s.keysFor(c.recs)
+			}
+			select {
+			case keyed <- c:
+			case <-stop:
+				for range read { // let the reader see stop and end
+				}
+				return
+			}
+			if c.err != nil {
+				for range read {
+				}
+				return
+			}
+		}
+	}()
+	for c := range keyed {
 		if c.err != nil {
 			return c.err
 		}

@@ -137,7 +137,7 @@ func whatsappForm(num *phonenumbers.PhoneNumber) (*phonenumbers.PhoneNumber, boo
 	if !acceptedNumber(wa) {
 		return nil, false
 	}
-	if cc == 55 && phonenumbers.GetNumberType(wa) != phonenumbers.MOBILE {
+	if cc == 55 && numberType(wa) != phonenumbers.MOBILE {
 		return nil, false
 	}
 	return wa, true
@@ -183,7 +183,7 @@ func acceptedNumber(num *phonenumbers.PhoneNumber) bool {
 		}
 	}
 	var ok bool
-	switch phonenumbers.GetNumberType(num) {
+	switch numberType(num) {
 	case phonenumbers.MOBILE, phonenumbers.FIXED_LINE, phonenumbers.FIXED_LINE_OR_MOBILE:
 		ok = true
 	}

@@ -61,6 +61,7 @@ func NewService(st *store.Store, cfg Config, log *slog.Logger, out io.Writer) (*
 	if err := s.bootstrapKeys(cfg.AdminKey, out); err != nil {
 		return nil, err
 	}
+	go warmNumberTypes(s.Settings().DefaultRegion) // the first bulk check after a start does not compile them
 	return s, nil
 }
 

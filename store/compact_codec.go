@@ -8,6 +8,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Events and the personal data sealed with them are mostly the same JSON
@@ -113,6 +114,38 @@ func stripCanonical(seq uint64, canonical []byte, prev [32]byte) (stripPrefix, s
 		stripPrev = true
 	}
 	return stripPrefix, stripPrev, rest
+}
+
+// atKey opens the last field of canonical bytes once stripCanonical has
+// taken prev_hash off: the event time.
+var atKey = []byte(`,"at":"`)
+
+// stripAt takes the event time off the end of a stripped body when it is
+// the RFC 3339 text of a UTC time that appendAt writes back exactly; the
+// time is returned as Unix nanoseconds.
+func stripAt(body []byte) (at uint64, rest []byte, ok bool) {
+	i := bytes.LastIndex(body, atKey)
+	if i < 0 || !bytes.HasSuffix(body, []byte(`"}`)) || len(body)-i > 64 {
+		return 0, body, false
+	}
+	text := body[i+len(atKey) : len(body)-2]
+	t, err := time.Parse(time.RFC3339Nano, string(text))
+	if err != nil || t.Year() < 1970 || t.Year() > 2200 {
+		return 0, body, false
+	}
+	at = uint64(t.UnixNano())
+	var buf [64]byte
+	if !bytes.Equal(appendAt(buf[:0], at)[len(atKey):], body[i+len(atKey):]) {
+		return 0, body, false // not the form appendAt writes: kept as text
+	}
+	return at, append(body[:i:i], '}'), true
+}
+
+// appendAt writes the event time field and the closing brace.
+func appendAt(dst []byte, at uint64) []byte {
+	dst = append(dst, atKey...)
+	dst = time.Unix(0, int64(at)).UTC().AppendFormat(dst, time.RFC3339Nano)
+	return append(dst, `"}`...)
 }
 
 // sampleResidual is stripCanonical for a dictionary sample, whose seq and
@@ -296,6 +329,32 @@ func ExpandPersonal(b []byte) ([]byte, error) {
 		return nil, err
 	}
 	return unpackHex(nil, packed)
+}
+
+// PersonalScratch holds the buffers ExpandPersonalInto reuses, so a long
+// export expands personal data without allocating for each event.
+type PersonalScratch struct{ packed, plain []byte }
+
+// ExpandPersonalInto is ExpandPersonal into buffers kept in sc: the result
+// may alias b or sc and is valid until the next call with sc.
+func ExpandPersonalInto(sc *PersonalScratch, b []byte) ([]byte, error) {
+	if bytes.HasPrefix(b, piiFormatRaw) {
+		return b[len(piiFormatRaw):], nil
+	}
+	if !bytes.HasPrefix(b, piiFormatV1) {
+		return b, nil
+	}
+	packed, err := piiCoder.decompress(sc.packed[:0], b[len(piiFormatV1):])
+	if err != nil {
+		return nil, err
+	}
+	sc.packed = packed
+	plain, err := unpackHex(sc.plain[:0], packed)
+	if err != nil {
+		return nil, err
+	}
+	sc.plain = plain
+	return plain, nil
 }
 
 func dictSamplesSum() string {

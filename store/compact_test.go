@@ -2,6 +2,8 @@ package store
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -44,5 +46,36 @@ func TestCompactFile(t *testing.T) {
 	var key []byte
 	if err := cp.Write(func(tx *Tx) error { key, _ = tx.Contact([]byte("subject-1234567")); return nil }); err != nil || len(key) != 32 {
 		t.Fatalf("contact after compaction: %x %v", key, err)
+	}
+}
+
+// TestPackedEventTime: an event time as the ledger writes it is kept as 8
+// bytes and read back to the same canonical bytes; a time written in any
+// other form (an offset, trailing zeros, a lower-case z) stays text.
+func TestPackedEventTime(t *testing.T) {
+	var prev [32]byte
+	prev[0] = 9
+	for _, tc := range []struct {
+		at     string
+		packed bool
+	}{
+		{"2026-11-27T13:49:25.891234567Z", true},
+		{"2026-11-27T13:49:25Z", true},
+		{"2026-11-27T13:49:25.5Z", true},
+		{"2026-11-27T13:49:25.500Z", false},
+		{"2026-11-27T10:49:25.5-03:00", false},
+		{"2026-11-27T13:49:25.5z", false},
+		{"1969-12-31T23:59:59Z", false},
+		{"not a time", false},
+	} {
+		canonical := []byte(`{"id":"evt_3","seq":3,"type":"opt_in","subject":"ab","at":"` + tc.at + `","prev_hash":"` + hex.EncodeToString(prev[:]) + `"}`)
+		v := EncodeEventValue(EventRecord{Seq: 3, Canonical: canonical, Hash: sha256.Sum256(canonical)}, prev)
+		if got := v[2]&eventPackedAt != 0; got != tc.packed {
+			t.Errorf("%s: packed %v, want %v", tc.at, got, tc.packed)
+		}
+		rec, err := DecodeEventValue(3, v, prev)
+		if err != nil || !bytes.Equal(rec.Canonical, canonical) || rec.Hash != sha256.Sum256(canonical) {
+			t.Errorf("%s: decoded %s, %v", tc.at, rec.Canonical, err)
+		}
 	}
 }

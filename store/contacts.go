@@ -346,21 +346,45 @@ func (s *Store) ContactState(subject []byte) (state, suppression []byte, err err
 }
 
 // ContactStates reads many subjects in one read transaction, calling fn for
-// each with slices valid only during the call.
+// each, in order, with slices valid only during the call.
 func (s *Store) ContactStates(subjects [][]byte, fn func(i int, state, suppression []byte)) error {
+	// Looked up in key order (each lookup walks pages the one before it
+	// just walked, warm in the CPU's caches: a third faster at 1M
+	// contacts), then handed to fn in the caller's order.
+	order := make([]int, 0, len(subjects))
+	for i, subj := range subjects {
+		if subj != nil {
+			order = append(order, i)
+		}
+	}
+	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(subjects[a], subjects[b]) })
+	type found struct{ state, suppression []byte }
+	records := make([]found, len(subjects))
 	return s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketContacts)
-		prefetchLeaves(tx, b, subjects, s.db.Path()) // warm.go
-		for i, subj := range subjects {
-			if subj == nil {
-				fn(i, nil, nil)
+		select {
+		case <-s.warmed:
+			// The whole tree has been asked for: asking again for the leaves
+			// of this call would only cost time (half of a warm call's).
+		default:
+			prefetchLeaves(tx, b, subjects, s.db.Path()) // warm.go
+		}
+		errAt, firstErr := len(subjects), error(nil) // the first damaged record in the caller's order
+		for _, i := range order {
+			r, err := readRecord(b, subjects[i], false)
+			if err != nil {
+				if i < errAt {
+					errAt, firstErr = i, err
+				}
 				continue
 			}
-			r, err := readRecord(b, subj, false)
-			if err != nil {
-				return err
+			records[i] = found{r.state, r.suppression}
+		}
+		for i := range subjects {
+			if i == errAt {
+				return firstErr
 			}
-			fn(i, r.state, r.suppression)
+			fn(i, records[i].state, records[i].suppression)
 		}
 		return nil
 	})
@@ -370,10 +394,15 @@ func (s *Store) ContactStates(subjects [][]byte, fn func(i int, state, suppressi
 // exist (erased subjects are absent).
 func (s *Store) ContactKeys(subjects [][]byte) (map[string][]byte, error) {
 	out := make(map[string][]byte, len(subjects))
+	// In key order, each lookup walks the pages the one before it just
+	// walked (warm in the CPU's caches), and repeats are next to each other.
+	sorted := slices.Clone(subjects)
+	slices.SortFunc(sorted, bytes.Compare)
+	var keys []byte // one allocation for all the keys
 	err := s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketContacts)
-		for _, subj := range subjects {
-			if _, seen := out[string(subj)]; seen {
+		for i, subj := range sorted {
+			if i > 0 && bytes.Equal(subj, sorted[i-1]) {
 				continue
 			}
 			r, err := readRecord(b, subj, false)
@@ -381,7 +410,11 @@ func (s *Store) ContactKeys(subjects [][]byte) (map[string][]byte, error) {
 				return err
 			}
 			if r.key != nil {
-				out[string(subj)] = clone(r.key)
+				if cap(keys)-len(keys) < len(r.key) {
+					keys = make([]byte, 0, max(len(r.key), 32*(len(sorted)-i)))
+				}
+				keys = append(keys, r.key...)
+				out[string(subj)] = keys[len(keys)-len(r.key) : len(keys) : len(keys)]
 			}
 		}
 		return nil

@@ -499,6 +499,9 @@ func FuzzDecodeEventValue(f *testing.F) {
 	ledgerLike := []byte(`{"id":"evt_7","seq":7,"type":"opt_in","subject":"9bd60deb4c887d619f849a4b7d0a70d5","topics":[],"pii_sha256":"` +
 		strings.Repeat("5a", 32) + `","prev_hash":"` + hex.EncodeToString(prev[:]) + `"}`)
 	f.Add(EncodeEventValue(EventRecord{Seq: 7, Canonical: ledgerLike, Sealed: []byte("s")}, prev))
+	// With the event time, which the compact layout keeps as 8 bytes.
+	timed := bytes.Replace(ledgerLike, []byte(`,"prev_hash"`), []byte(`,"at":"2026-11-27T13:49:25.89123Z","prev_hash"`), 1)
+	f.Add(EncodeEventValue(EventRecord{Seq: 7, Canonical: timed, Sealed: []byte("s")}, prev))
 	f.Add(EncodeEventValue(EventRecord{Seq: 7, Canonical: []byte(`{"seq":1}`), Sealed: []byte("s")}, prev))
 	f.Add(EncodeLegacyEventValue(EventRecord{Canonical: []byte(`{"seq":1}`), Sealed: []byte("s")}))
 	f.Add(EncodeLegacyEventValue(EventRecord{Canonical: []byte(`{}`)}))
