@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/widgets/internal/browsertest"
 )
 
 // These tests walk every customer-facing surface as a person does, in
@@ -30,30 +30,6 @@ import (
 
 // browserWidgetLimit is the per-widget opt-in limit of the browser rig.
 const browserWidgetLimit = 25
-
-// axeScript finds axe-core's axe.min.js: $CONSENTRY_AXE, else where
-// .ci/run installs it. Missing locally the accessibility checks are
-// skipped (with a message); in CI (CI set) that is a failure.
-func axeScript(t *testing.T) string {
-	t.Helper()
-	var tried []string
-	for _, p := range []string{os.Getenv("CONSENTRY_AXE"), filepath.Join(os.TempDir(), "consentry-axe", "node_modules", "axe-core", "axe.min.js")} {
-		if p == "" {
-			continue
-		}
-		tried = append(tried, p)
-		if b, err := os.ReadFile(p); err == nil {
-			return string(b)
-		}
-	}
-	msg := fmt.Sprintf("axe-core not found (tried %v): install it with `npm install --no-save --prefix %s axe-core` "+
-		"or set CONSENTRY_AXE to axe.min.js", tried, filepath.Join(os.TempDir(), "consentry-axe"))
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
 
 // axeRow is one axe run: a surface in a state and a colour scheme.
 type axeRow struct {
@@ -201,7 +177,7 @@ func (r *browserRig) contactPageURLs(t *testing.T, phone string) (unsub, prefs s
 
 func TestCustomerSurfacesInBrowser(t *testing.T) {
 	r := newBrowserRig(t)
-	axeSource = axeScript(t)
+	axeSource = browsertest.AxeScript(t)
 	rep := &axeReport{}
 	// Widgets whose per-widget allowance a test uses up.
 	for _, kind := range []string{"popup", "form", "checkbox"} {

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -28,6 +27,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/widgets/internal/browsertest"
 )
 
 // The browser tests run the service on a real listener and a shop page on
@@ -36,23 +36,6 @@ import (
 //
 // Polling is done from Go with Runtime.evaluate: chromedp's Poll builds
 // its predicate with new Function, which that CSP (rightly) forbids.
-
-// chromiumPath finds the browser; the tests skip only when there is none.
-func chromiumPath() string {
-	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"} {
-		if p != "" {
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-		}
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
 
 // browserRig is the service, the shop and one Chromium for all kinds.
 type browserRig struct {
@@ -92,7 +75,7 @@ const shopPage = `<!doctype html>
 <div id="slot">%s</div></main></body></html>`
 
 func newBrowserRig(t *testing.T) *browserRig {
-	path := chromiumPath()
+	path := browsertest.ChromiumPath()
 	if path == "" {
 		t.Skip("no Chromium found (looked for $CHROMIUM, /usr/bin/chromium, chromium, google-chrome): browser tests skipped")
 	}

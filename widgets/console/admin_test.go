@@ -3,8 +3,6 @@ package console
 import (
 	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +10,8 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/consentry/consentry/widgets/internal/browsertest"
 )
 
 const adminPassword = "admin password 1234"
@@ -163,28 +163,6 @@ func TestBrowserAdmin(t *testing.T) {
 	}
 }
 
-// axeSource finds axe-core's axe.min.js: $CONSENTRY_AXE (the variable the
-// widget tests read), else where .ci/run installs it. Missing locally the
-// check is skipped; in CI it fails.
-func axeSource(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{os.Getenv("CONSENTRY_AXE"), filepath.Join(os.TempDir(), "consentry-axe", "node_modules", "axe-core", "axe.min.js")} {
-		if p == "" {
-			continue
-		}
-		if b, err := os.ReadFile(p); err == nil {
-			return string(b)
-		}
-	}
-	msg := "axe-core not found: set CONSENTRY_AXE to axe.min.js or run `npm install --no-save --prefix " +
-		filepath.Join(os.TempDir(), "consentry-axe") + " axe-core`"
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
 // axe injects axe-core (through DevTools, so the console's CSP is not
 // loosened for it) and fails on critical or serious violations.
 func (p *person) axe(src, page, scheme string) {
@@ -225,7 +203,7 @@ func (p *person) axe(src, page, scheme string) {
 // Every console page, in each language, light and dark, passes axe-core
 // with no critical or serious violation, and fits a phone's width.
 func TestBrowserConsoleAccessibility(t *testing.T) {
-	src := axeSource(t)
+	src := browsertest.AxeScript(t)
 	r := newConsoleRig(t)
 	r.e.addUser("admin@example.com", RoleAdmin, adminPassword)
 	if resp, b := r.e.api("POST", "/v1/optins", `{"phone":"+5511987654321","topics":["orders"],"source":"web","notice":{"text":"Padaria Aurora: orders","version":"1","locale":"en"}}`); resp.StatusCode != 201 {

@@ -7,7 +7,6 @@ import (
 	"image"
 	_ "image/png"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,27 +16,13 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/makiuchi-d/gozxing"
 	zxingqr "github.com/makiuchi-d/gozxing/qrcode"
+
+	"github.com/consentry/consentry/widgets/internal/browsertest"
 )
 
 // The browser tests drive the console in headless Chromium as a person
 // does: typing into the forms and clicking. Chromium chooses every header
 // and cookie; nothing is set by hand.
-
-func chromiumPath() string {
-	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"} {
-		if p != "" {
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-		}
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
 
 // consoleRig is a running service and one Chromium.
 type consoleRig struct {
@@ -47,7 +32,7 @@ type consoleRig struct {
 }
 
 func newConsoleRig(t *testing.T) *consoleRig {
-	path := chromiumPath()
+	path := browsertest.ChromiumPath()
 	if path == "" {
 		t.Skip("no Chromium found (looked for $CHROMIUM, /usr/bin/chromium, chromium, google-chrome): browser tests skipped")
 	}
