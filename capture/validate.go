@@ -369,6 +369,9 @@ func checkShape(doc any, t reflect.Type, path string, out *[]FieldError) {
 }
 
 func joinPath(path, key string) string {
+	if key == "" {
+		key = `""` // a field named by the empty string is still named
+	}
 	if path == "" {
 		return key
 	}
