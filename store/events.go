@@ -99,24 +99,35 @@ func (s *Store) Head() (Head, error) {
 func (s *Store) Events(after uint64, limit int) ([]EventRecord, error) {
 	out := make([]EventRecord, 0, min(limit, 1024))
 	err := s.view(func(tx *bolt.Tx) error {
-		events := tx.Bucket(bucketEvents)
-		dec := eventDecoder{batch: true}
-		c := events.Cursor()
-		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
-			seq := be64(k)
-			prev := prevInBucket(events, seq)
-			if n := len(out); n > 0 && out[n-1].Seq == seq-1 {
-				prev = fixedPrev(out[n-1].Hash)
-			}
-			rec, err := dec.decode(seq, v, prev)
-			if err != nil {
-				return err
-			}
-			out = append(out, rec)
-		}
-		return nil
+		var err error
+		out, err = scanEvents(tx.Bucket(bucketEvents), after, limit, out, nil)
+		return err
 	})
 	return out, err
+}
+
+// scanEvents appends the events after seq after, up to limit in out,
+// decoded in one pass (each continues the chain from the one before it);
+// visit, when given, sees each stored value.
+func scanEvents(events *bolt.Bucket, after uint64, limit int, out []EventRecord, visit func(v []byte)) ([]EventRecord, error) {
+	dec := eventDecoder{batch: true}
+	c := events.Cursor()
+	for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+		seq := be64(k)
+		prev := prevInBucket(events, seq)
+		if n := len(out); n > 0 && out[n-1].Seq == seq-1 {
+			prev = fixedPrev(out[n-1].Hash)
+		}
+		rec, err := dec.decode(seq, v, prev)
+		if err != nil {
+			return out, err
+		}
+		if visit != nil {
+			visit(v)
+		}
+		out = append(out, rec)
+	}
+	return out, nil
 }
 
 // EventsOf returns all events of one subject, oldest first.
@@ -517,23 +528,10 @@ func (r *EventReader) Next(after uint64, limit int) ([]EventRecord, error) {
 		}
 		r.readAhead(after + uint64(limit))
 		r.cold.begin(tx)
-		dec := eventDecoder{batch: true}
-		c := events.Cursor()
-		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
-			seq := be64(k)
-			prev := prevInBucket(events, seq)
-			if n := len(out); n > 0 && out[n-1].Seq == seq-1 {
-				prev = fixedPrev(out[n-1].Hash)
-			}
-			rec, err := dec.decode(seq, v, prev)
-			if err != nil {
-				return err
-			}
-			r.cold.add(v)
-			out = append(out, rec)
-		}
+		var err error
+		out, err = scanEvents(events, after, limit, out, r.cold.add)
 		r.cold.markCold()
-		return nil
+		return err
 	})
 	return out, err
 }
