@@ -53,7 +53,7 @@ func NewHandler(s *capture.Service) (*Handler, error) {
 	for name, dst := range map[string]**template.Template{
 		"pages/demo.html": &h.demo, "pages/unsubscribe.html": &h.unsubscribe, "pages/preferences.html": &h.preferences,
 	} {
-		if *dst, err = template.ParseFS(assets.Pages, name); err != nil {
+		if *dst, err = template.ParseFS(assets.Pages, name, "pages/contact_style.html"); err != nil {
 			return nil, err
 		}
 	}
