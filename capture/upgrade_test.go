@@ -4,15 +4,10 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/gofiber/fiber/v2"
-
-	"github.com/consentry/consentry/store"
 )
 
 // releaseHead is the chain head the release wrote (testdata/upgrade).
@@ -24,18 +19,7 @@ func whOpenApp(t *testing.T, path string) *whApp {
 	cfg := TestConfig(path)
 	cfg.AdminKey = whAdminKey
 	cfg.WAAppSecrets = []string{whSecret}
-	st, err := store.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &whApp{t: t, st: st, log: &whLog{}}
-	if a.svc, err = NewService(st, cfg, whTestLogger(a.log), io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	a.app = fiber.New(FiberConfig())
-	NewHandler(a.svc).Mount(a.app)
-	MountFallback(a.app)
-	return a
+	return whServe(t, cfg)
 }
 
 func (a *whApp) close() {

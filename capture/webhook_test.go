@@ -73,7 +73,20 @@ func whNewApp(t testing.TB, edit ...func(*Config)) *whApp {
 	for _, e := range edit {
 		e(&cfg)
 	}
-	st, err := store.Open(dbPath)
+	a := whServe(t, cfg)
+	t.Cleanup(func() {
+		_ = a.app.Shutdown()
+		if err := a.st.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return a
+}
+
+// whServe opens cfg.DB and serves it; the caller closes it.
+func whServe(t testing.TB, cfg Config) *whApp {
+	t.Helper()
+	st, err := store.Open(cfg.DB)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,12 +97,6 @@ func whNewApp(t testing.TB, edit ...func(*Config)) *whApp {
 	a.app = fiber.New(FiberConfig())
 	NewHandler(a.svc).Mount(a.app)
 	MountFallback(a.app)
-	t.Cleanup(func() {
-		_ = a.app.Shutdown()
-		if err := st.Close(); err != nil {
-			t.Error(err)
-		}
-	})
 	return a
 }
 

@@ -75,10 +75,7 @@ const shopPage = `<!doctype html>
 <div id="slot">%s</div></main></body></html>`
 
 func newBrowserRig(t *testing.T) *browserRig {
-	path := browsertest.ChromiumPath()
-	if path == "" {
-		t.Skip("no Chromium found (looked for $CHROMIUM, /usr/bin/chromium, chromium, google-chrome): browser tests skipped")
-	}
+	path := browsertest.RequireChromium(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -120,24 +117,7 @@ func newBrowserRig(t *testing.T) *browserRig {
 		}
 	}
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true), chromedp.Flag("mute-audio", true),
-		chromedp.Flag("hide-scrollbars", true), chromedp.WindowSize(1024, 768),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	t.Cleanup(cancel)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(cancelAlloc)
-	browser, cancelBrowser := chromedp.NewContext(alloc)
-	t.Cleanup(cancelBrowser)
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatalf("starting Chromium: %v", err)
-	}
-	r.browser = browser
+	r.browser = browsertest.Start(t, path, 8*time.Minute)
 	return r
 }
 

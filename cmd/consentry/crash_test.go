@@ -67,21 +67,25 @@ func startServer(t *testing.T, bin, db string) *crashServer {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "serve", "--db", db, "--addr", addr)
-	env := []string{}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CONSENTRY_") {
-			env = append(env, kv)
-		}
-	}
-	cmd.Env = append(env, "CONSENTRY_ADMIN_KEY="+crashAdminKey)
+	cmd.Env = serveEnv()
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	return runServer(t, cmd, addr, logs, func() { logFile.Close() }, (*crashServer).logTail)
+}
+
+// runServer starts cmd, a `serve` process listening on addr, ends it with
+// the test, and waits until its /readyz answers 200; detail says what to
+// show when it does not.
+func runServer(t *testing.T, cmd *exec.Cmd, addr, logs string, onExit func(), detail func(*crashServer) string) *crashServer {
+	t.Helper()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	s := &crashServer{t: t, cmd: cmd, base: "http://" + addr, logs: logs, exited: make(chan struct{})}
 	go func() {
 		s.err = cmd.Wait()
-		logFile.Close()
+		if onExit != nil {
+			onExit()
+		}
 		close(s.exited)
 	}()
 	t.Cleanup(func() {
@@ -92,10 +96,9 @@ func startServer(t *testing.T, bin, db string) *crashServer {
 			<-s.exited
 		}
 	})
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get(s.base + "/readyz")
-		if err == nil {
+		if resp, err := http.Get(s.base + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return s
@@ -103,13 +106,14 @@ func startServer(t *testing.T, bin, db string) *crashServer {
 		}
 		select {
 		case <-s.exited:
-			t.Fatalf("server exited before it was ready: %v\n%s", s.err, s.logTail())
-		default:
+			t.Fatalf("server exited before it was ready: %v\n%s", s.err, detail(s))
+		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("server not ready after 15s\n%s", s.logTail())
+			cmd.Process.Kill()
+			<-s.exited
+			t.Fatalf("server not ready after 20s\n%s", detail(s))
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -41,41 +41,8 @@ func startOn(t *testing.T, bin, db, addr string, args ...string) *startedServer 
 	cmd.Env = serveEnv()
 	s := &startedServer{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
 	cmd.Stdout, cmd.Stderr = s.stdout, s.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s.crashServer = &crashServer{t: t, cmd: cmd, base: "http://" + addr, logs: os.DevNull, exited: make(chan struct{})}
-	go func() {
-		s.err = cmd.Wait()
-		close(s.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-s.exited:
-		default:
-			cmd.Process.Kill()
-			<-s.exited
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if resp, err := http.Get(s.base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return s
-			}
-		}
-		select {
-		case <-s.exited:
-			t.Fatalf("server exited before it was ready: %v\nstderr: %s", s.err, s.stderr)
-		case <-time.After(25 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			<-s.exited
-			t.Fatalf("server not ready after 20s\nstderr: %s", s.stderr)
-		}
-	}
+	s.crashServer = runServer(t, cmd, addr, os.DevNull, nil, func(*crashServer) string { return "stderr: " + s.stderr.String() })
+	return s
 }
 
 func fileSum(t *testing.T, path string) [32]byte {

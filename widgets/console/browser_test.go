@@ -32,29 +32,9 @@ type consoleRig struct {
 }
 
 func newConsoleRig(t *testing.T) *consoleRig {
-	path := browsertest.ChromiumPath()
-	if path == "" {
-		t.Skip("no Chromium found (looked for $CHROMIUM, /usr/bin/chromium, chromium, google-chrome): browser tests skipped")
-	}
+	path := browsertest.RequireChromium(t)
 	r := &consoleRig{t: t, e: newListeningEnv(t)}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true), chromedp.Flag("mute-audio", true),
-		chromedp.Flag("hide-scrollbars", true), chromedp.WindowSize(1024, 768),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	t.Cleanup(cancel)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(cancelAlloc)
-	browser, cancelBrowser := chromedp.NewContext(alloc)
-	t.Cleanup(cancelBrowser)
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatalf("starting Chromium: %v", err)
-	}
-	r.browser = browser
+	r.browser = browsertest.Start(t, path, 3*time.Minute)
 	return r
 }
 

@@ -3,11 +3,15 @@
 package browsertest
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // ChromiumPath finds the browser ($CHROMIUM first); "" when there is none.
@@ -25,6 +29,42 @@ func ChromiumPath() string {
 		}
 	}
 	return ""
+}
+
+// RequireChromium returns the browser's path, or skips the test when
+// there is none.
+func RequireChromium(t testing.TB) string {
+	t.Helper()
+	path := ChromiumPath()
+	if path == "" {
+		t.Skip("no Chromium found (looked for $CHROMIUM, /usr/bin/chromium, chromium, google-chrome): browser tests skipped")
+	}
+	return path
+}
+
+// Start runs headless Chromium at path with a fresh profile, for at most
+// timeout, and returns the browser's context; it ends with the test. The
+// flags keep it off the network (this machine has none to offer).
+func Start(t testing.TB, path string, timeout time.Duration) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true), chromedp.Flag("mute-audio", true),
+		chromedp.Flag("hide-scrollbars", true), chromedp.WindowSize(1024, 768),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	t.Cleanup(cancelBrowser)
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	return browser
 }
 
 // AxeScript returns axe-core's axe.min.js: $CONSENTRY_AXE, else where
