@@ -231,13 +231,28 @@ func (tb *tab) evalBool(js string) bool {
 	return ok
 }
 
+// holds evaluates a condition for a poll. A page that is navigating (a
+// form the person submitted, a redirect) has no context to evaluate in for
+// a moment; that is "not yet", not a failure, so the poll goes on.
+func (tb *tab) holds(js string) (bool, error) {
+	raw, err := chromedp.Run(tb.ctx, chromedp.Evaluate[[]byte]("!!("+js+")"))
+	if err != nil {
+		return false, err
+	}
+	return string(raw) == "true", nil
+}
+
 // waitFor polls a JavaScript condition until it holds.
 func (tb *tab) waitFor(what, js string, timeout time.Duration) {
 	tb.t.Helper()
 	deadline := time.Now().Add(timeout)
-	for !tb.evalBool(js) {
+	for {
+		ok, err := tb.holds(js)
+		if ok {
+			return
+		}
 		if time.Now().After(deadline) {
-			tb.t.Fatalf("timed out after %v waiting for %s", timeout, what)
+			tb.t.Fatalf("timed out after %v waiting for %s (last error: %v)", timeout, what, err)
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
@@ -253,7 +268,10 @@ func (tb *tab) waitReady(id string) {
 	tb.t.Helper()
 	cond := `window.__cs && window.__cs.ready[` + jsString(id) + `] && window.Consentry && window.Consentry[` + jsString(id) + `]`
 	deadline := time.Now().Add(20 * time.Second)
-	for !tb.evalBool(cond) {
+	for {
+		if ok, _ := tb.holds(cond); ok {
+			return
+		}
 		if time.Now().After(deadline) {
 			var state string
 			tb.eval(`JSON.stringify({url: location.href, ready: window.__cs && window.__cs.ready, scripts: performance.getEntriesByType("resource").map(function (e) { return e.name + " " + e.responseStatus + " " + Math.round(e.duration) + "ms"; }), events: window.__cs && window.__cs.events})`, &state)
