@@ -113,7 +113,7 @@ func (s *Service) resolve(ref contactRef) ([]byte, error) {
 // are linked from now on; a contact that had been known by the BSUID alone
 // is merged into the phone's. Without one the BSUID's contact is used,
 // created when unknown so that nothing the person sends is dropped.
-func (s *Service) bindIdentity(tx *store.Tx, userKey, phoneSubject []byte) ([]byte, error) {
+func (s *Service) bindIdentity(tx store.WriteTx, userKey, phoneSubject []byte) ([]byte, error) {
 	cur, kind := tx.Identity(userKey)
 	switch {
 	case phoneSubject == nil && cur != nil:
@@ -141,7 +141,7 @@ func (s *Service) LinkIdentity(phone, userID string) error {
 	if err != nil || bytes.Equal(cur[0], phoneSubject) {
 		return err
 	}
-	return s.store.Write(func(tx *store.Tx) error {
+	return s.store.Write(func(tx store.WriteTx) error {
 		_, err := s.bindIdentity(tx, userKey, phoneSubject)
 		return err
 	})
@@ -152,7 +152,7 @@ func (s *Service) LinkIdentity(phone, userID string) error {
 // an opt-out given under either identity stays in force. from keeps its
 // key, which seals its events; those events are listed, and erased, with
 // into's from now on.
-func mergeContact(tx *store.Tx, from, into []byte) error {
+func mergeContact(tx store.WriteTx, from, into []byte) error {
 	fromKey, fromState := tx.Contact(from)
 	if fromKey == nil {
 		fromState = tx.Suppression(from)
@@ -194,7 +194,7 @@ func mergeContact(tx *store.Tx, from, into []byte) error {
 }
 
 // moveTies re-points every identity and merged contact of from to into.
-func moveTies(tx *store.Tx, from, into []byte) error {
+func moveTies(tx store.WriteTx, from, into []byte) error {
 	for _, id := range tx.IdentitiesOf(from) {
 		if err := tx.LinkIdentity(id, into, store.IdentityLinked); err != nil {
 			return err
@@ -247,7 +247,7 @@ func (s *Service) MoveUserID(previous, current, phone string) error {
 		phoneSubject = s.subject(phone)
 	}
 	prevKey, curKey := s.userKey(previous), s.userKey(current)
-	return s.store.Write(func(tx *store.Tx) error {
+	return s.store.Write(func(tx store.WriteTx) error {
 		subject, kind := tx.Identity(prevKey)
 		if subject == nil {
 			if phoneSubject == nil {
@@ -314,7 +314,7 @@ func (s *Service) ChangeNumber(oldPhone, newPhone string, base Record) error {
 	}
 	oldSubject, newSubject := s.subject(oldPhone), s.subject(newPhone)
 	doneKey := hex.EncodeToString(s.subject("msg|" + base.MessageID + "|moved"))
-	return s.store.Write(func(tx *store.Tx) error {
+	return s.store.Write(func(tx store.WriteTx) error {
 		// Once only: a redelivery must not take away opt-ins the number's
 		// next owner may have given since.
 		if fresh, err := tx.MarkMessage(doneKey, tx.Head().Seq); err != nil || !fresh {
@@ -363,7 +363,7 @@ func (s *Service) contactSubjects(subject []byte) ([][]byte, error) {
 // when the contact has opt-outs, so that a BSUID that opted out stays
 // suppressed after erasure, as a number does. It returns how many merged
 // events it erased.
-func eraseIdentities(tx *store.Tx, subject []byte) (int, error) {
+func eraseIdentities(tx store.WriteTx, subject []byte) (int, error) {
 	n := 0
 	for _, m := range tx.MergedInto(subject) {
 		seqs := tx.ContactEventSeqs(m)
@@ -443,7 +443,7 @@ func IsUserID(ref string) bool { return looksLikeUserID(ref) }
 // alone names the contact it is tied to; with a number the two are linked
 // from now on), and when that is another contact, body is re-subjected and
 // bodyJSON re-encoded.
-func (s *Service) eventSubject(tx *store.Tx, userKey, phoneSubject, subject []byte, body *eventBody, bodyJSON *[]byte) ([]byte, error) {
+func (s *Service) eventSubject(tx store.WriteTx, userKey, phoneSubject, subject []byte, body *eventBody, bodyJSON *[]byte) ([]byte, error) {
 	if userKey == nil {
 		return subject, nil
 	}
@@ -461,7 +461,7 @@ func (s *Service) eventSubject(tx *store.Tx, userKey, phoneSubject, subject []by
 // storedState reads a contact's key and state. An erased contact starts
 // again from what outlived erasure: its opt-outs stay in force for topics
 // a new opt-in does not name.
-func storedState(tx *store.Tx, subject []byte) ([]byte, contactState, error) {
+func storedState(tx store.WriteTx, subject []byte) ([]byte, contactState, error) {
 	key, stored := tx.Contact(subject)
 	if stored == nil {
 		stored = tx.Suppression(subject)

@@ -422,7 +422,7 @@ func (p *importPreparer) prepare(row importRow, n int, evidencePrefix string) (i
 // once it is synced.
 func (s *Service) commitImport(batch []importEntry) (accepted, skipped, superseded int, err error) {
 	catalog := s.Settings().TopicIDs()
-	err = s.store.Write(func(tx *store.Tx) error {
+	err = s.store.Write(func(tx store.WriteTx) error {
 		accepted, skipped, superseded = 0, 0, 0 // fn may run again
 		var lastNotice []byte
 		seen := seenImportRefs(tx, batch)
@@ -504,7 +504,7 @@ type importRefSeq struct {
 // recorded before: by an earlier import, or by an earlier row of this
 // batch (the first row with a ref is the one recorded). The refs are
 // looked up in key order (see store.HasImportRef).
-func seenImportRefs(tx *store.Tx, batch []importEntry) []bool {
+func seenImportRefs(tx store.WriteTx, batch []importEntry) []bool {
 	seen := make([]bool, len(batch))
 	order := make([]int, 0, len(batch))
 	for i := range batch {

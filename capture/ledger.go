@@ -141,7 +141,7 @@ func (s *Service) Record(r Record) (Result, error) {
 	}
 
 	var res Result
-	err = s.store.Write(func(tx *store.Tx) error {
+	err = s.store.Write(func(tx store.WriteTx) error {
 		res = Result{}
 		if messageKey != "" {
 			fresh, err := tx.MarkMessage(messageKey, tx.Head().Seq+1)
@@ -550,7 +550,7 @@ func (s *Service) Erase(rawPhone string) (Erasure, error) {
 	}
 	e164 := ref.phone // empty for a BSUID, which is not logged
 	var out Erasure
-	err = s.store.Write(func(tx *store.Tx) error {
+	err = s.store.Write(func(tx store.WriteTx) error {
 		seqs := tx.ContactEventSeqs(subject)
 		if key, state := tx.Contact(subject); len(seqs) == 0 && key == nil && state == nil {
 			return errNotFound

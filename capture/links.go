@@ -177,7 +177,7 @@ func (s *Service) createLinksRef(reqs []LinkRequest, keys []string, field func(i
 	}
 	made = make([]store.Link, 0, len(recs))
 	existed = make([]bool, len(recs))
-	err = s.store.Write(func(tx *store.Tx) error {
+	err = s.store.Write(func(tx store.WriteTx) error {
 		made = made[:0]
 		for i, l := range recs {
 			existed[i] = false
@@ -463,7 +463,7 @@ func (s *Service) UpdateLink(id string, u LinkUpdate) (LinkView, error) {
 		}
 	}
 	var out store.Link
-	err := s.store.Write(func(tx *store.Tx) error {
+	err := s.store.Write(func(tx store.WriteTx) error {
 		l, err := tx.Link(id)
 		if err != nil {
 			return err
@@ -772,7 +772,7 @@ func (sc *scanCounter) add(id string) {
 // than max times. Such links never go through the in-memory batches.
 func (sc *scanCounter) addDurably(id string, max uint64) (bool, error) {
 	var counted bool
-	err := sc.s.store.Write(func(tx *store.Tx) error {
+	err := sc.s.store.Write(func(tx store.WriteTx) error {
 		var err error
 		if counted, err = tx.AddScanBelow(id, max); err != nil || !counted {
 			return err
@@ -784,7 +784,7 @@ func (sc *scanCounter) addDurably(id string, max uint64) (bool, error) {
 
 // addDayScans adds a link's scans to the per-day counts of the
 // console's chart (the day the batch is written, UTC).
-func addDayScans(tx *store.Tx, day time.Time, id string, n uint64) error {
+func addDayScans(tx store.WriteTx, day time.Time, id string, n uint64) error {
 	l, err := tx.Link(id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // deleted since the scan: its total is kept, its day is not
@@ -848,7 +848,7 @@ func (sc *scanCounter) run() {
 		sc.mu.Unlock()
 
 		day := time.Now()
-		err := sc.s.store.Write(func(tx *store.Tx) error {
+		err := sc.s.store.Write(func(tx store.WriteTx) error {
 			for id, n := range batch {
 				if err := tx.AddScans(id, n); err != nil {
 					return err

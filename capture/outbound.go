@@ -129,7 +129,7 @@ func (s *Service) reloadSubscriptions() error {
 
 // queueOutbound queues, inside the ledger's write transaction, one
 // delivery of event seq to every active subscription that wants its type.
-func (s *Service) queueOutbound(tx *store.Tx, seq uint64, subject []byte, typ string) error {
+func (s *Service) queueOutbound(tx store.WriteTx, seq uint64, subject []byte, typ string) error {
 	subs := s.subscriptions()
 	if len(subs) == 0 {
 		return nil
@@ -150,7 +150,7 @@ func (s *Service) queueOutbound(tx *store.Tx, seq uint64, subject []byte, typ st
 
 // queueErasure queues an erasure notice. Its payload carries the number
 // (the receiver must know whom to forget) and is dropped once delivered.
-func (s *Service) queueErasure(tx *store.Tx, subject []byte, e164 string, events int) error {
+func (s *Service) queueErasure(tx store.WriteTx, subject []byte, e164 string, events int) error {
 	now := time.Now().UTC()
 	payload, err := json.Marshal(map[string]any{"phone": e164, "erased_at": now.Truncate(time.Millisecond), "events": events})
 	if err != nil {

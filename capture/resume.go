@@ -12,7 +12,7 @@ import (
 // point of its history, replaying its events. A contact without a stored
 // record (never seen, or erased) has none: a "resume" alone never creates
 // consent.
-func priorOptIns(tx *store.Tx, subject, key []byte, topics, catalog []string) ([]string, error) {
+func priorOptIns(tx store.WriteTx, subject, key []byte, topics, catalog []string) ([]string, error) {
 	if key == nil {
 		return nil, nil
 	}

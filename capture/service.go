@@ -26,7 +26,7 @@ const (
 // Service is the consent domain: the ledger, settings, keys and everything
 // the HTTP handlers call. It is safe for concurrent use.
 type Service struct {
-	store   *store.Store
+	store   store.Backend
 	log     *slog.Logger
 	metrics *Metrics
 
@@ -44,7 +44,7 @@ type Service struct {
 // NewService loads (or on first start creates) the secrets, settings and
 // API keys, applies the configuration overrides and returns the service.
 // A newly generated admin key is written to out once.
-func NewService(st *store.Store, cfg Config, log *slog.Logger, out io.Writer) (*Service, error) {
+func NewService(st store.Backend, cfg Config, log *slog.Logger, out io.Writer) (*Service, error) {
 	s := &Service{store: st, log: log, cfg: cfg, metrics: NewMetrics()}
 	var err error
 	if s.subjectKey, err = st.EnsureSecret(secretSubjectKey, randomBytes(32)); err != nil {
@@ -66,7 +66,7 @@ func NewService(st *store.Store, cfg Config, log *slog.Logger, out io.Writer) (*
 }
 
 // Store is the underlying store, for packages that build on the service.
-func (s *Service) Store() *store.Store { return s.store }
+func (s *Service) Store() store.Backend { return s.store }
 
 // Log is the service's logger.
 func (s *Service) Log() *slog.Logger { return s.log }

@@ -30,7 +30,7 @@ var benchCanonical = bytes.Repeat([]byte("x"), 420)
 // writes shared each commit (and fsync).
 func benchAppend(st *Store, n uint64, txs *sync.Map) error {
 	subject := []byte(fmt.Sprintf("subject-%010d", n%50000))
-	return st.Write(func(tx *Tx) error {
+	return st.write(func(tx *Tx) error {
 		txs.Store(tx.tx, struct{}{})
 		_, err := tx.AppendEvent(func(seq uint64, prev [32]byte) ([]byte, []byte, []byte, error) {
 			canonical := append(append([]byte{}, prev[:]...), benchCanonical...)

@@ -18,7 +18,7 @@ func TestCompactFile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := st.Write(func(tx *Tx) error { return tx.PutContact([]byte("subject-1234567"), make([]byte, 32), []byte("state")) }); err != nil {
+	if err := st.Write(func(tx WriteTx) error { return tx.PutContact([]byte("subject-1234567"), make([]byte, 32), []byte("state")) }); err != nil {
 		t.Fatal(err)
 	}
 	dst := filepath.Join(t.TempDir(), "compacted.db")
@@ -44,7 +44,7 @@ func TestCompactFile(t *testing.T) {
 	defer cp.Close()
 	storeTestCheckChain(t, cp, 50)
 	var key []byte
-	if err := cp.Write(func(tx *Tx) error { key, _ = tx.Contact([]byte("subject-1234567")); return nil }); err != nil || len(key) != 32 {
+	if err := cp.Write(func(tx WriteTx) error { key, _ = tx.Contact([]byte("subject-1234567")); return nil }); err != nil || len(key) != 32 {
 		t.Fatalf("contact after compaction: %x %v", key, err)
 	}
 }

@@ -25,7 +25,7 @@ func TestContactErasureKeepsSuppressionAndHistory(t *testing.T) {
 		}
 		seqs = append(seqs, rec.Seq)
 	}
-	err := st.Write(func(tx *Tx) error {
+	err := st.Write(func(tx WriteTx) error {
 		if err := tx.PutContact(subj, []byte("sealing-key"), []byte("state")); err != nil {
 			return err
 		}
@@ -34,7 +34,7 @@ func TestContactErasureKeepsSuppressionAndHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Write(func(tx *Tx) error { return tx.DeleteContact(subj) }); err != nil {
+	if err := st.Write(func(tx WriteTx) error { return tx.DeleteContact(subj) }); err != nil {
 		t.Fatal(err)
 	}
 	st = storeTestReopen(t, st, path)
@@ -49,7 +49,7 @@ func TestContactErasureKeepsSuppressionAndHistory(t *testing.T) {
 	if err != nil || len(events) != 3 || events[0].Seq != seqs[0] || events[2].Seq != seqs[2] {
 		t.Fatalf("history after erasure: %d events, %v", len(events), err)
 	}
-	err = st.Write(func(tx *Tx) error {
+	err = st.Write(func(tx WriteTx) error {
 		if key, state := tx.Contact(subj); key != nil || state != nil {
 			t.Errorf("Contact after erasure = %q, %q", key, state)
 		}
@@ -100,7 +100,7 @@ func TestContactEventIndexOverflows(t *testing.T) {
 		}
 	}
 	check(st)
-	err := st.Write(func(tx *Tx) error {
+	err := st.Write(func(tx WriteTx) error {
 		if got := tx.ContactEventSeqs(busy); !slices.Equal(got, want) {
 			t.Errorf("ContactEventSeqs = %v", got)
 		}
@@ -219,7 +219,7 @@ func TestOpenMigratesSubjectsLayout(t *testing.T) {
 			t.Fatalf("contact %d: state %q suppression %q, want %q %q", i, state, supp, wantState, wantSupp)
 		}
 		var seqs []uint64
-		st.Write(func(tx *Tx) error {
+		st.Write(func(tx WriteTx) error {
 			seqs = tx.ContactEventSeqs(s)
 			if key, _ := tx.Contact(s); (key != nil) != (i%3 != 0) || (key != nil && string(key) != fmt.Sprintf("key-%04d", i)) {
 				t.Errorf("contact %d: key %q", i, key)
@@ -252,7 +252,7 @@ func TestDamagedContactRecordFailsLoudly(t *testing.T) {
 	if _, _, err := st.ContactState(subj); err == nil {
 		t.Fatal("ContactState read a damaged record without an error")
 	}
-	err := st.Write(func(tx *Tx) error {
+	err := st.Write(func(tx WriteTx) error {
 		if key, state := tx.Contact(subj); key != nil || state != nil {
 			t.Errorf("Contact = %q, %q", key, state)
 		}

@@ -498,7 +498,7 @@ type EventReader struct {
 const readAheadLeaves = 4096
 
 // NewEventReader starts an ordered read of the ledger; Close it after.
-func (s *Store) NewEventReader() *EventReader {
+func (s *Store) NewEventReader() EventStream {
 	r := &EventReader{s: s, cold: newColdPages()}
 	r.f, _ = os.Open(s.db.Path()) // without it, no read-ahead: still correct
 	return r

@@ -54,7 +54,7 @@ func (s *Store) PutIdempotentAnswer(key []byte, a IdempotentAnswer) error {
 		return err
 	}
 	k := clone(key)
-	return s.Write(func(tx *Tx) error { return tx.bucket(bucketIdempotency).Put(k, v) })
+	return s.write(func(tx *Tx) error { return tx.bucket(bucketIdempotency).Put(k, v) })
 }
 
 // DeleteIdempotentAnswersBefore removes answers stored before cutoff and
@@ -80,7 +80,7 @@ func (s *Store) DeleteIdempotentAnswersBefore(cutoff time.Time) (int, error) {
 		return 0, err
 	}
 	deleted := 0
-	err = s.Write(func(tx *Tx) error {
+	err = s.write(func(tx *Tx) error {
 		b := tx.bucket(bucketIdempotency)
 		deleted = 0
 		for _, k := range stale {

@@ -14,7 +14,7 @@ func TestIdentities(t *testing.T) {
 	}
 	id1, id2 := bytes.Repeat([]byte{1}, 16), bytes.Repeat([]byte{2}, 16)
 	subA, subB := bytes.Repeat([]byte{0xa}, 16), bytes.Repeat([]byte{0xb}, 16)
-	err = s.Write(func(tx *Tx) error {
+	err = s.Write(func(tx WriteTx) error {
 		if err := tx.LinkIdentity(id1, subA, IdentityOwn); err != nil {
 			return err
 		}
@@ -54,7 +54,7 @@ func TestIdentities(t *testing.T) {
 	if err != nil || len(merged) != 1 || !bytes.Equal(merged[0], subA) {
 		t.Fatalf("merged: %x %v", merged, err)
 	}
-	_ = s.Write(func(tx *Tx) error {
+	_ = s.Write(func(tx WriteTx) error {
 		if ids := tx.IdentitiesOf(subB); len(ids) != 1 || !bytes.Equal(ids[0], id1) {
 			t.Errorf("identities of subB: %x", ids)
 		}

@@ -24,7 +24,7 @@ func openLinkStore(t *testing.T) *Store {
 func putNewLink(t *testing.T, s *Store, source, campaign string) Link {
 	t.Helper()
 	var made Link
-	err := s.Write(func(tx *Tx) error {
+	err := s.Write(func(tx WriteTx) error {
 		serial, err := tx.NextLinkSerial()
 		if err != nil {
 			return err
@@ -114,7 +114,7 @@ func TestLinksPutGetAndIndexes(t *testing.T) {
 
 	// Replacing a record moves its index entries.
 	a1.Campaign, a1.Label = "C", "moved"
-	if err := s.Write(func(tx *Tx) error { return tx.PutLink(a1) }); err != nil {
+	if err := s.Write(func(tx WriteTx) error { return tx.PutLink(a1) }); err != nil {
 		t.Fatal(err)
 	}
 	if got := ids(LinkFilter{Campaign: "A"}); !slices.Equal(got, []string{a2.ID}) {
@@ -123,7 +123,7 @@ func TestLinksPutGetAndIndexes(t *testing.T) {
 	if got := ids(LinkFilter{Campaign: "C"}); !slices.Equal(got, []string{a1.ID}) {
 		t.Fatalf("campaign C after the move: %v", got)
 	}
-	if err := s.Write(func(tx *Tx) error { return tx.PutLink(Link{ID: "lnk_bad"}) }); err == nil {
+	if err := s.Write(func(tx WriteTx) error { return tx.PutLink(Link{ID: "lnk_bad"}) }); err == nil {
 		t.Fatal("a malformed id was stored")
 	}
 }
@@ -133,7 +133,7 @@ func TestLinkSerialRollsBack(t *testing.T) {
 	s := openLinkStore(t)
 	putNewLink(t, s, "print", "")
 	boom := errors.New("boom")
-	err := s.Write(func(tx *Tx) error {
+	err := s.Write(func(tx WriteTx) error {
 		if _, err := tx.NextLinkSerial(); err != nil {
 			return err
 		}
@@ -156,13 +156,13 @@ func TestLinkScansAndMark(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.Write(func(tx *Tx) error { return tx.AddScan(l.ID) }); err != nil {
+			if err := s.Write(func(tx WriteTx) error { return tx.AddScan(l.ID) }); err != nil {
 				t.Error(err)
 			}
 		}()
 	}
 	wg.Wait()
-	if err := s.Write(func(tx *Tx) error {
+	if err := s.Write(func(tx WriteTx) error {
 		if err := tx.AddScans(l.ID, 7); err != nil {
 			return err
 		}
@@ -179,7 +179,7 @@ func TestLinkScansAndMark(t *testing.T) {
 	}
 	// The count lives beside the record, so rewriting the record keeps it.
 	got.Label = "x"
-	if err := s.Write(func(tx *Tx) error { return tx.PutLink(got) }); err != nil {
+	if err := s.Write(func(tx WriteTx) error { return tx.PutLink(got) }); err != nil {
 		t.Fatal(err)
 	}
 	if again, _ := s.Link(l.ID); again.Scans != n+7 || again.Label != "x" {

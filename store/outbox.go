@@ -143,7 +143,7 @@ func (s *Store) Deliveries(subID string, before uint64, limit int) ([]Delivery, 
 func (s *Store) UpdateDelivery(subID string, num uint64, fn func(*Delivery) error) (Delivery, error) {
 	var d Delivery
 	k := deliveryKey(subID, num)
-	err := s.Write(func(t *Tx) error {
+	err := s.write(func(t *Tx) error {
 		tx := t.tx
 		d = Delivery{}
 		b := tx.Bucket(bucketDeliveries)

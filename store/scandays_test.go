@@ -19,7 +19,7 @@ func TestScanDays(t *testing.T) {
 	d2 := time.Date(2026, 11, 21, 0, 1, 0, 0, time.UTC)
 	a := Link{ID: "lnk_0000001", Source: "print", Campaign: "spring"}
 	b := Link{ID: "lnk_0000002", Source: "signage"} // no campaign
-	err = s.Write(func(tx *Tx) error {
+	err = s.Write(func(tx WriteTx) error {
 		for _, add := range []struct {
 			day time.Time
 			l   Link

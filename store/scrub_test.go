@@ -23,7 +23,7 @@ func TestScrubFreePagesRemovesDeletedBytes(t *testing.T) {
 	keep := bytes.Repeat([]byte("LIVE-VALUE-abcdefghij-"), 3)
 	write := func(fn func(*Tx) error) {
 		t.Helper()
-		if err := st.Write(fn); err != nil {
+		if err := st.write(fn); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -89,10 +89,10 @@ func TestScrubFreePagesDoesNotBlockReaders(t *testing.T) {
 	// waits for every reader (bbolt), which would hold the scrub's first
 	// commit as well.
 	big := bytes.Repeat([]byte{7}, 4<<20)
-	if err := st.Write(func(tx *Tx) error { return tx.PutContact([]byte("big"), nil, big) }); err != nil {
+	if err := st.write(func(tx *Tx) error { return tx.PutContact([]byte("big"), nil, big) }); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Write(func(tx *Tx) error { return tx.DeleteContact([]byte("big")) }); err != nil {
+	if err := st.write(func(tx *Tx) error { return tx.DeleteContact([]byte("big")) }); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 3; i++ {

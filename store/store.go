@@ -139,11 +139,24 @@ func (s *Store) Close() error {
 // Path is the database file's path.
 func (s *Store) Path() string { return s.db.Path() }
 
+// Location is the file's path.
+func (s *Store) Location() string { return s.db.Path() }
+
+// Changes is nil: bbolt holds its file exclusively, so no other process
+// changes what this one caches.
+func (s *Store) Changes() <-chan Change { return nil }
+
 // Write runs fn inside a read-write transaction shared with other writers
 // queued at the same moment, and returns only after that transaction is
 // committed and synced to disk. fn may run more than once (when another
 // write in its group fails), so it must not have effects outside tx.
-func (s *Store) Write(fn func(*Tx) error) error {
+func (s *Store) Write(fn func(WriteTx) error) error {
+	return s.write(func(t *Tx) error { return fn(t) })
+}
+
+// write is Write for this package's own writes, which use the bbolt
+// transaction beneath.
+func (s *Store) write(fn func(*Tx) error) error {
 	req := &writeRequest{fn: fn, done: make(chan error, 1)}
 	s.mu.RLock()
 	if s.closed {

@@ -29,7 +29,7 @@ func storeTestOpen(t *testing.T) (*Store, string) {
 // storeTestAppend appends one event whose canonical bytes are prev ‖ body.
 func storeTestAppend(st *Store, subject, body, sealed []byte) (EventRecord, error) {
 	var rec EventRecord
-	err := st.Write(func(tx *Tx) error {
+	err := st.Write(func(tx WriteTx) error {
 		var err error
 		rec, err = tx.AppendEvent(func(seq uint64, prev [32]byte) ([]byte, []byte, []byte, error) {
 			canonical := append(append([]byte(fmt.Sprintf("%d:", seq)), prev[:]...), body...)
@@ -89,7 +89,7 @@ func TestStoreAppendChainsAndPersists(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Write(func(*Tx) error { return nil }); !errors.Is(err, ErrClosed) {
+	if err := st.Write(func(WriteTx) error { return nil }); !errors.Is(err, ErrClosed) {
 		t.Fatalf("write after close: %v, want ErrClosed", err)
 	}
 	if err := st.Close(); err != nil {
@@ -163,7 +163,7 @@ func TestStoreFailedWriteDoesNotSpoilItsGroup(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			results[i] = st.Write(func(tx *Tx) error {
+			results[i] = st.Write(func(tx WriteTx) error {
 				if _, err := tx.AppendEvent(func(seq uint64, prev [32]byte) ([]byte, []byte, []byte, error) {
 					return append(append([]byte(fmt.Sprintf("%d:", seq)), prev[:]...), 'x'), nil, nil, nil
 				}); err != nil {
@@ -228,7 +228,7 @@ func TestStoreEventsPagingAndReseal(t *testing.T) {
 	if recs, _ := st.EventsOf([]byte("odd")); len(recs) != 0 {
 		t.Fatalf("a prefix of a subject matched %d events", len(recs))
 	}
-	err = st.Write(func(tx *Tx) error {
+	err = st.Write(func(tx WriteTx) error {
 		for _, seq := range tx.ContactEventSeqs([]byte("odd-")) {
 			if err := tx.ResealEvent(seq, nil); err != nil {
 				return err
@@ -239,7 +239,7 @@ func TestStoreEventsPagingAndReseal(t *testing.T) {
 	if !errors.Is(err, ErrNotFound) {
 		t.Fatalf("resealing a missing event: %v", err)
 	}
-	err = st.Write(func(tx *Tx) error {
+	err = st.Write(func(tx WriteTx) error {
 		for _, seq := range tx.ContactEventSeqs([]byte("odd-")) {
 			if err := tx.ResealEvent(seq, nil); err != nil {
 				return err
@@ -261,7 +261,7 @@ func TestStoreEventsPagingAndReseal(t *testing.T) {
 func TestStoreContactsSuppressionKeysNotices(t *testing.T) {
 	st, _ := storeTestOpen(t)
 	subj := []byte("subject-1")
-	err := st.Write(func(tx *Tx) error {
+	err := st.Write(func(tx WriteTx) error {
 		if key, state := tx.Contact(subj); key != nil || state != nil || tx.Suppression(subj) != nil {
 			t.Error("a new subject has data")
 		}
@@ -318,7 +318,7 @@ func TestStoreContactsSuppressionKeysNotices(t *testing.T) {
 		t.Fatalf("ContactKeys = %v, %v", keys, err)
 	}
 
-	err = st.Write(func(tx *Tx) error {
+	err = st.Write(func(tx WriteTx) error {
 		if err := tx.DeleteContact(subj); err != nil {
 			return err
 		}

@@ -52,7 +52,7 @@ func evictFile(t *testing.T, path string) {
 func TestOpenWarmsTheContactsTree(t *testing.T) {
 	st, path := storeTestOpen(t)
 	for batch := 0; batch < 10; batch++ {
-		err := st.Write(func(tx *Tx) error {
+		err := st.Write(func(tx WriteTx) error {
 			for i := 0; i < 2000; i++ {
 				subject := sha256.Sum256([]byte{byte(batch), byte(i), byte(i >> 8)})
 				if err := tx.PutContact(subject[:16], subject[:], bytes.Repeat([]byte("s"), 40)); err != nil {
@@ -193,7 +193,7 @@ func waitResident(t *testing.T, path string, runs []pageRun) {
 // starting point.
 func TestEventReaderMatchesEvents(t *testing.T) {
 	st, _ := storeTestOpen(t)
-	err := st.Write(func(tx *Tx) error {
+	err := st.Write(func(tx WriteTx) error {
 		if err := tx.PutContact([]byte("subject-1234567"), make([]byte, 32), []byte("state")); err != nil {
 			return err
 		}
@@ -222,7 +222,7 @@ func TestEventReaderMatchesEvents(t *testing.T) {
 		}
 	}
 	for _, start := range []uint64{0, 1, 1499, 2999, 3000} {
-		r := st.NewEventReader()
+		r := st.NewEventReader().(*EventReader)
 		var got []EventRecord
 		for after := start; ; {
 			recs, err := r.Next(after, 257)

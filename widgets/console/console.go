@@ -24,7 +24,7 @@ var files embed.FS
 
 type Handler struct {
 	s       *capture.Service
-	st      *store.Store
+	st      store.Backend
 	widgets *widgets.Handler
 	// batchJobs are the batch ZIPs being rendered (batchjobs.go).
 	batchJobs batchJobs

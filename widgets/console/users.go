@@ -59,7 +59,7 @@ func checkNewPassword(p string) error {
 
 // users is the user directory over the store, shared by the console, the
 // /v1/users API and the offline CLI.
-type users struct{ st *store.Store }
+type users struct{ st store.Backend }
 
 // add creates a user. An empty password is generated and returned.
 func (u users) add(rawEmail, role, password string) (store.User, string, error) {
