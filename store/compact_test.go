@@ -18,7 +18,9 @@ func TestCompactFile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := st.Write(func(tx WriteTx) error { return tx.PutContact([]byte("subject-1234567"), make([]byte, 32), []byte("state")) }); err != nil {
+	if err := st.Write(func(tx WriteTx) error {
+		return tx.PutContact([]byte("subject-1234567"), make([]byte, 32), []byte("state"))
+	}); err != nil {
 		t.Fatal(err)
 	}
 	dst := filepath.Join(t.TempDir(), "compacted.db")
