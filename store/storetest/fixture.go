@@ -158,7 +158,7 @@ func Fill(tb testing.TB, b store.Backend) Fixture {
 	must(b.CreateWidget(store.Widget{ID: "wdg_1", Kind: "popup", Name: "Shop", AllowedOrigins: []string{"https://shop.example"},
 		Topics: []string{"orders"}, Locale: "en", Theme: store.WidgetTheme{Color: "#123456", Position: "br"},
 		ConfirmLinks: map[string]store.WidgetLink{"orders": {ID: "lnk_0000001", Code: "C", WAURL: "https://wa.me/1"}},
-		CreatedAt: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC), UpdatedAt: time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)}))
+		CreatedAt:    time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC), UpdatedAt: time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)}))
 	must(b.PutIdempotentAnswer(fx.Idem[0], store.IdempotentAnswer{Fingerprint: bytesOf(0xf, 32), Status: 201,
 		ContentType: "application/json", Headers: map[string]string{"Location": "/v1/x"}, Body: []byte(`{"ok":true}`),
 		At: time.Date(2026, 11, 27, 1, 2, 3, 0, time.UTC)}))
