@@ -17,6 +17,7 @@ import (
 
 	"github.com/consentry/consentry/capture"
 	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/store/postgres"
 	"github.com/consentry/consentry/widgets"
 	"github.com/consentry/consentry/widgets/console"
 )
@@ -28,6 +29,7 @@ commands:
   verify    verify an NDJSON consent export offline: consentry verify FILE [--public-key KEY]
   backup    write a consistent copy of the database: consentry backup --out FILE [--url URL --key KEY]
   import    send consent records (CSV or NDJSON) to a running server: consentry import FILE --url URL
+  migrate   copy a stopped service's bbolt file into an empty PostgreSQL database: consentry migrate --from FILE --db postgres://…
   compact   write a smaller copy of a stopped service's database: consentry compact --db FILE --out NEWFILE
   users     console users: consentry users add --email E --role admin|editor|auditor (also list, disable, enable, reset-password)
   qr        print one QR code (consentry qr --link ID --format txt) or make many: consentry qr batch --in rows.csv --out codes.zip
@@ -49,6 +51,8 @@ func main() {
 		os.Exit(capture.RunBackup(args, os.Getenv, os.Stdout, os.Stderr))
 	case "compact":
 		os.Exit(store.RunCompact(args, os.Stdout, os.Stderr))
+	case "migrate":
+		os.Exit(postgres.RunMigrate(args, os.Getenv, os.Stdout, os.Stderr))
 	case "qr":
 		os.Exit(capture.RunQR(args, os.Stdin, os.Stdout, os.Stderr))
 	case "import":
