@@ -163,9 +163,11 @@ mkdir -p docs
 # The report rewrites the file: keep the cold-start section of an earlier run.
 COLD_SECTION=""
 CONSOLE_SECTION=""
+POSTGRES_SECTION=""  # bench/postgres.sh writes it
 if [ -f docs/BENCHMARKS.md ]; then
 	COLD_SECTION=$(sed -n '/^<!-- coldstart:begin/,/^<!-- coldstart:end -->/p' docs/BENCHMARKS.md)
 	CONSOLE_SECTION=$(sed -n '/^<!-- console:begin/,/^<!-- console:end -->/p' docs/BENCHMARKS.md)
+	POSTGRES_SECTION=$(sed -n '/^<!-- postgres:begin/,/^<!-- postgres:end -->/p' docs/BENCHMARKS.md)
 fi
 "$LOAD" report -in "$RESULTS" -intro bench/intro.md -out docs/BENCHMARKS.md \
 	-meta "Date=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
@@ -176,6 +178,7 @@ fi
 	-meta "Whole run=${ELAPSED}s"
 if [ -n "$COLD_SECTION" ]; then printf '\n%s\n' "$COLD_SECTION" >>docs/BENCHMARKS.md; fi
 if [ -n "$CONSOLE_SECTION" ]; then printf '\n%s\n' "$CONSOLE_SECTION" >>docs/BENCHMARKS.md; fi
+if [ -n "$POSTGRES_SECTION" ]; then printf '\n%s\n' "$POSTGRES_SECTION" >>docs/BENCHMARKS.md; fi
 coldstart
 console_pages
 echo "== wrote docs/BENCHMARKS.md in ${ELAPSED}s"

@@ -71,9 +71,15 @@ func (e *env) sendFast(ctx context.Context, r request) (http.Header, int64, erro
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 
+	client := e.fast
+	if len(e.others) > 0 {
+		if i := e.nextFast.Add(1) % uint64(len(e.others)+1); i > 0 {
+			client = e.others[i-1]
+		}
+	}
 	req.Header.SetMethod(r.method)
 	req.SetRequestURI(r.path)
-	req.Header.SetHost(e.fast.Addr)
+	req.Header.SetHost(client.Addr)
 	if r.key != "" {
 		req.Header.Set("Authorization", "Bearer "+r.key)
 	}
@@ -84,7 +90,7 @@ func (e *env) sendFast(ctx context.Context, r request) (http.Header, int64, erro
 	for k, v := range r.header {
 		req.Header.Set(k, v)
 	}
-	if err := e.fast.DoDeadline(req, resp, deadline); err != nil {
+	if err := client.DoDeadline(req, resp, deadline); err != nil {
 		return nil, 0, fmt.Errorf("%s %s: %w", r.method, r.path, err)
 	}
 	var hdr http.Header

@@ -9,6 +9,7 @@
 //	load matrix  -in FILE -out results.json   (ns/op of BenchmarkMatrix from `go test -bench` output)
 //	load widgets -in FILE -out results.json   (WIDGET-METRIC lines of the widgets browser test)
 //	load coldstart -consentry BIN -db FILE -n 1000000 -md docs/BENCHMARKS.md   (large ledger from a cold start)
+//	load pgreport -in results.json -md docs/BENCHMARKS.md   (the PostgreSQL section, from bench/postgres.sh)
 //
 // It only talks to loopback addresses, every scenario runs for a fixed time
 // or a fixed number of requests, and the whole run has a deadline.
@@ -97,6 +98,10 @@ type env struct {
 	client     *http.Client
 	noRedirect *http.Client         // same connections; answers 3xx instead of following
 	fast       *fasthttp.HostClient // the hammer loops' client (sendFast)
+	// others are more processes of the same service (-url with several
+	// addresses): sendFast spreads calls over fast and these in turn.
+	others   []*fasthttp.HostClient
+	nextFast atomic.Uint64
 	checkKey   string
 	link       *benchLink // created once per server by linkOnce
 }
@@ -126,6 +131,8 @@ func main() {
 		err = cmdColdStart(os.Args[2:])
 	case "console":
 		err = cmdConsole(os.Args[2:])
+	case "pgreport":
+		err = cmdPGReport(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q (want run, seed, report, port, wait, matrix or widgets)", os.Args[1])
 	}
@@ -137,7 +144,7 @@ func main() {
 
 func cmdRun(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	base := fs.String("url", "http://127.0.0.1:18080", "server base URL (loopback only)")
+	base := fs.String("url", "http://127.0.0.1:18080", "server base URL (loopback only); several, comma-separated, for processes of one service: the throughput calls go to each in turn")
 	key := fs.String("key", os.Getenv("CONSENTRY_ADMIN_KEY"), "admin API key ($CONSENTRY_ADMIN_KEY)")
 	pid := fs.Int("pid", 0, "server process id, to sample its memory (0: skip)")
 	names := fs.String("scenarios", "healthz,check,bulk_check,optouts", "comma-separated scenarios, or \"list\"")
@@ -161,9 +168,13 @@ func cmdRun(args []string) error {
 		}
 		return nil
 	}
-	if err := checkLoopback(*base); err != nil {
-		return err
+	bases := strings.Split(*base, ",")
+	for _, b := range bases {
+		if err := checkLoopback(b); err != nil {
+			return err
+		}
 	}
+	*base = bases[0]
 	if *conc < 1 || *conc > 1024 || *dur <= 0 || *dur > time.Minute || *warm < 0 || *warm > 10*time.Second {
 		return errors.New("-concurrency 1..1024, -duration up to 1m, -warmup up to 10s")
 	}
@@ -174,6 +185,13 @@ func cmdRun(args []string) error {
 	// -concurrency, and the seeding 32; the margin is for one-off calls.
 	if err := e.openClients(max(*conc, 64) + 16); err != nil {
 		return err
+	}
+	for _, b := range bases[1:] {
+		c, err := newFastClient(strings.TrimRight(b, "/"), max(*conc, 64)+16)
+		if err != nil {
+			return err
+		}
+		e.others = append(e.others, c)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *deadline)
 	defer cancel()

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// The PostgreSQL comparison (bench/postgres.sh) runs the same scenarios on
+// three setups in one run and labels their results with these names.
+var pgSetups = []struct{ label, title string }{
+	{"bbolt", "bbolt, 1 process"},
+	{"postgres-1", "PostgreSQL, 1 process"},
+	{"postgres-2", "PostgreSQL, 2 processes"},
+}
+
+// cmdPGReport writes the PostgreSQL section of docs/BENCHMARKS.md from the
+// results of bench/postgres.sh: each figure on each setup, its ratio to
+// bbolt, and the issue's targets.
+func cmdPGReport(args []string) error {
+	fs := flag.NewFlagSet("pgreport", flag.ContinueOnError)
+	in := fs.String("in", "results.json", "results file")
+	md := fs.String("md", "docs/BENCHMARKS.md", "file whose postgres section is rewritten")
+	var meta []string
+	fs.Func("meta", "a `key=value` line about the run (repeatable)", func(s string) error {
+		meta = append(meta, s)
+		return nil
+	})
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	raw, err := os.ReadFile(*in)
+	if err != nil {
+		return err
+	}
+	var results []Result
+	if err := json.Unmarshal(raw, &results); err != nil {
+		return err
+	}
+	return writeSection(*md, "postgres", pgSection(results, meta))
+}
+
+// pgFigure is one row of the comparison: where the number comes from and
+// whether more is better (for the ratio's wording).
+type pgFigure struct {
+	what     string
+	scenario string
+	label    string // the label suffix the scenario was run with ("" or " c1")
+	metric   string
+	unit     string
+}
+
+var pgFigures = []pgFigure{
+	{"check, 1 client", "check", " c1", "check_req_per_s", "req/s"},
+	{"check, 64 clients", "check", " c64", "check_req_per_s", "req/s"},
+	{"check, 64 clients, p99", "check", " c64", "check_p99_ms", "ms"},
+	{"bulk check of 10,000 numbers seen before, median", "bulk_check", "", "median_ms", "ms"},
+	{"bulk check of 10,000 numbers never seen, median", "bulk_check", "", "cold_median_ms", "ms"},
+	{"durable opt-outs, 1 client", "optouts", "", "c1_req_per_s", "req/s"},
+	{"durable opt-outs, 64 clients", "optouts", "", "c64_req_per_s", "req/s"},
+	{"durable opt-outs, 64 clients, p99", "optouts", "", "c64_p99_ms", "ms"},
+}
+
+func pgSection(results []Result, meta []string) string {
+	var b strings.Builder
+	b.WriteString("## PostgreSQL beside bbolt\n\n")
+	b.WriteString("Written by `bench/postgres.sh` (bench/load pgreport): the same scenarios, in one run, on a bbolt file, on one " +
+		"`consentry serve` on PostgreSQL, and on two `consentry serve` processes on the same PostgreSQL database with the load " +
+		"sent to each in turn. Every figure is a durable, acknowledged request: PostgreSQL runs with `fsync=on` and " +
+		"`synchronous_commit=on`, as bbolt syncs each commit.\n\n")
+	for _, m := range meta {
+		k, v, _ := strings.Cut(m, "=")
+		fmt.Fprintf(&b, "- %s: %s\n", k, v)
+	}
+	get := func(f pgFigure, setup string) (float64, bool) {
+		r, ok := find(results, f.scenario, setup+f.label)
+		if !ok {
+			return 0, false
+		}
+		v, ok := r.Metrics[f.metric]
+		return v, ok
+	}
+	b.WriteString("\n| Figure | " + pgSetups[0].title + " | " + pgSetups[1].title + " | vs bbolt | " + pgSetups[2].title + " | vs bbolt |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|\n")
+	for _, f := range pgFigures {
+		base, okBase := get(f, pgSetups[0].label)
+		cells := []string{f.what}
+		for i, s := range pgSetups {
+			v, ok := get(f, s.label)
+			if !ok {
+				cells = append(cells, "not measured")
+				if i > 0 {
+					cells = append(cells, "—")
+				}
+				continue
+			}
+			cells = append(cells, num(v)+" "+f.unit)
+			if i > 0 {
+				if okBase && base > 0 {
+					cells = append(cells, fmt.Sprintf("%.0f%%", 100*v/base))
+				} else {
+					cells = append(cells, "—")
+				}
+			}
+		}
+		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+	}
+	b.WriteString("\nFor latencies (ms) a percentage above 100% is slower than bbolt; for rates (req/s) below 100% is fewer.\n")
+
+	b.WriteString("\n### Targets (issue 14)\n\n| What | Target | Measured | Met |\n|---|---|---|---|\n")
+	check := pgFigures[1]
+	bolt, okB := get(check, "bbolt")
+	two, okT := get(check, "postgres-2")
+	if okB && okT && bolt > 0 {
+		fmt.Fprintf(&b, "| Check throughput, two processes on PostgreSQL, 64 clients | ≥ 50%% of bbolt | %.0f%% (%s vs %s req/s) | %s |\n",
+			100*two/bolt, num(two), num(bolt), yesNo(two >= bolt/2))
+	} else {
+		b.WriteString("| Check throughput, two processes on PostgreSQL, 64 clients | ≥ 50% of bbolt | not measured | **no** |\n")
+	}
+	for _, s := range pgSetups[1:] {
+		r, ok := find(results, "optouts", s.label)
+		if !ok {
+			fmt.Fprintf(&b, "| Durable opt-outs, 64 clients vs 1, %s | ≥ 5× | not measured | **no** |\n", s.title)
+			continue
+		}
+		fmt.Fprintf(&b, "| Durable opt-outs, 64 clients vs 1, %s | ≥ 5× | %s | %s |\n", s.title, roundsRatio(r.Metrics),
+			yesNo(r.Metrics["ratio_64_vs_1"] >= 5))
+	}
+	if r, ok := find(results, "optouts", "bbolt"); ok {
+		fmt.Fprintf(&b, "| (for reference) durable opt-outs, 64 clients vs 1, bbolt | ≥ 5× | %s | %s |\n", roundsRatio(r.Metrics),
+			yesNo(r.Metrics["ratio_64_vs_1"] >= 5))
+	}
+	return b.String()
+}
