@@ -102,8 +102,8 @@ type env struct {
 	// addresses): sendFast spreads calls over fast and these in turn.
 	others   []*fasthttp.HostClient
 	nextFast atomic.Uint64
-	checkKey   string
-	link       *benchLink // created once per server by linkOnce
+	checkKey string
+	link     *benchLink // created once per server by linkOnce
 }
 
 func main() {
