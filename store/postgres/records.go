@@ -82,4 +82,3 @@ func isKey(s string) bool {
 // errNotText fails a write (that write only, not its group) whose key or
 // filtered value PostgreSQL text cannot hold, before it is queued.
 var errNotText = errors.New("store: a key holds NUL or invalid UTF-8")
-
