@@ -282,7 +282,7 @@ func (l *Loader) LinkRef(ref, id string) error {
 }
 
 func (l *Loader) ScanDay(day time.Time, kind byte, value string, n uint64) error {
-	return l.add("scan_days", []string{"day", "kind", "value", "scans"}, len(value)+16, day, kind, value, int64(n))
+	return l.add("scan_days", []string{"day", "kind", "value", "scans"}, len(value)+16, day, string(rune(kind)), value, int64(n))
 }
 
 func (l *Loader) Widget(w store.Widget) error {

@@ -1,0 +1,87 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/store/storetest"
+)
+
+// A bbolt file loaded into PostgreSQL reads back the same through the
+// seam, record by record, and the copy continues its counters.
+func TestLoadFileCopiesEveryRecord(t *testing.T) {
+	dbURL := testDatabase(t)
+	path := filepath.Join(t.TempDir(), "src.db")
+	src, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx := storetest.Fill(t, src)
+	src.Close()
+
+	var progress bytes.Buffer
+	st, err := LoadFile(context.Background(), path, dbURL, &progress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Head.Seq != uint64(fx.Events) || st.Rows["events"] != int64(fx.Events) || st.Rows["contact_events"] != int64(fx.Events) {
+		t.Fatalf("stats %+v", st)
+	}
+	if !strings.Contains(progress.String(), "all ") {
+		t.Errorf("progress %q", progress.String())
+	}
+
+	bolt, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bolt.Close()
+	pg := openTestStore(t, dbURL)
+	storetest.Compare(t, fx, bolt, pg)
+
+	// A second copy into the same database is refused and changes nothing.
+	if _, err := LoadFile(context.Background(), path, dbURL, nil); !errors.Is(err, ErrNotEmpty) {
+		t.Fatalf("second load: %v", err)
+	}
+	if h, err := pg.Head(); err != nil || h != st.Head {
+		t.Fatalf("head after the refused load: %+v %v", h, err)
+	}
+}
+
+// A database a service has started on (it stored its secrets) is not empty.
+func TestLoadFileRefusesAUsedDatabase(t *testing.T) {
+	dbURL := testDatabase(t)
+	pg := openTestStore(t, dbURL)
+	if _, err := pg.EnsureSecret("subject_key", func() ([]byte, error) { return []byte("k"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "src.db")
+	src, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Close()
+	if _, err := LoadFile(context.Background(), path, dbURL, nil); !errors.Is(err, ErrNotEmpty) || !strings.Contains(err.Error(), "secrets") {
+		t.Fatalf("load into a used database: %v", err)
+	}
+}
+
+func TestRunMigrateArguments(t *testing.T) {
+	env := func(string) string { return "" }
+	for _, args := range [][]string{{}, {"--from", "x.db"}, {"--from", "x.db", "--db", "/tmp/file.db"}, {"--db", "postgres://h/d"}} {
+		var out, errOut bytes.Buffer
+		if code := RunMigrate(args, env, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "usage") {
+			t.Errorf("%q: exit %d, %q", args, code, errOut.String())
+		}
+	}
+	var out, errOut bytes.Buffer
+	missing := filepath.Join(t.TempDir(), "missing.db")
+	if code := RunMigrate([]string{"--from", missing, "--db", "postgres://h/d"}, env, &out, &errOut); code != 1 {
+		t.Errorf("missing file: exit %d %q", code, errOut.String())
+	}
+}
