@@ -1,0 +1,350 @@
+package postgres
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/consentry/consentry/store"
+)
+
+// Write runs fn inside a transaction shared with other writes queued at
+// the same moment in this process, and returns only after that
+// transaction has committed. fn may run more than once (when another
+// write in its group fails, or the group meets a serialization failure),
+// so it must not have effects outside tx.
+func (s *Store) Write(fn func(store.WriteTx) error) error {
+	req := &writeRequest{fn: fn, done: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return store.ErrClosed
+	}
+	s.writes <- req
+	s.mu.RUnlock()
+	return <-req.done
+}
+
+func (s *Store) commitLoop() {
+	defer close(s.stopped)
+	group := make([]*writeRequest, 0, maxGroup)
+	for req := range s.writes {
+		group = append(group[:0], req)
+	drain:
+		for len(group) < maxGroup {
+			select {
+			case r, ok := <-s.writes:
+				if !ok {
+					break drain
+				}
+				group = append(group, r)
+			default:
+				break drain
+			}
+		}
+		s.commitGroup(group)
+	}
+}
+
+// maxAttempts bounds the retries of a group the database turned away
+// (serialization failure, deadlock, lost connection before commit).
+const maxAttempts = 8
+
+// commitGroup commits the group in one transaction. A write whose fn fails
+// gets its error and the rest of the group is retried without it, as the
+// bbolt store does.
+func (s *Store) commitGroup(group []*writeRequest) {
+	attempts := 0
+	for len(group) > 0 {
+		failed, failErr, err := s.runGroup(group)
+		if failed >= 0 {
+			group[failed].done <- failErr
+			group = append(group[:failed], group[failed+1:]...)
+			continue
+		}
+		if err != nil && retryable(err) && attempts < maxAttempts {
+			attempts++
+			time.Sleep(time.Duration(attempts) * 5 * time.Millisecond)
+			continue
+		}
+		if err == nil {
+			s.commits.Add(1)
+		}
+		for _, r := range group {
+			r.done <- err
+		}
+		return
+	}
+}
+
+// runGroup runs the group's functions in one transaction and commits it.
+// failed is the index of the first function that failed (-1 when none),
+// with its error; err is a failure of the transaction itself.
+func (s *Store) runGroup(group []*writeRequest) (failed int, failErr, err error) {
+	ctx := context.Background()
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return -1, nil, err
+	}
+	defer tx.Rollback(ctx)
+	t := &Tx{ctx: ctx, tx: tx}
+	// Locking the head row first serialises every process's writes on it,
+	// inside the database: the next transaction to get it reads the head
+	// this one leaves, so the chain has one head however many processes
+	// append. Everything after is read at or after the lock, so it sees
+	// every write committed before.
+	var hash []byte
+	if err := tx.QueryRow(ctx, `SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE`).Scan(&t.head.Seq, &hash); err != nil {
+		return -1, nil, err
+	}
+	copy(t.head.Hash[:], hash)
+	start := t.head
+	wtx := writeTxOf(t)
+	for i, r := range group {
+		err := r.fn(wtx)
+		if err == nil {
+			err = t.err
+		}
+		if err != nil {
+			if t.dbErr != nil && retryable(t.dbErr) {
+				// Not this write's fault: run the whole group again.
+				return -1, nil, t.dbErr
+			}
+			return i, err, nil
+		}
+	}
+	if err := t.flush(); err != nil {
+		return -1, nil, err
+	}
+	var b pgx.Batch
+	t.queueRecords(&b)
+	if t.head != start {
+		b.Queue(`UPDATE chain_head SET seq = $1, hash = $2 WHERE id = 1`, int64(t.head.Seq), t.head.Hash[:])
+	}
+	for c := range t.notify {
+		// Delivered by the server when (and only if) the transaction commits.
+		b.Queue(`SELECT pg_notify($1, $2)`, changeChannel, string(c))
+	}
+	if b.Len() > 0 {
+		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+			return -1, nil, err
+		}
+	}
+	return -1, nil, tx.Commit(ctx)
+}
+
+// writeTxOf is t as a store.WriteTx.
+//
+// Transitional: the records half of Tx (links, scans, deliveries) lands
+// from the pg-records branch; until then a Tx lacks those methods, and
+// partialTx lends it nil ones (calling one panics) so that the ledger can
+// be built and tested alone. Delete partialTx once *Tx is complete.
+func writeTxOf(t *Tx) store.WriteTx {
+	if w, ok := any(t).(store.WriteTx); ok {
+		return w
+	}
+	return partialTx{Tx: t}
+}
+
+type partialTx struct {
+	*Tx // methods found here first (shallower)
+	missingMethods
+}
+
+type missingMethods struct{ store.WriteTx }
+
+// retryable tells a failure the same transaction may succeed after: the
+// database chose it as the victim of a conflict, or the connection was
+// lost before anything was committed.
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "40001", "40P01": // serialization_failure, deadlock_detected
+			return true
+		}
+		return false
+	}
+	return pgconn.SafeToRetry(err)
+}
+
+// Head is the chain's head as this transaction sees it (its own appends
+// included).
+func (t *Tx) Head() store.Head { return t.head }
+
+// AppendEvent appends the next event of the chain.
+func (t *Tx) AppendEvent(build store.EventBuilder) (store.EventRecord, error) {
+	seq := t.head.Seq + 1
+	canonical, sealed, subject, err := build(seq, t.head.Hash)
+	if err != nil {
+		return store.EventRecord{}, err
+	}
+	rec := store.EventRecord{Seq: seq, Canonical: canonical, Hash: sha256.Sum256(canonical), Sealed: nonEmpty(sealed)}
+	t.events = append(t.events, rec)
+	if len(subject) > 0 {
+		t.indexSubjects = append(t.indexSubjects, subject)
+		t.indexSeqs = append(t.indexSeqs, int64(seq))
+	}
+	t.head = store.Head{Seq: seq, Hash: rec.Hash}
+	return rec, nil
+}
+
+// Event reads one event inside the transaction.
+func (t *Tx) Event(seq uint64) (store.EventRecord, error) {
+	for _, e := range t.events {
+		if e.Seq == seq {
+			return e, nil
+		}
+	}
+	return scanEvent(t.queryRow(`SELECT seq, canonical, hash, sealed FROM events WHERE seq = $1`, int64(seq)))
+}
+
+// ResealEvent replaces an event's sealed personal data (nil removes it).
+// The canonical bytes and hash are untouched, so the chain still verifies.
+func (t *Tx) ResealEvent(seq uint64, sealed []byte) error {
+	tag, err := t.exec(`UPDATE events SET sealed = $2 WHERE seq = $1`, int64(seq), nonEmpty(sealed))
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// PutNotice stores a notice text under its SHA-256 once.
+func (t *Tx) PutNotice(sum []byte, text string) error {
+	t.queue(`INSERT INTO notices (sum, text) VALUES ($1, $2) ON CONFLICT DO NOTHING`, sum, text)
+	return nil
+}
+
+// MarkMessage records a WhatsApp message id; it reports false when the id
+// was seen before, so a redelivery is processed once.
+func (t *Tx) MarkMessage(id string, seq uint64) (bool, error) {
+	tag, err := t.exec(`INSERT INTO wa_messages (id, seq) VALUES ($1, $2) ON CONFLICT DO NOTHING`, id, int64(seq))
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// ContactEventSeqs lists the sequence numbers of a subject's events.
+func (t *Tx) ContactEventSeqs(subject []byte) []uint64 {
+	rows, err := t.query(`SELECT seq FROM contact_events WHERE subject = $1 ORDER BY seq`, subject)
+	if err != nil {
+		t.fail(err)
+		return nil
+	}
+	seqs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		t.fail(t.db(err))
+		return nil
+	}
+	var out []uint64
+	for _, s := range seqs {
+		out = append(out, uint64(s))
+	}
+	return out
+}
+
+// Head returns the last committed event's sequence number and hash.
+func (s *Store) Head() (store.Head, error) {
+	var h store.Head
+	var hash []byte
+	err := s.pool.QueryRow(context.Background(), `SELECT seq, hash FROM chain_head WHERE id = 1`).Scan(&h.Seq, &hash)
+	copy(h.Hash[:], hash)
+	return h, err
+}
+
+// Events returns up to limit events with seq > after, ascending.
+func (s *Store) Events(after uint64, limit int) ([]store.EventRecord, error) {
+	out := make([]store.EventRecord, 0, min(max(limit, 0), 1024))
+	if limit <= 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(context.Background(),
+		`SELECT seq, canonical, hash, sealed FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`, int64(after), limit)
+	if err != nil {
+		return out, err
+	}
+	return appendEvents(out, rows)
+}
+
+// EventsOf returns all events of one subject, oldest first.
+func (s *Store) EventsOf(subject []byte) ([]store.EventRecord, error) {
+	rows, err := s.pool.Query(context.Background(), `SELECT e.seq, e.canonical, e.hash, e.sealed
+		FROM contact_events ce JOIN events e ON e.seq = ce.seq WHERE ce.subject = $1 ORDER BY ce.seq`, subject)
+	if err != nil {
+		return nil, err
+	}
+	return appendEvents(nil, rows)
+}
+
+// eventReader pages through the ledger by seq: each Next is one keyset
+// query on the primary key, so an export holds no transaction open.
+type eventReader struct{ s *Store }
+
+// NewEventReader starts an ordered read of the ledger.
+func (s *Store) NewEventReader() store.EventStream { return eventReader{s} }
+
+// Next returns up to limit events with seq > after, ascending.
+func (r eventReader) Next(after uint64, limit int) ([]store.EventRecord, error) {
+	return r.s.Events(after, limit)
+}
+
+func (eventReader) Close() error { return nil }
+
+// Notice returns a stored notice text by its SHA-256.
+func (s *Store) Notice(sum []byte) (string, error) {
+	var text string
+	err := s.pool.QueryRow(context.Background(), `SELECT text FROM notices WHERE sum = $1`, sum).Scan(&text)
+	return text, notFound(err)
+}
+
+// MarkedMessageSeq returns the seq recorded with a message id by
+// MarkMessage (the event that id first produced).
+func (s *Store) MarkedMessageSeq(id string) (uint64, bool, error) {
+	var seq int64
+	err := s.pool.QueryRow(context.Background(), `SELECT seq FROM wa_messages WHERE id = $1`, id).Scan(&seq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return uint64(seq), true, nil
+}
+
+func appendEvents(out []store.EventRecord, rows pgx.Rows) ([]store.EventRecord, error) {
+	defer rows.Close()
+	for rows.Next() {
+		rec, err := scanEvent(rows)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, rec)
+	}
+	return out, rows.Err()
+}
+
+// scanEvent reads seq, canonical, hash, sealed.
+func scanEvent(row pgx.Row) (store.EventRecord, error) {
+	var rec store.EventRecord
+	var seq int64
+	var hash []byte
+	if err := row.Scan(&seq, &rec.Canonical, &hash, &rec.Sealed); err != nil {
+		return store.EventRecord{}, notFound(err)
+	}
+	if len(hash) != len(rec.Hash) {
+		return store.EventRecord{}, fmt.Errorf("postgres: event %d has a %d-byte hash", seq, len(hash))
+	}
+	rec.Seq = uint64(seq)
+	copy(rec.Hash[:], hash)
+	rec.Sealed = nonEmpty(rec.Sealed)
+	return rec, nil
+}

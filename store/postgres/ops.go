@@ -1,0 +1,168 @@
+package postgres
+
+import (
+	"context"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/consentry/consentry/store"
+)
+
+// Changes reports what a process (another one, or this one) changed, for
+// caches to drop what they hold.
+func (s *Store) Changes() <-chan store.Change { return s.changes }
+
+// allChanges is every kind of change: what a listener that lost its
+// connection reports, since notifications sent meanwhile are lost.
+var allChanges = []store.Change{store.ChangeSettings, store.ChangeAPIKeys, store.ChangeLinks,
+	store.ChangeWidgets, store.ChangeSubscriptions}
+
+// listen forwards each notification conn (LISTENing on changeChannel)
+// receives to s.changes until ctx ends, connecting again whenever the
+// connection drops.
+//
+// A notification is never dropped: when the reader of s.changes lags,
+// kinds already waiting are coalesced (a cache drops everything of a kind
+// at once, so two "links" are one).
+func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, conn *pgx.Conn) {
+	defer close(s.listened)
+	var (
+		mu      sync.Mutex
+		pending = map[store.Change]bool{}
+		wake    = make(chan struct{}, 1)
+	)
+	post := func(cs ...store.Change) {
+		mu.Lock()
+		for _, c := range cs {
+			pending[c] = true
+		}
+		mu.Unlock()
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+	forwarded := make(chan struct{})
+	go func() {
+		defer close(forwarded)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-wake:
+			}
+			mu.Lock()
+			batch := make([]store.Change, 0, len(pending))
+			for c := range pending {
+				batch = append(batch, c)
+			}
+			clear(pending)
+			mu.Unlock()
+			for _, c := range batch {
+				select {
+				case s.changes <- c:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	defer func() { <-forwarded }()
+
+	for {
+		for {
+			n, err := conn.WaitForNotification(ctx)
+			if err != nil {
+				break
+			}
+			post(store.Change(n.Payload))
+		}
+		conn.Close(context.Background())
+		for {
+			if ctx.Err() != nil {
+				return
+			}
+			var err error
+			if conn, err = connectListener(ctx, cfg); err == nil {
+				s.listenPID.Store(conn.PgConn().PID())
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+		// Whatever was sent while the connection was down is lost: have
+		// the caches drop everything.
+		post(allChanges...)
+	}
+}
+
+// connectListener opens a connection LISTENing on changeChannel.
+func connectListener(ctx context.Context, cfg *pgx.ConnConfig) (*pgx.Conn, error) {
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+changeChannel); err != nil {
+		conn.Close(context.Background())
+		return nil, err
+	}
+	return conn, nil
+}
+
+// erasedTables are the tables an erasure rewrites rows of. Files of this
+// package that keep personal data add theirs in an init func.
+var erasedTables = []string{"contacts", "events", "identities", "merged", "contact_events"}
+
+// ScrubFreePages vacuums the tables erasure touches, so the dead row
+// versions that held an erased contact's key and sealed data are removed
+// from the tables and their indexes rather than left until autovacuum
+// comes by. It returns how many tables it vacuumed. The WAL and base
+// backups still hold the old rows until they are recycled (docs/DEPLOY.md).
+func (s *Store) ScrubFreePages() (int, error) {
+	if s.IsClosed() {
+		return 0, store.ErrClosed
+	}
+	// VACUUM runs outside any transaction block; the simple protocol (no
+	// arguments) sends it as a statement of its own.
+	sql := "VACUUM"
+	for i, name := range erasedTables {
+		if i > 0 {
+			sql += ","
+		}
+		sql += " " + pgx.Identifier{name}.Sanitize()
+	}
+	if _, err := s.pool.Exec(context.Background(), sql); err != nil {
+		return 0, err
+	}
+	return len(erasedTables), nil
+}
+
+// SpaceUsage reports, per table, its rows (the planner's estimate, 0
+// before the first ANALYZE) and the bytes it takes with its indexes and
+// TOAST data; PostgreSQL does not tell the live bytes of a page from its
+// free space without an extension, so InUse is the allocation too.
+func (s *Store) SpaceUsage() (map[string]store.BucketSpace, error) {
+	rows, err := s.pool.Query(context.Background(), `SELECT c.relname, greatest(c.reltuples, 0)::bigint,
+			pg_total_relation_size(c.oid), current_setting('block_size')::bigint
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind = 'r' AND n.nspname = current_schema()`)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]store.BucketSpace{}
+	var name string
+	var keys, total, block int64
+	_, err = pgx.ForEachRow(rows, []any{&name, &keys, &total, &block}, func() error {
+		out[name] = store.BucketSpace{Keys: int(keys), Pages: int(total / block), InUse: total, Allocated: total}
+		return nil
+	})
+	return out, err
+}
+
+// Backup is pg_dump's job (or the managed service's): ErrUnsupported.
+func (s *Store) Backup(io.Writer) (int64, error) { return 0, store.ErrUnsupported }
