@@ -115,14 +115,17 @@ func (s *Service) subscriptions() []store.Subscription {
 }
 
 func (s *Service) reloadSubscriptions() error {
+	s.reloadMu.Lock()
 	subs, err := s.store.Subscriptions()
 	if err != nil {
+		s.reloadMu.Unlock()
 		return err
 	}
 	o := s.out()
 	o.once.Do(func() {})
 	o.subs.Store(&subs)
 	o.loaded.Store(true)
+	s.reloadMu.Unlock()
 	s.syncWorkers()
 	return nil
 }

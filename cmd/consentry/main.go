@@ -17,6 +17,7 @@ import (
 
 	"github.com/consentry/consentry/capture"
 	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/store/backend"
 	"github.com/consentry/consentry/store/postgres"
 	"github.com/consentry/consentry/widgets"
 	"github.com/consentry/consentry/widgets/console"
@@ -92,7 +93,7 @@ func serve(args []string) int {
 	defer ln.Close()
 	cfg.Listening(ln.Addr())
 
-	st, err := store.Open(cfg.DB)
+	st, err := backend.Open(cfg.DB)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "consentry serve:", err)
 		return 1
@@ -115,7 +116,7 @@ func serve(args []string) int {
 	// GuardListener: per-write stall deadlines and the header check.
 	go func() { errc <- app.Listener(capture.GuardListener(ln)) }()
 	publicURL := svc.Settings().PublicURL
-	log.Info("listening", "addr", ln.Addr().String(), "public_url", publicURL, "db", cfg.DB)
+	log.Info("listening", "addr", ln.Addr().String(), "public_url", publicURL, "db", st.Location())
 	if w := capture.LoopbackWarning(publicURL); w != "" {
 		fmt.Fprintln(os.Stderr, w)
 	}
