@@ -1,4 +1,4 @@
-package postgres
+package postgres_test
 
 import (
 	"bytes"
@@ -9,13 +9,14 @@ import (
 	"testing"
 
 	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/store/postgres"
 	"github.com/consentry/consentry/store/storetest"
 )
 
 // A bbolt file loaded into PostgreSQL reads back the same through the
 // seam, record by record, and the copy continues its counters.
 func TestLoadFileCopiesEveryRecord(t *testing.T) {
-	dbURL := testDatabase(t)
+	dbURL := storetest.PostgresDatabase(t)
 	path := filepath.Join(t.TempDir(), "src.db")
 	src, err := store.Open(path)
 	if err != nil {
@@ -25,7 +26,7 @@ func TestLoadFileCopiesEveryRecord(t *testing.T) {
 	src.Close()
 
 	var progress bytes.Buffer
-	st, err := LoadFile(context.Background(), path, dbURL, &progress)
+	st, err := postgres.LoadFile(context.Background(), path, dbURL, &progress)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,11 +42,11 @@ func TestLoadFileCopiesEveryRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bolt.Close()
-	pg := openTestStore(t, dbURL)
+	pg := openPostgres(t, dbURL)
 	storetest.Compare(t, fx, bolt, pg)
 
 	// A second copy into the same database is refused and changes nothing.
-	if _, err := LoadFile(context.Background(), path, dbURL, nil); !errors.Is(err, ErrNotEmpty) {
+	if _, err := postgres.LoadFile(context.Background(), path, dbURL, nil); !errors.Is(err, postgres.ErrNotEmpty) {
 		t.Fatalf("second load: %v", err)
 	}
 	if h, err := pg.Head(); err != nil || h != st.Head {
@@ -55,8 +56,8 @@ func TestLoadFileCopiesEveryRecord(t *testing.T) {
 
 // A database a service has started on (it stored its secrets) is not empty.
 func TestLoadFileRefusesAUsedDatabase(t *testing.T) {
-	dbURL := testDatabase(t)
-	pg := openTestStore(t, dbURL)
+	dbURL := storetest.PostgresDatabase(t)
+	pg := openPostgres(t, dbURL)
 	if _, err := pg.EnsureSecret("subject_key", func() ([]byte, error) { return []byte("k"), nil }); err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestLoadFileRefusesAUsedDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	src.Close()
-	if _, err := LoadFile(context.Background(), path, dbURL, nil); !errors.Is(err, ErrNotEmpty) || !strings.Contains(err.Error(), "secrets") {
+	if _, err := postgres.LoadFile(context.Background(), path, dbURL, nil); !errors.Is(err, postgres.ErrNotEmpty) || !strings.Contains(err.Error(), "secrets") {
 		t.Fatalf("load into a used database: %v", err)
 	}
 }
@@ -75,13 +76,23 @@ func TestRunMigrateArguments(t *testing.T) {
 	env := func(string) string { return "" }
 	for _, args := range [][]string{{}, {"--from", "x.db"}, {"--from", "x.db", "--db", "/tmp/file.db"}, {"--db", "postgres://h/d"}} {
 		var out, errOut bytes.Buffer
-		if code := RunMigrate(args, env, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "usage") {
+		if code := postgres.RunMigrate(args, env, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "usage") {
 			t.Errorf("%q: exit %d, %q", args, code, errOut.String())
 		}
 	}
 	var out, errOut bytes.Buffer
 	missing := filepath.Join(t.TempDir(), "missing.db")
-	if code := RunMigrate([]string{"--from", missing, "--db", "postgres://h/d"}, env, &out, &errOut); code != 1 {
+	if code := postgres.RunMigrate([]string{"--from", missing, "--db", "postgres://h/d"}, env, &out, &errOut); code != 1 {
 		t.Errorf("missing file: exit %d %q", code, errOut.String())
 	}
+}
+
+func openPostgres(t *testing.T, dbURL string) store.Backend {
+	t.Helper()
+	pg, err := postgres.Open(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pg.Close() })
+	return pg
 }

@@ -1,8 +1,9 @@
-// Package storetest fills a store.Backend with one of every kind of record
-// and compares two backends record by record through the seam, so a copy
-// from one backend to another (consentry migrate) is checked by what the
-// service would read, not by how either keeps it.
 package storetest
+
+// Fill writes one of every kind of record into a store.Backend and Compare
+// checks two backends record by record through the seam, so a copy from
+// one backend to another (consentry migrate) is checked by what the
+// service would read, not by how either keeps it.
 
 import (
 	"bytes"
