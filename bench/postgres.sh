@@ -62,7 +62,7 @@ new_database() {
 	db_url "$name"
 }
 PG_VERSION=$(psql -tA "$ADMIN_URL" -c "SHOW server_version")
-PG_SETTINGS=$(psql -tA "$ADMIN_URL" -c "SELECT string_agg(name || '=' || setting, ', ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync','synchronous_commit','shared_buffers','wal_sync_method','max_connections')")
+PG_SETTINGS=$(psql -tA "$ADMIN_URL" -c "SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync','synchronous_commit','shared_buffers','wal_sync_method','max_connections')")
 
 RESULTS="$WORK/results.json"
 ADMIN_KEY="bench-$(od -An -N18 -tx1 /dev/urandom | tr -d ' \n')"

@@ -68,7 +68,7 @@ func pgSection(results []Result, meta []string) string {
 	b.WriteString("## PostgreSQL beside bbolt\n\n")
 	b.WriteString("Written by `bench/postgres.sh` (bench/load pgreport): the same scenarios, in one run, on a bbolt file, on one " +
 		"`consentry serve` on PostgreSQL, and on two `consentry serve` processes on the same PostgreSQL database with the load " +
-		"sent to each in turn. Every figure is a durable, acknowledged request: PostgreSQL runs with `fsync=on` and " +
+		"sent to each in turn (the bulk checks, one call at a time, go to the first). Every figure is a durable, acknowledged request: PostgreSQL runs with `fsync=on` and " +
 		"`synchronous_commit=on`, as bbolt syncs each commit.\n\n")
 	for _, m := range meta {
 		k, v, _ := strings.Cut(m, "=")
