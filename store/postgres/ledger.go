@@ -184,7 +184,7 @@ func (t *Tx) AppendEvent(build store.EventBuilder) (store.EventRecord, error) {
 	if err != nil {
 		return store.EventRecord{}, err
 	}
-	rec := store.EventRecord{Seq: seq, Canonical: canonical, Hash: sha256.Sum256(canonical), Sealed: nonEmpty(sealed)}
+	rec := store.EventRecord{Seq: seq, Canonical: canonical, Hash: sha256.Sum256(canonical), Sealed: sealed}
 	t.events = append(t.events, rec)
 	if len(subject) > 0 {
 		t.indexSubjects = append(t.indexSubjects, subject)
@@ -198,6 +198,7 @@ func (t *Tx) AppendEvent(build store.EventBuilder) (store.EventRecord, error) {
 func (t *Tx) Event(seq uint64) (store.EventRecord, error) {
 	for _, e := range t.events {
 		if e.Seq == seq {
+			e.Sealed = nonEmpty(e.Sealed) // as it reads once stored
 			return e, nil
 		}
 	}

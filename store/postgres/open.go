@@ -60,6 +60,14 @@ func open(rawURL string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open %s: %w", redact(rawURL), err)
 	}
+	// Listening before Open returns: a change made once Open has returned
+	// is never missed.
+	listenCfg := cfg.ConnConfig.Copy()
+	first, err := connectListener(ctx, listenCfg)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open %s: listen for changes: %w", redact(rawURL), err)
+	}
 	listenCtx, stopListening := context.WithCancel(context.Background())
 	s := &Store{
 		pool:     pool,
@@ -73,8 +81,9 @@ func open(rawURL string) (*Store, error) {
 	}
 	// PostgreSQL keeps its own buffers warm; nothing to ask for here.
 	close(s.warmed)
+	s.listenPID.Store(first.PgConn().PID())
 	go s.commitLoop()
-	go s.listen(listenCtx, cfg.ConnConfig.Copy())
+	go s.listen(listenCtx, listenCfg, first)
 	return s, nil
 }
 

@@ -20,14 +20,14 @@ func (s *Store) Changes() <-chan store.Change { return s.changes }
 var allChanges = []store.Change{store.ChangeSettings, store.ChangeAPIKeys, store.ChangeLinks,
 	store.ChangeWidgets, store.ChangeSubscriptions}
 
-// listen holds a connection of its own LISTENing on changeChannel and
-// forwards each notification to s.changes until ctx ends, connecting
-// again whenever the connection drops.
+// listen forwards each notification conn (LISTENing on changeChannel)
+// receives to s.changes until ctx ends, connecting again whenever the
+// connection drops.
 //
 // A notification is never dropped: when the reader of s.changes lags,
 // kinds already waiting are coalesced (a cache drops everything of a kind
 // at once, so two "links" are one).
-func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig) {
+func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, conn *pgx.Conn) {
 	defer close(s.listened)
 	var (
 		mu      sync.Mutex
@@ -72,28 +72,7 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig) {
 	}()
 	defer func() { <-forwarded }()
 
-	connected := false
-	for ctx.Err() == nil {
-		conn, err := pgx.ConnectConfig(ctx, cfg)
-		if err == nil {
-			_, err = conn.Exec(ctx, "LISTEN "+changeChannel)
-		}
-		if err != nil {
-			if conn != nil {
-				conn.Close(context.Background())
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(250 * time.Millisecond):
-			}
-			continue
-		}
-		if connected {
-			// Whatever was sent while we were away is lost: have the
-			// caches drop everything.
-			post(allChanges...)
-		}
-		connected = true
+	for {
 		for {
 			n, err := conn.WaitForNotification(ctx)
 			if err != nil {
@@ -102,7 +81,37 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig) {
 			post(store.Change(n.Payload))
 		}
 		conn.Close(context.Background())
+		for {
+			if ctx.Err() != nil {
+				return
+			}
+			var err error
+			if conn, err = connectListener(ctx, cfg); err == nil {
+				s.listenPID.Store(conn.PgConn().PID())
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+		// Whatever was sent while the connection was down is lost: have
+		// the caches drop everything.
+		post(allChanges...)
 	}
+}
+
+// connectListener opens a connection LISTENing on changeChannel.
+func connectListener(ctx context.Context, cfg *pgx.ConnConfig) (*pgx.Conn, error) {
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+changeChannel); err != nil {
+		conn.Close(context.Background())
+		return nil, err
+	}
+	return conn, nil
 }
 
 // erasedTables are the tables an erasure rewrites rows of. Files of this

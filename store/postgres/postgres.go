@@ -46,10 +46,11 @@ type Store struct {
 	stopped chan struct{}
 	commits atomic.Int64 // transactions the committer committed (tests, metrics)
 
-	changes  chan store.Change // filled by the LISTEN connection
-	cancel   context.CancelFunc
-	listened chan struct{} // closed when the LISTEN goroutine has stopped
-	warmed   chan struct{}
+	changes   chan store.Change // filled by the LISTEN connection
+	listenPID atomic.Uint32     // its server process, for tests that cut it
+	cancel    context.CancelFunc
+	listened  chan struct{} // closed when the LISTEN goroutine has stopped
+	warmed    chan struct{}
 }
 
 type writeRequest struct {
