@@ -15,12 +15,12 @@ func TestIdempotentAnswersMatchBbolt(t *testing.T) {
 			Headers: map[string]string{"Location": "/v1/x"}, Body: []byte(`{"ok":true}`), At: at}
 	}
 	put := func(key string, at time.Time) func(store.Backend) any {
-		return func(b store.Backend) any { return errText(b.PutIdempotentAnswer([]byte(key), ans(at))) }
+		return func(b store.Backend) any { return errString(b.PutIdempotentAnswer([]byte(key), ans(at))) }
 	}
 	get := func(key string) func(store.Backend) any {
 		return func(b store.Backend) any {
 			a, ok, err := b.IdempotentAnswer([]byte(key))
-			return []any{a, ok, errText(err)}
+			return []any{a, ok, errString(err)}
 		}
 	}
 	del := func(b store.Backend) any { return answer(b.DeleteIdempotentAnswersBefore(cutoff)) }

@@ -177,24 +177,24 @@ func TestLinkTxMatchesBbolt(t *testing.T) {
 				}
 				l := testLink(1)
 				l.Serial, l.ID, l.Ref = serial, store.LinkID(serial), "order-1"
-				got = append(got, serial, errText(tx.PutLink(l)))
+				got = append(got, serial, errString(tx.PutLink(l)))
 				got = append(got, answer(tx.Link(l.ID))) // its own write, before commit
 				_, ok := tx.LinkIDByRef("order-1")
-				got = append(got, ok, errText(tx.PutLinkRef("order-1", l.ID)))
+				got = append(got, ok, errString(tx.PutLinkRef("order-1", l.ID)))
 				id, ok := tx.LinkIDByRef("order-1")
 				got = append(got, id, ok)
-				got = append(got, errText(tx.PutLinkRef("order-\x00\xff", l.ID)))
+				got = append(got, errString(tx.PutLinkRef("order-\x00\xff", l.ID)))
 				id, ok = tx.LinkIDByRef("order-\x00\xff")
 				return errors.Join(err, tx.SetScanMark(7), tx.AddScan(l.ID), tx.AddScans(l.ID, 2), func() error {
 					got = append(got, id, ok)
 					return nil
 				}())
 			})
-			return append(got, errText(err))
+			return append(got, errString(err))
 		}, nil},
 		{"malformed id", func(b store.Backend) any {
-			return errText(write(b, func(tx store.WriteTx) error { return tx.PutLink(store.Link{ID: "x"}) }))
-		}, errText(errors.New("store: malformed link id x"))},
+			return errString(write(b, func(tx store.WriteTx) error { return tx.PutLink(store.Link{ID: "x"}) }))
+		}, errString(errors.New("store: malformed link id x"))},
 		{"a failed write gives its serial back", func(b store.Backend) any {
 			var first uint64
 			err := write(b, func(tx store.WriteTx) error {
@@ -207,11 +207,11 @@ func TestLinkTxMatchesBbolt(t *testing.T) {
 				again, err = tx.NextLinkSerial()
 				return err
 			})
-			return []any{first, errText(err), again, errText(err2)}
+			return []any{first, errString(err), again, errString(err2)}
 		}, []any{uint64(2), "boom", uint64(2), "<nil>"}},
 		{"after commit", func(b store.Backend) any {
 			l, err := b.Link(store.LinkID(1))
-			return []any{l.Scans, l.ScanMark, l.Ref, errText(err)}
+			return []any{l.Scans, l.ScanMark, l.Ref, errString(err)}
 		}, []any{uint64(3), uint64(7), "order-1", "<nil>"}},
 		{"add below", func(b store.Backend) any {
 			var got []any
@@ -221,10 +221,10 @@ func TestLinkTxMatchesBbolt(t *testing.T) {
 					got = append(got, ok)
 					return err
 				})
-				got = append(got, errText(err))
+				got = append(got, errString(err))
 			}
 			l, err := b.Link(store.LinkID(1))
-			return append(got, l.Scans, errText(err))
+			return append(got, l.Scans, errString(err))
 		}, []any{false, "<nil>", false, "<nil>", true, "<nil>", true, "<nil>", false, "<nil>", true, "<nil>", uint64(6), "<nil>"}},
 		{"add below on a link never scanned", func(b store.Backend) any {
 			var ok1, ok2 bool
@@ -236,17 +236,17 @@ func TestLinkTxMatchesBbolt(t *testing.T) {
 				}
 				return err
 			})
-			return []any{ok1, ok2, errText(err)}
+			return []any{ok1, ok2, errString(err)}
 		}, []any{true, false, "<nil>"}},
 		{"tx reads a missing link", func(b store.Backend) any {
 			var got any
 			err := write(b, func(tx store.WriteTx) error {
 				_, err := tx.Link(store.LinkID(50))
 				_, err2 := tx.Link("nope")
-				got = []any{errText(err), errText(err2)}
+				got = []any{errString(err), errString(err2)}
 				return nil
 			})
-			return []any{got, errText(err)}
+			return []any{got, errString(err)}
 		}, nil},
 	}
 	runSteps(t, p, steps)

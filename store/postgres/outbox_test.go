@@ -30,7 +30,7 @@ func TestSubscriptionsAndOutboxMatchBbolt(t *testing.T) {
 				}
 				return nil
 			})
-			return append(got, errText(err))
+			return append(got, errString(err))
 		}
 	}
 	nums := func(ds []store.Delivery, err error) any {
@@ -51,9 +51,9 @@ func TestSubscriptionsAndOutboxMatchBbolt(t *testing.T) {
 	}
 	runSteps(t, p, []step{
 		{"none", func(b store.Backend) any { return answer(b.Subscriptions()) }, []any{[]store.Subscription{}, "<nil>"}},
-		{"put s2", func(b store.Backend) any { return errText(b.PutSubscription(sub("s2", 2))) }, "<nil>"},
-		{"put s1", func(b store.Backend) any { return errText(b.PutSubscription(sub("s1", 1))) }, "<nil>"},
-		{"put s3", func(b store.Backend) any { return errText(b.PutSubscription(sub("s3", 3))) }, "<nil>"},
+		{"put s2", func(b store.Backend) any { return errString(b.PutSubscription(sub("s2", 2))) }, "<nil>"},
+		{"put s1", func(b store.Backend) any { return errString(b.PutSubscription(sub("s1", 1))) }, "<nil>"},
+		{"put s3", func(b store.Backend) any { return errString(b.PutSubscription(sub("s3", 3))) }, "<nil>"},
 		{"oldest first", func(b store.Backend) any { return answer(b.Subscriptions()) }, nil},
 		{"one", func(b store.Backend) any { return answer(b.Subscription("s2")) }, nil},
 		{"missing", func(b store.Backend) any { return answer(b.Subscription("s9")) }, nil},
@@ -65,7 +65,7 @@ func TestSubscriptionsAndOutboxMatchBbolt(t *testing.T) {
 		}, nil},
 		{"failed update", func(b store.Backend) any {
 			s, err := b.UpdateSubscription("s2", func(s *store.Subscription) error { s.URL = "lost"; return errBoom })
-			return []any{s.URL, errText(err)}
+			return []any{s.URL, errString(err)}
 		}, []any{"lost", "boom"}},
 		{"update missing", func(b store.Backend) any {
 			return answer(b.UpdateSubscription("s9", func(*store.Subscription) error { return nil }))
@@ -81,7 +81,7 @@ func TestSubscriptionsAndOutboxMatchBbolt(t *testing.T) {
 				}
 				return errBoom
 			})
-			return errText(err)
+			return errString(err)
 		}, "boom"},
 		{"enqueue more", enqueue("s1", "s9"), nil},
 		{"pending s1", func(b store.Backend) any { return nums(b.PendingDeliveries("s1", 10)) }, nil},
@@ -107,8 +107,8 @@ func TestSubscriptionsAndOutboxMatchBbolt(t *testing.T) {
 			return answer(ds, err)
 		}, nil},
 
-		{"delete s1", func(b store.Backend) any { return errText(b.DeleteSubscription("s1")) }, "<nil>"},
-		{"delete s1 again", func(b store.Backend) any { return errText(b.DeleteSubscription("s1")) }, errText(store.ErrNotFound)},
+		{"delete s1", func(b store.Backend) any { return errString(b.DeleteSubscription("s1")) }, "<nil>"},
+		{"delete s1 again", func(b store.Backend) any { return errString(b.DeleteSubscription("s1")) }, errString(store.ErrNotFound)},
 		{"its log is gone", func(b store.Backend) any { return answer(b.Deliveries("s1", 0, 10)) }, nil},
 		{"its queue is gone", func(b store.Backend) any { return answer(b.PendingDeliveries("s1", 10)) }, nil},
 		{"s2's kept", func(b store.Backend) any { return nums(b.Deliveries("s2", 0, 10)) }, nil},

@@ -45,9 +45,9 @@ type step struct {
 
 // answer packs a method's results, with the error as its text, for
 // comparison.
-func answer(v any, err error) any { return []any{v, errText(err)} }
+func answer(v any, err error) any { return []any{v, errString(err)} }
 
-func errText(err error) string {
+func errString(err error) string {
 	if err == nil {
 		return "<nil>"
 	}

@@ -17,10 +17,10 @@ func TestUsersSessionsAuditMatchBbolt(t *testing.T) {
 	runSteps(t, p, []step{
 		{"no users", func(b store.Backend) any { return answer(b.Users()) }, []any{[]store.User(nil), "<nil>"}},
 		{"user missing", func(b store.Backend) any { return answer(b.User("a@x.example")) }, nil},
-		{"create b", func(b store.Backend) any { return errText(b.CreateUser(user("b@x.example"))) }, "<nil>"},
-		{"create a", func(b store.Backend) any { return errText(b.CreateUser(user("a@x.example"))) }, "<nil>"},
-		{"create Z", func(b store.Backend) any { return errText(b.CreateUser(user("Z@x.example"))) }, "<nil>"},
-		{"create a again", func(b store.Backend) any { return errText(b.CreateUser(user("a@x.example"))) }, errText(store.ErrExists)},
+		{"create b", func(b store.Backend) any { return errString(b.CreateUser(user("b@x.example"))) }, "<nil>"},
+		{"create a", func(b store.Backend) any { return errString(b.CreateUser(user("a@x.example"))) }, "<nil>"},
+		{"create Z", func(b store.Backend) any { return errString(b.CreateUser(user("Z@x.example"))) }, "<nil>"},
+		{"create a again", func(b store.Backend) any { return errString(b.CreateUser(user("a@x.example"))) }, errString(store.ErrExists)},
 		{"by email, bytewise", func(b store.Backend) any { return answer(b.Users()) }, nil},
 		{"user", func(b store.Backend) any { return answer(b.User("b@x.example")) }, nil},
 		{"user not text", func(b store.Backend) any { return answer(b.User("\xff")) }, nil},
@@ -29,7 +29,7 @@ func TestUsersSessionsAuditMatchBbolt(t *testing.T) {
 		}, nil},
 		{"failed update", func(b store.Backend) any {
 			u, err := b.UpdateUser("b@x.example", func(u *store.User) error { u.Role = "viewer"; return errBoom })
-			return []any{u.Role, errText(err)}
+			return []any{u.Role, errString(err)}
 		}, []any{"viewer", "boom"}},
 		{"update missing", func(b store.Backend) any {
 			return answer(b.UpdateUser("c@x.example", func(u *store.User) error { return nil }))
@@ -40,20 +40,20 @@ func TestUsersSessionsAuditMatchBbolt(t *testing.T) {
 		{"put sessions", func(b store.Backend) any {
 			var errs []string
 			for i, email := range []string{"a@x.example", "b@x.example", "a@x.example", "c@x.example"} {
-				errs = append(errs, errText(b.PutSession([]byte{byte(i), 0, 0xff}, session(email, i))))
+				errs = append(errs, errString(b.PutSession([]byte{byte(i), 0, 0xff}, session(email, i))))
 			}
 			return errs
 		}, nil},
 		{"refresh a session", func(b store.Backend) any {
-			return []any{errText(b.PutSession([]byte{0, 0, 0xff}, session("a@x.example", 9))), answer(b.Session([]byte{0, 0, 0xff}))}
+			return []any{errString(b.PutSession([]byte{0, 0, 0xff}, session("a@x.example", 9))), answer(b.Session([]byte{0, 0, 0xff}))}
 		}, nil},
 		{"delete a@'s sessions", func(b store.Backend) any {
 			return answer(b.DeleteSessions(func(s store.Session) bool { return s.Email == "a@x.example" }))
 		}, []any{2, "<nil>"}},
 		{"a@'s gone", func(b store.Backend) any { return answer(b.Session([]byte{2, 0, 0xff})) }, nil},
 		{"b@'s kept", func(b store.Backend) any { return answer(b.Session([]byte{1, 0, 0xff})) }, nil},
-		{"delete one", func(b store.Backend) any { return errText(b.DeleteSession([]byte{1, 0, 0xff})) }, "<nil>"},
-		{"delete it again", func(b store.Backend) any { return errText(b.DeleteSession([]byte{1, 0, 0xff})) }, "<nil>"},
+		{"delete one", func(b store.Backend) any { return errString(b.DeleteSession([]byte{1, 0, 0xff})) }, "<nil>"},
+		{"delete it again", func(b store.Backend) any { return errString(b.DeleteSession([]byte{1, 0, 0xff})) }, "<nil>"},
 		{"delete none", func(b store.Backend) any {
 			return answer(b.DeleteSessions(func(store.Session) bool { return false }))
 		}, []any{0, "<nil>"}},

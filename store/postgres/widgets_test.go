@@ -14,7 +14,7 @@ func TestWidgetsMatchBbolt(t *testing.T) {
 			ConfirmLinks: map[string]store.WidgetLink{"news": {ID: "lnk_0000001", Code: "c"}}}
 	}
 	create := func(w store.Widget) func(store.Backend) any {
-		return func(b store.Backend) any { return errText(b.CreateWidget(w)) }
+		return func(b store.Backend) any { return errString(b.CreateWidget(w)) }
 	}
 	ids := func(b store.Backend) any {
 		ws, err := b.Widgets()
@@ -29,7 +29,7 @@ func TestWidgetsMatchBbolt(t *testing.T) {
 		{"create c", create(widget("wg_c", 2)), "<nil>"},
 		{"create b, same time as c", create(widget("wg_b", 2)), "<nil>"},
 		{"create a, newest", create(widget("wg_a", 5)), "<nil>"},
-		{"create a again", create(widget("wg_a", 1)), errText(store.ErrWidgetExists)},
+		{"create a again", create(widget("wg_a", 1)), errString(store.ErrWidgetExists)},
 		{"oldest first, then by id", ids, []any{[]string{"wg_b w wg_b", "wg_c w wg_c", "wg_a w wg_a"}, "<nil>"}},
 		{"one", func(b store.Backend) any { return answer(b.Widget("wg_c")) }, nil},
 		{"missing", func(b store.Backend) any { return answer(b.Widget("wg_x")) }, nil},
@@ -42,14 +42,14 @@ func TestWidgetsMatchBbolt(t *testing.T) {
 		}, nil},
 		{"failed update", func(b store.Backend) any {
 			w, err := b.UpdateWidget("wg_c", func(w *store.Widget) error { w.Name = "lost"; return errBoom })
-			return []any{w.Name, errText(err)}
+			return []any{w.Name, errString(err)}
 		}, []any{"lost", "boom"}},
 		{"after updates", ids, []any{[]string{"wg_b w wg_b", "wg_c renamed", "wg_a w wg_a"}, "<nil>"}},
 		{"update missing", func(b store.Backend) any {
 			return answer(b.UpdateWidget("wg_x", func(*store.Widget) error { return nil }))
 		}, nil},
-		{"delete", func(b store.Backend) any { return errText(b.DeleteWidget("wg_b")) }, "<nil>"},
-		{"delete again", func(b store.Backend) any { return errText(b.DeleteWidget("wg_b")) }, errText(store.ErrNotFound)},
+		{"delete", func(b store.Backend) any { return errString(b.DeleteWidget("wg_b")) }, "<nil>"},
+		{"delete again", func(b store.Backend) any { return errString(b.DeleteWidget("wg_b")) }, errString(store.ErrNotFound)},
 		{"after delete", ids, nil},
 	})
 }
