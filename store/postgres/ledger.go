@@ -122,9 +122,8 @@ func (s *Store) runGroup(group []*writeRequest) (failed int, failErr, err error)
 		return -1, nil, err
 	}
 	start := t.head
-	wtx := writeTxOf(t)
 	for i, r := range group {
-		err := r.fn(wtx)
+		err := r.fn(t)
 		if err == nil {
 			err = t.err
 		}
@@ -155,26 +154,6 @@ func (s *Store) runGroup(group []*writeRequest) (failed int, failErr, err error)
 	committed = true
 	return -1, nil, nil
 }
-
-// writeTxOf is t as a store.WriteTx.
-//
-// Transitional: the records half of Tx (links, scans, deliveries) lands
-// from the pg-records branch; until then a Tx lacks those methods, and
-// partialTx lends it nil ones (calling one panics) so that the ledger can
-// be built and tested alone. Delete partialTx once *Tx is complete.
-func writeTxOf(t *Tx) store.WriteTx {
-	if w, ok := any(t).(store.WriteTx); ok {
-		return w
-	}
-	return partialTx{Tx: t}
-}
-
-type partialTx struct {
-	*Tx // methods found here first (shallower)
-	missingMethods
-}
-
-type missingMethods struct{ store.WriteTx }
 
 // retryable tells a failure the same transaction may succeed after: the
 // database chose it as the victim of a conflict, or the connection was
