@@ -114,10 +114,10 @@ func (s *Store) Link(id string) (store.Link, error) {
 }
 
 // selectLink reads links with their scan counts and the scan mark, all
-// from one snapshot (one statement).
-const selectLink = `SELECT l.record, coalesce(c.scans, 0), m.value
-	FROM links l LEFT JOIN link_scans c ON c.id = l.id
-	CROSS JOIN (SELECT value FROM counters WHERE name = 'scan_mark') m`
+// from one snapshot (one statement). The count is looked up per link read
+// (a join would let the planner walk link_scans from its start).
+const selectLink = `SELECT l.record, coalesce((SELECT c.scans FROM link_scans c WHERE c.id = l.id), 0), m.value
+	FROM links l CROSS JOIN (SELECT value FROM counters WHERE name = 'scan_mark') m`
 
 type row interface{ Scan(dest ...any) error }
 
@@ -145,6 +145,25 @@ func (s *Store) Links(f store.LinkFilter) ([]store.Link, error) {
 	if !isKey(f.Source) || !isKey(f.Campaign) {
 		return nil, nil // no stored link has such a source or campaign
 	}
+	sql, args := linksQuery(f)
+	rows, err := s.pool.Query(context.Background(), sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Link
+	for rows.Next() {
+		l, err := scanLink(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// linksQuery is the statement reading one page of links.
+func linksQuery(f store.LinkFilter) (string, []any) {
 	var where []string
 	var args []any
 	arg := func(v any) string {
@@ -167,20 +186,7 @@ func (s *Store) Links(f store.LinkFilter) ([]store.Link, error) {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}
 	sql += " ORDER BY l.id LIMIT " + arg(f.Limit)
-	rows, err := s.pool.Query(context.Background(), sql, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Link
-	for rows.Next() {
-		l, err := scanLink(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	return out, rows.Err()
+	return sql, args
 }
 
 // afterBound is a text with the same links after it as after: a page
