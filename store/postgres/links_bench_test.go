@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/consentry/consentry/store"
 )
@@ -122,4 +125,90 @@ func BenchmarkLinks(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkCreateLinks measures links made 100 to a write, as a batch
+// request makes them: a serial, then the record (per link created).
+func BenchmarkCreateLinks(b *testing.B) {
+	s := newTestStore(b)
+	b.ResetTimer()
+	for done := 0; done < b.N; done += 100 {
+		err := s.Write(func(tx store.WriteTx) error {
+			for i := done; i < min(done+100, b.N); i++ {
+				serial, err := tx.NextLinkSerial()
+				if err != nil {
+					return err
+				}
+				l := benchLink(int(serial))
+				if err := tx.PutLink(l); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkScans measures the two ways scans are written: a link with
+// max_scans admits each scan in a write of its own (AddScanBelow, 1 and
+// 64 clients), other links' scans go in batches (per link in a batch of
+// 100: its count, its day counts and the link read for them).
+func BenchmarkScans(b *testing.B) {
+	s := newTestStore(b)
+	fillLinks(b, s, 1000)
+	for _, clients := range []int{1, 64} {
+		b.Run(fmt.Sprintf("AddScanBelow/clients=%d", clients), func(b *testing.B) {
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			for range clients {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						n := next.Add(1)
+						if n > int64(b.N) {
+							return
+						}
+						id := store.LinkID(uint64(n%1000 + 1))
+						if err := s.Write(func(tx store.WriteTx) error {
+							_, err := tx.AddScanBelow(id, 1<<40)
+							return err
+						}); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "scans/s")
+		})
+	}
+	b.Run("batch", func(b *testing.B) {
+		day := time.Now()
+		for done := 0; done < b.N; done += 100 {
+			err := s.Write(func(tx store.WriteTx) error {
+				for i := done; i < min(done+100, b.N); i++ {
+					id := store.LinkID(uint64(i%1000 + 1))
+					if err := tx.AddScans(id, 1); err != nil {
+						return err
+					}
+					l, err := tx.Link(id)
+					if err != nil {
+						return err
+					}
+					if err := tx.AddDayScans(day, l, 1); err != nil {
+						return err
+					}
+				}
+				return tx.SetScanMark(uint64(done + 1))
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
