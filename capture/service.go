@@ -139,6 +139,9 @@ func (s *Service) storedSettings(publicURL string) (Settings, error) {
 		}
 		_ = json.Unmarshal(raw, &stored)
 		cur.publicURLSet = stored.PublicURL != ""
+		if !cur.publicURLSet {
+			cur.PublicURL = publicURL // stored as "": each start's own
+		}
 	}
 	return cur.withDefaults(), nil
 }

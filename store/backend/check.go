@@ -21,12 +21,9 @@ func CheckTarget(target string) error {
 	if !IsURL(target) {
 		return nil
 	}
-	u, err := url.Parse(target)
-	if err != nil {
+	if _, err := url.Parse(target); err != nil {
+		// url's message repeats the URL, password and all.
 		return errors.New("not a valid PostgreSQL URL (postgres://user:password@host:5432/database)")
-	}
-	if u.Host == "" && u.Query().Get("host") == "" {
-		return errors.New("the PostgreSQL URL names no host (postgres://user:password@host:5432/database)")
 	}
 	if _, err := pgxpool.ParseConfig(target); err != nil {
 		// pgx redacts the password in its messages.

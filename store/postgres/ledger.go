@@ -87,26 +87,43 @@ func (s *Store) commitGroup(group []*writeRequest) {
 // with its error; err is a failure of the transaction itself.
 func (s *Store) runGroup(group []*writeRequest) (failed int, failErr, err error) {
 	ctx := context.Background()
-	tx, err := s.pool.Begin(ctx)
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return -1, nil, err
 	}
-	defer tx.Rollback(ctx)
-	t := &Tx{ctx: ctx, tx: tx}
+	// The transaction is opened and closed by statements in the batches
+	// around the group's work (a round trip each saved): on any failure it
+	// is rolled back here, and a connection left inside a transaction is
+	// never put back in the pool (pgxpool closes it on Release).
+	committed := false
+	defer func() {
+		if !committed {
+			conn.Exec(ctx, "ROLLBACK")
+		}
+		conn.Release()
+	}()
+	t := &Tx{ctx: ctx, tx: conn}
 	// Locking the head row first serialises every process's writes on it,
 	// inside the database: the next transaction to get it reads the head
 	// this one leaves, so the chain has one head however many processes
 	// append. Everything after is read at or after the lock, so it sees
 	// every write committed before.
-	var hash []byte
-	if err := tx.QueryRow(ctx, `SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE`).Scan(&t.head.Seq, &hash); err != nil {
+	var begin pgx.Batch
+	begin.Queue("BEGIN")
+	begin.Queue(`SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE`).QueryRow(func(row pgx.Row) error {
+		var hash []byte
+		if err := row.Scan(&t.head.Seq, &hash); err != nil {
+			return err
+		}
+		copy(t.head.Hash[:], hash)
+		return nil
+	})
+	if err := conn.SendBatch(ctx, &begin).Close(); err != nil {
 		return -1, nil, err
 	}
-	copy(t.head.Hash[:], hash)
 	start := t.head
-	wtx := writeTxOf(t)
 	for i, r := range group {
-		err := r.fn(wtx)
+		err := r.fn(t)
 		if err == nil {
 			err = t.err
 		}
@@ -130,33 +147,13 @@ func (s *Store) runGroup(group []*writeRequest) (failed int, failErr, err error)
 		// Delivered by the server when (and only if) the transaction commits.
 		b.Queue(`SELECT pg_notify($1, $2)`, changeChannel, string(c))
 	}
-	if b.Len() > 0 {
-		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-			return -1, nil, err
-		}
+	b.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, &b).Close(); err != nil {
+		return -1, nil, err
 	}
-	return -1, nil, tx.Commit(ctx)
+	committed = true
+	return -1, nil, nil
 }
-
-// writeTxOf is t as a store.WriteTx.
-//
-// Transitional: the records half of Tx (links, scans, deliveries) lands
-// from the pg-records branch; until then a Tx lacks those methods, and
-// partialTx lends it nil ones (calling one panics) so that the ledger can
-// be built and tested alone. Delete partialTx once *Tx is complete.
-func writeTxOf(t *Tx) store.WriteTx {
-	if w, ok := any(t).(store.WriteTx); ok {
-		return w
-	}
-	return partialTx{Tx: t}
-}
-
-type partialTx struct {
-	*Tx // methods found here first (shallower)
-	missingMethods
-}
-
-type missingMethods struct{ store.WriteTx }
 
 // retryable tells a failure the same transaction may succeed after: the
 // database chose it as the victim of a conflict, or the connection was
@@ -184,7 +181,7 @@ func (t *Tx) AppendEvent(build store.EventBuilder) (store.EventRecord, error) {
 	if err != nil {
 		return store.EventRecord{}, err
 	}
-	rec := store.EventRecord{Seq: seq, Canonical: canonical, Hash: sha256.Sum256(canonical), Sealed: nonEmpty(sealed)}
+	rec := store.EventRecord{Seq: seq, Canonical: canonical, Hash: sha256.Sum256(canonical), Sealed: sealed}
 	t.events = append(t.events, rec)
 	if len(subject) > 0 {
 		t.indexSubjects = append(t.indexSubjects, subject)
@@ -198,6 +195,7 @@ func (t *Tx) AppendEvent(build store.EventBuilder) (store.EventRecord, error) {
 func (t *Tx) Event(seq uint64) (store.EventRecord, error) {
 	for _, e := range t.events {
 		if e.Seq == seq {
+			e.Sealed = nonEmpty(e.Sealed) // as it reads once stored
 			return e, nil
 		}
 	}

@@ -14,15 +14,7 @@ import (
 )
 
 // sqlTx is the *Tx behind the store.WriteTx a Write hands its function.
-func sqlTx(w store.WriteTx) *Tx {
-	switch v := any(w).(type) {
-	case *Tx:
-		return v
-	case partialTx:
-		return v.Tx
-	}
-	panic(fmt.Sprintf("unexpected WriteTx %T", w))
-}
+func sqlTx(w store.WriteTx) *Tx { return w.(*Tx) }
 
 // appendTestEvent appends an event whose canonical bytes embed its seq,
 // the previous hash and who wrote it, as the ledger's do.

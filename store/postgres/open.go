@@ -27,15 +27,7 @@ func Open(rawURL string) (store.Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The records half of the backend (keys, links, widgets, outbox, users)
-	// lands separately; until then a Store is not a whole Backend.
-	var v any = s
-	b, ok := v.(store.Backend)
-	if !ok {
-		s.Close()
-		return nil, fmt.Errorf("postgres: the backend is incomplete in this build")
-	}
-	return b, nil
+	return s, nil // a whole store.Backend (assert.go)
 }
 
 // open is Open returning the concrete store.
@@ -107,6 +99,7 @@ func (s *Store) Close() error {
 	<-s.stopped
 	s.cancel()
 	<-s.listened
+	close(s.changes) // readers of Changes stop with the store
 	s.pool.Close()
 	return nil
 }

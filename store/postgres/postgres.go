@@ -70,7 +70,7 @@ type writeRequest struct {
 // exec) flush first, so a read always sees the transaction's own writes.
 type Tx struct {
 	ctx    context.Context
-	tx     pgx.Tx
+	tx     conn // the connection the transaction is open on
 	head   store.Head
 	err    error
 	dbErr  error                 // the last error the server returned, to tell a retryable one
@@ -87,6 +87,14 @@ type Tx struct {
 	// are written once, at commit (contacts.go).
 	records map[string]*contactRecord
 	dirty   map[string]bool
+}
+
+// conn runs statements: a pooled connection (or a pgx.Tx).
+type conn interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // fail keeps the first error of a method that cannot return one.

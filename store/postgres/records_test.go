@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -46,9 +45,9 @@ type step struct {
 
 // answer packs a method's results, with the error as its text, for
 // comparison.
-func answer(v any, err error) any { return []any{v, errText(err)} }
+func answer(v any, err error) any { return []any{v, errString(err)} }
 
-func errText(err error) string {
+func errString(err error) string {
 	if err == nil {
 		return "<nil>"
 	}
@@ -98,7 +97,7 @@ func listenChanges(t *testing.T, dbURL string) func() (store.Change, bool) {
 	}
 }
 
-// notifies checks that each change is announced exactly once, and that
+// checkNotifies checks that each change is announced exactly once, and that
 // a failed change (error) announces nothing.
 func checkNotifies(t *testing.T, next func() (store.Change, bool), cases []struct {
 	name string
@@ -131,5 +130,3 @@ func mustf(t *testing.T, err error, format string, args ...any) {
 		t.Fatalf(format+": %v", append(args, err)...)
 	}
 }
-
-var _ = fmt.Sprint

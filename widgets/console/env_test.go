@@ -15,6 +15,8 @@ import (
 
 	"github.com/consentry/consentry/capture"
 	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/store/backend"
+	"github.com/consentry/consentry/store/storetest"
 	"github.com/consentry/consentry/widgets"
 )
 
@@ -28,7 +30,7 @@ const (
 type consoleEnv struct {
 	t      testing.TB
 	dbPath string
-	st     *store.Store
+	st     store.Backend
 	svc    *capture.Service
 	h      *Handler
 	app    *fiber.App
@@ -37,8 +39,8 @@ type consoleEnv struct {
 
 func newConsoleEnv(t testing.TB, publicURL string) *consoleEnv {
 	t.Helper()
-	dbPath := filepath.Join(t.TempDir(), "c.db")
-	st, err := store.Open(dbPath)
+	dbPath := storetest.Target(t, filepath.Join(t.TempDir(), "c.db"))
+	st, err := backend.Open(dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
