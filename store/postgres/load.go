@@ -334,8 +334,8 @@ func (l *Loader) Session(tokenHash []byte, sess store.Session) error {
 	return l.add("console_sessions", []string{"token_hash", "record"}, len(rec), tokenHash, rec)
 }
 
-// Audit keeps each entry's seq (COPY writes an identity column's given
-// value); Sequences moves the identity past the last one.
+// Audit keeps each entry's seq; Sequences sets the counter new entries
+// continue from.
 func (l *Loader) Audit(e store.AuditEntry) error {
 	rec, err := record(e)
 	if err != nil {
@@ -349,7 +349,8 @@ func (l *Loader) Sequences(q store.DumpSequences) error {
 	if err := l.flush(); err != nil {
 		return err
 	}
-	for name, v := range map[string]uint64{"link_serial": q.LinkSerial, "scan_mark": q.ScanMark, "delivery_num": q.Delivery} {
+	for name, v := range map[string]uint64{"link_serial": q.LinkSerial, "scan_mark": q.ScanMark,
+		"delivery_num": q.Delivery, "audit_seq": q.Audit} {
 		tag, err := l.tx.Exec(l.ctx, `UPDATE counters SET value = $2 WHERE name = $1`, name, int64(v))
 		if err != nil {
 			return err
@@ -358,10 +359,7 @@ func (l *Loader) Sequences(q store.DumpSequences) error {
 			return fmt.Errorf("counter %s is missing", name)
 		}
 	}
-	// setval(…, 1, false): the next entry is 1, as in a new database.
-	_, err := l.tx.Exec(l.ctx, `SELECT setval(pg_get_serial_sequence('admin_audit', 'seq'), greatest($1::bigint, 1), $1::bigint > 0)`,
-		int64(q.Audit))
-	return err
+	return nil
 }
 
 // Head sets the chain head row, last: it must be the dump's last event.

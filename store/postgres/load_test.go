@@ -45,6 +45,11 @@ func TestLoadFileCopiesEveryRecord(t *testing.T) {
 	pg := openPostgres(t, dbURL)
 	storetest.Compare(t, fx, bolt, pg)
 
+	// Counters go on from the file's: the next audit entry is the third.
+	if e, err := pg.AppendAudit(store.AuditEntry{Actor: "user:x", Action: "after"}); err != nil || e.Seq != 3 {
+		t.Fatalf("audit entry after the load: %d %v", e.Seq, err)
+	}
+
 	// A second copy into the same database is refused and changes nothing.
 	if _, err := postgres.LoadFile(context.Background(), path, dbURL, nil); !errors.Is(err, postgres.ErrNotEmpty) {
 		t.Fatalf("second load: %v", err)
