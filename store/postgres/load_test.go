@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/consentry/consentry/store"
 	"github.com/consentry/consentry/store/postgres"
 	"github.com/consentry/consentry/store/storetest"
@@ -35,6 +37,28 @@ func TestLoadFileCopiesEveryRecord(t *testing.T) {
 	}
 	if !strings.Contains(progress.String(), "all ") {
 		t.Errorf("progress %q", progress.String())
+	}
+
+	// Every table has rows: a table added to the schema that the load does
+	// not fill (or the fixture does not reach) fails here.
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(context.Background(), `SELECT table_name FROM information_schema.tables
+		WHERE table_schema = current_schema() AND table_name NOT IN ('counters', 'chain_head', 'schema_migrations')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(tables) < 20 {
+		t.Fatalf("tables %v %v", tables, err)
+	}
+	for _, table := range tables {
+		if st.Rows[table] == 0 {
+			t.Errorf("table %s has no rows after the load", table)
+		}
 	}
 
 	bolt, err := store.Open(path)
