@@ -15,7 +15,7 @@ import (
 )
 
 // Loading a bbolt file: store.DumpFile reads every record of the file and
-// a Loader, the store.Dumper here, copies them into an empty database with
+// a loader, the store.Dumper here, copies them into an empty database with
 // COPY, in one transaction. A failed or interrupted load leaves the
 // database as empty as it found it, so it can simply be run again; the
 // chain head row is set last, from the dump's head.
@@ -63,7 +63,7 @@ func LoadFile(ctx context.Context, path, url string, progress io.Writer) (LoadSt
 	if err := checkEmpty(ctx, tx); err != nil {
 		return LoadStats{}, err
 	}
-	l := &Loader{ctx: ctx, tx: tx, progress: progress, start: start, rows: map[string]int64{}}
+	l := &loader{ctx: ctx, tx: tx, progress: progress, start: start, rows: map[string]int64{}}
 	if err := store.DumpFile(path, l); err != nil {
 		return LoadStats{}, err
 	}
@@ -98,10 +98,10 @@ func checkEmpty(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
-// Loader is the store.Dumper that writes a dump into the tables of a
+// loader is the store.Dumper that writes a dump into the tables of a
 // transaction. Rows are gathered per table and sent with COPY when a
 // table's batch is full, and every batch at the end.
-type Loader struct {
+type loader struct {
 	ctx      context.Context
 	tx       pgx.Tx
 	progress io.Writer
@@ -121,11 +121,11 @@ type batch struct {
 	bytes   int
 }
 
-var _ store.Dumper = (*Loader)(nil)
+var _ store.Dumper = (*loader)(nil)
 
 // add queues a row of table (size: about its bytes), sending the table's
 // batch once it is full.
-func (l *Loader) add(table string, columns []string, size int, row ...any) error {
+func (l *loader) add(table string, columns []string, size int, row ...any) error {
 	if l.batches == nil {
 		l.batches = map[string]*batch{}
 	}
@@ -142,7 +142,7 @@ func (l *Loader) add(table string, columns []string, size int, row ...any) error
 	return nil
 }
 
-func (l *Loader) send(table string, b *batch) error {
+func (l *loader) send(table string, b *batch) error {
 	if len(b.rows) == 0 {
 		return nil
 	}
@@ -158,7 +158,7 @@ func (l *Loader) send(table string, b *batch) error {
 }
 
 // flush sends every batch.
-func (l *Loader) flush() error {
+func (l *loader) flush() error {
 	for table, b := range l.batches {
 		if err := l.send(table, b); err != nil {
 			return err
@@ -169,7 +169,7 @@ func (l *Loader) flush() error {
 
 // report writes a progress line at most every two seconds (and a last
 // one when done).
-func (l *Loader) report(done bool) {
+func (l *loader) report(done bool) {
 	if l.progress == nil || !done && time.Since(l.lastLine) < 2*time.Second {
 		return
 	}
@@ -186,7 +186,7 @@ func (l *Loader) report(done bool) {
 	}
 }
 
-func (l *Loader) total() int64 {
+func (l *loader) total() int64 {
 	var n int64
 	for _, v := range l.rows {
 		n += v
@@ -210,15 +210,15 @@ func nullable(b []byte) any {
 	return b
 }
 
-func (l *Loader) Secret(name string, v []byte) error {
+func (l *loader) Secret(name string, v []byte) error {
 	return l.add("secrets", colsNameValue, len(v), name, v)
 }
 
-func (l *Loader) Setting(name string, v []byte) error {
+func (l *loader) Setting(name string, v []byte) error {
 	return l.add("settings", colsNameValue, len(v), name, v)
 }
 
-func (l *Loader) APIKey(k store.APIKey) error {
+func (l *loader) APIKey(k store.APIKey) error {
 	rec, err := record(k)
 	if err != nil {
 		return err
@@ -226,12 +226,12 @@ func (l *Loader) APIKey(k store.APIKey) error {
 	return l.add("api_keys", colsIDRecord, len(rec), k.ID, rec)
 }
 
-func (l *Loader) Event(rec store.EventRecord) error {
+func (l *loader) Event(rec store.EventRecord) error {
 	return l.add("events", []string{"seq", "canonical", "hash", "sealed"}, len(rec.Canonical)+len(rec.Sealed)+48,
 		int64(rec.Seq), rec.Canonical, rec.Hash[:], nullable(rec.Sealed))
 }
 
-func (l *Loader) Contact(c store.DumpContact) error {
+func (l *loader) Contact(c store.DumpContact) error {
 	for _, seq := range c.Seqs {
 		if err := l.add("contact_events", []string{"subject", "seq"}, len(c.Subject)+8, c.Subject, int64(seq)); err != nil {
 			return err
@@ -242,29 +242,29 @@ func (l *Loader) Contact(c store.DumpContact) error {
 		c.Subject, nullable(c.Key), nullable(c.State), nullable(c.Suppression))
 }
 
-func (l *Loader) Identity(id, subject []byte, kind byte) error {
+func (l *loader) Identity(id, subject []byte, kind byte) error {
 	return l.add("identities", []string{"id", "subject", "kind"}, len(id)+len(subject)+2, id, subject, int16(kind))
 }
 
-func (l *Loader) Merged(subject, other []byte) error {
+func (l *loader) Merged(subject, other []byte) error {
 	return l.add("merged", []string{"subject", "other"}, len(subject)+len(other), subject, other)
 }
 
-func (l *Loader) Notice(sum []byte, text string) error {
+func (l *loader) Notice(sum []byte, text string) error {
 	return l.add("notices", []string{"sum", "text"}, len(sum)+len(text), sum, text)
 }
 
-func (l *Loader) MessageMark(id string, seq uint64) error {
+func (l *loader) MessageMark(id string, seq uint64) error {
 	return l.add("wa_messages", []string{"id", "seq"}, len(id)+8, id, int64(seq))
 }
 
-func (l *Loader) ImportRef(ref []byte, seq uint64) error {
+func (l *loader) ImportRef(ref []byte, seq uint64) error {
 	return l.add("import_refs", []string{"ref", "seq"}, len(ref)+8, ref, int64(seq))
 }
 
 // Link copies a link and, in link_scans, its count when it has one (as
 // the bbolt file keeps a count only for links scanned).
-func (l *Loader) Link(k store.Link) error {
+func (l *loader) Link(k store.Link) error {
 	if k.Scans > 0 {
 		if err := l.add("link_scans", []string{"id", "scans"}, len(k.ID)+8, k.ID, int64(k.Scans)); err != nil {
 			return err
@@ -277,15 +277,15 @@ func (l *Loader) Link(k store.Link) error {
 	return l.add("links", []string{"id", "source", "campaign", "record"}, len(rec), k.ID, k.Source, k.Campaign, rec)
 }
 
-func (l *Loader) LinkRef(ref, id string) error {
+func (l *loader) LinkRef(ref, id string) error {
 	return l.add("link_refs", []string{"ref", "id"}, len(ref)+len(id), []byte(ref), id)
 }
 
-func (l *Loader) ScanDay(day time.Time, kind byte, value string, n uint64) error {
+func (l *loader) ScanDay(day time.Time, kind byte, value string, n uint64) error {
 	return l.add("scan_days", []string{"day", "kind", "value", "scans"}, len(value)+16, day, string(rune(kind)), value, int64(n))
 }
 
-func (l *Loader) Widget(w store.Widget) error {
+func (l *loader) Widget(w store.Widget) error {
 	rec, err := record(w)
 	if err != nil {
 		return err
@@ -293,7 +293,7 @@ func (l *Loader) Widget(w store.Widget) error {
 	return l.add("widgets", colsIDRecord, len(rec), w.ID, rec)
 }
 
-func (l *Loader) IdempotentAnswer(key []byte, a store.IdempotentAnswer) error {
+func (l *loader) IdempotentAnswer(key []byte, a store.IdempotentAnswer) error {
 	rec, err := record(a)
 	if err != nil {
 		return err
@@ -301,7 +301,7 @@ func (l *Loader) IdempotentAnswer(key []byte, a store.IdempotentAnswer) error {
 	return l.add("idempotent_answers", []string{"key", "at", "record"}, len(key)+len(rec), key, a.At, rec)
 }
 
-func (l *Loader) Subscription(sub store.Subscription) error {
+func (l *loader) Subscription(sub store.Subscription) error {
 	rec, err := record(sub)
 	if err != nil {
 		return err
@@ -309,7 +309,7 @@ func (l *Loader) Subscription(sub store.Subscription) error {
 	return l.add("webhook_subscriptions", colsIDRecord, len(rec), sub.ID, rec)
 }
 
-func (l *Loader) Delivery(d store.Delivery, queued bool) error {
+func (l *loader) Delivery(d store.Delivery, queued bool) error {
 	rec, err := record(d)
 	if err != nil {
 		return err
@@ -318,7 +318,7 @@ func (l *Loader) Delivery(d store.Delivery, queued bool) error {
 		d.SubscriptionID, int64(d.Num), queued, rec)
 }
 
-func (l *Loader) User(u store.User) error {
+func (l *loader) User(u store.User) error {
 	rec, err := record(u)
 	if err != nil {
 		return err
@@ -326,7 +326,7 @@ func (l *Loader) User(u store.User) error {
 	return l.add("console_users", []string{"email", "record"}, len(rec), u.Email, rec)
 }
 
-func (l *Loader) Session(tokenHash []byte, sess store.Session) error {
+func (l *loader) Session(tokenHash []byte, sess store.Session) error {
 	rec, err := record(sess)
 	if err != nil {
 		return err
@@ -336,7 +336,7 @@ func (l *Loader) Session(tokenHash []byte, sess store.Session) error {
 
 // Audit keeps each entry's seq; Sequences sets the counter new entries
 // continue from.
-func (l *Loader) Audit(e store.AuditEntry) error {
+func (l *loader) Audit(e store.AuditEntry) error {
 	rec, err := record(e)
 	if err != nil {
 		return err
@@ -345,7 +345,7 @@ func (l *Loader) Audit(e store.AuditEntry) error {
 }
 
 // Sequences sets the counters new records continue from.
-func (l *Loader) Sequences(q store.DumpSequences) error {
+func (l *loader) Sequences(q store.DumpSequences) error {
 	if err := l.flush(); err != nil {
 		return err
 	}
@@ -363,7 +363,7 @@ func (l *Loader) Sequences(q store.DumpSequences) error {
 }
 
 // Head sets the chain head row, last: it must be the dump's last event.
-func (l *Loader) Head(h store.Head) error {
+func (l *loader) Head(h store.Head) error {
 	if err := l.flush(); err != nil {
 		return err
 	}
