@@ -125,3 +125,34 @@ func openPostgres(t *testing.T, dbURL string) store.Backend {
 	t.Cleanup(func() { pg.Close() })
 	return pg
 }
+
+// cancelOnWrite cancels a context at the first progress line.
+type cancelOnWrite struct{ cancel context.CancelFunc }
+
+func (c cancelOnWrite) Write(p []byte) (int, error) { c.cancel(); return len(p), nil }
+
+// A load interrupted half way (Ctrl-C) keeps nothing: the database is
+// still empty and the next load succeeds.
+func TestInterruptedLoadKeepsNothing(t *testing.T) {
+	dbURL := storetest.PostgresDatabase(t)
+	path := filepath.Join(t.TempDir(), "src.db")
+	src, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.Fill(t, src)
+	src.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := postgres.LoadFile(ctx, path, dbURL, cancelOnWrite{cancel}); err == nil {
+		t.Fatal("a load cancelled half way succeeded")
+	}
+	st, err := postgres.LoadFile(context.Background(), path, dbURL, nil)
+	if err != nil {
+		t.Fatalf("load after the interrupted one: %v", err)
+	}
+	if st.Rows["events"] != 70 {
+		t.Fatalf("%d events", st.Rows["events"])
+	}
+}
