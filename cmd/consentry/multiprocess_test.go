@@ -238,3 +238,23 @@ func TestTwoProcessesOnePostgres(t *testing.T) {
 		t.Fatalf("B's exit after SIGTERM: %v", err)
 	}
 }
+
+// bbolt-only commands recognise a PostgreSQL --db in every flag form.
+func TestNamesPostgres(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"--db", "postgres://u:p@h/db", "--out", "x"}, true},
+		{[]string{"-db", "postgresql://h/db"}, true},
+		{[]string{"--out", "x", "--db=postgres://h/db"}, true},
+		{[]string{"-db=postgres://h/db"}, true},
+		{[]string{"--db", "./consentry.db", "--out", "postgres://h/db"}, false},
+		{[]string{"--db"}, false},
+		{nil, false},
+	} {
+		if got := namesPostgres(tc.args); got != tc.want {
+			t.Errorf("namesPostgres(%q) = %v, want %v", tc.args, got, tc.want)
+		}
+	}
+}
