@@ -42,6 +42,25 @@ func indexEntriesHolding(t *testing.T, s *Store, index string, needle []byte) in
 	return n
 }
 
+// logIndexEntries says, for a failure, which entries of an index hold
+// needle (page, item, the row they point to, whether marked dead) and the
+// table's vacuum statistics.
+func logIndexEntries(t *testing.T, s *Store, index string, needle []byte) {
+	rows, err := s.pool.Query(context.Background(), `SELECT b, i.itemoffset, i.htid::text, i.dead, v.n_dead_tup, v.last_vacuum::text
+		FROM generate_series(1, pg_relation_size($1::text::regclass) / current_setting('block_size')::int - 1) AS b,
+			bt_page_items($1::text, b::int) AS i, pg_stat_user_tables v
+		WHERE v.relname = 'identities' AND position(trim(regexp_replace(encode($2::bytea, 'hex'), '(..)', '\1 ', 'g')) in i.data) > 0`, index, needle)
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		vals, _ := rows.Values()
+		t.Logf("%s entry: %v", index, vals)
+	}
+}
+
 // After an erasure, ScrubFreePages leaves no version of the erased rows
 // in the tables: the key and the sealed data are gone from every page's
 // rows, not merely hidden from queries.
@@ -124,6 +143,7 @@ func TestScrubFreePagesRemovesErasedRowVersions(t *testing.T) {
 	for _, index := range []string{"identities_pkey", "identities_subject"} {
 		if c := indexEntriesHolding(t, s, index, []byte("identity-of-erased")); c != 0 {
 			t.Errorf("%d entries of %s still hold the erased identity", c, index)
+			logIndexEntries(t, s, index, []byte("identity-of-erased"))
 		}
 	}
 	// What was not erased is intact.
