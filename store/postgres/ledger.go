@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -224,7 +225,10 @@ func (t *Tx) AppendEvent(build store.EventBuilder) (store.EventRecord, error) {
 	rec := store.EventRecord{Seq: seq, Canonical: canonical, Hash: sha256.Sum256(canonical), Sealed: sealed}
 	t.events = append(t.events, rec)
 	if len(subject) > 0 {
-		t.indexSubjects = append(t.indexSubjects, subject)
+		// Copied: a caller may reuse its subject buffer once this returns
+		// (the bbolt store keeps no reference to it either). Canonical and
+		// sealed stay the caller's until the commit, as bbolt's Put asks.
+		t.indexSubjects = append(t.indexSubjects, slices.Clone(subject))
 		t.indexSeqs = append(t.indexSeqs, int64(seq))
 	}
 	t.head = store.Head{Seq: seq, Hash: rec.Hash}
