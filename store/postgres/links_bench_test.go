@@ -18,7 +18,7 @@ import (
 // fillLinks stores n links (serials 1..n) as PutLink stores them, but
 // with COPY (PutLink itself is tested against bbolt): 5 sources, 100
 // campaigns and every third link without one, and scans on every tenth.
-// It ends with ANALYZE, as autovacuum would after a load.
+// It ends with VACUUM ANALYZE, as autovacuum would after a load.
 func fillLinks(tb testing.TB, s *Store, n int) {
 	tb.Helper()
 	var links, scans [][]any
@@ -43,7 +43,7 @@ func fillLinks(tb testing.TB, s *Store, n int) {
 	if _, err := s.pool.Exec(ctx, `UPDATE counters SET value = $1 WHERE name = 'link_serial'`, n); err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := s.pool.Exec(ctx, `ANALYZE links; ANALYZE link_scans`); err != nil {
+	if _, err := s.pool.Exec(ctx, `VACUUM ANALYZE links, link_scans`); err != nil {
 		tb.Fatal(err)
 	}
 }
