@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"fmt"
 	"strings"
 	"sync"
@@ -107,26 +108,56 @@ func TestLinksPagesUseIndexes(t *testing.T) {
 }
 
 // BenchmarkLinks reads one link and pages of 100 out of 100,000 (run with
-// CONSENTRY_TEST_PG set): the console's and the API's reads.
+// CONSENTRY_TEST_PG set): the console's and the API's reads, on
+// PostgreSQL and, for the ratio in the same run, on a bbolt file.
 func BenchmarkLinks(b *testing.B) {
-	s := newTestStore(b)
-	fillLinks(b, s, 100_000)
-	b.Run("Link", func(b *testing.B) {
-		for i := 0; i < b.N; i++ {
-			if _, err := s.Link(store.LinkID(uint64(i%100_000 + 1))); err != nil {
-				b.Fatal(err)
+	pg := newTestStore(b)
+	fillLinks(b, pg, 100_000)
+	bolt, err := store.Open(filepath.Join(b.TempDir(), "consentry.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bolt.Close()
+	for start := 1; start <= 100_000; start += 5000 {
+		err := bolt.Write(func(tx store.WriteTx) error {
+			for serial := start; serial < start+5000; serial++ {
+				if err := tx.PutLink(benchLink(serial)); err != nil {
+					return err
+				}
+				if serial%10 == 0 {
+					if err := tx.AddScans(store.LinkID(uint64(serial)), uint64(serial%97)); err != nil {
+						return err
+					}
+				}
 			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
 		}
-	})
-	for _, p := range benchPages {
-		b.Run("Links/"+p.name, func(b *testing.B) {
+	}
+	for _, backend := range []struct {
+		name string
+		s    store.Backend
+	}{{"postgres", pg}, {"bbolt", bolt}} {
+		s := backend.s
+		b.Run(backend.name+"/Link", func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				links, err := s.Links(p.f)
-				if err != nil || len(links) == 0 {
-					b.Fatal(len(links), err)
+				if _, err := s.Link(store.LinkID(uint64(i%100_000 + 1))); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})
+		for _, p := range benchPages {
+			b.Run(backend.name+"/Links/"+p.name, func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					links, err := s.Links(p.f)
+					if err != nil || len(links) == 0 {
+						b.Fatal(len(links), err)
+					}
+				}
+			})
+		}
 	}
 }
 
