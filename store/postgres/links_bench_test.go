@@ -2,42 +2,49 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/consentry/consentry/store"
 )
 
-// fillLinks writes n links (serials 1..n) in writes of a few thousand:
-// 5 sources, 100 campaigns and every third link without one, and scans on
-// every tenth. It ends with ANALYZE, as autovacuum would after a load.
+// fillLinks stores n links (serials 1..n) as PutLink stores them, but
+// with COPY (PutLink itself is tested against bbolt): 5 sources, 100
+// campaigns and every third link without one, and scans on every tenth.
+// It ends with VACUUM ANALYZE, as autovacuum would after a load.
 func fillLinks(tb testing.TB, s *Store, n int) {
 	tb.Helper()
-	for start := 1; start <= n; start += 2000 {
-		err := s.Write(func(tx store.WriteTx) error {
-			for serial := start; serial < start+2000 && serial <= n; serial++ {
-				l := benchLink(serial)
-				if err := tx.PutLink(l); err != nil {
-					return err
-				}
-				if serial%10 == 0 {
-					if err := tx.AddScans(l.ID, uint64(serial%97)); err != nil {
-						return err
-					}
-				}
-			}
-			return nil
-		})
+	var links, scans [][]any
+	for serial := 1; serial <= n; serial++ {
+		l := benchLink(serial)
+		rec, err := json.Marshal(l)
 		if err != nil {
 			tb.Fatal(err)
 		}
+		links = append(links, []any{l.ID, l.Source, l.Campaign, rec})
+		if serial%10 == 0 {
+			scans = append(scans, []any{l.ID, int64(serial % 97)})
+		}
 	}
 	ctx := context.Background()
+	if _, err := s.pool.CopyFrom(ctx, pgx.Identifier{"links"}, []string{"id", "source", "campaign", "record"}, pgx.CopyFromRows(links)); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := s.pool.CopyFrom(ctx, pgx.Identifier{"link_scans"}, []string{"id", "scans"}, pgx.CopyFromRows(scans)); err != nil {
+		tb.Fatal(err)
+	}
 	if _, err := s.pool.Exec(ctx, `UPDATE counters SET value = $1 WHERE name = 'link_serial'`, n); err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := s.pool.Exec(ctx, `ANALYZE links; ANALYZE link_scans`); err != nil {
+	if _, err := s.pool.Exec(ctx, `VACUUM ANALYZE links, link_scans`); err != nil {
 		tb.Fatal(err)
 	}
 }
@@ -101,25 +108,141 @@ func TestLinksPagesUseIndexes(t *testing.T) {
 }
 
 // BenchmarkLinks reads one link and pages of 100 out of 100,000 (run with
-// CONSENTRY_TEST_PG set): the console's and the API's reads.
+// CONSENTRY_TEST_PG set): the console's and the API's reads, on
+// PostgreSQL and, for the ratio in the same run, on a bbolt file.
 func BenchmarkLinks(b *testing.B) {
+	pg := newTestStore(b)
+	fillLinks(b, pg, 100_000)
+	bolt, err := store.Open(filepath.Join(b.TempDir(), "consentry.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bolt.Close()
+	for start := 1; start <= 100_000; start += 5000 {
+		err := bolt.Write(func(tx store.WriteTx) error {
+			for serial := start; serial < start+5000; serial++ {
+				if err := tx.PutLink(benchLink(serial)); err != nil {
+					return err
+				}
+				if serial%10 == 0 {
+					if err := tx.AddScans(store.LinkID(uint64(serial)), uint64(serial%97)); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, backend := range []struct {
+		name string
+		s    store.Backend
+	}{{"postgres", pg}, {"bbolt", bolt}} {
+		s := backend.s
+		b.Run(backend.name+"/Link", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, err := s.Link(store.LinkID(uint64(i%100_000 + 1))); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		for _, p := range benchPages {
+			b.Run(backend.name+"/Links/"+p.name, func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					links, err := s.Links(p.f)
+					if err != nil || len(links) == 0 {
+						b.Fatal(len(links), err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkCreateLinks measures links made 100 to a write, as a batch
+// request makes them: a serial, then the record (per link created).
+func BenchmarkCreateLinks(b *testing.B) {
 	s := newTestStore(b)
-	fillLinks(b, s, 100_000)
-	b.Run("Link", func(b *testing.B) {
-		for i := 0; i < b.N; i++ {
-			if _, err := s.Link(store.LinkID(uint64(i%100_000 + 1))); err != nil {
+	b.ResetTimer()
+	for done := 0; done < b.N; done += 100 {
+		err := s.Write(func(tx store.WriteTx) error {
+			for i := done; i < min(done+100, b.N); i++ {
+				serial, err := tx.NextLinkSerial()
+				if err != nil {
+					return err
+				}
+				l := benchLink(int(serial))
+				if err := tx.PutLink(l); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkScans measures the two ways scans are written: a link with
+// max_scans admits each scan in a write of its own (AddScanBelow, 1 and
+// 64 clients), other links' scans go in batches (per link in a batch of
+// 100: its count, its day counts and the link read for them).
+func BenchmarkScans(b *testing.B) {
+	s := newTestStore(b)
+	fillLinks(b, s, 1000)
+	for _, clients := range []int{1, 64} {
+		b.Run(fmt.Sprintf("AddScanBelow/clients=%d", clients), func(b *testing.B) {
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			for range clients {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						n := next.Add(1)
+						if n > int64(b.N) {
+							return
+						}
+						id := store.LinkID(uint64(n%1000 + 1))
+						if err := s.Write(func(tx store.WriteTx) error {
+							_, err := tx.AddScanBelow(id, 1<<40)
+							return err
+						}); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "scans/s")
+		})
+	}
+	b.Run("batch", func(b *testing.B) {
+		day := time.Now()
+		for done := 0; done < b.N; done += 100 {
+			err := s.Write(func(tx store.WriteTx) error {
+				for i := done; i < min(done+100, b.N); i++ {
+					id := store.LinkID(uint64(i%1000 + 1))
+					if err := tx.AddScans(id, 1); err != nil {
+						return err
+					}
+					l, err := tx.Link(id)
+					if err != nil {
+						return err
+					}
+					if err := tx.AddDayScans(day, l, 1); err != nil {
+						return err
+					}
+				}
+				return tx.SetScanMark(uint64(done + 1))
+			})
+			if err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
-	for _, p := range benchPages {
-		b.Run("Links/"+p.name, func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				links, err := s.Links(p.f)
-				if err != nil || len(links) == 0 {
-					b.Fatal(len(links), err)
-				}
-			}
-		})
-	}
 }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -114,32 +115,42 @@ func connectListener(ctx context.Context, cfg *pgx.ConnConfig) (*pgx.Conn, error
 	return conn, nil
 }
 
-// erasedTables are the tables an erasure rewrites rows of. Files of this
-// package that keep personal data add theirs in an init func.
-var erasedTables = []string{"contacts", "events", "identities", "merged", "contact_events"}
+// erasedTables are the tables an erasure rewrites or deletes rows of,
+// besides events. Files of this package that keep personal data add
+// theirs in an init func.
+var erasedTables = []string{"contacts", "identities", "merged"}
 
 // ScrubFreePages vacuums the tables erasure touches, so the dead row
-// versions that held an erased contact's key and sealed data are removed
-// from the tables and their indexes rather than left until autovacuum
-// comes by. It returns how many tables it vacuumed. The WAL and base
-// backups still hold the old rows until they are recycled (docs/DEPLOY.md).
+// versions that held an erased contact's key, sealed data and identity
+// hashes are removed from the tables and their indexes now rather than
+// when autovacuum comes by. It returns how many tables it vacuumed.
+//
+// What VACUUM does not do: zero the bytes. A removed row's bytes can stay
+// in the free space of its page until a new row takes it, and the WAL and
+// base backups keep the old rows until they are recycled (docs/DEPLOY.md);
+// only a rewrite (VACUUM FULL, which locks the table) leaves no trace in
+// the data files.
 func (s *Store) ScrubFreePages() (int, error) {
 	if s.IsClosed() {
 		return 0, store.ErrClosed
 	}
+	// INDEX_CLEANUP ON: with few dead rows, VACUUM would otherwise leave
+	// the index entries (which hold the subject and identity hashes) for
+	// later. The events index holds only seqs, so it is left to the default.
 	// VACUUM runs outside any transaction block; the simple protocol (no
-	// arguments) sends it as a statement of its own.
-	sql := "VACUUM"
+	// arguments) sends each as a statement of its own.
+	names := make([]string, len(erasedTables))
 	for i, name := range erasedTables {
-		if i > 0 {
-			sql += ","
-		}
-		sql += " " + pgx.Identifier{name}.Sanitize()
+		names[i] = pgx.Identifier{name}.Sanitize()
 	}
-	if _, err := s.pool.Exec(context.Background(), sql); err != nil {
+	ctx := context.Background()
+	if _, err := s.pool.Exec(ctx, "VACUUM (INDEX_CLEANUP ON) "+strings.Join(names, ", ")); err != nil {
 		return 0, err
 	}
-	return len(erasedTables), nil
+	if _, err := s.pool.Exec(ctx, "VACUUM events"); err != nil {
+		return 0, err
+	}
+	return len(erasedTables) + 1, nil
 }
 
 // SpaceUsage reports, per table, its rows (the planner's estimate, 0

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -100,5 +101,38 @@ func TestOpenMigratesOnceAndCloses(t *testing.T) {
 	}
 	if err := a.Close(); err != nil {
 		t.Errorf("second Close = %v", err)
+	}
+}
+
+// Processes starting together on a new database apply each migration
+// once: the advisory lock makes the others wait, then find nothing to do.
+func TestOpenTogetherMigratesOnce(t *testing.T) {
+	dbURL := testDatabase(t)
+	const n = 4
+	stores := make([]*Store, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stores[i], errs[i] = open(dbURL)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+		defer stores[i].Close()
+	}
+	var versions, heads int
+	err := stores[0].pool.QueryRow(context.Background(),
+		`SELECT (SELECT count(*) FROM schema_migrations), (SELECT count(*) FROM chain_head)`).Scan(&versions, &heads)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names, _ := migrationFiles.ReadDir("migrations"); versions != len(names) || heads != 1 {
+		t.Errorf("%d migrations recorded (want %d), %d head rows (want 1)", versions, len(names), heads)
 	}
 }
