@@ -136,3 +136,31 @@ func TestOpenTogetherMigratesOnce(t *testing.T) {
 		t.Errorf("%d migrations recorded (want %d), %d head rows (want 1)", versions, len(names), heads)
 	}
 }
+
+// A database set to synchronous_commit = off would acknowledge writes it
+// can still lose: the store's connections turn it back on.
+func TestWritesAreDurableWhereTheServerIsNot(t *testing.T) {
+	dbURL := testDatabase(t)
+	u, _ := url.Parse(dbURL)
+	admin, err := pgx.Connect(context.Background(), os.Getenv("CONSENTRY_TEST_PG"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	if _, err := admin.Exec(context.Background(), `ALTER DATABASE `+u.Path[1:]+` SET synchronous_commit = off`); err != nil {
+		t.Fatal(err)
+	}
+	s := openTestStore(t, dbURL)
+	var mode string
+	if err := s.pool.QueryRow(context.Background(), `SHOW synchronous_commit`).Scan(&mode); err != nil || mode != "on" {
+		t.Errorf("synchronous_commit = %q, %v; want on", mode, err)
+	}
+	conn, err := pgx.Connect(context.Background(), dbURL) // not the store's: the setting holds there
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if err := conn.QueryRow(context.Background(), `SHOW synchronous_commit`).Scan(&mode); err != nil || mode != "off" {
+		t.Fatalf("the database's own setting = %q, %v: the test proves nothing", mode, err)
+	}
+}
