@@ -220,8 +220,8 @@ func (h *Handler) qrBatch(c *fiber.Ctx) error {
 // RunQR is `consentry qr`: one code to stdout or a file (--link ID or
 // --code CODE), or `consentry qr batch`: links created from a CSV and
 // written as a ZIP with manifest.csv. Offline it opens the database
-// directly (--db or CONSENTRY_DB), which works only while no server holds
-// the file; with --url it asks a running service (API key from --key or
+// directly (--db or CONSENTRY_DB), which for a bbolt file works only while
+// no server holds it; with --url it asks a running service (API key from --key or
 // CONSENTRY_API_KEY, scope links).
 func RunQR(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "batch" {

@@ -1,12 +1,15 @@
 package capture
 
 import (
+	"io"
 	"net/http"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/store/backend"
 	"github.com/consentry/consentry/store/storetest"
 )
 
@@ -75,4 +78,86 @@ func TestCachesFollowAnotherProcess(t *testing.T) {
 	within("a new webhook subscription", func() bool {
 		return slices.ContainsFunc(c.svc.subscriptions(), func(s2 store.Subscription) bool { return s2.ID == sub.ID })
 	})
+}
+
+// Two processes on one database both run webhook workers: each delivery
+// still reaches the receiver once, and a contact's in order, while both
+// write events and the receiver fails every third request.
+func TestWebhookTwoProcessesDeliverOnceInOrder(t *testing.T) {
+	if !storetest.OnPostgres() {
+		t.Skip("bbolt holds its file exclusively: no other process shares it")
+	}
+	a := fndNewApp(t, owhAllowPrivate)
+	st, err := backend.Open(a.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := NewService(st, a.svc.Config(), a.svc.Log(), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &fndApp{t: t, dbPath: a.dbPath, st: st, svc: svc, app: fndFiber(svc)}
+	t.Cleanup(b.close)
+	for _, x := range []*fndApp{a, b} {
+		x.svc.out().backoff = slices.Repeat([]time.Duration{20 * time.Millisecond}, 14)
+	}
+	rcv := owhNewReceiver(t)
+	var n int
+	rcv.fail = func(m owhMessage) int {
+		if n++; n%3 == 0 {
+			return 503
+		}
+		return 0
+	}
+	sub := owhSubscribe(t, a, rcv.srv.URL, "opt_in", "opt_out")
+	rcv.mu.Lock()
+	rcv.secret = sub.Secret
+	rcv.mu.Unlock()
+	fndServer(t, a)
+	fndServer(t, b)
+	// B queues deliveries for the subscription once it has heard of it
+	// (within 1 s; TestCachesFollowAnotherProcess).
+	for !slices.ContainsFunc(b.svc.subscriptions(), func(s store.Subscription) bool { return s.ID == sub.ID }) {
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	const writers, perWriter, contacts = 6, 20, 4
+	var wg sync.WaitGroup
+	for w := range writers {
+		x := []*fndApp{a, b}[w%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perWriter {
+				phone := fndPhone((w + i) % contacts)
+				if i%2 == 0 {
+					x.do("POST", "/v1/optouts", fndAdminKey, map[string]any{"phone": phone, "topics": []string{"marketing"}}).must(t, 201)
+				} else {
+					x.do("POST", "/v1/optins", fndAdminKey, map[string]any{"phone": phone, "topics": []string{"marketing"},
+						"notice": map[string]string{"text": fndNotice}}).must(t, 201)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	total := writers * perWriter
+	rcv.waitFor(t, "every event", func() bool { return len(rcv.got) >= total })
+	time.Sleep(200 * time.Millisecond) // a duplicate would arrive now
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	last := map[string]uint64{}
+	seen := map[string]bool{}
+	for _, m := range rcv.got {
+		if seen[m.id] {
+			t.Fatalf("delivery %s received twice", m.id)
+		}
+		seen[m.id] = true
+		if m.Event.Seq <= last[m.Event.Phone] {
+			t.Fatalf("contact %s: event %d arrived after %d", m.Event.Phone, m.Event.Seq, last[m.Event.Phone])
+		}
+		last[m.Event.Phone] = m.Event.Seq
+	}
+	if len(rcv.got) != total {
+		t.Fatalf("%d deliveries for %d events", len(rcv.got), total)
+	}
 }

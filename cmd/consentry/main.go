@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -51,6 +52,11 @@ func main() {
 	case "backup":
 		os.Exit(capture.RunBackup(args, os.Getenv, os.Stdout, os.Stderr))
 	case "compact":
+		if namesPostgres(args) {
+			fmt.Fprintln(os.Stderr, "consentry compact: --db is a PostgreSQL database; compact rewrites bbolt files only "+
+				"(PostgreSQL reclaims space itself: autovacuum, or VACUUM FULL)")
+			os.Exit(2)
+		}
 		os.Exit(store.RunCompact(args, os.Stdout, os.Stderr))
 	case "migrate":
 		os.Exit(postgres.RunMigrate(args, os.Getenv, os.Stdout, os.Stderr))
@@ -172,4 +178,20 @@ func newApp(svc *capture.Service) (*fiber.App, *capture.Handler, error) {
 	con.Mount(app)
 	capture.MountFallback(app)
 	return app, api, nil
+}
+
+// namesPostgres tells whether args give --db a PostgreSQL URL, for
+// commands that work on bbolt files only (and would repeat the URL, password
+// and all, in a "no such file" message).
+func namesPostgres(args []string) bool {
+	for i, a := range args {
+		v, ok := strings.CutPrefix(strings.TrimLeft(a, "-"), "db=")
+		if !ok && (a == "--db" || a == "-db") && i+1 < len(args) {
+			v, ok = args[i+1], true
+		}
+		if ok && backend.IsURL(v) {
+			return true
+		}
+	}
+	return false
 }

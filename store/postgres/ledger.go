@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -52,44 +53,62 @@ func (s *Store) commitLoop() {
 }
 
 // maxAttempts bounds the retries of a group the database turned away
-// (serialization failure, deadlock, lost connection before commit).
+// (serialization failure, deadlock, connection lost before the commit).
 const maxAttempts = 8
 
 // commitGroup commits the group in one transaction. A write whose fn fails
 // gets its error and the rest of the group is retried without it, as the
 // bbolt store does.
 func (s *Store) commitGroup(group []*writeRequest) {
-	attempts := 0
+	attempts, eager := 0, false
 	for len(group) > 0 {
-		failed, failErr, err := s.runGroup(group)
-		if failed >= 0 {
-			group[failed].done <- failErr
-			group = append(group[:failed], group[failed+1:]...)
+		out := s.runGroup(group, eager)
+		if out.failed >= 0 {
+			group[out.failed].done <- out.failErr
+			group = append(group[:out.failed], group[out.failed+1:]...)
 			continue
 		}
-		if err != nil && retryable(err) && attempts < maxAttempts {
-			attempts++
-			time.Sleep(time.Duration(attempts) * 5 * time.Millisecond)
-			continue
+		if out.err != nil && attempts < maxAttempts {
+			switch {
+			case out.retry:
+				attempts++
+				time.Sleep(time.Duration(attempts) * 5 * time.Millisecond)
+				continue
+			case out.refused && !eager:
+				// The server refused a write held back to the end, and
+				// nothing tells whose it was: run the group again sending
+				// each function's writes as it returns, to find it.
+				attempts, eager = attempts+1, true
+				continue
+			}
 		}
-		if err == nil {
+		if out.err == nil {
 			s.commits.Add(1)
 		}
 		for _, r := range group {
-			r.done <- err
+			r.done <- out.err
 		}
 		return
 	}
 }
 
+// groupOutcome is how running a group went.
+type groupOutcome struct {
+	failed  int   // the index of the first function that failed, or -1
+	failErr error // its error
+	err     error // a failure of the transaction itself
+	retry   bool  // err left nothing committed and may pass next time
+	refused bool  // err is the server refusing a held-back write: nothing committed
+}
+
 // runGroup runs the group's functions in one transaction and commits it.
-// failed is the index of the first function that failed (-1 when none),
-// with its error; err is a failure of the transaction itself.
-func (s *Store) runGroup(group []*writeRequest) (failed int, failErr, err error) {
+// With eager, each function's writes are sent as soon as it returns, so a
+// write the server refuses fails that function only.
+func (s *Store) runGroup(group []*writeRequest, eager bool) groupOutcome {
 	ctx := context.Background()
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return -1, nil, err
+		return groupOutcome{failed: -1, err: err, retry: true}
 	}
 	// The transaction is opened and closed by statements in the batches
 	// around the group's work (a round trip each saved): on any failure it
@@ -102,6 +121,12 @@ func (s *Store) runGroup(group []*writeRequest) (failed int, failErr, err error)
 		}
 		conn.Release()
 	}()
+	// Nothing is committed before the final batch: a failure up to there
+	// is retried when it is the database's doing (a conflict, a lost
+	// connection) rather than a function's.
+	notCommitted := func(err error) groupOutcome {
+		return groupOutcome{failed: -1, err: err, retry: retryable(err) || conn.Conn().IsClosed()}
+	}
 	t := &Tx{ctx: ctx, tx: conn}
 	// Locking the head row first serialises every process's writes on it,
 	// inside the database: the next transaction to get it reads the head
@@ -119,7 +144,7 @@ func (s *Store) runGroup(group []*writeRequest) (failed int, failErr, err error)
 		return nil
 	})
 	if err := conn.SendBatch(ctx, &begin).Close(); err != nil {
-		return -1, nil, err
+		return notCommitted(err)
 	}
 	start := t.head
 	for i, r := range group {
@@ -127,16 +152,23 @@ func (s *Store) runGroup(group []*writeRequest) (failed int, failErr, err error)
 		if err == nil {
 			err = t.err
 		}
-		if err != nil {
-			if t.dbErr != nil && retryable(t.dbErr) {
-				// Not this write's fault: run the whole group again.
-				return -1, nil, t.dbErr
-			}
-			return i, err, nil
+		if err == nil && eager {
+			var b pgx.Batch
+			t.queueRecords(&b)
+			t.queued.QueuedQueries = append(t.queued.QueuedQueries, b.QueuedQueries...)
+			err = t.flush()
 		}
-	}
-	if err := t.flush(); err != nil {
-		return -1, nil, err
+		if err != nil {
+			if t.dbErr != nil && (retryable(t.dbErr) || conn.Conn().IsClosed()) {
+				// Not this write's fault: run the whole group again.
+				return notCommitted(t.dbErr)
+			}
+			if t.flushErr != nil && !eager {
+				// Held-back writes of any function so far were refused.
+				return groupOutcome{failed: -1, err: t.flushErr, refused: true}
+			}
+			return groupOutcome{failed: i, failErr: err}
+		}
 	}
 	var b pgx.Batch
 	t.queueRecords(&b)
@@ -148,16 +180,25 @@ func (s *Store) runGroup(group []*writeRequest) (failed int, failErr, err error)
 		b.Queue(`SELECT pg_notify($1, $2)`, changeChannel, string(c))
 	}
 	b.Queue("COMMIT")
-	if err := conn.SendBatch(ctx, &b).Close(); err != nil {
-		return -1, nil, err
+	t.queued.QueuedQueries = append(t.queued.QueuedQueries, b.QueuedQueries...)
+	if err := t.flush(); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			// The server answered with an error: the transaction was
+			// aborted, and the COMMIT after it only rolled it back.
+			return groupOutcome{failed: -1, err: err, retry: retryable(err), refused: !retryable(err)}
+		}
+		// Lost on the way: the commit may or may not have happened, so
+		// the group must not run again (it would append its events twice).
+		return groupOutcome{failed: -1, err: err}
 	}
 	committed = true
-	return -1, nil, nil
+	return groupOutcome{failed: -1}
 }
 
 // retryable tells a failure the same transaction may succeed after: the
 // database chose it as the victim of a conflict, or the connection was
-// lost before anything was committed.
+// lost before anything was sent.
 func retryable(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
@@ -184,7 +225,10 @@ func (t *Tx) AppendEvent(build store.EventBuilder) (store.EventRecord, error) {
 	rec := store.EventRecord{Seq: seq, Canonical: canonical, Hash: sha256.Sum256(canonical), Sealed: sealed}
 	t.events = append(t.events, rec)
 	if len(subject) > 0 {
-		t.indexSubjects = append(t.indexSubjects, subject)
+		// Copied: a caller may reuse its subject buffer once this returns
+		// (the bbolt store keeps no reference to it either). Canonical and
+		// sealed stay the caller's until the commit, as bbolt's Put asks.
+		t.indexSubjects = append(t.indexSubjects, slices.Clone(subject))
 		t.indexSeqs = append(t.indexSeqs, int64(seq))
 	}
 	t.head = store.Head{Seq: seq, Hash: rec.Hash}

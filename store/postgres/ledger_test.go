@@ -365,3 +365,74 @@ func TestWriteAfterCloseAndReads(t *testing.T) {
 		t.Errorf("ScrubFreePages after Close = %v, want ErrClosed", err)
 	}
 }
+
+// A connection lost before the commit is the database's doing, not the
+// write's: the group runs again on another connection and succeeds.
+func TestLostConnectionRunsTheGroupAgain(t *testing.T) {
+	s := newTestStore(t)
+	runs := 0
+	err := s.Write(func(tx store.WriteTx) error {
+		runs++
+		if _, err := appendTestEvent(tx, "w", []byte("subject")); err != nil {
+			return err
+		}
+		if runs == 1 {
+			var pid int32
+			if err := sqlTx(tx).queryRow(`SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+				return err
+			}
+			if _, err := s.pool.Exec(context.Background(), `SELECT pg_terminate_backend($1, 5000)`, pid); err != nil {
+				return err
+			}
+		}
+		return tx.PutContact([]byte("subject"), []byte("key"), []byte("state"))
+	})
+	if err != nil || runs != 2 {
+		t.Fatalf("Write = %v after %d runs; want success on the second", err, runs)
+	}
+	checkChain(t, s, 1)
+	if st, _, err := s.ContactState([]byte("subject")); err != nil || string(st) != "state" {
+		t.Errorf("ContactState = %q, %v", st, err)
+	}
+}
+
+// A held-back write the server refuses at commit fails its own write only:
+// the group runs again sending each write's statements as it returns.
+func TestRefusedHeldBackWriteFailsOnlyItsWrite(t *testing.T) {
+	s := newTestStore(t)
+	const n = 12
+	held := holdCommitter(t, s, n)
+	var wg sync.WaitGroup
+	results := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = s.Write(func(tx store.WriteTx) error {
+				subject := fmt.Appendf(nil, "subject-%d", i)
+				if _, err := appendTestEvent(tx, "w", subject); err != nil {
+					return err
+				}
+				if err := tx.PutSuppression(subject, []byte("out")); err != nil {
+					return err
+				}
+				if i%6 == 5 {
+					// A write the server refuses, found only when sent: by
+					// the next write's first read, or at commit.
+					sqlTx(tx).queue(`INSERT INTO chain_head (id, seq, hash) VALUES (1, 0, '')`)
+				}
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range results {
+		if (err != nil) != (i%6 == 5) {
+			t.Errorf("write %d: %v", i, err)
+		}
+	}
+	checkChain(t, s, n-n/6+1)
+}

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/consentry/consentry/store"
@@ -41,6 +42,21 @@ func open(rawURL string) (*Store, error) {
 	// committer's. A pool_max_conns in the URL still wins.
 	if !hasParam(rawURL, "pool_max_conns") {
 		cfg.MaxConns = int32(max(16, 4*runtime.NumCPU()))
+	}
+	// A write is acknowledged only once durable: a server (or database,
+	// or role) set to synchronous_commit = off would acknowledge commits
+	// it can still lose, so the service's connections turn it back on.
+	// Stronger settings (remote_write, remote_apply) are left as they are.
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		var mode string
+		if err := c.QueryRow(ctx, `SELECT current_setting('synchronous_commit')`).Scan(&mode); err != nil {
+			return err
+		}
+		if mode == "off" {
+			_, err := c.Exec(ctx, `SET synchronous_commit = on`)
+			return err
+		}
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -153,13 +153,14 @@ func (s *Store) ScrubFreePages() (int, error) {
 	return len(erasedTables) + 1, nil
 }
 
-// SpaceUsage reports, per table, its rows (the planner's estimate, 0
-// before the first ANALYZE) and the bytes it takes with its indexes and
-// TOAST data; PostgreSQL does not tell the live bytes of a page from its
-// free space without an extension, so InUse is the allocation too.
+// SpaceUsage reports, per table: its rows, the bytes of their data
+// (InUse: the rows as stored, compressed values included) and the bytes
+// the table takes with its indexes and TOAST data (Allocated, in Pages).
+// Like the bbolt store's, it reads every table whole: it is for sizing,
+// not for a hot path.
 func (s *Store) SpaceUsage() (map[string]store.BucketSpace, error) {
-	rows, err := s.pool.Query(context.Background(), `SELECT c.relname, greatest(c.reltuples, 0)::bigint,
-			pg_total_relation_size(c.oid), current_setting('block_size')::bigint
+	ctx := context.Background()
+	rows, err := s.pool.Query(ctx, `SELECT c.relname, pg_total_relation_size(c.oid), current_setting('block_size')::bigint
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE c.relkind = 'r' AND n.nspname = current_schema()`)
 	if err != nil {
@@ -167,12 +168,24 @@ func (s *Store) SpaceUsage() (map[string]store.BucketSpace, error) {
 	}
 	out := map[string]store.BucketSpace{}
 	var name string
-	var keys, total, block int64
-	_, err = pgx.ForEachRow(rows, []any{&name, &keys, &total, &block}, func() error {
-		out[name] = store.BucketSpace{Keys: int(keys), Pages: int(total / block), InUse: total, Allocated: total}
+	var total, block int64
+	if _, err := pgx.ForEachRow(rows, []any{&name, &total, &block}, func() error {
+		out[name] = store.BucketSpace{Pages: int(total / block), Allocated: total}
 		return nil
-	})
-	return out, err
+	}); err != nil {
+		return nil, err
+	}
+	for name, sp := range out {
+		var keys, used int64
+		err := s.pool.QueryRow(ctx, `SELECT count(*), coalesce(sum(pg_column_size(t.*)), 0) FROM `+
+			pgx.Identifier{name}.Sanitize()+` AS t`).Scan(&keys, &used)
+		if err != nil {
+			return nil, err
+		}
+		sp.Keys, sp.InUse = int(keys), used
+		out[name] = sp
+	}
+	return out, nil
 }
 
 // Backup is pg_dump's job (or the managed service's): ErrUnsupported.

@@ -69,12 +69,15 @@ type writeRequest struct {
 // statement. Helpers that read through the transaction (query, queryRow,
 // exec) flush first, so a read always sees the transaction's own writes.
 type Tx struct {
-	ctx    context.Context
-	tx     conn // the connection the transaction is open on
-	head   store.Head
-	err    error
-	dbErr  error                 // the last error the server returned, to tell a retryable one
-	notify map[store.Change]bool // sent with NOTIFY when the transaction commits
+	ctx   context.Context
+	tx    conn // the connection the transaction is open on
+	head  store.Head
+	err   error
+	dbErr error // the last error the server returned, to tell a retryable one
+	// flushErr is set when held-back writes were refused: they may be an
+	// earlier function's of the group, not the one that was running.
+	flushErr error
+	notify   map[store.Change]bool // sent with NOTIFY when the transaction commits
 
 	queued pgx.Batch // writes with no result to read, in order
 
@@ -144,7 +147,11 @@ func (t *Tx) flush() error {
 	}
 	b.QueuedQueries = append(b.QueuedQueries, t.queued.QueuedQueries...)
 	t.queued = pgx.Batch{}
-	return t.db(t.tx.SendBatch(t.ctx, &b).Close())
+	if err := t.tx.SendBatch(t.ctx, &b).Close(); err != nil {
+		t.flushErr = err
+		return t.db(err)
+	}
+	return nil
 }
 
 // db remembers err as the last error from the server and returns it.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -100,5 +101,66 @@ func TestOpenMigratesOnceAndCloses(t *testing.T) {
 	}
 	if err := a.Close(); err != nil {
 		t.Errorf("second Close = %v", err)
+	}
+}
+
+// Processes starting together on a new database apply each migration
+// once: the advisory lock makes the others wait, then find nothing to do.
+func TestOpenTogetherMigratesOnce(t *testing.T) {
+	dbURL := testDatabase(t)
+	const n = 4
+	stores := make([]*Store, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stores[i], errs[i] = open(dbURL)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+		defer stores[i].Close()
+	}
+	var versions, heads int
+	err := stores[0].pool.QueryRow(context.Background(),
+		`SELECT (SELECT count(*) FROM schema_migrations), (SELECT count(*) FROM chain_head)`).Scan(&versions, &heads)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names, _ := migrationFiles.ReadDir("migrations"); versions != len(names) || heads != 1 {
+		t.Errorf("%d migrations recorded (want %d), %d head rows (want 1)", versions, len(names), heads)
+	}
+}
+
+// A database set to synchronous_commit = off would acknowledge writes it
+// can still lose: the store's connections turn it back on.
+func TestWritesAreDurableWhereTheServerIsNot(t *testing.T) {
+	dbURL := testDatabase(t)
+	u, _ := url.Parse(dbURL)
+	admin, err := pgx.Connect(context.Background(), os.Getenv("CONSENTRY_TEST_PG"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	if _, err := admin.Exec(context.Background(), `ALTER DATABASE `+u.Path[1:]+` SET synchronous_commit = off`); err != nil {
+		t.Fatal(err)
+	}
+	s := openTestStore(t, dbURL)
+	var mode string
+	if err := s.pool.QueryRow(context.Background(), `SHOW synchronous_commit`).Scan(&mode); err != nil || mode != "on" {
+		t.Errorf("synchronous_commit = %q, %v; want on", mode, err)
+	}
+	conn, err := pgx.Connect(context.Background(), dbURL) // not the store's: the setting holds there
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if err := conn.QueryRow(context.Background(), `SHOW synchronous_commit`).Scan(&mode); err != nil || mode != "off" {
+		t.Fatalf("the database's own setting = %q, %v: the test proves nothing", mode, err)
 	}
 }

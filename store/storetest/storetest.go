@@ -93,7 +93,7 @@ func Target(t testing.TB, path string) string {
 	if u, ok := targets.Load(path); ok {
 		return u.(string)
 	}
-	u := newDatabase(t)
+	u := newDatabase(t, true)
 	targets.Store(path, u)
 	t.Cleanup(func() { targets.Delete(path) })
 	return u
@@ -111,20 +111,27 @@ var (
 	templateErr  error
 )
 
-// newDatabase creates a database from a migrated template (cheaper than
-// migrating each one) and drops it when the test ends.
-func newDatabase(t testing.TB) string {
+// newDatabase creates a database and drops it when the test ends. Under
+// Main it is copied from a migrated template (cheaper than migrating each
+// one), which Main drops at the end.
+func newDatabase(t testing.TB, fromTemplate bool) string {
 	t.Helper()
 	admin := os.Getenv(PGEnv)
 	if admin == "" {
 		t.Fatalf("%s is unset", PGEnv)
 	}
-	templateOnce.Do(func() { templateName, templateErr = makeTemplate(admin) })
-	if templateErr != nil {
-		t.Fatalf("storetest: template database: %v", templateErr)
-	}
+	create := "CREATE DATABASE "
 	name := randomName("consentry_t_")
-	if err := adminExec(admin, "CREATE DATABASE "+name+" TEMPLATE "+templateName); err != nil {
+	if fromTemplate {
+		templateOnce.Do(func() { templateName, templateErr = makeTemplate(admin) })
+		if templateErr != nil {
+			t.Fatalf("storetest: template database: %v", templateErr)
+		}
+		create = "CREATE DATABASE " + name + " TEMPLATE " + templateName
+	} else {
+		create += name
+	}
+	if err := adminExec(admin, create); err != nil {
 		t.Fatalf("storetest: create database: %v", err)
 	}
 	t.Cleanup(func() {
@@ -197,5 +204,5 @@ func PostgresDatabase(t testing.TB) string {
 		}
 		t.Skipf("%s is unset: no PostgreSQL to test against", PGEnv)
 	}
-	return newDatabase(t)
+	return newDatabase(t, false) // (no Main to drop a template)
 }

@@ -28,6 +28,7 @@ const usersUsage = `usage: consentry users <add|list|disable|enable|reset-passwo
   consentry users reset-password --email E (password from standard input, or generated and printed once)
 
 flags: --db FILE ($CONSENTRY_DB, default ./consentry.db) while no server holds the file,
+       or --db postgres://… (servers may run meanwhile),
        or --url URL of a running server with an admin --key ($CONSENTRY_API_KEY)
 `
 
