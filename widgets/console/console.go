@@ -28,10 +28,8 @@ type Handler struct {
 	widgets *widgets.Handler
 	// batchJobs are the batch ZIPs being rendered (batchjobs.go).
 	batchJobs batchJobs
-	// optIns are the statistics' opt-ins per day (statscache.go).
-	optIns optInCache
-	users  users
-	pages  map[string]*template.Template
+	users     users
+	pages     map[string]*template.Template
 	// loginKey signs the login form's CSRF token (there is no session yet).
 	loginKey []byte
 	throttle *loginThrottle

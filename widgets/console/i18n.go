@@ -232,6 +232,8 @@ var texts = map[string][3]string{
 	"batch_progress":       {"Codes drawn", "Códigos gerados", "Códigos generados"},
 	"batch_done":           {"The ZIP is ready; the download starts.", "O ZIP está pronto; o download começa.", "El ZIP está listo; la descarga empieza."},
 	"batch_failed":         {"The ZIP could not be made. Try again.", "Não foi possível gerar o ZIP. Tente de novo.", "No se pudo generar el ZIP. Inténtalo de nuevo."},
+	"scans_before":         {"Scans before daily counts began", "Leituras antes do início das contagens diárias", "Escaneos antes del inicio de los conteos diarios"},
+	"scans_before_note":    {"Their days are not known: they are in neither the daily chart's days nor the conversion.", "Os dias delas não são conhecidos: não entram nos dias do gráfico nem na conversão.", "Sus días no se conocen: no entran en los días del gráfico ni en la conversión."},
 	"scans_in_period":      {"Scans in the period", "Leituras no período", "Escaneos en el período"},
 	"new_widget":           {"New widget", "Novo widget", "Nuevo widget"},
 	"edit_widget":          {"Widget", "Widget", "Widget"},
