@@ -261,6 +261,7 @@ var texts = map[string][3]string{
 	"chat_message":         {"Chat message", "Mensagem do chat", "Mensaje del chat"},
 	"form_selector":        {"Form selector (checkbox)", "Seletor do formulário (checkbox)", "Selector del formulario (checkbox)"},
 	"phone_selector":       {"Phone field selector (checkbox)", "Seletor do campo de telefone (checkbox)", "Selector del campo de teléfono (checkbox)"},
+	"live_preview_help":    {"the real widget with what is typed above, not yet saved.", "o widget real com o que está digitado acima, ainda não salvo.", "el widget real con lo escrito arriba, aún no guardado."},
 	"preview_sample":       {"Preview on a sample page", "Ver numa página de exemplo", "Ver en una página de ejemplo"},
 	"embed_tag":            {"Tag to paste", "Tag para colar", "Etiqueta para pegar"},
 	"copy":                 {"Copy", "Copiar", "Copiar"},
