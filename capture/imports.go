@@ -111,7 +111,8 @@ type importEntry struct {
 	bodyFields   *eventBody // the body's fields, kept only with a userKey
 	topics       []string
 	occurred     time.Time
-	body         []byte // canonical event body
+	body         []byte    // canonical event body
+	counted      eventBody // what the statistics' day counts need of it
 	piiPlain     []byte
 	newKey       []byte
 	newSealed    []byte
@@ -407,6 +408,7 @@ func (p *importPreparer) prepare(row importRow, n int, evidencePrefix string) (i
 			NoticeLocale: row.NoticeLocale, Reason: row.Reason, PIISHA256: piiSum,
 			OccurredAt: occurred.Format(time.RFC3339Nano), Imported: true}
 		e.body, err = marshalCanonical(body)
+		e.counted = eventBody{Type: body.Type, Source: body.Source, Campaign: body.Campaign}
 		if e.userKey != nil {
 			e.bodyFields = &body // re-encoded if the BSUID belongs to another subject
 		}
@@ -464,6 +466,10 @@ func (s *Service) commitImport(batch []importEntry) (accepted, skipped, supersed
 					return err
 				}
 				lastNotice = e.noticeSum
+			}
+			// On the day consent was given, as the statistics show it.
+			if err := countOptIn(tx, e.occurred, &e.counted); err != nil {
+				return err
 			}
 			if !st.applyImported(e.typ, e.topics, rec.Seq, e.occurred, catalog) {
 				superseded++

@@ -19,8 +19,9 @@ import (
 )
 
 const (
-	ctBusiness = "Padaria Aurora"
-	ctAdminKey = "console-test-admin-key-0123456789"
+	ctBusiness  = "Padaria Aurora"
+	ctAdminKey  = "console-test-admin-key-0123456789"
+	ctAppSecret = "console-test-app-secret"
 )
 
 // consoleEnv is the whole service (API, widgets, console) mounted as
@@ -37,14 +38,19 @@ type consoleEnv struct {
 
 func newConsoleEnv(t testing.TB, publicURL string) *consoleEnv {
 	t.Helper()
-	dbPath := filepath.Join(t.TempDir(), "c.db")
+	return openConsoleEnv(t, filepath.Join(t.TempDir(), "c.db"), publicURL)
+}
+
+// openConsoleEnv serves the database file at dbPath (created if needed).
+func openConsoleEnv(t testing.TB, dbPath, publicURL string) *consoleEnv {
+	t.Helper()
 	st, err := store.Open(dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	args := []string{"--db", dbPath, "--public-url", publicURL, "--business-name", ctBusiness, "--wa-number", "+55 11 98765-0000"}
-	env := map[string]string{"CONSENTRY_ADMIN_KEY": ctAdminKey}
+	env := map[string]string{"CONSENTRY_ADMIN_KEY": ctAdminKey, "CONSENTRY_WA_APP_SECRET": ctAppSecret}
 	cfg, err := capture.ParseServeConfig(args, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
