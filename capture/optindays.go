@@ -23,7 +23,7 @@ func countsAsOptIn(typ, status string) bool {
 // countOptIn adds an event to its day's opt-in counts when it is a
 // confirmed opt-in. day is when consent was given: at, or an imported
 // event's occurred_at.
-func countOptIn(tx *store.Tx, day time.Time, b *eventBody) error {
+func countOptIn(tx store.WriteTx, day time.Time, b *eventBody) error {
 	if !countsAsOptIn(b.Type, b.Status) {
 		return nil
 	}
@@ -43,7 +43,7 @@ const backfillBatch = 20_000
 // counted.
 func (s *Service) startDayCounts() error {
 	var b store.DayCountsBackfill
-	err := s.store.Write(func(tx *store.Tx) error {
+	err := s.store.Write(func(tx store.WriteTx) error {
 		var ok bool
 		if b, ok = tx.DayCountsBackfill(); ok {
 			return nil
@@ -117,7 +117,7 @@ func (s *Service) backfillDayCounts(b store.DayCountsBackfill) error {
 			counts[dayOptIn{day.UTC().Truncate(24 * time.Hour), f.Source, f.Campaign, f.LinkID}]++
 		}
 		next := store.DayCountsBackfill{UpTo: b.UpTo, Done: recs[len(recs)-1].Seq}
-		err = s.store.Write(func(tx *store.Tx) error {
+		err = s.store.Write(func(tx store.WriteTx) error {
 			if cur, _ := tx.DayCountsBackfill(); cur != b {
 				return errors.New("the day counts' backfill moved under it")
 			}

@@ -18,7 +18,7 @@ func TestOptInDays(t *testing.T) {
 	}
 	d1 := time.Date(2026, 11, 20, 23, 59, 0, 0, time.UTC)
 	d2 := time.Date(2026, 11, 21, 0, 1, 0, 0, time.UTC)
-	err = s.Write(func(tx *Tx) error {
+	err = s.Write(func(tx WriteTx) error {
 		for _, add := range []struct {
 			day                      time.Time
 			source, campaign, linkID string
@@ -79,7 +79,7 @@ func TestKeepScansBeforeDays(t *testing.T) {
 	today := day.AddDate(0, 0, 5)
 	a := Link{ID: "lnk_0000001", Source: "print", Campaign: "spring"}
 	b := Link{ID: "lnk_0000002", Source: "signage"}
-	err = s.Write(func(tx *Tx) error {
+	err = s.Write(func(tx WriteTx) error {
 		for _, l := range []Link{a, b} {
 			if err := tx.PutLink(l); err != nil {
 				return err
