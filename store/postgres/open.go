@@ -1,13 +1,133 @@
 package postgres
 
 import (
-	"errors"
+	"context"
+	"fmt"
+	"net/url"
+	"runtime"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/consentry/consentry/store"
 )
 
-// Open connects to the database at url, applies migrations and starts the
+// maxGroup bounds how many writes share one transaction, as in the bbolt
+// store: one commit never holds a huge amount of work.
+const maxGroup = 2048
+
+// changeChannel is the NOTIFY channel on which every process announces
+// what it changed, with the store.Change as payload.
+const changeChannel = "consentry_changes"
+
+// Open connects to the database at rawURL, applies migrations and starts the
 // committer and the change listener.
-func Open(url string) (store.Backend, error) {
-	return nil, errors.New("postgres: not built yet")
+func Open(rawURL string) (store.Backend, error) {
+	s, err := open(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil // a whole store.Backend (assert.go)
 }
+
+// open is Open returning the concrete store.
+func open(rawURL string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", redact(rawURL), err)
+	}
+	// pgx's default (the larger of 4 and the CPU count) is sized for CPU
+	// work; checks mostly wait on the network, and one connection is the
+	// committer's. A pool_max_conns in the URL still wins.
+	if !hasParam(rawURL, "pool_max_conns") {
+		cfg.MaxConns = int32(max(16, 4*runtime.NumCPU()))
+	}
+	// A write is acknowledged only once durable: a server (or database,
+	// or role) set to synchronous_commit = off would acknowledge commits
+	// it can still lose, so the service's connections turn it back on.
+	// Stronger settings (remote_write, remote_apply) are left as they are.
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		var mode string
+		if err := c.QueryRow(ctx, `SELECT current_setting('synchronous_commit')`).Scan(&mode); err != nil {
+			return err
+		}
+		if mode == "off" {
+			_, err := c.Exec(ctx, `SET synchronous_commit = on`)
+			return err
+		}
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", redact(rawURL), err)
+	}
+	if err := migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open %s: %w", redact(rawURL), err)
+	}
+	// Listening before Open returns: a change made once Open has returned
+	// is never missed.
+	listenCfg := cfg.ConnConfig.Copy()
+	first, err := connectListener(ctx, listenCfg)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open %s: listen for changes: %w", redact(rawURL), err)
+	}
+	listenCtx, stopListening := context.WithCancel(context.Background())
+	s := &Store{
+		pool:     pool,
+		location: redact(rawURL),
+		writes:   make(chan *writeRequest, maxGroup),
+		stopped:  make(chan struct{}),
+		changes:  make(chan store.Change, 64),
+		cancel:   stopListening,
+		listened: make(chan struct{}),
+		warmed:   make(chan struct{}),
+	}
+	// PostgreSQL keeps its own buffers warm; nothing to ask for here.
+	close(s.warmed)
+	s.listenPID.Store(first.PgConn().PID())
+	go s.commitLoop()
+	go s.listen(listenCtx, listenCfg, first)
+	return s, nil
+}
+
+// hasParam tells whether the URL's query sets name.
+func hasParam(rawURL, name string) bool {
+	u, err := url.Parse(rawURL)
+	return err == nil && u.Query().Has(name)
+}
+
+// Close waits for queued writes to commit, stops listening and closes the
+// connections.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.writes)
+	s.mu.Unlock()
+	<-s.stopped
+	s.cancel()
+	<-s.listened
+	s.pool.Close()
+	return nil
+}
+
+// IsClosed reports whether Close was called.
+func (s *Store) IsClosed() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.closed
+}
+
+// Location is the database URL without its password.
+func (s *Store) Location() string { return s.location }
+
+// WarmDone is closed from the start: PostgreSQL's buffers are its own.
+func (s *Store) WarmDone() <-chan struct{} { return s.warmed }

@@ -16,8 +16,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/consentry/consentry/store"
@@ -42,10 +44,13 @@ type Store struct {
 	closed  bool
 	writes  chan *writeRequest
 	stopped chan struct{}
+	commits atomic.Int64 // transactions the committer committed (tests, metrics)
 
-	changes chan store.Change // filled by the LISTEN connection
-	cancel  context.CancelFunc
-	warmed  chan struct{}
+	changes   chan store.Change // filled by the LISTEN connection
+	listenPID atomic.Uint32     // its server process, for tests that cut it
+	cancel    context.CancelFunc
+	listened  chan struct{} // closed when the LISTEN goroutine has stopped
+	warmed    chan struct{}
 }
 
 type writeRequest struct {
@@ -55,13 +60,44 @@ type writeRequest struct {
 
 // Tx is a read-write transaction handed to Write functions. Methods of
 // store.WriteTx that return no error record the first failure in err,
-// which fails the commit.
+// which fails the write that made it.
+//
+// Writes whose result nobody reads are not sent one by one: they wait in
+// the transaction (queue, the appended events, the contact records) and
+// go to the server together, before the next read (flush) and at commit.
+// A group of writes then costs a few round trips instead of one per
+// statement. Helpers that read through the transaction (query, queryRow,
+// exec) flush first, so a read always sees the transaction's own writes.
 type Tx struct {
-	ctx    context.Context
-	tx     pgx.Tx
-	head   store.Head
-	err    error
-	notify map[store.Change]bool // sent with NOTIFY when the transaction commits
+	ctx   context.Context
+	tx    conn // the connection the transaction is open on
+	head  store.Head
+	err   error
+	dbErr error // the last error the server returned, to tell a retryable one
+	// flushErr is set when held-back writes were refused: they may be an
+	// earlier function's of the group, not the one that was running.
+	flushErr error
+	notify   map[store.Change]bool // sent with NOTIFY when the transaction commits
+
+	queued pgx.Batch // writes with no result to read, in order
+
+	// Events appended and not yet sent, and their subject index.
+	events        []store.EventRecord
+	indexSubjects [][]byte
+	indexSeqs     []int64
+
+	// Contact records read or changed by the transaction; the changed ones
+	// are written once, at commit (contacts.go).
+	records map[string]*contactRecord
+	dirty   map[string]bool
+}
+
+// conn runs statements: a pooled connection (or a pgx.Tx).
+type conn interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // fail keeps the first error of a method that cannot return one.
@@ -77,6 +113,107 @@ func (t *Tx) changed(c store.Change) {
 		t.notify = map[store.Change]bool{}
 	}
 	t.notify[c] = true
+}
+
+// queue adds a write whose result is not read; it is sent with the next
+// flush.
+func (t *Tx) queue(sql string, args ...any) { t.queued.Queue(sql, args...) }
+
+// flush sends every write the transaction holds back except the contact
+// records (read only through the transaction's own copies), in one round
+// trip.
+func (t *Tx) flush() error {
+	if len(t.events) == 0 && t.queued.Len() == 0 {
+		return nil
+	}
+	var b pgx.Batch
+	if len(t.events) > 0 {
+		seqs := make([]int64, len(t.events))
+		canon := make([][]byte, len(t.events))
+		hashes := make([][]byte, len(t.events))
+		sealed := make([][]byte, len(t.events))
+		for i := range t.events {
+			e := &t.events[i]
+			seqs[i], canon[i], hashes[i], sealed[i] = int64(e.Seq), e.Canonical, e.Hash[:], nonEmpty(e.Sealed)
+		}
+		b.Queue(`INSERT INTO events (seq, canonical, hash, sealed)
+			SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bytea[])`, seqs, canon, hashes, sealed)
+		t.events = t.events[:0]
+	}
+	if len(t.indexSeqs) > 0 {
+		b.Queue(`INSERT INTO contact_events (subject, seq)
+			SELECT * FROM unnest($1::bytea[], $2::bigint[])`, t.indexSubjects, t.indexSeqs)
+		t.indexSubjects, t.indexSeqs = nil, nil
+	}
+	b.QueuedQueries = append(b.QueuedQueries, t.queued.QueuedQueries...)
+	t.queued = pgx.Batch{}
+	if err := t.tx.SendBatch(t.ctx, &b).Close(); err != nil {
+		t.flushErr = err
+		return t.db(err)
+	}
+	return nil
+}
+
+// db remembers err as the last error from the server and returns it.
+func (t *Tx) db(err error) error {
+	if err != nil {
+		t.dbErr = err
+	}
+	return err
+}
+
+// exec runs one statement after the held-back writes.
+func (t *Tx) exec(sql string, args ...any) (pgconn.CommandTag, error) {
+	if err := t.flush(); err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	tag, err := t.tx.Exec(t.ctx, sql, args...)
+	return tag, t.db(err)
+}
+
+// query runs a query after the held-back writes.
+func (t *Tx) query(sql string, args ...any) (pgx.Rows, error) {
+	if err := t.flush(); err != nil {
+		return nil, err
+	}
+	rows, err := t.tx.Query(t.ctx, sql, args...)
+	return rows, t.db(err)
+}
+
+// queryRow runs a one-row query after the held-back writes; Scan reports
+// an error of either.
+func (t *Tx) queryRow(sql string, args ...any) pgx.Row {
+	if err := t.flush(); err != nil {
+		return errRow{err}
+	}
+	return trackedRow{t, t.tx.QueryRow(t.ctx, sql, args...)}
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+// trackedRow notes a server error met by Scan (no rows is not one).
+type trackedRow struct {
+	t   *Tx
+	row pgx.Row
+}
+
+func (r trackedRow) Scan(dest ...any) error {
+	err := r.row.Scan(dest...)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		r.t.db(err)
+	}
+	return err
+}
+
+// nonEmpty is nil for an empty slice: the bbolt store never tells an empty
+// value from a missing one, and neither may this one.
+func nonEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }
 
 // IsURL tells whether target names a PostgreSQL database rather than a file.
