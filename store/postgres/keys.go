@@ -71,9 +71,10 @@ func (s *Store) EnsureSecret(name string, generate func() ([]byte, error)) ([]by
 	return s.Secret(name)
 }
 
-// PutSecret stores a secret.
+// PutSecret stores a secret. Other processes hear it as a settings
+// change: the link-code keys they cache are secrets.
 func (s *Store) PutSecret(name string, v []byte) error {
-	return s.inTx("", func(tx pgx.Tx) error {
+	return s.inTx(store.ChangeSettings, func(tx pgx.Tx) error {
 		_, err := tx.Exec(context.Background(), `INSERT INTO secrets (name, value) VALUES ($1, $2)
 			ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, nonNil(v))
 		return err

@@ -104,7 +104,7 @@ func TestKeysAndSettingsNotifyOtherProcesses(t *testing.T) {
 		{"delete key", func() error { return s.DeleteAPIKey("k") }, store.ChangeAPIKeys},
 		{"delete missing key", func() error { return s.DeleteAPIKey("k") }, ""},
 		{"put setting", func() error { return s.PutSetting("x", []byte("1")) }, store.ChangeSettings},
-		{"put secret", func() error { return s.PutSecret("x", []byte("1")) }, ""},
+		{"put secret (link-code keys are secrets)", func() error { return s.PutSecret("x", []byte("1")) }, store.ChangeSettings},
 	})
 	if err := s.DeleteAPIKey("k"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("DeleteAPIKey of a deleted key = %v", err)

@@ -19,14 +19,23 @@ import (
 // (the row is locked until commit) and a rolled-back write gives its
 // serial back, as bbolt's bucket sequence does.
 func (t *Tx) NextLinkSerial() (uint64, error) {
-	var serial int64
-	if err := t.queryRow(`UPDATE counters SET value = value + 1 WHERE name = 'link_serial' RETURNING value`).Scan(&serial); err != nil {
+	serial, err := t.nextCounter("link_serial")
+	if err != nil {
 		return 0, err
 	}
 	if serial > store.MaxLinkSerial {
 		return 0, store.ErrLinkSerialsExhausted
 	}
 	return uint64(serial), nil
+}
+
+// nextCounter adds one to a counter row and returns it, locking the row
+// until the transaction ends. No held-back write touches a counter that
+// is read back, so they are not flushed first: one round trip, not two.
+func (t *Tx) nextCounter(name string) (int64, error) {
+	var v int64
+	err := trackedRow{t, t.tx.QueryRow(t.ctx, `UPDATE counters SET value = value + 1 WHERE name = $1 RETURNING value`, name)}.Scan(&v)
+	return v, err
 }
 
 // PutLink inserts or replaces a link record; its source and campaign are
@@ -114,10 +123,10 @@ func (s *Store) Link(id string) (store.Link, error) {
 }
 
 // selectLink reads links with their scan counts and the scan mark, all
-// from one snapshot (one statement).
-const selectLink = `SELECT l.record, coalesce(c.scans, 0), m.value
-	FROM links l LEFT JOIN link_scans c ON c.id = l.id
-	CROSS JOIN (SELECT value FROM counters WHERE name = 'scan_mark') m`
+// from one snapshot (one statement). The count is looked up per link read
+// (a join would let the planner walk link_scans from its start).
+const selectLink = `SELECT l.record, coalesce((SELECT c.scans FROM link_scans c WHERE c.id = l.id), 0), m.value
+	FROM links l CROSS JOIN (SELECT value FROM counters WHERE name = 'scan_mark') m`
 
 type row interface{ Scan(dest ...any) error }
 
@@ -145,6 +154,25 @@ func (s *Store) Links(f store.LinkFilter) ([]store.Link, error) {
 	if !isKey(f.Source) || !isKey(f.Campaign) {
 		return nil, nil // no stored link has such a source or campaign
 	}
+	sql, args := linksQuery(f)
+	rows, err := s.pool.Query(context.Background(), sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Link
+	for rows.Next() {
+		l, err := scanLink(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// linksQuery is the statement reading one page of links.
+func linksQuery(f store.LinkFilter) (string, []any) {
 	var where []string
 	var args []any
 	arg := func(v any) string {
@@ -167,20 +195,7 @@ func (s *Store) Links(f store.LinkFilter) ([]store.Link, error) {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}
 	sql += " ORDER BY l.id LIMIT " + arg(f.Limit)
-	rows, err := s.pool.Query(context.Background(), sql, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Link
-	for rows.Next() {
-		l, err := scanLink(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	return out, rows.Err()
+	return sql, args
 }
 
 // afterBound is a text with the same links after it as after: a page

@@ -104,8 +104,8 @@ func (t *Tx) EnqueueDelivery(d *store.Delivery) error {
 	if !isKey(d.SubscriptionID) {
 		return errNotText
 	}
-	var num int64
-	if err := t.queryRow(`UPDATE counters SET value = value + 1 WHERE name = 'delivery_num' RETURNING value`).Scan(&num); err != nil {
+	num, err := t.nextCounter("delivery_num")
+	if err != nil {
 		return err
 	}
 	d.Num, d.ID, d.Status = uint64(num), "msg_"+strconv.FormatInt(num, 10), store.DeliveryPending

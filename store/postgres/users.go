@@ -126,12 +126,16 @@ func (s *Store) DeleteSessions(drop func(store.Session) bool) (int, error) {
 
 // AppendAudit stores an entry with the next sequence number and returns
 // it. The counter row is locked until commit, so entries are numbered
-// 1, 2, … in commit order across processes.
+// 1, 2, … in commit order across processes. The number also passes the
+// last one stored (one index probe), so entries copied in with their
+// numbers are never overwritten, whatever the counter was left at.
 func (s *Store) AppendAudit(e store.AuditEntry) (store.AuditEntry, error) {
 	err := s.inTx("", func(tx pgx.Tx) error {
 		ctx := context.Background()
 		var seq int64
-		if err := tx.QueryRow(ctx, `UPDATE counters SET value = value + 1 WHERE name = 'audit_seq' RETURNING value`).Scan(&seq); err != nil {
+		if err := tx.QueryRow(ctx, `UPDATE counters
+			SET value = greatest(value, (SELECT coalesce(max(seq), 0) FROM admin_audit)) + 1
+			WHERE name = 'audit_seq' RETURNING value`).Scan(&seq); err != nil {
 			return err
 		}
 		e.Seq = uint64(seq)

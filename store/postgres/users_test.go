@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"testing"
 
 	"github.com/consentry/consentry/store"
@@ -73,4 +74,18 @@ func TestUsersSessionsAuditMatchBbolt(t *testing.T) {
 		{"before far", func(b store.Backend) any { return answer(b.AuditLog(1<<63+5, 2)) }, nil},
 		{"default limit", func(b store.Backend) any { return answer(b.AuditLog(0, 0)) }, nil},
 	})
+}
+
+// Entries copied in with their numbers (a migration) are continued from,
+// even when the counter was not moved past them.
+func TestAppendAuditContinuesAfterCopiedEntries(t *testing.T) {
+	s := newTestStore(t)
+	_, err := s.pool.Exec(context.Background(), `INSERT INTO admin_audit (seq, record) VALUES (1, '{"seq":1}'), (7, '{"seq":7}')`)
+	mustf(t, err, "copy entries in")
+	for _, want := range []uint64{8, 9} {
+		e, err := s.AppendAudit(store.AuditEntry{Actor: "key:k", Action: "keys.create"})
+		if err != nil || e.Seq != want {
+			t.Fatalf("AppendAudit = seq %d, %v; want %d", e.Seq, err, want)
+		}
+	}
 }

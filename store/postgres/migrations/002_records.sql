@@ -33,7 +33,8 @@ CREATE TABLE settings (
 );
 
 -- Links page in id order (ids sort in creation order), optionally within
--- one source or campaign: each filter has an index ending in the id.
+-- one source, one campaign or both: each filter has an index ending in the
+-- id, so a page reads its own rows in order.
 CREATE TABLE links (
     id       text COLLATE "C" PRIMARY KEY,
     source   text COLLATE "C" NOT NULL,
@@ -42,6 +43,7 @@ CREATE TABLE links (
 );
 CREATE INDEX links_by_source ON links (source, id);
 CREATE INDEX links_by_campaign ON links (campaign, id) WHERE campaign <> '';
+CREATE INDEX links_by_campaign_source ON links (campaign, source, id) WHERE campaign <> '';
 
 -- Scan counts apart from the records: a counted scan rewrites a narrow
 -- row, not the link's JSON.
