@@ -69,7 +69,7 @@ func rewriteLegacy(t *testing.T, path string) int {
 			for _, c := range k {
 				seq = seq<<8 | uint64(c)
 			}
-			rec, err := store.DecodeEventValue(seq, v, prev)
+			rec, err := store.DecodeStoredEventValue(b, seq, v, prev)
 			if err != nil {
 				return err
 			}

@@ -160,7 +160,13 @@ func (w *compactWriter) commit() error {
 }
 
 func (w *compactWriter) copyBucket(path [][]byte, b *bolt.Bucket, st *CompactStats) error {
-	if _, err := w.bucket(path, 0.9); err != nil { // empty buckets too
+	nb, err := w.bucket(path, 0.9) // empty buckets too
+	if err != nil {
+		return err
+	}
+	// Ids drawn from a bucket's sequence (links, notice ids, the outbox)
+	// must go on from where they were, never start again.
+	if err := nb.SetSequence(b.Sequence()); err != nil {
 		return err
 	}
 	return b.ForEach(func(k, v []byte) error {
@@ -177,6 +183,11 @@ func (w *compactWriter) copyEvents(b *bolt.Bucket, st *CompactStats) error {
 	if _, err := w.bucket(path, 1.0); err != nil {
 		return err
 	}
+	// A file from before notice ids has no table: the new file gets one.
+	// (A file that has one copied it already: buckets come in name order.)
+	if _, err := w.bucket([][]byte{bucketEventNotices}, 0.9); err != nil {
+		return err
+	}
 	var prev [32]byte
 	var prevSeq uint64
 	c := b.Cursor()
@@ -188,7 +199,7 @@ func (w *compactWriter) copyEvents(b *bolt.Bucket, st *CompactStats) error {
 		if seq != prevSeq+1 {
 			return fmt.Errorf("event %d follows event %d: events are missing", seq, prevSeq)
 		}
-		rec, err := decodeEvent(seq, v, fixedPrev(prev))
+		rec, err := decodeEventIn(b, seq, v, fixedPrev(prev))
 		if err != nil {
 			return fmt.Errorf("event %d: %w", seq, err)
 		}
@@ -200,8 +211,15 @@ func (w *compactWriter) copyEvents(b *bolt.Bucket, st *CompactStats) error {
 		}
 		// What is written must read back byte for byte before it replaces
 		// the only copy the new file will have.
-		enc := encodeEvent(rec, prev)
-		again, err := decodeEvent(seq, enc, fixedPrev(prev))
+		out, err := w.bucket(path, 1.0)
+		if err != nil {
+			return err
+		}
+		enc, err := encodeEventWith(rec, prev, noticesOf(out))
+		if err != nil {
+			return err
+		}
+		again, err := decodeEventIn(out, seq, enc, fixedPrev(prev))
 		if err != nil || !bytes.Equal(again.Canonical, rec.Canonical) || again.Hash != rec.Hash || !bytes.Equal(again.Sealed, rec.Sealed) {
 			return fmt.Errorf("event %d does not survive re-encoding (%v)", seq, err)
 		}

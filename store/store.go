@@ -39,7 +39,7 @@ var (
 	bucketWidgets       = []byte("widgets")        // widget id → Widget JSON
 
 	allBuckets = [][]byte{bucketMeta, bucketEvents, bucketContacts, bucketContactEvents, bucketNotices, bucketMessages, bucketAPIKeys,
-		bucketSettings, bucketSecrets, bucketLinks, bucketLinkScans, bucketWidgets}
+		bucketSettings, bucketSecrets, bucketLinks, bucketLinkScans, bucketWidgets, bucketEventNotices}
 
 	keyHead = []byte("head")
 )
