@@ -399,8 +399,8 @@ func (s *Store) ContactStates(subjects [][]byte, fn func(i int, state, suppressi
 		b := tx.Bucket(bucketContacts)
 		select {
 		case <-s.warmed:
-			// The whole tree has been asked for: asking again for the leaves
-			// of this call would only cost time (half of a warm call's).
+			// The whole tree has been read: asking again for the leaves of
+			// this call would only cost time (half of a warm call's).
 		default:
 			prefetchLeaves(tx, b, subjects, s.db.Path()) // warm.go
 		}

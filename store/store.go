@@ -66,7 +66,7 @@ type Store struct {
 	// ScrubFreePages, which must know no reader still sees freed pages.
 	readers sync.RWMutex
 
-	warmed    chan struct{} // closed when the contacts read-ahead is requested (warm.go)
+	warmed    chan struct{} // closed when the contacts read-ahead has read the tree (warm.go)
 	warmPages atomic.Int64  // pages it asked for
 }
 

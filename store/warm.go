@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"io"
 	"os"
@@ -145,8 +146,71 @@ func (s *Store) warmContacts(path string) {
 	}); err != nil || len(runs) == 0 {
 		return
 	}
-	adviseWillNeed(f, runs, pageSize)
 	s.warmPages.Store(int64(sumRuns(runs)))
+	readInOrder(f, coalesceRuns(runs, warmGapPages), pageSize, s.stopped) // Close stops it
+}
+
+// Measured on this machine's disk (virtio, with O_DIRECT): one 4 KiB read
+// at a time runs at about 6,000 reads/s, 32 at a time at about 28,000;
+// reading in order runs at about 700 MB/s, 175,000 pages/s. A live file's
+// contacts pages lie between events pages all over it (both trees grow by
+// copy-on-write into whatever pages are free), so the warm-up reads
+// through short gaps rather than asking for each page on its own.
+const (
+	// warmGapPages: a gap of up to this many pages between two pages of
+	// the tree is read through (64 KiB cost less than one more request).
+	warmGapPages = 16
+	// warmAheadBytes is how far ahead of what it has read the warm-up
+	// keeps the kernel reading. Bounded, so a check that comes meanwhile
+	// (its leaves asked for by prefetchLeaves) waits behind at most this
+	// much of the warm-up's reading, not behind all of it.
+	warmAheadBytes = 8 << 20
+)
+
+// coalesceRuns sorts runs by page and merges those less than gap pages
+// apart.
+func coalesceRuns(runs []pageRun, gap uint64) []pageRun {
+	sorted := slices.Clone(runs)
+	slices.SortFunc(sorted, func(a, b pageRun) int { return cmp.Compare(a.first, b.first) })
+	var out []pageRun
+	for _, r := range sorted {
+		if n := len(out); n > 0 && r.first <= out[n-1].first+out[n-1].n+gap {
+			out[n-1].n = max(out[n-1].n, r.first+r.n-out[n-1].first)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// readInOrder reads the runs (sorted by page) into the page cache: the
+// kernel is asked for up to warmAheadBytes ahead (WILLNEED), and each run
+// is then read, which waits for it. The descriptor is marked FADV_RANDOM so
+// the kernel's own read-ahead does not read past the runs.
+func readInOrder(f *os.File, runs []pageRun, pageSize uint64, stop <-chan struct{}) {
+	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_RANDOM)
+	buf := make([]byte, 256<<10)
+	asked, askedBytes, readBytes := 0, uint64(0), uint64(0)
+	for i, r := range runs {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		for asked < len(runs) && (asked <= i || askedBytes-readBytes < warmAheadBytes) {
+			adviseWillNeed(f, runs[asked:asked+1], pageSize)
+			askedBytes += runs[asked].n * pageSize
+			asked++
+		}
+		for off, end := r.first*pageSize, (r.first+r.n)*pageSize; off < end; {
+			n := min(uint64(len(buf)), end-off)
+			if _, err := f.ReadAt(buf[:n], int64(off)); err != nil {
+				return // past the end (the file shrank? it never does) or unreadable: only a hint
+			}
+			off += n
+		}
+		readBytes += r.n * pageSize
+	}
 }
 
 func sumRuns(runs []pageRun) uint64 {
@@ -158,7 +222,7 @@ func sumRuns(runs []pageRun) uint64 {
 }
 
 // WarmDone is closed once the background read-ahead of the contacts tree
-// that Open started has been requested.
+// that Open started has read it.
 func (s *Store) WarmDone() <-chan struct{} { return s.warmed }
 
 // coldPages collects the pages event values were read from, so they can
