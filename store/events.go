@@ -171,7 +171,7 @@ func getEvent(tx *bolt.Tx, seq uint64) (EventRecord, error) {
 //
 // Compact (written since format 1 of the compact encoding):
 //
-//	0x00 ‖ 0x01 ‖ flags ‖ [hash (32)] ‖ [at (8)] ‖ [uvarint notice id ‖
+//	0x00 ‖ 0x01 ‖ flags ‖ [hash (32)] ‖ [at (8 or 5)] ‖ [uvarint notice id ‖
 //	uvarint offset] ‖ uvarint len(body) ‖ body ‖ sealed
 //
 // where body is the canonical bytes without what the flags say was
@@ -205,7 +205,16 @@ const (
 	eventHashStored     = 16
 	eventPackedAt       = 32
 	eventNoticeRef      = 64 // since the notice id table (event_notices.go)
-	eventKnownFlags     = eventStrippedPrefix | eventStrippedPrev | eventHexPacked | eventCompressed | eventHashStored | eventPackedAt | eventNoticeRef
+	// With eventPackedAt: the time is 5 bytes of milliseconds since
+	// atEpochMillis instead of 8 of nanoseconds (every time the ledger
+	// writes is a whole millisecond). This is the last bit of the flags
+	// byte: a flag after it needs a new format (eventFormatCompact+1).
+	eventAtMillis   = 128
+	eventKnownFlags = eventStrippedPrefix | eventStrippedPrev | eventHexPacked | eventCompressed | eventHashStored | eventPackedAt | eventNoticeRef | eventAtMillis
+
+	// atEpochMillis is 2020-01-01T00:00:00Z in Unix milliseconds; 5 bytes
+	// of milliseconds after it last until 2054.
+	atEpochMillis = 1577836800000
 
 	// hashEvery is how often a compact event keeps its hash (see above).
 	hashEvery = 64
@@ -226,6 +235,9 @@ func encodeEventWith(rec EventRecord, prev [32]byte, notices noticeIDs) ([]byte,
 	at, body, packedAt := stripAt(body)
 	if packedAt {
 		flags |= eventPackedAt
+		if ms := at / 1e6; at%1e6 == 0 && ms >= atEpochMillis && ms-atEpochMillis < 1<<40 {
+			flags |= eventAtMillis
+		}
 	}
 	var noticeID, noticeOff uint64
 	if notices != nil {
@@ -261,7 +273,11 @@ func encodeEventWith(rec EventRecord, prev [32]byte, notices noticeIDs) ([]byte,
 	if storeHash {
 		b = append(b, rec.Hash[:]...)
 	}
-	if packedAt {
+	switch {
+	case flags&eventAtMillis != 0:
+		ms := at/1e6 - atEpochMillis
+		b = append(b, byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms))
+	case packedAt:
 		b = binary.BigEndian.AppendUint64(b, at)
 	}
 	if flags&eventNoticeRef != 0 {
@@ -420,11 +436,20 @@ func (d *eventDecoder) decode(seq uint64, v []byte, prev prevHashFunc) (EventRec
 		rest = rest[32:]
 	}
 	var at uint64
-	if flags&eventPackedAt != 0 {
+	switch flags & (eventPackedAt | eventAtMillis) {
+	case eventPackedAt:
 		if len(rest) < 8 {
 			return EventRecord{}, errCorruptEvent
 		}
 		at, rest = binary.BigEndian.Uint64(rest), rest[8:]
+	case eventPackedAt | eventAtMillis:
+		if len(rest) < 5 {
+			return EventRecord{}, errCorruptEvent
+		}
+		ms := uint64(rest[0])<<32 | uint64(rest[1])<<24 | uint64(rest[2])<<16 | uint64(rest[3])<<8 | uint64(rest[4])
+		at, rest = (ms+atEpochMillis)*1e6, rest[5:]
+	case eventAtMillis:
+		return EventRecord{}, errCorruptEvent
 	}
 	var notice [32]byte
 	var noticeOff uint64
