@@ -54,6 +54,7 @@ func cmdColdStart(args []string) error {
 	settle := fs.Duration("settle", 0, "pause between /readyz and the first bulk check (0: none, as a restart under traffic)")
 	exports := fs.Bool("exports", true, "time the cold and warm exports")
 	from := fs.String("from", "", "only rewrite the -md section from the last coldstart result in this results file")
+	seedOnly := fs.Bool("seed-only", false, "seed the ledger (and report its bytes) and stop: restarts can be timed later, when the machine is quiet")
 	compact := fs.Bool("compact", false, "then `consentry compact` the file into a copy, report its bytes and time one more restart on it")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -85,6 +86,12 @@ func cmdColdStart(args []string) error {
 	keys, err := seedColdStart(*db, *n, *writers, &res)
 	if err != nil {
 		return err
+	}
+	if *seedOnly {
+		for _, k := range sortedKeys(res.Metrics) {
+			fmt.Fprintf(os.Stderr, "   %-34s %14.2f\n", k, res.Metrics[k])
+		}
+		return nil
 	}
 	for round := 1; round <= *rounds; round++ {
 		prefix := ""
