@@ -207,6 +207,28 @@ func eventValueFlags(t *testing.T, path string) []byte {
 	return flags
 }
 
+// contactRecordFlags reads the flags byte of every contact record.
+func contactRecordFlags(t *testing.T, path string) []byte {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var flags []byte
+	db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("contacts")).ForEach(func(k, v []byte) error {
+			flags = append(flags, v[0])
+			return nil
+		})
+	})
+	return flags
+}
+
+// recordKey32Flag marks a contact record of the compact layout whose key is
+// 32 bytes (store/contact_codec.go: recordKey32).
+const recordKey32Flag = 4
+
 // noticeRefFlag is the flag of a compact event value that keeps a notice
 // id instead of the notice hash (store/events.go: eventNoticeRef).
 const noticeRefFlag = 64
@@ -261,6 +283,16 @@ func TestUpgradeCompactRelease(t *testing.T) {
 	}
 	if stats.Events != 154 || stats.Head.Seq != 154 {
 		t.Fatalf("compact stats %+v", stats)
+	}
+	for _, f := range contactRecordFlags(t, path)[:1] {
+		if f&recordKey32Flag != 0 {
+			t.Fatal("the release's first contact record is already in the compact layout")
+		}
+	}
+	for i, f := range contactRecordFlags(t, compacted) {
+		if f&1 != 0 && f&recordKey32Flag == 0 { // has a key, and its length is still written
+			t.Fatalf("contact record %d of the compacted file is in the old layout (flags %08b)", i, f)
+		}
 	}
 	refs := 0
 	for _, f := range eventValueFlags(t, compacted) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -174,8 +175,30 @@ func (w *compactWriter) copyBucket(path [][]byte, b *bolt.Bucket, st *CompactSta
 			return w.copyBucket(append(path[:len(path):len(path)], k), b.Bucket(k), st)
 		}
 		st.KeysCopied++
+		if len(path) == 1 && bytes.Equal(path[0], bucketContacts) {
+			var err error
+			if v, err = recompactRecord(v); err != nil {
+				return fmt.Errorf("contact %x: %w", k, err)
+			}
+		}
 		return w.put(path, 0.9, k, v)
 	})
+}
+
+// recompactRecord writes a contact record in the current layout (records of
+// older releases take more bytes), checking it reads back the same.
+func recompactRecord(v []byte) ([]byte, error) {
+	r, err := decodeRecord(v, true)
+	if err != nil {
+		return nil, err
+	}
+	enc := r.encode()
+	again, err := decodeRecord(enc, false)
+	if err != nil || !bytes.Equal(again.key, r.key) || !bytes.Equal(again.state, r.state) || !bytes.Equal(again.suppression, r.suppression) ||
+		!slices.Equal(again.events, r.events) || again.overflow != r.overflow || (again.key == nil) != (r.key == nil) {
+		return nil, fmt.Errorf("the record does not survive re-encoding (%v)", err)
+	}
+	return enc, nil
 }
 
 func (w *compactWriter) copyEvents(b *bolt.Bucket, st *CompactStats) error {
