@@ -258,8 +258,8 @@ func TestCoalesceRuns(t *testing.T) {
 		gap  uint64
 		want []pageRun
 	}{
-		{nil, 16, nil},
-		{[]pageRun{{100, 1}, {10, 2}}, 16, []pageRun{{10, 2}, {100, 1}}},                     // sorted, too far apart
+		{nil, warmGapPages, nil},
+		{[]pageRun{{100, 1}, {10, 2}}, warmGapPages, []pageRun{{10, 2}, {100, 1}}},                     // sorted, too far apart
 		{[]pageRun{{30, 1}, {10, 2}}, 18, []pageRun{{10, 21}}},                               // gap of 18 read through
 		{[]pageRun{{30, 1}, {10, 2}}, 17, []pageRun{{10, 2}, {30, 1}}},                       // gap of 18 skipped
 		{[]pageRun{{10, 10}, {12, 2}, {19, 5}}, 0, []pageRun{{10, 14}}},                      // overlapping and touching
