@@ -252,6 +252,13 @@ func TestEventReaderMatchesEvents(t *testing.T) {
 	}
 }
 
+func TestSplitRuns(t *testing.T) {
+	got := splitRuns([]pageRun{{10, 5}, {100, 1}, {200, 4}}, 2)
+	if want := []pageRun{{10, 2}, {12, 2}, {14, 1}, {100, 1}, {200, 2}, {202, 2}}; !slices.Equal(got, want) {
+		t.Fatalf("splitRuns = %v, want %v", got, want)
+	}
+}
+
 func TestCoalesceRuns(t *testing.T) {
 	for _, tc := range []struct {
 		in   []pageRun
@@ -259,7 +266,7 @@ func TestCoalesceRuns(t *testing.T) {
 		want []pageRun
 	}{
 		{nil, warmGapPages, nil},
-		{[]pageRun{{100, 1}, {10, 2}}, warmGapPages, []pageRun{{10, 2}, {100, 1}}},                     // sorted, too far apart
+		{[]pageRun{{100, 1}, {10, 2}}, warmGapPages, []pageRun{{10, 2}, {100, 1}}},           // sorted, too far apart
 		{[]pageRun{{30, 1}, {10, 2}}, 18, []pageRun{{10, 21}}},                               // gap of 18 read through
 		{[]pageRun{{30, 1}, {10, 2}}, 17, []pageRun{{10, 2}, {30, 1}}},                       // gap of 18 skipped
 		{[]pageRun{{10, 10}, {12, 2}, {19, 5}}, 0, []pageRun{{10, 14}}},                      // overlapping and touching
