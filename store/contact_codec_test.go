@@ -38,6 +38,13 @@ func TestCompactContactRecord(t *testing.T) {
 		if _, err := decodeRecord(v[:n], true); err == nil {
 			t.Fatalf("the record cut to %d of %d bytes decoded", n, len(v))
 		}
+		if _, err := decodeRecordState(v[:n], false, false); err == nil {
+			t.Fatalf("the record cut to %d of %d bytes decoded (key only)", n, len(v))
+		}
+	}
+	// Read for its key only, the state stays compressed (not decoded).
+	if got, err := decodeRecordState(v, false, false); err != nil || !bytes.Equal(got.key, key) || got.state != nil || !slices.Equal(got.events, r.events) {
+		t.Fatalf("key only: %+v, %v", got, err)
 	}
 	// The layout every release before wrote: flags, key length, key, state
 	// length, state, suppression length, count, seqs.

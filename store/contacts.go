@@ -89,6 +89,13 @@ func (r *contactRecord) encode() []byte {
 // decodeRecord reads a record; with copyOut it copies everything out of v
 // (which bbolt owns), otherwise the slices are valid only as long as v.
 func decodeRecord(v []byte, copyOut bool) (contactRecord, error) {
+	return decodeRecordState(v, copyOut, true)
+}
+
+// decodeRecordState is decodeRecord that leaves a compressed state
+// compressed (r.state nil) unless wantState: an export looks up the keys
+// of millions of contacts and needs nothing else.
+func decodeRecordState(v []byte, copyOut, wantState bool) (contactRecord, error) {
 	var r contactRecord
 	if len(v) == 0 || v[0]&^recordKnownFlags != 0 {
 		return r, errBadRecord
@@ -134,14 +141,17 @@ func decodeRecord(v []byte, copyOut bool) (contactRecord, error) {
 				return r, errBadRecord
 			}
 		} else {
-			if n > uint64(len(v)) {
+			if n == 0 || n > uint64(len(v)) {
 				return r, errBadRecord
 			}
-			state, err := stateCoder.decompress(nil, v[:n]) // a copy whatever copyOut says
-			if err != nil || len(state) == 0 {
-				return r, errBadRecord
+			if wantState {
+				state, err := stateCoder.decompress(nil, v[:n]) // a copy whatever copyOut says
+				if err != nil || len(state) == 0 {
+					return r, errBadRecord
+				}
+				r.state = state
 			}
-			r.state, v = state, v[n:]
+			v = v[n:]
 		}
 	} else if flags&(recordKey32|recordStatePacked) != 0 {
 		return r, errBadRecord
@@ -440,9 +450,12 @@ func (s *Store) ContactKeys(subjects [][]byte) (map[string][]byte, error) {
 			if i > 0 && bytes.Equal(subj, sorted[i-1]) {
 				continue
 			}
-			r, err := readRecord(b, subj, false)
-			if err != nil {
-				return err
+			var r contactRecord
+			if v := b.Get(subj); v != nil {
+				var err error
+				if r, err = decodeRecordState(v, false, false); err != nil {
+					return err
+				}
 			}
 			if r.key != nil {
 				if cap(keys)-len(keys) < len(r.key) {
