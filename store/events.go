@@ -490,7 +490,7 @@ func (d *eventDecoder) decode(seq uint64, v []byte, prev prevHashFunc) (EventRec
 	canonical := d.arena[len(d.arena):len(d.arena)]
 	room := cap(canonical)
 	if flags&eventStrippedPrefix != 0 {
-		canonical = append(canonical, canonicalPrefix(seq)...)
+		canonical = appendCanonicalPrefix(canonical, seq)
 	}
 	bodyAt := len(canonical)
 	if flags&eventHexPacked != 0 {
@@ -523,7 +523,7 @@ func (d *eventDecoder) decode(seq uint64, v []byte, prev prevHashFunc) (EventRec
 		if err != nil {
 			return EventRecord{}, err
 		}
-		canonical = append(canonical[:len(canonical)-1], canonicalSuffix(h)...)
+		canonical = appendCanonicalSuffix(canonical[:len(canonical)-1], h)
 	}
 	if cap(canonical) == room { // built in place (appending never had to move it): keep it
 		d.arena = d.arena[:len(d.arena)+len(canonical)]
