@@ -160,8 +160,13 @@ func sampleResidual(canonical []byte) []byte {
 	return canonical
 }
 
-func canonicalPrefix(seq uint64) []byte {
-	b := make([]byte, 0, 48)
+func canonicalPrefix(seq uint64) []byte { return appendCanonicalPrefix(make([]byte, 0, 48), seq) }
+
+func canonicalSuffix(prev [32]byte) []byte { return appendCanonicalSuffix(make([]byte, 0, 80), prev) }
+
+// appendCanonicalPrefix and appendCanonicalSuffix write in place what
+// decoding puts back (no allocation per exported event).
+func appendCanonicalPrefix(b []byte, seq uint64) []byte {
 	b = append(b, `{"id":"evt_`...)
 	b = strconv.AppendUint(b, seq, 10)
 	b = append(b, `","seq":`...)
@@ -169,8 +174,7 @@ func canonicalPrefix(seq uint64) []byte {
 	return append(b, ',')
 }
 
-func canonicalSuffix(prev [32]byte) []byte {
-	b := make([]byte, 0, 80)
+func appendCanonicalSuffix(b []byte, prev [32]byte) []byte {
 	b = append(b, `,"prev_hash":"`...)
 	b = hex.AppendEncode(b, prev[:])
 	return append(b, `"}`...)
