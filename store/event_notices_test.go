@@ -98,7 +98,7 @@ func TestNoticeIDsInTheStore(t *testing.T) {
 	notices := [][32]byte{testNoticeSum, sha256.Sum256([]byte("Aceito.")), testNoticeSum}
 	var want [][]byte
 	for i := 0; i < 3*hashEvery; i++ {
-		err := st.Write(func(tx *Tx) error {
+		err := st.Write(func(tx WriteTx) error {
 			_, err := tx.AppendEvent(func(seq uint64, prev [32]byte) ([]byte, []byte, []byte, error) {
 				c := ledgerEvent(seq, notices[i%len(notices)], prev)
 				want = append(want, c)
@@ -142,7 +142,7 @@ func TestNoticeIDsInTheStore(t *testing.T) {
 	}
 	check(st)
 	// Resealing (erasure) keeps the id.
-	if err := st.Write(func(tx *Tx) error { return tx.ResealEvent(5, nil) }); err != nil {
+	if err := st.Write(func(tx WriteTx) error { return tx.ResealEvent(5, nil) }); err != nil {
 		t.Fatal(err)
 	}
 	check(st)
@@ -158,7 +158,7 @@ func TestNoticeIDsInTheStore(t *testing.T) {
 	defer cp.Close()
 	check(cp)
 	// A third notice gets the next id, not one already given.
-	err = cp.Write(func(tx *Tx) error {
+	err = cp.Write(func(tx WriteTx) error {
 		_, err := tx.AppendEvent(func(seq uint64, prev [32]byte) ([]byte, []byte, []byte, error) {
 			c := ledgerEvent(seq, sha256.Sum256([]byte("Sí.")), prev)
 			want = append(want, c)

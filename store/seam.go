@@ -99,7 +99,7 @@ type Backend interface {
 	// ScrubFreePages makes erased bytes unreadable in the database's free
 	// space and returns how many pages it cleared; SpaceUsage reports the
 	// bytes each kind of record takes; WarmDone is closed once what checks
-	// read has been asked into memory.
+	// read is in memory.
 	Backup(w io.Writer) (int64, error)
 	ScrubFreePages() (int, error)
 	SpaceUsage() (map[string]BucketSpace, error)
