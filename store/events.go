@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -29,7 +28,11 @@ type EventBuilder func(seq uint64, prev [32]byte) (canonical, sealed, subject []
 func (t *Tx) Head() Head { return t.head }
 
 // AppendEvent appends the next event of the chain.
-func (t *Tx) AppendEvent(build EventBuilder) (EventRecord, error) {
+func (t *Tx) AppendEvent(build EventBuilder) (EventRecord, error) { return t.appendEvent(build, nil) }
+
+// appendEvent is AppendEvent with the event's body, when pre holds it,
+// already in the form it is stored in (events_prepared.go).
+func (t *Tx) appendEvent(build EventBuilder, pre *PreparedBody) (EventRecord, error) {
 	seq := t.head.Seq + 1
 	canonical, sealed, subject, err := build(seq, t.head.Hash)
 	if err != nil {
@@ -41,7 +44,7 @@ func (t *Tx) AppendEvent(build EventBuilder) (EventRecord, error) {
 	// default (half full) makes the ledger twice the size on disk and the
 	// export read twice the pages.
 	events.FillPercent = 1.0
-	if err := events.Put(seqKey(seq), encodeEvent(rec, t.head.Hash)); err != nil {
+	if err := events.Put(seqKey(seq), encodePreparedEvent(rec, t.head.Hash, pre)); err != nil {
 		return EventRecord{}, err
 	}
 	if len(subject) > 0 {
@@ -200,7 +203,11 @@ const (
 
 // encodeEvent writes rec in the compact layout; prev is the hash of event
 // rec.Seq-1 (zero for the first).
-func encodeEvent(rec EventRecord, prev [32]byte) []byte {
+func encodeEvent(rec EventRecord, prev [32]byte) []byte { return encodePreparedEvent(rec, prev, nil) }
+
+// encodePreparedEvent is encodeEvent taking the stored form of the body
+// from pre when pre was made from the very same body.
+func encodePreparedEvent(rec EventRecord, prev [32]byte, pre *PreparedBody) []byte {
 	stripPrefix, stripPrev, body := stripCanonical(rec.Seq, rec.Canonical, prev)
 	var flags byte
 	at, body, packedAt := stripAt(body)
@@ -213,12 +220,8 @@ func encodeEvent(rec EventRecord, prev [32]byte) []byte {
 	if stripPrev {
 		flags |= eventStrippedPrev
 	}
-	if bytes.IndexByte(body, hexMark) < 0 {
-		body, flags = packHex(body), flags|eventHexPacked
-	}
-	if z := eventCoder.compress(nil, body); len(z) < len(body) {
-		body, flags = z, flags|eventCompressed
-	}
+	bodyFlags, body := pre.encode(body)
+	flags |= bodyFlags
 	storeHash := rec.Seq%hashEvery == 0 || rec.Hash != sha256.Sum256(rec.Canonical)
 	if storeHash {
 		flags |= eventHashStored
