@@ -54,7 +54,8 @@ func encodeEventBody(body []byte) (flags byte, stored []byte) {
 	if bytes.IndexByte(body, hexMark) < 0 {
 		body, flags = packHex(body), eventHexPacked
 	}
-	if z := eventCoder.compress(nil, body); len(z) < len(body) {
+	// Sized for the usual case, shorter than its input: one allocation.
+	if z := eventCoder.compress(make([]byte, 0, len(body)), body); len(z) < len(body) {
 		body, flags = z, flags|eventCompressed
 	}
 	return flags, body

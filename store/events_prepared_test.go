@@ -147,3 +147,41 @@ func TestAppendPreparedEvent(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkEncodePrepared is what is left of an event's encoding in the
+// write goroutine once its body was prepared ("prepared"), against the
+// whole encoding there ("whole"), and the preparation itself, which runs
+// outside it ("prepare").
+func BenchmarkEncodePrepared(b *testing.B) {
+	recs := benchLedgerEvents(1024)
+	bodies := make([][]byte, len(recs))
+	pres := make([]PreparedBody, len(recs))
+	for i, r := range recs {
+		prefix, at := len(canonicalPrefix(r.Seq)), bytes.LastIndex(r.Canonical, atKey)
+		bodies[i] = append(append([]byte{'{'}, r.Canonical[prefix:at]...), '}')
+		pres[i] = PrepareEventBody(bodies[i])
+	}
+	prevOf := func(i int) (prev [32]byte) {
+		if i > 0 {
+			prev = recs[i-1].Hash
+		}
+		return prev
+	}
+	b.Run("whole", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			k := i % len(recs)
+			encodeEvent(recs[k], prevOf(k))
+		}
+	})
+	b.Run("prepared", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			k := i % len(recs)
+			encodePreparedEvent(recs[k], prevOf(k), &pres[k])
+		}
+	})
+	b.Run("prepare", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			PrepareEventBody(bodies[i%len(bodies)])
+		}
+	})
+}
