@@ -21,6 +21,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/store/backend"
+	"github.com/consentry/consentry/store/storetest"
 )
 
 // fndAdminKey is the CONSENTRY_ADMIN_KEY of every foundation test app.
@@ -33,7 +35,7 @@ const fndNotice = "Quero receber mensagens da Consentry Demo pelo WhatsApp sobre
 type fndApp struct {
 	t      testing.TB
 	dbPath string
-	st     *store.Store
+	st     store.Backend
 	svc    *Service
 	app    *fiber.App
 	closed bool
@@ -45,13 +47,13 @@ type fndApp struct {
 // fndNewApp builds the app on a fresh database; edit adjusts the config.
 func fndNewApp(t testing.TB, edit ...func(*Config)) *fndApp {
 	t.Helper()
-	dbPath := filepath.Join(t.TempDir(), "consentry.db")
+	dbPath := storetest.Target(t, filepath.Join(t.TempDir(), "consentry.db"))
 	cfg := TestConfig(dbPath)
 	cfg.AdminKey = fndAdminKey
 	for _, e := range edit {
 		e(&cfg)
 	}
-	st, err := store.Open(dbPath)
+	st, err := backend.Open(dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}

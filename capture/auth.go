@@ -46,6 +46,8 @@ type keyCache struct {
 
 // reloadKeys rebuilds the cache from the store after a change.
 func (s *Service) reloadKeys() error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
 	keys, err := s.store.APIKeys()
 	if err != nil {
 		return err

@@ -23,6 +23,7 @@ import (
 
 	"github.com/consentry/consentry/qr"
 	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/store/backend"
 )
 
 // maxBatch is the most links one POST /v1/qr/batch renders.
@@ -219,8 +220,8 @@ func (h *Handler) qrBatch(c *fiber.Ctx) error {
 // RunQR is `consentry qr`: one code to stdout or a file (--link ID or
 // --code CODE), or `consentry qr batch`: links created from a CSV and
 // written as a ZIP with manifest.csv. Offline it opens the database
-// directly (--db or CONSENTRY_DB), which works only while no server holds
-// the file; with --url it asks a running service (API key from --key or
+// directly (--db or CONSENTRY_DB), which for a bbolt file works only while
+// no server holds it; with --url it asks a running service (API key from --key or
 // CONSENTRY_API_KEY, scope links).
 func RunQR(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "batch" {
@@ -228,7 +229,7 @@ func RunQR(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet("qr", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	db := fs.String("db", firstNonEmpty(os.Getenv("CONSENTRY_DB"), "./consentry.db"), "database file ($CONSENTRY_DB)")
+	db := fs.String("db", firstNonEmpty(os.Getenv("CONSENTRY_DB"), "./consentry.db"), "database file or postgres:// URL ($CONSENTRY_DB)")
 	server, key := addServerFlags(fs)
 	linkID := fs.String("link", "", "link id (lnk_…)")
 	code := fs.String("code", "", "link code")
@@ -415,7 +416,7 @@ func fetchQR(server, key, ref string, f qrFlags) (img []byte, addr string, err e
 func runQRBatch(args []string, stdin io.Reader, stderr io.Writer) int {
 	fs := flag.NewFlagSet("qr batch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	db := fs.String("db", firstNonEmpty(os.Getenv("CONSENTRY_DB"), "./consentry.db"), "database file ($CONSENTRY_DB)")
+	db := fs.String("db", firstNonEmpty(os.Getenv("CONSENTRY_DB"), "./consentry.db"), "database file or postgres:// URL ($CONSENTRY_DB)")
 	server, key := addServerFlags(fs)
 	in := fs.String("in", "", "CSV of links to create, with a header row: source,topics[,ref,campaign,label,message,locale,expires_at,max_scans]; comma or semicolon separated (- for stdin)")
 	out := fs.String("out", "", "ZIP file to write")
@@ -639,15 +640,20 @@ func headerCount(line string, sep byte) int {
 // openServiceForCLI opens an existing database for an offline tool. It
 // keeps the stored settings: no flag or variable overrides them here.
 func openServiceForCLI(path string, stderr io.Writer) (*Service, func(), error) {
-	if _, err := os.Stat(path); err != nil {
-		return nil, nil, fmt.Errorf("%w (start the server once with this --db to create it)", err)
+	if !backend.IsURL(path) {
+		if _, err := os.Stat(path); err != nil {
+			return nil, nil, fmt.Errorf("%w (start the server once with this --db to create it)", err)
+		}
 	}
 	cfg, err := ParseServeConfig([]string{"--db", path}, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := store.Open(path)
+	st, err := backend.Open(path)
 	if err != nil {
+		if backend.IsURL(path) {
+			return nil, nil, err
+		}
 		return nil, nil, fmt.Errorf("%w (stop the server first: the tool opens the file directly)", err)
 	}
 	svc, err := NewService(st, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), stderr)

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/store/backend"
 )
 
 // lnkUnzip returns the files of a ZIP by name.
@@ -379,7 +380,7 @@ func TestRunQRBatchSpreadsheetFiles(t *testing.T) {
 
 func openLinkInDB(t *testing.T, db, id string) (store.Link, error) {
 	t.Helper()
-	st, err := store.Open(db)
+	st, err := backend.Open(db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +390,7 @@ func openLinkInDB(t *testing.T, db, id string) (store.Link, error) {
 
 func countLinksInDB(t *testing.T, db string) int {
 	t.Helper()
-	st, err := store.Open(db)
+	st, err := backend.Open(db)
 	if err != nil {
 		t.Fatal(err)
 	}

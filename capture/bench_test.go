@@ -19,7 +19,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/consentry/consentry/capture"
-	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/store/backend"
+	"github.com/consentry/consentry/store/storetest"
 )
 
 // benchEnv is a service on a real bbolt file with an HTTP app and a key
@@ -32,13 +33,13 @@ type benchEnv struct {
 
 func newBenchEnv(b *testing.B) *benchEnv {
 	b.Helper()
-	dir := b.TempDir()
-	st, err := store.Open(filepath.Join(dir, "bench.db"))
+	db := storetest.Target(b, filepath.Join(b.TempDir(), "bench.db"))
+	st, err := backend.Open(db)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
-	cfg := capture.TestConfig(filepath.Join(dir, "bench.db"))
+	cfg := capture.TestConfig(db)
 	svc, err := capture.NewService(st, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
 	if err != nil {
 		b.Fatal(err)

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/store/backend"
 )
 
 // RunVerify is `consentry verify FILE [--public-key KEY]`: exit 0 and
@@ -78,7 +78,7 @@ func RunBackup(args []string, getenv func(string) string, stdout, stderr io.Writ
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("out", "", "file to write the backup to")
-	db := fs.String("db", firstNonEmpty(getenv("CONSENTRY_DB"), "./consentry.db"), "database file ($CONSENTRY_DB)")
+	db := fs.String("db", firstNonEmpty(getenv("CONSENTRY_DB"), "./consentry.db"), "bbolt database file ($CONSENTRY_DB; for PostgreSQL use pg_dump)")
 	server := fs.String("url", "", "base URL of a running server, e.g. http://127.0.0.1:8080")
 	key := fs.String("key", getenv("CONSENTRY_API_KEY"), "admin API key for --url ($CONSENTRY_API_KEY)")
 	if err := fs.Parse(args); err != nil {
@@ -118,11 +118,20 @@ func RunBackup(args []string, getenv func(string) string, stdout, stderr io.Writ
 	return 0
 }
 
+// errPostgresBackup answers a backup of a PostgreSQL database, which is
+// the database's own tools' job.
+var errPostgresBackup = errors.New("--db is a PostgreSQL database: back it up with pg_dump " +
+	"(for example pg_dump --format=custom --file consentry.dump \"$CONSENTRY_DB\") or your provider's snapshots; " +
+	"consentry backup copies bbolt files only")
+
 func backupFile(path string, w io.Writer) (int64, error) {
+	if backend.IsURL(path) {
+		return 0, errPostgresBackup
+	}
 	if _, err := os.Stat(path); err != nil {
 		return 0, err
 	}
-	st, err := store.Open(path)
+	st, err := backend.Open(path)
 	if err != nil {
 		return 0, fmt.Errorf("%w (if the server is running, use --url and an admin --key)", err)
 	}

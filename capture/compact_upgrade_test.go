@@ -13,11 +13,13 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/store/backend"
+	"github.com/consentry/consentry/store/storetest"
 )
 
-func upgradeOpen(t *testing.T, path string) (*store.Store, *Service) {
+func upgradeOpen(t *testing.T, path string) (store.Backend, *Service) {
 	t.Helper()
-	st, err := store.Open(path)
+	st, err := backend.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +104,7 @@ func rewriteLegacy(t *testing.T, path string) int {
 // converts with CompactFile, and the compacted file exports the very same
 // event lines, verifies with the same head, and takes new events.
 func TestUpgradeLegacyFileCompactsWithTheSameHead(t *testing.T) {
+	storetest.BboltOnly(t, "writes a legacy bbolt file and compacts it")
 	dir := t.TempDir()
 	legacy, compacted := filepath.Join(dir, "legacy.db"), filepath.Join(dir, "compacted.db")
 

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/consentry/consentry/store/backend"
 )
 
 // Config is the start-up configuration of `consentry serve`, read from
@@ -49,7 +51,7 @@ type configOption struct {
 
 var configOptions = []configOption{
 	{"addr", "CONSENTRY_ADDR", "listen address", "127.0.0.1:8080", func(c *Config) *string { return &c.Addr }},
-	{"db", "CONSENTRY_DB", "bbolt database file", "./consentry.db", func(c *Config) *string { return &c.DB }},
+	{"db", "CONSENTRY_DB", "bbolt database file, or a postgres:// URL", "./consentry.db", func(c *Config) *string { return &c.DB }},
 	{"public-url", "CONSENTRY_PUBLIC_URL", "URL customers reach the service at (default http://<addr>)", "", func(c *Config) *string { return &c.PublicURL }},
 	{"business-name", "CONSENTRY_BUSINESS_NAME", "business name shown in notices and messages", "", func(c *Config) *string { return &c.BusinessName }},
 	{"wa-number", "CONSENTRY_WA_NUMBER", "the business's WhatsApp number", "", func(c *Config) *string { return &c.WANumber }},
@@ -117,7 +119,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--addr %q: want host:port, like 127.0.0.1:8080", c.Addr)
 	}
 	if c.DB == "" {
-		return errors.New("--db: a database file path is required")
+		return errors.New("--db: a database file path or a postgres:// URL is required")
+	}
+	if err := backend.CheckTarget(c.DB); err != nil {
+		return fmt.Errorf("--db: %v", err)
 	}
 	if c.PublicURL == "" {
 		c.PublicURL = defaultPublicURL(c.Addr)

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/store/backend"
+	"github.com/consentry/consentry/store/storetest"
 )
 
 func fndEnv(vars map[string]string) func(string) string {
@@ -70,6 +72,20 @@ func TestFndParseServeConfig(t *testing.T) {
 		{name: "bad addr", args: []string{"--addr", "localhost"}, err: "--addr"},
 		{name: "bad addr from env", env: map[string]string{"CONSENTRY_ADDR": "nope"}, err: "--addr"},
 		{name: "empty db", args: []string{"--db", ""}, err: "--db"},
+		{name: "postgres URL", args: []string{"--db", "postgres://consentry:s3cret@db.internal:5432/consentry?sslmode=require"},
+			check: func(t *testing.T, c Config) {
+				if c.DB != "postgres://consentry:s3cret@db.internal:5432/consentry?sslmode=require" {
+					t.Errorf("db %q", c.DB)
+				}
+			}},
+		{name: "postgresql URL from the environment", env: map[string]string{"CONSENTRY_DB": "postgresql://consentry@localhost/consentry"},
+			check: func(t *testing.T, c Config) {
+				if c.DB != "postgresql://consentry@localhost/consentry" {
+					t.Errorf("db %q", c.DB)
+				}
+			}},
+		{name: "postgres URL with a bad port", args: []string{"--db", "postgres://consentry:s3cret@db.internal:port/consentry"}, err: "--db: not a valid PostgreSQL URL"},
+		{name: "postgres URL with a bad sslmode", args: []string{"--db", "postgres://consentry:s3cret@db.internal/consentry?sslmode=sometimes"}, err: "--db: not a valid PostgreSQL URL"},
 		{name: "bad public url", args: []string{"--public-url", "consent.example.com"}, err: "--public-url"},
 		{name: "public url with query", args: []string{"--public-url", "https://x.example/?a=1"}, err: "--public-url"},
 		{name: "short business name", args: []string{"--business-name", "X"}, err: "--business-name"},
@@ -98,6 +114,9 @@ func TestFndParseServeConfig(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("error %v, want one naming %q", err, tc.err)
 				}
+				if strings.Contains(err.Error(), "s3cret") {
+					t.Fatalf("error %v repeats the password", err)
+				}
 				return
 			}
 			if err != nil {
@@ -110,9 +129,9 @@ func TestFndParseServeConfig(t *testing.T) {
 
 // fndStart builds a service on an open store the way `consentry serve`
 // does, with flags and environment.
-func fndStart(t *testing.T, st *store.Store, args []string, env map[string]string) (*Service, string) {
+func fndStart(t *testing.T, st store.Backend, args []string, env map[string]string) (*Service, string) {
 	t.Helper()
-	cfg, err := ParseServeConfig(append([]string{"--db", st.Path()}, args...), fndEnv(env), io.Discard)
+	cfg, err := ParseServeConfig(append([]string{"--db", st.Location()}, args...), fndEnv(env), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,8 +146,8 @@ func fndStart(t *testing.T, st *store.Store, args []string, env map[string]strin
 // A flag or variable that is given overrides the stored setting and is
 // saved; what is not given keeps its stored value.
 func TestFndConfigOverridesStoredSettings(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "c.db")
-	st, err := store.Open(path)
+	path := storetest.Target(t, filepath.Join(t.TempDir(), "c.db"))
+	st, err := backend.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +190,7 @@ func TestFndConfigOverridesStoredSettings(t *testing.T) {
 	}
 
 	// Reopened from the file with nothing given, the saved values hold.
-	st, err = store.Open(path)
+	st, err = backend.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +204,7 @@ func TestFndConfigOverridesStoredSettings(t *testing.T) {
 
 // CONSENTRY_ADMIN_KEY is an admin key at every start; no key is printed.
 func TestFndAdminKeyFromEnvironment(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "c.db"))
+	st, err := backend.Open(storetest.Target(t, filepath.Join(t.TempDir(), "c.db")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/store/backend"
+	"github.com/consentry/consentry/store/storetest"
 )
 
 func TestFndErasure(t *testing.T) {
@@ -123,28 +124,32 @@ func TestFndErasure(t *testing.T) {
 
 	// No byte of the closed database file holds the number in any notation,
 	// nor the IP or user agent.
+	// (The bytes of a bbolt file; PostgreSQL's VACUUM after an erasure is
+	// tested in store/postgres.)
 	a.close()
-	db, err := os.ReadFile(a.dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range append(forms, ip, ua, strings.ReplaceAll(ip, ".", "")) {
-		if bytes.Contains(db, []byte(s)) {
-			t.Errorf("the database file holds %q after erasure", s)
+	if !storetest.OnPostgres() {
+		db, err := os.ReadFile(a.dbPath)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	// Nor, in any freed page, the key that sealed them or the sealed data:
-	// with both, the number could be decrypted from the file.
-	if bytes.Contains(db, sealingKey) {
-		t.Error("the database file still holds the erased contact's sealing key")
-	}
-	for _, rec := range oldRecs {
-		if bytes.Contains(db, rec.Sealed) {
-			t.Errorf("the database file still holds the sealed data of seq %d", rec.Seq)
+		for _, s := range append(forms, ip, ua, strings.ReplaceAll(ip, ".", "")) {
+			if bytes.Contains(db, []byte(s)) {
+				t.Errorf("the database file holds %q after erasure", s)
+			}
+		}
+		// Nor, in any freed page, the key that sealed them or the sealed data:
+		// with both, the number could be decrypted from the file.
+		if bytes.Contains(db, sealingKey) {
+			t.Error("the database file still holds the erased contact's sealing key")
+		}
+		for _, rec := range oldRecs {
+			if bytes.Contains(db, rec.Sealed) {
+				t.Errorf("the database file still holds the sealed data of seq %d", rec.Seq)
+			}
 		}
 	}
 	// Reopened, the number is still suppressed.
-	st, err := store.Open(a.dbPath)
+	st, err := backend.Open(a.dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package capture
 import (
 	"errors"
 	"fmt"
+	"github.com/consentry/consentry/store/storetest"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -24,7 +25,7 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 // An export whose writer fails stops reading the ledger: the goroutine
 // reading chunks ahead ends with it.
 func TestExportStopsReadingWhenTheWriterFails(t *testing.T) {
-	st, svc := upgradeOpen(t, filepath.Join(t.TempDir(), "pipe.db"))
+	st, svc := upgradeOpen(t, storetest.Target(t, filepath.Join(t.TempDir(), "pipe.db")))
 	defer st.Close()
 	var wg sync.WaitGroup
 	for w := 0; w < 64; w++ { // concurrent writers share commits

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/consentry/consentry/store/backend"
 )
 
 type createKeyRequest struct {
@@ -84,6 +86,10 @@ func (h *Handler) deleteKey(c *fiber.Ctx) error {
 // backup streams a consistent copy of the database (bbolt tx.WriteTo).
 func (h *Handler) backup(c *fiber.Ctx) error {
 	st := h.s.store
+	if backend.IsURL(st.Location()) {
+		// Known before the first byte: a 200 stream cannot turn into an error.
+		return newError(CodeConflict, "the database is PostgreSQL: back it up with pg_dump or your provider's snapshots")
+	}
 	c.Set(fiber.HeaderContentType, "application/octet-stream")
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="consentry-backup.db"`)
 	log := h.s.log

@@ -3,6 +3,7 @@ package capture
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/consentry/consentry/store/storetest"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -390,7 +391,10 @@ func TestPlatformEraseBothIdentifiers(t *testing.T) {
 			t.Fatalf("the export still names the person: %s", l)
 		}
 	}
-	path := a.st.Path()
+	if storetest.OnPostgres() {
+		return // what follows reads the bbolt file's bytes; PostgreSQL erasure is VACUUMed (store/postgres tests)
+	}
+	path := a.st.Location()
 	if err := a.st.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -545,7 +549,10 @@ func TestPlatformEraseMergedContact(t *testing.T) {
 		}
 	}
 	wantCheck(t, "user id after erasure", a.checkUser(idJoana, "marketing"), false, StateOptedOut)
-	path := a.st.Path()
+	if storetest.OnPostgres() {
+		return // what follows reads the bbolt file's bytes; PostgreSQL erasure is VACUUMed (store/postgres tests)
+	}
+	path := a.st.Location()
 	if err := a.st.Close(); err != nil {
 		t.Fatal(err)
 	}

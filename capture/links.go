@@ -594,9 +594,10 @@ func waEscape(s string) string {
 }
 
 // openCache keeps, per link id, the record and its wa_url for redirects,
-// so a scan costs no JSON decoding and no message building. Links change
-// only through this process (UpdateLink drops the entry); a settings change
-// is noticed by the settings pointer and rebuilds the URL.
+// so a scan costs no JSON decoding and no message building. UpdateLink
+// drops the entry, a change by another process drops them all
+// (caches.go); a settings change is noticed by the settings pointer and
+// rebuilds the URL.
 type openCache struct {
 	mu      sync.RWMutex
 	entries map[string]openEntry
@@ -642,6 +643,14 @@ func (c *openCache) get(s *Service, id string) (store.Link, string, error) {
 	}
 	c.mu.Unlock()
 	return e.link, e.waURL, nil
+}
+
+// dropAll forgets every entry: another process changed some link.
+func (c *openCache) dropAll() {
+	c.mu.Lock()
+	clear(c.entries)
+	c.drops++
+	c.mu.Unlock()
 }
 
 func (c *openCache) drop(id string) {

@@ -31,6 +31,8 @@ import (
 	zxingqr "github.com/makiuchi-d/gozxing/qrcode"
 
 	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/store/backend"
+	"github.com/consentry/consentry/store/storetest"
 )
 
 const (
@@ -44,7 +46,7 @@ var lnkCodePattern = regexp.MustCompile(`^[0-9A-HJKMNP-TV-Z]{16}$`)
 type lnkApp struct {
 	t   testing.TB
 	db  string
-	st  *store.Store
+	st  store.Backend
 	svc *Service
 	app *fiber.App
 }
@@ -53,7 +55,7 @@ type lnkApp struct {
 // number, name and public URL; extra flags override them.
 func lnkNewApp(t testing.TB, extra ...string) *lnkApp {
 	t.Helper()
-	db := filepath.Join(t.TempDir(), "links.db")
+	db := storetest.Target(t, filepath.Join(t.TempDir(), "links.db"))
 	args := append([]string{"--db", db, "--wa-number", "+55 11 98765-4321", "--business-name", lnkBusiness,
 		"--public-url", lnkPublicURL}, extra...)
 	cfg, err := ParseServeConfig(args, func(k string) string {
@@ -70,7 +72,7 @@ func lnkNewApp(t testing.TB, extra ...string) *lnkApp {
 
 func lnkOpenApp(t testing.TB, db string, cfg Config) *lnkApp {
 	t.Helper()
-	st, err := store.Open(db)
+	st, err := backend.Open(db)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -115,14 +115,17 @@ func (s *Service) subscriptions() []store.Subscription {
 }
 
 func (s *Service) reloadSubscriptions() error {
+	s.reloadMu.Lock()
 	subs, err := s.store.Subscriptions()
 	if err != nil {
+		s.reloadMu.Unlock()
 		return err
 	}
 	o := s.out()
 	o.once.Do(func() {})
 	o.subs.Store(&subs)
 	o.loaded.Store(true)
+	s.reloadMu.Unlock()
 	s.syncWorkers()
 	return nil
 }
@@ -297,6 +300,7 @@ func (s *Service) deliverPass(subID string, stop chan struct{}) (time.Time, erro
 	}
 	waiting := map[string]bool{} // contacts with an earlier delivery not yet through
 	var next time.Time
+	shared := false // a delivery was sent while other processes share the queue
 	for _, d := range pending {
 		select {
 		case <-stop:
@@ -314,10 +318,27 @@ func (s *Service) deliverPass(subID string, stop chan struct{}) (time.Time, erro
 			}
 			continue
 		}
+		claimed, until, err := s.claimDelivery(d)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if !claimed {
+			if until.IsZero() {
+				continue // another process got it through: the contact's next may go
+			}
+			waiting[subject] = true // another process is sending it
+			if next.IsZero() || until.Before(next) {
+				next = until
+			}
+			continue
+		}
 		ok, retryAt, err := s.attempt(&sub, d)
 		if err != nil {
 			return time.Time{}, err
 		}
+		// Another process may have queued deliveries behind this one (and
+		// skipped them while this process held it): read the queue again.
+		shared = s.store.Changes() != nil
 		if !ok {
 			waiting[subject] = true
 			if !retryAt.IsZero() && (next.IsZero() || retryAt.Before(next)) {
@@ -328,11 +349,48 @@ func (s *Service) deliverPass(subID string, stop chan struct{}) (time.Time, erro
 			}
 		}
 	}
-	if len(pending) == outboxScan && next.IsZero() {
-		next = time.Now() // more in the queue than one pass reads
+	if (len(pending) == outboxScan || shared) && next.IsZero() {
+		next = time.Now() // more in the queue than this pass read
 	}
 	return next, nil
 }
+
+// claimWindow is how long a process that claimed a delivery has to send
+// it and record the result; if it dies meanwhile, another sends it then.
+const claimWindow = webhookTimeout + 20*time.Second
+
+// claimDelivery makes d this process's to send when other processes share
+// the database: it moves d's next attempt past the claim window, unless d
+// is no longer pending or due (another process claimed it). Each delivery
+// is then sent by one process at a time, and a contact's deliveries stay
+// in order. It reports whether d is claimed and, if not, when it may be
+// due again (zero: not pending). A file only this process opens needs no
+// claim.
+func (s *Service) claimDelivery(d store.Delivery) (bool, time.Time, error) {
+	if s.store.Changes() == nil {
+		return true, time.Time{}, nil
+	}
+	var until time.Time
+	_, err := s.store.UpdateDelivery(d.SubscriptionID, d.Num, func(cur *store.Delivery) error {
+		now := time.Now()
+		if cur.Status != store.DeliveryPending {
+			return errTaken // (until stays zero: nothing to wait for)
+		}
+		if cur.NextAt.After(now) {
+			until = cur.NextAt
+			return errTaken
+		}
+		cur.NextAt = now.Add(claimWindow).UTC()
+		return nil
+	})
+	if errors.Is(err, errTaken) {
+		return false, until, nil
+	}
+	return err == nil, time.Time{}, err
+}
+
+// errTaken leaves a delivery unchanged: another process has it.
+var errTaken = errors.New("delivery taken by another process")
 
 // attempt sends one delivery and records the attempt. It reports whether
 // it went through and, if not, when the retry is due (zero: given up).

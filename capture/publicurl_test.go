@@ -9,21 +9,23 @@ import (
 	"testing"
 
 	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/store/backend"
+	"github.com/consentry/consentry/store/storetest"
 )
 
 // TestPublicURLStoredOnlyWhenGiven: on the same file, starts on different
 // addresses show their own http://<addr> until a public_url is given (by
 // the settings API here); from then on that one is kept.
 func TestPublicURLStoredOnlyWhenGiven(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "c.db")
-	start := func(args ...string) (*Service, *store.Store) {
+	db := storetest.Target(t, filepath.Join(t.TempDir(), "c.db"))
+	start := func(args ...string) (*Service, store.Backend) {
 		t.Helper()
 		cfg, err := ParseServeConfig(append([]string{"--db", db}, args...), func(string) string { return "" }, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
 		cfg.AdminKey = fndAdminKey
-		st, err := store.Open(db)
+		st, err := backend.Open(db)
 		if err != nil {
 			t.Fatal(err)
 		}

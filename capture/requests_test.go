@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/store/backend"
 )
 
 // reqFieldNames lists the fields an error envelope names.
@@ -180,7 +181,7 @@ func TestIdempotencyKey(t *testing.T) {
 
 	// After a restart on the same file the key still answers the same.
 	a.close()
-	st, err := store.Open(a.dbPath)
+	st, err := backend.Open(a.dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}

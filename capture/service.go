@@ -30,7 +30,10 @@ type Service struct {
 	log     *slog.Logger
 	metrics *Metrics
 
-	settings   atomic.Pointer[Settings]
+	settings atomic.Pointer[Settings]
+	// reloadMu orders each cache's read-from-store with its replacement,
+	// so a reload that read older data never replaces newer (caches.go).
+	reloadMu   sync.Mutex
 	subjectKey []byte
 	signer     ed25519.PrivateKey
 	keys       atomic.Pointer[keyCache]
@@ -67,6 +70,7 @@ func NewService(st store.Backend, cfg Config, log *slog.Logger, out io.Writer) (
 		return nil, err
 	}
 	go warmNumberTypes(s.Settings().DefaultRegion) // the first bulk check after a start does not compile them
+	s.followChanges()
 	return s, nil
 }
 
@@ -91,22 +95,10 @@ func randomBytes(n int) func() ([]byte, error) {
 func (s *Service) Settings() Settings { return *s.settings.Load() }
 
 func (s *Service) loadSettings(cfg Config) error {
-	cur := DefaultSettings(cfg.PublicURL)
-	raw, err := s.store.Setting(settingsName)
+	cur, err := s.storedSettings(cfg.PublicURL)
 	if err != nil {
 		return err
 	}
-	if raw != nil {
-		if err := json.Unmarshal(raw, &cur); err != nil {
-			return fmt.Errorf("stored settings are unreadable: %w", err)
-		}
-		var stored struct {
-			PublicURL string `json:"public_url"`
-		}
-		_ = json.Unmarshal(raw, &stored)
-		cur.publicURLSet = stored.PublicURL != ""
-	}
-	cur = cur.withDefaults()
 	cfg.applyTo(&cur)
 	if e := cur.check(); e != nil {
 		return fmt.Errorf("settings: %s", e.Message)
@@ -135,7 +127,33 @@ func (s *Service) UpdateSettings(next Settings) (Settings, error) {
 	return next, nil
 }
 
+// storedSettings reads the stored settings over the defaults; a public_url
+// not stored explicitly is publicURL, this start's http://<addr>.
+func (s *Service) storedSettings(publicURL string) (Settings, error) {
+	cur := DefaultSettings(publicURL)
+	raw, err := s.store.Setting(settingsName)
+	if err != nil {
+		return Settings{}, err
+	}
+	if raw != nil {
+		if err := json.Unmarshal(raw, &cur); err != nil {
+			return Settings{}, fmt.Errorf("stored settings are unreadable: %w", err)
+		}
+		var stored struct {
+			PublicURL string `json:"public_url"`
+		}
+		_ = json.Unmarshal(raw, &stored)
+		cur.publicURLSet = stored.PublicURL != ""
+		if !cur.publicURLSet {
+			cur.PublicURL = publicURL // stored as "": each start's own
+		}
+	}
+	return cur.withDefaults(), nil
+}
+
 func (s *Service) saveSettings(next Settings) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
 	stored := next
 	if !next.publicURLSet {
 		stored.PublicURL = "" // http://<addr> of each start, not kept

@@ -12,6 +12,7 @@ import (
 
 	"github.com/consentry/consentry/capture"
 	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/store/storetest"
 )
 
 // sizeUserAgents are browser user agents of the kind a checkout page sees.
@@ -37,6 +38,7 @@ func sizeOptIn(i int) capture.Record {
 // through Service.Record and reports the file size per event, and where
 // the bytes go.
 func BenchmarkLedgerBytesPerEvent(b *testing.B) {
+	storetest.BboltOnly(b, "measures the bbolt file")
 	n := benchSizeEvents
 	for i := 0; i < b.N; i++ {
 		path := filepath.Join(b.TempDir(), "size.db")

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consentry/consentry/store/storetest"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -73,6 +74,7 @@ func startBackup(t *testing.T, addr string, smallBuffer bool) (net.Conn, *http.R
 // however much longer than the stall limit (and than a fixed write
 // timeout) it takes.
 func TestStalledBackupDroppedSlowBackupCompletes(t *testing.T) {
+	storetest.BboltOnly(t, "GET /v1/backup streams the bbolt file; PostgreSQL is backed up with pg_dump")
 	old := writeStallTimeout
 	t.Cleanup(func() { writeStallTimeout = old })
 	writeStallTimeout = 2 * time.Second // a loaded machine (-race, parallel packages) must not look like a stall

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/store/backend"
+	"github.com/consentry/consentry/store/storetest"
 )
 
 // fromAddr is an HTTP client whose connections leave from a loopback
@@ -81,10 +83,10 @@ func TestWrongKeysThrottledPerAddress(t *testing.T) {
 
 // CONSENTRY_ADMIN_KEY is an admin key only while it is set.
 func TestEnvAdminKeyRevokedWhenUnset(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "keys.db")
+	db := storetest.Target(t, filepath.Join(t.TempDir(), "keys.db"))
 	const envKey = "env-admin-key-0123456789abcdef"
-	start := func(adminKey string) (*Service, *store.Store, string) {
-		st, err := store.Open(db)
+	start := func(adminKey string) (*Service, store.Backend, string) {
+		st, err := backend.Open(db)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/store/backend"
+	"github.com/consentry/consentry/store/storetest"
 )
 
 // Releases before v1.1 read 11 or more bare digits as international first:
@@ -21,11 +23,11 @@ import (
 // the same for the same input: the contact is found under the old reading
 // while no contact exists under the new one.
 func TestUpgradeContactsUnderOldReading(t *testing.T) {
-	dbPath := filepath.Join(t.TempDir(), "released.db")
+	dbPath := storetest.Target(t, filepath.Join(t.TempDir(), "released.db"))
 	const admin = "upgrade-admin-key-0123456789abcdef"
-	open := func() (*store.Store, *Service, *fiber.App) {
+	open := func() (store.Backend, *Service, *fiber.App) {
 		t.Helper()
-		st, err := store.Open(dbPath)
+		st, err := backend.Open(dbPath)
 		if err != nil {
 			t.Fatal(err)
 		}

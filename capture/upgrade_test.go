@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/consentry/consentry/store/storetest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,6 +50,7 @@ func (a *whApp) exportLines() []string {
 // buckets, keeps its chain byte for byte and answers the same checks; new
 // deliveries with BSUIDs then work on it, and it still verifies.
 func TestUpgradeFromRelease(t *testing.T) {
+	storetest.BboltOnly(t, "opens a bbolt file written by a release")
 	src, err := os.ReadFile(filepath.Join("testdata", "upgrade", "release-4b10851.db"))
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/consentry/consentry/store/storetest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -175,6 +176,15 @@ func TestFndRunBackup(t *testing.T) {
 			return a.dbPath
 		}
 		return ""
+	}
+	if storetest.OnPostgres() {
+		if code := RunBackup([]string{"--out", out}, env, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "pg_dump") {
+			t.Fatalf("backup of a PostgreSQL database = %d: %s", code, stderr.String())
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Fatal("backup of a PostgreSQL database wrote a file")
+		}
+		return
 	}
 	if code := RunBackup([]string{"--out", out}, env, &stdout, &stderr); code != 0 {
 		t.Fatalf("backup = %d: %s", code, stderr.String())

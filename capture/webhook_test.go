@@ -24,6 +24,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/store/backend"
+	"github.com/consentry/consentry/store/storetest"
 )
 
 // Helpers of the webhook tests carry the wh prefix.
@@ -56,7 +58,7 @@ func (l *whLog) String() string {
 // whApp is the real service on a real bbolt file behind the real Fiber app.
 type whApp struct {
 	t   testing.TB
-	st  *store.Store
+	st  store.Backend
 	svc *Service
 	app *fiber.App
 	log *whLog
@@ -65,7 +67,7 @@ type whApp struct {
 // whNewApp builds an app whose webhook accepts whSecret and whOldSecret.
 func whNewApp(t testing.TB, edit ...func(*Config)) *whApp {
 	t.Helper()
-	dbPath := filepath.Join(t.TempDir(), "wh.db")
+	dbPath := storetest.Target(t, filepath.Join(t.TempDir(), "wh.db"))
 	cfg := TestConfig(dbPath)
 	cfg.AdminKey = whAdminKey
 	cfg.WAAppSecrets = []string{whSecret, whOldSecret}
@@ -86,7 +88,7 @@ func whNewApp(t testing.TB, edit ...func(*Config)) *whApp {
 // whServe opens cfg.DB and serves it; the caller closes it.
 func whServe(t testing.TB, cfg Config) *whApp {
 	t.Helper()
-	st, err := store.Open(cfg.DB)
+	st, err := backend.Open(cfg.DB)
 	if err != nil {
 		t.Fatal(err)
 	}

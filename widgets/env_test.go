@@ -14,6 +14,8 @@ import (
 
 	"github.com/consentry/consentry/capture"
 	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/store/backend"
+	"github.com/consentry/consentry/store/storetest"
 )
 
 const (
@@ -27,7 +29,7 @@ const (
 // file, driven through app.Test.
 type widgetEnv struct {
 	t   testing.TB
-	st  *store.Store
+	st  store.Backend
 	svc *capture.Service
 	h   *Handler
 	app *fiber.App
@@ -57,8 +59,8 @@ func newWidgetEnv(t testing.TB, opts ...envOption) *widgetEnv {
 	for _, o := range opts {
 		o(&ec)
 	}
-	dbPath := filepath.Join(t.TempDir(), "c.db")
-	st, err := store.Open(dbPath)
+	dbPath := storetest.Target(t, filepath.Join(t.TempDir(), "c.db"))
+	st, err := backend.Open(dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/store/backend"
 )
 
 // These tests run the real binary: they build it, start `serve` on a
@@ -62,6 +63,9 @@ func startServer(t *testing.T, bin, db string) *crashServer {
 	t.Helper()
 	addr := freeLoopbackAddr(t)
 	logs := db + "." + strings.ReplaceAll(addr, ":", "_") + ".log"
+	if backend.IsURL(db) {
+		logs = filepath.Join(t.TempDir(), "serve."+strings.ReplaceAll(addr, ":", "_")+".log")
+	}
 	logFile, err := os.Create(logs)
 	if err != nil {
 		t.Fatal(err)

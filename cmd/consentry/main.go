@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 
 	"github.com/consentry/consentry/capture"
 	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/store/backend"
 	"github.com/consentry/consentry/widgets"
 	"github.com/consentry/consentry/widgets/console"
 )
@@ -48,6 +50,11 @@ func main() {
 	case "backup":
 		os.Exit(capture.RunBackup(args, os.Getenv, os.Stdout, os.Stderr))
 	case "compact":
+		if namesPostgres(args) {
+			fmt.Fprintln(os.Stderr, "consentry compact: --db is a PostgreSQL database; compact rewrites bbolt files only "+
+				"(PostgreSQL reclaims space itself: autovacuum, or VACUUM FULL)")
+			os.Exit(2)
+		}
 		os.Exit(store.RunCompact(args, os.Stdout, os.Stderr))
 	case "qr":
 		os.Exit(capture.RunQR(args, os.Stdin, os.Stdout, os.Stderr))
@@ -88,7 +95,7 @@ func serve(args []string) int {
 	defer ln.Close()
 	cfg.Listening(ln.Addr())
 
-	st, err := store.Open(cfg.DB)
+	st, err := backend.Open(cfg.DB)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "consentry serve:", err)
 		return 1
@@ -111,7 +118,7 @@ func serve(args []string) int {
 	// GuardListener: per-write stall deadlines and the header check.
 	go func() { errc <- app.Listener(capture.GuardListener(ln)) }()
 	publicURL := svc.Settings().PublicURL
-	log.Info("listening", "addr", ln.Addr().String(), "public_url", publicURL, "db", cfg.DB)
+	log.Info("listening", "addr", ln.Addr().String(), "public_url", publicURL, "db", st.Location())
 	if w := capture.LoopbackWarning(publicURL); w != "" {
 		fmt.Fprintln(os.Stderr, w)
 	}
@@ -167,4 +174,20 @@ func newApp(svc *capture.Service) (*fiber.App, *capture.Handler, error) {
 	con.Mount(app)
 	capture.MountFallback(app)
 	return app, api, nil
+}
+
+// namesPostgres tells whether args give --db a PostgreSQL URL, for
+// commands that work on bbolt files only (and would repeat the URL, password
+// and all, in a "no such file" message).
+func namesPostgres(args []string) bool {
+	for i, a := range args {
+		v, ok := strings.CutPrefix(strings.TrimLeft(a, "-"), "db=")
+		if !ok && (a == "--db" || a == "-db") && i+1 < len(args) {
+			v, ok = args[i+1], true
+		}
+		if ok && backend.IsURL(v) {
+			return true
+		}
+	}
+	return false
 }

@@ -115,6 +115,7 @@ func (s *Store) Close() error {
 	<-s.stopped
 	s.cancel()
 	<-s.listened
+	close(s.changes) // readers of Changes stop with the store
 	s.pool.Close()
 	return nil
 }

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/capture"
-	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/store/backend"
 )
 
 const usersUsage = `usage: consentry users <add|list|disable|enable|reset-password> [flags]
@@ -28,6 +28,7 @@ const usersUsage = `usage: consentry users <add|list|disable|enable|reset-passwo
   consentry users reset-password --email E (password from standard input, or generated and printed once)
 
 flags: --db FILE ($CONSENTRY_DB, default ./consentry.db) while no server holds the file,
+       or --db postgres://… (servers may run meanwhile),
        or --url URL of a running server with an admin --key ($CONSENTRY_API_KEY)
 `
 
@@ -40,7 +41,7 @@ func RunUsers(args []string, getenv func(string) string, stdin io.Reader, stdout
 	cmd := args[0]
 	fs := flag.NewFlagSet("users "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	db := fs.String("db", firstNonEmpty(getenv("CONSENTRY_DB"), "./consentry.db"), "database file ($CONSENTRY_DB)")
+	db := fs.String("db", firstNonEmpty(getenv("CONSENTRY_DB"), "./consentry.db"), "database file or postgres:// URL ($CONSENTRY_DB)")
 	server := fs.String("url", "", "base URL of a running server")
 	key := fs.String("key", getenv("CONSENTRY_API_KEY"), "admin API key for --url ($CONSENTRY_API_KEY)")
 	email := fs.String("email", "", "the user's email")
@@ -56,13 +57,20 @@ func RunUsers(args []string, getenv func(string) string, stdin io.Reader, stdout
 	if *server != "" {
 		dir = remoteUsers{base: strings.TrimRight(*server, "/"), key: *key}
 	} else {
-		if _, err := os.Stat(*db); err != nil {
-			fmt.Fprintf(stderr, "users: %v (start the server once with this --db to create it)\n", err)
-			return 1
+		onPostgres := backend.IsURL(*db)
+		if !onPostgres {
+			if _, err := os.Stat(*db); err != nil {
+				fmt.Fprintf(stderr, "users: %v (start the server once with this --db to create it)\n", err)
+				return 1
+			}
 		}
-		st, err := store.Open(*db)
+		st, err := backend.Open(*db)
 		if err != nil {
-			fmt.Fprintf(stderr, "users: %v (while a server runs, use --url and an admin --key)\n", err)
+			if onPostgres {
+				fmt.Fprintf(stderr, "users: %v\n", err)
+			} else {
+				fmt.Fprintf(stderr, "users: %v (while a server runs, use --url and an admin --key)\n", err)
+			}
 			return 1
 		}
 		defer st.Close()

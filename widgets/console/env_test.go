@@ -15,6 +15,8 @@ import (
 
 	"github.com/consentry/consentry/capture"
 	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/store/backend"
+	"github.com/consentry/consentry/store/storetest"
 	"github.com/consentry/consentry/widgets"
 )
 
@@ -29,7 +31,7 @@ const (
 type consoleEnv struct {
 	t      testing.TB
 	dbPath string
-	st     *store.Store
+	st     store.Backend
 	svc    *capture.Service
 	h      *Handler
 	app    *fiber.App
@@ -41,10 +43,11 @@ func newConsoleEnv(t testing.TB, publicURL string) *consoleEnv {
 	return openConsoleEnv(t, filepath.Join(t.TempDir(), "c.db"), publicURL)
 }
 
-// openConsoleEnv serves the database file at dbPath (created if needed).
+// openConsoleEnv serves the database at dbPath (created if needed): the
+// file, or on PostgreSQL the test's database standing for it.
 func openConsoleEnv(t testing.TB, dbPath, publicURL string) *consoleEnv {
 	t.Helper()
-	st, err := store.Open(dbPath)
+	st, err := backend.Open(storetest.Target(t, dbPath))
 	if err != nil {
 		t.Fatal(err)
 	}

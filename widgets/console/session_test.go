@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/store/storetest"
 )
 
 const editorPassword = "editor password 123"
@@ -61,12 +62,14 @@ func TestBrowserSessions(t *testing.T) {
 	if _, err := r.e.st.Session(tokenHash(c.Value)); err != nil {
 		t.Fatalf("the session is not stored under the token's hash: %v", err)
 	}
-	var backup strings.Builder
-	if _, err := r.e.st.Backup(&backup); err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(backup.String(), c.Value) {
-		t.Fatal("the session token is stored in the database in clear")
+	if !storetest.OnPostgres() { // (a bbolt backup is the file's bytes)
+		var backup strings.Builder
+		if _, err := r.e.st.Backup(&backup); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(backup.String(), c.Value) {
+			t.Fatal("the session token is stored in the database in clear")
+		}
 	}
 
 	// The editor's pages open; idle for longer than the idle timeout, the

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/consentry/consentry/store"
+	"github.com/consentry/consentry/store/backend"
 )
 
 func TestPasswordHash(t *testing.T) {
@@ -82,7 +83,7 @@ func TestUsersCLIOffline(t *testing.T) {
 	if code, out, _ = runUsers(t, env, "", "reset-password", "--email", "bob@example.com"); code != 0 || !strings.Contains(out, "shown only this once") {
 		t.Fatalf("reset: %d %q", code, out)
 	}
-	st, err := store.Open(path)
+	st, err := backend.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
