@@ -50,7 +50,7 @@ coldstart() {
 	[ -n "${COLDSTART:-}" ] || return 0
 	echo "== cold start: $COLDSTART contacts"
 	"$LOAD" coldstart -consentry "$WORK/consentry" -db "$WORK/coldstart.db" -n "$COLDSTART" \
-		-rounds "${COLDSTART_ROUNDS:-2}" -md docs/BENCHMARKS.md
+		-rounds "${COLDSTART_ROUNDS:-2}" -compact -md docs/BENCHMARKS.md
 }
 if [ "${1:-}" = "--coldstart-only" ]; then
 	coldstart

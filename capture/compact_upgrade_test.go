@@ -71,7 +71,7 @@ func rewriteLegacy(t *testing.T, path string) int {
 			for _, c := range k {
 				seq = seq<<8 | uint64(c)
 			}
-			rec, err := store.DecodeEventValue(seq, v, prev)
+			rec, err := store.DecodeStoredEventValue(b, seq, v, prev)
 			if err != nil {
 				return err
 			}
@@ -179,5 +179,137 @@ func TestUpgradeLegacyFileCompactsWithTheSameHead(t *testing.T) {
 	}
 	if _, err := os.Stat(legacy); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// compactReleaseHead is the head the release with the first compact layout
+// wrote (testdata/upgrade/README.md).
+const compactReleaseHead = "d32864347d5e1bc79d59d602f30b46d6b61ffdc6acff0f60ff3572da7993fb4b"
+
+// eventValueFlags reads the flags byte of every compact event value.
+func eventValueFlags(t *testing.T, path string) []byte {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var flags []byte
+	err = db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("events")).ForEach(func(k, v []byte) error {
+			if len(v) < 3 || v[0] != 0 {
+				return fmt.Errorf("event %x is not in the compact layout", k)
+			}
+			flags = append(flags, v[2])
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return flags
+}
+
+// contactRecordFlags reads the flags byte of every contact record.
+func contactRecordFlags(t *testing.T, path string) []byte {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var flags []byte
+	db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("contacts")).ForEach(func(k, v []byte) error {
+			flags = append(flags, v[0])
+			return nil
+		})
+	})
+	return flags
+}
+
+// recordKey32Flag marks a contact record of the compact layout whose key is
+// 32 bytes (store/contact_codec.go: recordKey32).
+const recordKey32Flag = 4
+
+// noticeRefFlag is the flag of a compact event value that keeps a notice
+// id instead of the notice hash (store/events.go: eventNoticeRef).
+const noticeRefFlag = 64
+
+// A file written by the release with the first compact layout (no notice
+// ids) opens as it is and verifies with its head; new events on it keep
+// notice ids; `consentry compact` then converts the old events too, and
+// the converted file exports the same lines with the same head.
+func TestUpgradeCompactRelease(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("testdata", "upgrade", "release-4f9a733.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path, compacted := filepath.Join(dir, "release.db"), filepath.Join(dir, "compacted.db")
+	if err := os.WriteFile(path, src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range eventValueFlags(t, path) {
+		if f&noticeRefFlag != 0 {
+			t.Fatalf("the release's event %d already keeps a notice id", i+1)
+		}
+	}
+
+	st, svc := upgradeOpen(t, path)
+	before, cp := upgradeExport(t, svc, 153)
+	if cp.Head != compactReleaseHead {
+		t.Fatalf("head %s, the release wrote %s", cp.Head, compactReleaseHead)
+	}
+	for phone, allowed := range map[string]bool{"+5511920000003": false, "+5511920000005": true, "+34612345678": true, "+5511920000004": false} {
+		if res, err := svc.Check(phone, "marketing"); err != nil || res.Allowed != allowed {
+			t.Fatalf("check %s: %+v %v, want allowed %v", phone, res, err, allowed)
+		}
+	}
+	if _, err := svc.Record(Record{Type: TypeOptIn, Phone: "+5511920000200", Topics: []string{"marketing"}, Source: "web",
+		NoticeText: "Quero receber ofertas da Loja Exemplo pelo WhatsApp.", NoticeVersion: "2026-01", NoticeLocale: "pt-BR"}); err != nil {
+		t.Fatal(err)
+	}
+	live, cpLive := upgradeExport(t, svc, 154)
+	if !bytes.HasPrefix(live, before) {
+		t.Fatal("the release's events export differently once a new event follows them")
+	}
+	st.Close()
+	flags := eventValueFlags(t, path)
+	if flags[0]&noticeRefFlag != 0 || flags[153]&noticeRefFlag == 0 {
+		t.Fatalf("flags of the first and the new event: %08b %08b", flags[0], flags[153])
+	}
+
+	stats, err := store.CompactFile(path, compacted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Events != 154 || stats.Head.Seq != 154 {
+		t.Fatalf("compact stats %+v", stats)
+	}
+	for _, f := range contactRecordFlags(t, path)[:1] {
+		if f&recordKey32Flag != 0 {
+			t.Fatal("the release's first contact record is already in the compact layout")
+		}
+	}
+	for i, f := range contactRecordFlags(t, compacted) {
+		if f&1 != 0 && f&recordKey32Flag == 0 { // has a key, and its length is still written
+			t.Fatalf("contact record %d of the compacted file is in the old layout (flags %08b)", i, f)
+		}
+	}
+	refs := 0
+	for _, f := range eventValueFlags(t, compacted) {
+		if f&noticeRefFlag != 0 {
+			refs++
+		}
+	}
+	if refs != 152 { // 150 + the pending opt-in + the new one; the opt-out and the confirm name no notice
+		t.Errorf("%d events of the compacted file keep a notice id, want 152", refs)
+	}
+	st, svc = upgradeOpen(t, compacted)
+	defer st.Close()
+	after, cpAfter := upgradeExport(t, svc, 154)
+	if !bytes.Equal(after, live) || cpAfter.Head != cpLive.Head || cpAfter.Size != cpLive.Size {
+		t.Fatalf("the compacted file exports differently (head %s, before %s)", cpAfter.Head, cpLive.Head)
 	}
 }

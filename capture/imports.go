@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -111,7 +112,8 @@ type importEntry struct {
 	bodyFields   *eventBody // the body's fields, kept only with a userKey
 	topics       []string
 	occurred     time.Time
-	body         []byte // canonical event body
+	body         []byte    // canonical event body
+	counted      eventBody // what the statistics' day counts need of it
 	piiPlain     []byte
 	newKey       []byte
 	newSealed    []byte
@@ -153,23 +155,42 @@ func (s *Service) Import(r io.Reader, csvFormat bool) (ImportResult, error) {
 		}
 	}
 
-	// Reading and preparing rows (parsing numbers, hashing, sealing) runs
-	// beside the commits of the batches before.
-	batches := make(chan []importEntry, 2)
-	type readOutcome struct {
-		rejected int
-		lastRow  int
-		errs     []ImportError
-		err      error
-	}
-	readDone := make(chan readOutcome, 1)
+	// Rows are read in batches by one goroutine, prepared (validated,
+	// hashed, sealed, encoded for storage) by one worker per core, and
+	// committed in the order they were read by this one: the write
+	// goroutine every commit goes through does only what needs the stored
+	// state. A bounded queue of batches keeps memory flat however long the
+	// body.
+	workers := runtime.GOMAXPROCS(0)
+	jobs := make(chan *importJob, workers)
+	inOrder := make(chan *importJob, workers+1)
+	readDone := make(chan importRead, 1)
 	stop := make(chan struct{})
+	settings := s.Settings()
+	now := time.Now().UTC()
+	for range workers {
+		go func() {
+			prep := s.newImportPreparer(settings, now)
+			for j := range jobs {
+				prep.prepareBatch(j)
+				close(j.done)
+			}
+		}()
+	}
 	go func() {
-		var out readOutcome
-		defer func() { close(batches); readDone <- out }()
-		settings := s.Settings()
-		prep := s.newImportPreparer(settings)
-		batch := make([]importEntry, 0, importBatch)
+		var out importRead
+		defer func() { close(jobs); close(inOrder); readDone <- out }()
+		j := newImportJob()
+		send := func() bool {
+			select {
+			case inOrder <- j: // first: a worker may finish it at once
+			case <-stop:
+				return false
+			}
+			jobs <- j // a worker is free once the queue moves
+			j = newImportJob()
+			return true
+		}
 		for {
 			row, n, prefix, rowErr, err := src.next()
 			if errors.Is(err, io.EOF) {
@@ -181,44 +202,29 @@ func (s *Service) Import(r io.Reader, csvFormat bool) (ImportResult, error) {
 				break
 			}
 			out.lastRow = n
-			var faults []ImportError
-			var e importEntry
-			if rowErr != nil {
-				faults = []ImportError{*rowErr}
-			} else {
-				e, faults = prep.prepare(row, n, prefix)
-			}
-			if len(faults) > 0 {
-				out.rejected++
-				if len(out.errs) < maxImportErrors {
-					out.errs = append(out.errs, faults...)
-				}
-				continue
-			}
-			batch = append(batch, e)
-			if len(batch) == importBatch {
-				select {
-				case batches <- batch:
-				case <-stop:
-					return
-				}
-				batch = make([]importEntry, 0, importBatch)
+			j.rows = append(j.rows, importRaw{row: row, n: n, prefix: prefix, err: rowErr})
+			if len(j.rows) == importBatch && !send() {
+				return
 			}
 		}
-		if len(batch) > 0 {
-			select {
-			case batches <- batch:
-			case <-stop:
-			}
+		if len(j.rows) > 0 {
+			send()
 		}
 	}()
 
 	var commitErr error
-	for batch := range batches {
-		if commitErr != nil {
+	rejected := 0
+	var errs []ImportError
+	for j := range inOrder {
+		<-j.done
+		rejected += j.rejected
+		if len(errs) < maxImportErrors {
+			errs = append(errs, j.errs...)
+		}
+		if commitErr != nil || len(j.entries) == 0 {
 			continue
 		}
-		accepted, skipped, superseded, err := s.commitImport(batch)
+		accepted, skipped, superseded, err := s.commitImport(j.entries)
 		if err != nil {
 			commitErr = err
 			close(stop)
@@ -229,8 +235,8 @@ func (s *Service) Import(r io.Reader, csvFormat bool) (ImportResult, error) {
 		res.Superseded += superseded
 	}
 	out := <-readDone
-	res.Rejected = out.rejected
-	for _, e := range out.errs {
+	res.Rejected = rejected
+	for _, e := range errs {
 		addErr(e)
 	}
 	slices.SortStableFunc(res.Errors, func(a, b ImportError) int { return a.Row - b.Row })
@@ -265,8 +271,60 @@ type importPreparer struct {
 	goodNotice string // the last opt-in notice that passed validation
 }
 
-func (s *Service) newImportPreparer(st Settings) *importPreparer {
-	return &importPreparer{s: s, settings: st, business: st.BusinessName, now: time.Now().UTC()}
+func (s *Service) newImportPreparer(st Settings, now time.Time) *importPreparer {
+	return &importPreparer{s: s, settings: st, business: st.BusinessName, now: now}
+}
+
+// importRaw is a row as read, before it is prepared.
+type importRaw struct {
+	row    importRow
+	n      int
+	prefix string
+	err    *ImportError // the row could not be read
+}
+
+// importJob is one batch of rows on its way from the reader, through a
+// preparing worker, to the commit.
+type importJob struct {
+	rows     []importRaw
+	entries  []importEntry // the good rows, prepared
+	rejected int
+	errs     []ImportError
+	done     chan struct{} // closed once prepared
+}
+
+func newImportJob() *importJob {
+	return &importJob{rows: make([]importRaw, 0, importBatch), done: make(chan struct{})}
+}
+
+// importRead is what the reader reports once the body is read.
+type importRead struct {
+	lastRow int
+	err     error
+}
+
+// prepareBatch prepares a job's rows, keeping the good ones and the faults
+// of the bad ones in row order.
+func (p *importPreparer) prepareBatch(j *importJob) {
+	j.entries = make([]importEntry, 0, len(j.rows))
+	for _, r := range j.rows {
+		var faults []ImportError
+		var e importEntry
+		if r.err != nil {
+			faults = []ImportError{*r.err}
+		} else {
+			e, faults = p.prepare(r.row, r.n, r.prefix)
+		}
+		if len(faults) > 0 {
+			j.rejected++
+			if len(j.errs) < maxImportErrors {
+				j.errs = append(j.errs, faults...)
+			}
+			continue
+		}
+		j.entries = append(j.entries, e)
+	}
+	j.rows = nil // the raw rows are not needed any more
 }
 
 // prepare validates one row and does every part of its write that does
@@ -407,6 +465,7 @@ func (p *importPreparer) prepare(row importRow, n int, evidencePrefix string) (i
 			NoticeLocale: row.NoticeLocale, Reason: row.Reason, PIISHA256: piiSum,
 			OccurredAt: occurred.Format(time.RFC3339Nano), Imported: true}
 		e.body, err = marshalCanonical(body)
+		e.counted = eventBody{Type: body.Type, Source: body.Source, Campaign: body.Campaign}
 		if e.userKey != nil {
 			e.bodyFields = &body // re-encoded if the BSUID belongs to another subject
 		}
@@ -426,6 +485,7 @@ func (s *Service) commitImport(batch []importEntry) (accepted, skipped, supersed
 		accepted, skipped, superseded = 0, 0, 0 // fn may run again
 		var lastNotice []byte
 		seen := seenImportRefs(tx, batch)
+		readContactsInOrder(tx, batch)
 		var fresh []importRefSeq
 		for i := range batch {
 			e := &batch[i]
@@ -465,6 +525,10 @@ func (s *Service) commitImport(batch []importEntry) (accepted, skipped, supersed
 				}
 				lastNotice = e.noticeSum
 			}
+			// On the day consent was given, as the statistics show it.
+			if err := countOptIn(tx, e.occurred, &e.counted); err != nil {
+				return err
+			}
 			if !st.applyImported(e.typ, e.topics, rec.Seq, e.occurred, catalog) {
 				superseded++
 			}
@@ -491,6 +555,23 @@ func (s *Service) commitImport(batch []importEntry) (accepted, skipped, supersed
 		return nil
 	})
 	return accepted, skipped, superseded, err
+}
+
+// readContactsInOrder reads the records of a batch's contacts (those named
+// by number) in key order before the rows are applied: the subjects are
+// random hashes, and in key order each lookup walks the pages the one
+// before it just walked. The transaction keeps what it read for the rows.
+func readContactsInOrder(tx store.WriteTx, batch []importEntry) {
+	subjects := make([][]byte, 0, len(batch))
+	for i := range batch {
+		if batch[i].userKey == nil {
+			subjects = append(subjects, batch[i].subject)
+		}
+	}
+	slices.SortFunc(subjects, bytes.Compare)
+	for _, s := range subjects {
+		tx.Suppression(s)
+	}
 }
 
 // importRefSeq is a fresh ref and the event it produced, recorded once the

@@ -437,3 +437,80 @@ func TestImportRepeatedRefInOneFile(t *testing.T) {
 		})
 	}
 }
+
+// TestImportKeepsRowOrder: batches are prepared by several workers at once
+// but committed in the order they were read, so across many small batches
+// the ledger holds the rows in file order, a contact named by many rows
+// ends with its last row's decision, and the errors name the right rows.
+func TestImportKeepsRowOrder(t *testing.T) {
+	importBatch = 4
+	defer func() { importBatch = importBatchDefault }()
+	a := fndNewApp(t)
+	fndServer(t, a)
+	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	var csv strings.Builder
+	csv.WriteString("phone,type,topics,occurred_at,notice_text\n")
+	const rows, phones = 600, 13
+	bad := 0
+	for i := 1; i <= rows; i++ {
+		typ, notice, topics := "opt_in", fndNotice, "marketing"
+		if i%3 == 0 {
+			typ, notice = "opt_out", ""
+		}
+		if i%37 == 0 {
+			topics = "lottery" // rejected
+			bad++
+		}
+		fmt.Fprintf(&csv, "%s,%s,%s,%s,%q\n", fndPhone(i%phones+1), typ, topics, base.Add(time.Duration(i)*time.Minute).Format(time.RFC3339), notice)
+	}
+	res := impPost(t, a, "text/csv", strings.NewReader(csv.String()), 200)
+	if res.Accepted != rows-bad || res.Rejected != bad || len(res.Errors) != bad {
+		t.Fatalf("accepted %d rejected %d errors %d, want %d %d %d", res.Accepted, res.Rejected, len(res.Errors), rows-bad, bad, bad)
+	}
+	for j, e := range res.Errors {
+		if e.Row != 37*(j+1) || e.Field != "topics" {
+			t.Fatalf("error %d: %+v, want row %d topics", j, e, 37*(j+1))
+		}
+	}
+	// The whole ledger, by seq, carries increasing occurred_at.
+	export := a.do("GET", "/v1/consent/export?format=ndjson", fndAdminKey, nil).must(t, 200)
+	prev, n := "", 0
+	for _, line := range bytes.Split(bytes.TrimSpace(export), []byte("\n")) {
+		var ev struct {
+			Seq        uint64 `json:"seq"`
+			OccurredAt string `json:"occurred_at"`
+		}
+		if err := json.Unmarshal(line, &ev); err != nil || ev.OccurredAt == "" {
+			continue // not an event line
+		}
+		if ev.OccurredAt <= prev {
+			t.Fatalf("event %d occurred at %s, after an event of %s", ev.Seq, ev.OccurredAt, prev)
+		}
+		prev, n = ev.OccurredAt, n+1
+	}
+	if n != res.Accepted {
+		t.Fatalf("export has %d imported events, want %d", n, res.Accepted)
+	}
+	// Each contact's events, by seq, carry increasing occurred_at.
+	lastRow := map[int]int{} // phone → the last good row naming it
+	for i := 1; i <= rows; i++ {
+		if i%37 != 0 {
+			lastRow[i%phones+1] = i
+		}
+	}
+	for p := 1; p <= phones; p++ {
+		ev := impHistory(t, a, fndPhone(p))
+		for k := 1; k < len(ev); k++ {
+			if ev[k]["seq"].(float64) <= ev[k-1]["seq"].(float64) || ev[k]["occurred_at"].(string) <= ev[k-1]["occurred_at"].(string) {
+				t.Fatalf("phone %d: event %d (seq %v, %v) after (seq %v, %v)", p, k, ev[k]["seq"], ev[k]["occurred_at"], ev[k-1]["seq"], ev[k-1]["occurred_at"])
+			}
+		}
+		want := StateOptedIn
+		if lastRow[p]%3 == 0 {
+			want = StateOptedOut
+		}
+		if got := impState(t, a, fndPhone(p), "marketing"); got != want {
+			t.Errorf("phone %d marketing: %s, want %s (its last row %d)", p, got, want, lastRow[p])
+		}
+	}
+}

@@ -206,6 +206,9 @@ func (s *Service) Record(r Record) (Result, error) {
 				return err
 			}
 		}
+		if err := countOptIn(tx, at, &evBody); err != nil {
+			return err
+		}
 		st.apply(evBody.Type, evBody.Status, evBody.Topics, rec.Seq, at, catalog)
 		if r.ConfirmPending {
 			st.apply(TypeConfirm, "", nil, rec.Seq, at, catalog)

@@ -42,6 +42,8 @@ type Service struct {
 	subjectMACs sync.Pool
 
 	cfg Config
+
+	dayCountsDone chan struct{} // closed once the day counts cover every event (optindays.go)
 }
 
 // NewService loads (or on first start creates) the secrets, settings and
@@ -62,6 +64,9 @@ func NewService(st store.Backend, cfg Config, log *slog.Logger, out io.Writer) (
 		return nil, err
 	}
 	if err := s.bootstrapKeys(cfg.AdminKey, out); err != nil {
+		return nil, err
+	}
+	if err := s.startDayCounts(); err != nil {
 		return nil, err
 	}
 	go warmNumberTypes(s.Settings().DefaultRegion) // the first bulk check after a start does not compile them

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -160,7 +161,13 @@ func (w *compactWriter) commit() error {
 }
 
 func (w *compactWriter) copyBucket(path [][]byte, b *bolt.Bucket, st *CompactStats) error {
-	if _, err := w.bucket(path, 0.9); err != nil { // empty buckets too
+	nb, err := w.bucket(path, 0.9) // empty buckets too
+	if err != nil {
+		return err
+	}
+	// Ids drawn from a bucket's sequence (links, notice ids, the outbox)
+	// must go on from where they were, never start again.
+	if err := nb.SetSequence(b.Sequence()); err != nil {
 		return err
 	}
 	return b.ForEach(func(k, v []byte) error {
@@ -168,13 +175,40 @@ func (w *compactWriter) copyBucket(path [][]byte, b *bolt.Bucket, st *CompactSta
 			return w.copyBucket(append(path[:len(path):len(path)], k), b.Bucket(k), st)
 		}
 		st.KeysCopied++
+		if len(path) == 1 && bytes.Equal(path[0], bucketContacts) {
+			var err error
+			if v, err = recompactRecord(v); err != nil {
+				return fmt.Errorf("contact %x: %w", k, err)
+			}
+		}
 		return w.put(path, 0.9, k, v)
 	})
+}
+
+// recompactRecord writes a contact record in the current layout (records of
+// older releases take more bytes), checking it reads back the same.
+func recompactRecord(v []byte) ([]byte, error) {
+	r, err := decodeRecord(v, true)
+	if err != nil {
+		return nil, err
+	}
+	enc := r.encode()
+	again, err := decodeRecord(enc, false)
+	if err != nil || !bytes.Equal(again.key, r.key) || !bytes.Equal(again.state, r.state) || !bytes.Equal(again.suppression, r.suppression) ||
+		!slices.Equal(again.events, r.events) || again.overflow != r.overflow || (again.key == nil) != (r.key == nil) {
+		return nil, fmt.Errorf("the record does not survive re-encoding (%v)", err)
+	}
+	return enc, nil
 }
 
 func (w *compactWriter) copyEvents(b *bolt.Bucket, st *CompactStats) error {
 	path := [][]byte{bucketEvents}
 	if _, err := w.bucket(path, 1.0); err != nil {
+		return err
+	}
+	// A file from before notice ids has no table: the new file gets one.
+	// (A file that has one copied it already: buckets come in name order.)
+	if _, err := w.bucket([][]byte{bucketEventNotices}, 0.9); err != nil {
 		return err
 	}
 	var prev [32]byte
@@ -188,7 +222,7 @@ func (w *compactWriter) copyEvents(b *bolt.Bucket, st *CompactStats) error {
 		if seq != prevSeq+1 {
 			return fmt.Errorf("event %d follows event %d: events are missing", seq, prevSeq)
 		}
-		rec, err := decodeEvent(seq, v, fixedPrev(prev))
+		rec, err := decodeEventIn(b, seq, v, fixedPrev(prev))
 		if err != nil {
 			return fmt.Errorf("event %d: %w", seq, err)
 		}
@@ -200,8 +234,15 @@ func (w *compactWriter) copyEvents(b *bolt.Bucket, st *CompactStats) error {
 		}
 		// What is written must read back byte for byte before it replaces
 		// the only copy the new file will have.
-		enc := encodeEvent(rec, prev)
-		again, err := decodeEvent(seq, enc, fixedPrev(prev))
+		out, err := w.bucket(path, 1.0)
+		if err != nil {
+			return err
+		}
+		enc, err := encodeEventWith(rec, prev, noticesOf(out))
+		if err != nil {
+			return err
+		}
+		again, err := decodeEventIn(out, seq, enc, fixedPrev(prev))
 		if err != nil || !bytes.Equal(again.Canonical, rec.Canonical) || again.Hash != rec.Hash || !bytes.Equal(again.Sealed, rec.Sealed) {
 			return fmt.Errorf("event %d does not survive re-encoding (%v)", seq, err)
 		}

@@ -58,22 +58,30 @@ func TestPackedEventTime(t *testing.T) {
 	var prev [32]byte
 	prev[0] = 9
 	for _, tc := range []struct {
-		at     string
-		packed bool
+		at             string
+		packed, millis bool // kept as 8 bytes of ns, or as 5 of ms
 	}{
-		{"2026-11-27T13:49:25.891234567Z", true},
-		{"2026-11-27T13:49:25Z", true},
-		{"2026-11-27T13:49:25.5Z", true},
-		{"2026-11-27T13:49:25.500Z", false},
-		{"2026-11-27T10:49:25.5-03:00", false},
-		{"2026-11-27T13:49:25.5z", false},
-		{"1969-12-31T23:59:59Z", false},
-		{"not a time", false},
+		{"2026-11-27T13:49:25.891234567Z", true, false},
+		{"2026-11-27T13:49:25.891Z", true, true},
+		{"2026-11-27T13:49:25Z", true, true},
+		{"2026-11-27T13:49:25.5Z", true, true},
+		{"2020-01-01T00:00:00Z", true, true},
+		{"2019-12-31T23:59:59.999Z", true, false},
+		{"2054-11-03T19:53:47.776Z", true, false}, // 2^40 ms after 2020: past what 5 bytes hold
+		{"2054-11-03T19:53:47.775Z", true, true},
+		{"2026-11-27T13:49:25.500Z", false, false},
+		{"2026-11-27T10:49:25.5-03:00", false, false},
+		{"2026-11-27T13:49:25.5z", false, false},
+		{"1969-12-31T23:59:59Z", false, false},
+		{"not a time", false, false},
 	} {
 		canonical := []byte(`{"id":"evt_3","seq":3,"type":"opt_in","subject":"ab","at":"` + tc.at + `","prev_hash":"` + hex.EncodeToString(prev[:]) + `"}`)
 		v := EncodeEventValue(EventRecord{Seq: 3, Canonical: canonical, Hash: sha256.Sum256(canonical)}, prev)
 		if got := v[2]&eventPackedAt != 0; got != tc.packed {
 			t.Errorf("%s: packed %v, want %v", tc.at, got, tc.packed)
+		}
+		if got := v[2]&eventAtMillis != 0; got != tc.millis {
+			t.Errorf("%s: as milliseconds %v, want %v", tc.at, got, tc.millis)
 		}
 		rec, err := DecodeEventValue(3, v, prev)
 		if err != nil || !bytes.Equal(rec.Canonical, canonical) || rec.Hash != sha256.Sum256(canonical) {

@@ -33,13 +33,10 @@ type contactRecord struct {
 	overflow    bool     // later seqs are in the contact_events bucket
 }
 
-// Record layout: flags ‖ [len(key) (1 byte) ‖ key ‖ uvarint len(state) ‖
-// state] ‖ uvarint len(suppression) ‖ suppression ‖ uvarint count ‖ seqs as
-// uvarint deltas (the first from 0).
-const (
-	recordHasKey   = 1 << iota // key and state follow
-	recordOverflow             // seqs continue in contact_events
-)
+// Record layout: flags ‖ [[len(key) (1 byte)] ‖ key ‖ uvarint len(state) ‖
+// state] ‖ [uvarint len(suppression) ‖ suppression] ‖ [uvarint count] ‖
+// seqs as uvarint deltas (the first from 0); the bracketed lengths are
+// left out as the flags say (contact_codec.go).
 
 var errBadRecord = errors.New("store: damaged contact record")
 
@@ -52,16 +49,35 @@ func (r *contactRecord) encode() []byte {
 	if r.overflow {
 		flags |= recordOverflow
 	}
+	if len(r.key) == 32 {
+		flags |= recordKey32
+	}
+	if len(r.suppression) == 0 {
+		flags |= recordNoSuppressed
+	}
+	if len(r.events) == 1 {
+		flags |= recordOneSeq
+	}
+	state := r.state
+	if z := stateCoder.compress(nil, state); len(z) < len(state) {
+		state, flags = z, flags|recordStatePacked
+	}
 	out = append(out, flags)
 	if r.key != nil {
-		out = append(out, byte(len(r.key)))
+		if flags&recordKey32 == 0 {
+			out = append(out, byte(len(r.key)))
+		}
 		out = append(out, r.key...)
-		out = binary.AppendUvarint(out, uint64(len(r.state)))
-		out = append(out, r.state...)
+		out = binary.AppendUvarint(out, uint64(len(state)))
+		out = append(out, state...)
 	}
-	out = binary.AppendUvarint(out, uint64(len(r.suppression)))
-	out = append(out, r.suppression...)
-	out = binary.AppendUvarint(out, uint64(len(r.events)))
+	if flags&recordNoSuppressed == 0 {
+		out = binary.AppendUvarint(out, uint64(len(r.suppression)))
+		out = append(out, r.suppression...)
+	}
+	if flags&recordOneSeq == 0 {
+		out = binary.AppendUvarint(out, uint64(len(r.events)))
+	}
 	prev := uint64(0)
 	for _, seq := range r.events {
 		out = binary.AppendUvarint(out, seq-prev)
@@ -73,8 +89,15 @@ func (r *contactRecord) encode() []byte {
 // decodeRecord reads a record; with copyOut it copies everything out of v
 // (which bbolt owns), otherwise the slices are valid only as long as v.
 func decodeRecord(v []byte, copyOut bool) (contactRecord, error) {
+	return decodeRecordState(v, copyOut, true)
+}
+
+// decodeRecordState is decodeRecord that leaves a compressed state
+// compressed (r.state nil) unless wantState: an export looks up the keys
+// of millions of contacts and needs nothing else.
+func decodeRecordState(v []byte, copyOut, wantState bool) (contactRecord, error) {
 	var r contactRecord
-	if len(v) == 0 {
+	if len(v) == 0 || v[0]&^recordKnownFlags != 0 {
 		return r, errBadRecord
 	}
 	flags := v[0]
@@ -100,32 +123,54 @@ func decodeRecord(v []byte, copyOut bool) (contactRecord, error) {
 	}
 	var ok bool
 	if flags&recordHasKey != 0 {
-		if len(v) == 0 {
-			return r, errBadRecord
+		n := uint64(32)
+		if flags&recordKey32 == 0 {
+			if len(v) == 0 {
+				return r, errBadRecord
+			}
+			n, v = uint64(v[0]), v[1:]
 		}
-		n := uint64(v[0])
-		v = v[1:]
 		if r.key, ok = take(n); !ok {
 			return r, errBadRecord
 		}
 		if n, ok = uvarint(); !ok {
 			return r, errBadRecord
 		}
-		if r.state, ok = take(n); !ok {
+		if flags&recordStatePacked == 0 {
+			if r.state, ok = take(n); !ok {
+				return r, errBadRecord
+			}
+		} else {
+			if n == 0 || n > uint64(len(v)) {
+				return r, errBadRecord
+			}
+			if wantState {
+				state, err := stateCoder.decompress(nil, v[:n]) // a copy whatever copyOut says
+				if err != nil || len(state) == 0 {
+					return r, errBadRecord
+				}
+				r.state = state
+			}
+			v = v[n:]
+		}
+	} else if flags&(recordKey32|recordStatePacked) != 0 {
+		return r, errBadRecord
+	}
+	if flags&recordNoSuppressed == 0 {
+		n, ok := uvarint()
+		if !ok {
+			return r, errBadRecord
+		}
+		if r.suppression, ok = take(n); !ok {
 			return r, errBadRecord
 		}
 	}
-	n, ok := uvarint()
-	if !ok {
-		return r, errBadRecord
-	}
-	if r.suppression, ok = take(n); !ok {
-		return r, errBadRecord
-	}
 	r.state, r.suppression = nonEmpty(r.state), nonEmpty(r.suppression)
-	count, ok := uvarint()
-	if !ok || count > inlineEvents {
-		return r, errBadRecord
+	count := uint64(1)
+	if flags&recordOneSeq == 0 {
+		if count, ok = uvarint(); !ok || count > inlineEvents {
+			return r, errBadRecord
+		}
 	}
 	seq := uint64(0)
 	for range count {
@@ -364,8 +409,8 @@ func (s *Store) ContactStates(subjects [][]byte, fn func(i int, state, suppressi
 		b := tx.Bucket(bucketContacts)
 		select {
 		case <-s.warmed:
-			// The whole tree has been asked for: asking again for the leaves
-			// of this call would only cost time (half of a warm call's).
+			// The whole tree has been read: asking again for the leaves of
+			// this call would only cost time (half of a warm call's).
 		default:
 			prefetchLeaves(tx, b, subjects, s.db.Path()) // warm.go
 		}
@@ -405,9 +450,12 @@ func (s *Store) ContactKeys(subjects [][]byte) (map[string][]byte, error) {
 			if i > 0 && bytes.Equal(subj, sorted[i-1]) {
 				continue
 			}
-			r, err := readRecord(b, subj, false)
-			if err != nil {
-				return err
+			var r contactRecord
+			if v := b.Get(subj); v != nil {
+				var err error
+				if r, err = decodeRecordState(v, false, false); err != nil {
+					return err
+				}
 			}
 			if r.key != nil {
 				if cap(keys)-len(keys) < len(r.key) {

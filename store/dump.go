@@ -23,7 +23,7 @@ import (
 //
 // Records come in this order: secrets, settings, API keys, events (by
 // seq), contacts, identities, merges, notices, message marks, import refs,
-// links, link refs, scan days, widgets, idempotent answers, subscriptions,
+// links, link refs, scan days, opt-in days, widgets, idempotent answers, subscriptions,
 // deliveries, users, sessions, audit entries, then Sequences and last Head.
 type Dumper interface {
 	Secret(name string, v []byte) error
@@ -47,6 +47,9 @@ type Dumper interface {
 	// ScanDay is one count of AddDayScans: the scans of a UTC day for one
 	// kind (ScanDayAll, ScanDaySource, …) and value.
 	ScanDay(day time.Time, kind byte, value string, n uint64) error
+	// OptInDay is one count of AddDayOptIns: the confirmed opt-ins of a UTC
+	// day for one kind (OptInDaySource, …) and value ("" for all of a kind).
+	OptInDay(day time.Time, kind byte, value string, n uint64) error
 	Widget(w Widget) error
 	IdempotentAnswer(key []byte, a IdempotentAnswer) error
 	Subscription(sub Subscription) error
@@ -103,7 +106,7 @@ func (s *Store) Dump(d Dumper) error {
 		x := dumpTx{tx: tx, d: d}
 		for _, step := range []func() error{
 			x.secrets, x.settings, x.apiKeys, x.events, x.contacts, x.identities, x.notices,
-			x.messages, x.importRefs, x.links, x.linkRefs, x.scanDays, x.widgets, x.idempotency,
+			x.messages, x.importRefs, x.links, x.linkRefs, x.scanDays, x.optInDays, x.widgets, x.idempotency,
 			x.subscriptions, x.deliveries, x.users, x.sessions, x.audit, x.sequences,
 		} {
 			if err := step(); err != nil {
@@ -181,7 +184,7 @@ func (x *dumpTx) apiKeys() error {
 // find first: no gap, each hash the SHA-256 of its canonical bytes, and
 // the recorded head the last event.
 func (x *dumpTx) events() error {
-	dec := eventDecoder{batch: true}
+	dec := eventDecoder{batch: true, notices: noticesOf(x.tx.Bucket(bucketEvents))}
 	var last Head
 	err := x.each(bucketEvents, func(k, v []byte) error {
 		if len(k) != 8 {
@@ -315,16 +318,21 @@ func (x *dumpTx) linkRefs() error {
 	return x.each(bucketLinkRefs, func(k, v []byte) error { return x.d.LinkRef(string(k), string(v)) })
 }
 
-func (x *dumpTx) scanDays() error {
-	return x.each(bucketScanDays, func(k, v []byte) error {
+func (x *dumpTx) scanDays() error { return x.dayCounts(bucketScanDays, x.d.ScanDay) }
+
+func (x *dumpTx) optInDays() error { return x.dayCounts(bucketOptInDays, x.d.OptInDay) }
+
+// dayCounts reads a bucket of day ‖ 0 ‖ kind ‖ value → count keys.
+func (x *dumpTx) dayCounts(name []byte, fn func(day time.Time, kind byte, value string, n uint64) error) error {
+	return x.each(name, func(k, v []byte) error {
 		if len(k) < 10 || k[8] != 0 || len(v) != 8 {
-			return fmt.Errorf("dump: scan day %q: damaged", k)
+			return fmt.Errorf("dump: %s %q: damaged", name, k)
 		}
 		day, err := time.Parse("20060102", string(k[:8]))
 		if err != nil {
-			return fmt.Errorf("dump: scan day %q: %w", k, err)
+			return fmt.Errorf("dump: %s %q: %w", name, k, err)
 		}
-		return x.d.ScanDay(day, k[9], string(k[10:]), be64(v))
+		return fn(day, k[9], string(k[10:]), be64(v))
 	})
 }
 

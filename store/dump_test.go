@@ -51,6 +51,9 @@ func (r *recorder) LinkRef(string, string) error        { return r.call("LinkRef
 func (r *recorder) ScanDay(time.Time, byte, string, uint64) error {
 	return r.call("ScanDay")
 }
+func (r *recorder) OptInDay(time.Time, byte, string, uint64) error {
+	return r.call("OptInDay")
+}
 func (r *recorder) Widget(store.Widget) error { return r.call("Widget") }
 func (r *recorder) IdempotentAnswer([]byte, store.IdempotentAnswer) error {
 	return r.call("IdempotentAnswer")
@@ -117,7 +120,7 @@ func TestDumpFileHandsOnEveryRecord(t *testing.T) {
 		}
 	}
 	if got := strings.Join(r.order, ","); got != "Secret,Setting,APIKey,Event,Contact,Identity,Merged,Notice,MessageMark,"+
-		"ImportRef,Link,LinkRef,ScanDay,Widget,IdempotentAnswer,Subscription,Delivery,User,Session,Audit,Sequences,Head" {
+		"ImportRef,Link,LinkRef,ScanDay,OptInDay,Widget,IdempotentAnswer,Subscription,Delivery,User,Session,Audit,Sequences,Head" {
 		t.Errorf("order %s", got)
 	}
 	if len(r.events) != fx.Events || r.head != head {

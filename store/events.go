@@ -41,7 +41,11 @@ func (t *Tx) AppendEvent(build EventBuilder) (EventRecord, error) {
 	// default (half full) makes the ledger twice the size on disk and the
 	// export read twice the pages.
 	events.FillPercent = 1.0
-	if err := events.Put(seqKey(seq), encodeEvent(rec, t.head.Hash)); err != nil {
+	v, err := encodeEventWith(rec, t.head.Hash, noticesOf(events))
+	if err != nil {
+		return EventRecord{}, err
+	}
+	if err := events.Put(seqKey(seq), v); err != nil {
 		return EventRecord{}, err
 	}
 	if len(subject) > 0 {
@@ -78,7 +82,11 @@ func (t *Tx) ResealEvent(seq uint64, sealed []byte) error {
 	if err != nil {
 		return err
 	}
-	return events.Put(seqKey(seq), encodeEvent(rec, prev))
+	v, err := encodeEventWith(rec, prev, noticesOf(events))
+	if err != nil {
+		return err
+	}
+	return events.Put(seqKey(seq), v)
 }
 
 // Head returns the last committed event's sequence number and hash.
@@ -110,7 +118,7 @@ func (s *Store) Events(after uint64, limit int) ([]EventRecord, error) {
 // decoded in one pass (each continues the chain from the one before it);
 // visit, when given, sees each stored value.
 func scanEvents(events *bolt.Bucket, after uint64, limit int, out []EventRecord, visit func(v []byte)) ([]EventRecord, error) {
-	dec := eventDecoder{batch: true}
+	dec := eventDecoder{batch: true, notices: noticesOf(events)}
 	c := events.Cursor()
 	for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 		seq := be64(k)
@@ -156,20 +164,24 @@ func getEvent(tx *bolt.Tx, seq uint64) (EventRecord, error) {
 	if v == nil {
 		return EventRecord{}, ErrNotFound
 	}
-	return decodeEvent(seq, v, prevInBucket(events, seq))
+	return decodeEventIn(events, seq, v, prevInBucket(events, seq))
 }
 
 // Events are stored in one of two layouts.
 //
 // Compact (written since format 1 of the compact encoding):
 //
-//	0x00 ‖ 0x01 ‖ flags ‖ [hash (32)] ‖ [at (8)] ‖ uvarint len(body) ‖ body ‖ sealed
+//	0x00 ‖ 0x01 ‖ flags ‖ [hash (32)] ‖ [at (8 or 5)] ‖ [uvarint notice id ‖
+//	uvarint offset] ‖ uvarint len(body) ‖ body ‖ sealed
 //
 // where body is the canonical bytes without what the flags say was
 // stripped (the id/seq prefix, the prev_hash suffix: both known from the
 // key and the previous event; the "at" time, then kept as 8 bytes of Unix
-// nanoseconds instead of 20-odd bytes of text), hex packed and compressed against the event
-// dictionary when the flags say so. The hash is SHA-256 of the canonical
+// nanoseconds instead of 20-odd bytes of text; the notice hash's 64 hex
+// field, then kept as an id of the event_notices table and the offset in
+// the body it was taken from), hex packed and compressed against the
+// event dictionary when the flags say so. Flags are only ever added: a
+// value written with fewer flags reads the same in every later release. The hash is SHA-256 of the canonical
 // bytes, so it is stored only on every hashEvery-th event (and on any
 // event whose hash is not that, which the ledger never writes): reading in
 // order, each event's hash is computed and is the next one's prev_hash; a
@@ -192,20 +204,53 @@ const (
 	eventCompressed     = 8
 	eventHashStored     = 16
 	eventPackedAt       = 32
-	eventKnownFlags     = eventStrippedPrefix | eventStrippedPrev | eventHexPacked | eventCompressed | eventHashStored | eventPackedAt
+	eventNoticeRef      = 64 // since the notice id table (event_notices.go)
+	// With eventPackedAt: the time is 5 bytes of milliseconds since
+	// atEpochMillis instead of 8 of nanoseconds (every time the ledger
+	// writes is a whole millisecond). This is the last bit of the flags
+	// byte: a flag after it needs a new format (eventFormatCompact+1).
+	eventAtMillis   = 128
+	eventKnownFlags = eventStrippedPrefix | eventStrippedPrev | eventHexPacked | eventCompressed | eventHashStored | eventPackedAt | eventNoticeRef | eventAtMillis
+
+	// atEpochMillis is 2020-01-01T00:00:00Z in Unix milliseconds; 5 bytes
+	// of milliseconds after it last until 2054.
+	atEpochMillis = 1577836800000
 
 	// hashEvery is how often a compact event keeps its hash (see above).
 	hashEvery = 64
 )
 
 // encodeEvent writes rec in the compact layout; prev is the hash of event
-// rec.Seq-1 (zero for the first).
+// rec.Seq-1 (zero for the first). The notice hash stays in the value.
 func encodeEvent(rec EventRecord, prev [32]byte) []byte {
+	v, _ := encodeEventWith(rec, prev, nil) // no notice ids: cannot fail
+	return v
+}
+
+// encodeEventWith is encodeEvent keeping an id from notices in place of the
+// notice hash, when notices has (or assigns) one.
+func encodeEventWith(rec EventRecord, prev [32]byte, notices noticeIDs) ([]byte, error) {
 	stripPrefix, stripPrev, body := stripCanonical(rec.Seq, rec.Canonical, prev)
 	var flags byte
 	at, body, packedAt := stripAt(body)
 	if packedAt {
 		flags |= eventPackedAt
+		if ms := at / 1e6; at%1e6 == 0 && ms >= atEpochMillis && ms-atEpochMillis < 1<<40 {
+			flags |= eventAtMillis
+		}
+	}
+	var noticeID, noticeOff uint64
+	if notices != nil {
+		if off, sum, ok := noticeHashIn(body); ok {
+			id, ok, err := notices.idOf(sum)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				body = append(body[:off:off], body[off+noticeFieldLen:]...) // a copy: body may be rec.Canonical
+				noticeID, noticeOff, flags = id, uint64(off), flags|eventNoticeRef
+			}
+		}
 	}
 	if stripPrefix {
 		flags |= eventStrippedPrefix
@@ -223,17 +268,25 @@ func encodeEvent(rec EventRecord, prev [32]byte) []byte {
 	if storeHash {
 		flags |= eventHashStored
 	}
-	b := make([]byte, 0, 3+32+binary.MaxVarintLen64+len(body)+len(rec.Sealed))
+	b := make([]byte, 0, 3+32+8+3*binary.MaxVarintLen64+len(body)+len(rec.Sealed))
 	b = append(b, eventFormatMark, eventFormatCompact, flags)
 	if storeHash {
 		b = append(b, rec.Hash[:]...)
 	}
-	if packedAt {
+	switch {
+	case flags&eventAtMillis != 0:
+		ms := at/1e6 - atEpochMillis
+		b = append(b, byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms))
+	case packedAt:
 		b = binary.BigEndian.AppendUint64(b, at)
+	}
+	if flags&eventNoticeRef != 0 {
+		b = binary.AppendUvarint(b, noticeID)
+		b = binary.AppendUvarint(b, noticeOff)
 	}
 	b = binary.AppendUvarint(b, uint64(len(body)))
 	b = append(b, body...)
-	return append(b, rec.Sealed...)
+	return append(b, rec.Sealed...), nil
 }
 
 // encodeEventLegacy writes the layout of releases before the compact one.
@@ -302,7 +355,7 @@ func hashAt(events *bolt.Bucket, seq uint64) ([32]byte, error) {
 		}
 	}
 	for k := from + 1; k <= seq && seq > 0; k++ {
-		rec, err := decodeEvent(k, events.Get(seqKey(k)), fixedPrev(h))
+		rec, err := decodeEventIn(events, k, events.Get(seqKey(k)), fixedPrev(h))
 		if err != nil {
 			return h, err
 		}
@@ -317,6 +370,12 @@ func decodeEvent(seq uint64, v []byte, prev prevHashFunc) (EventRecord, error) {
 	return (&eventDecoder{}).decode(seq, v, prev) // arenas sized to the one event
 }
 
+// decodeEventIn is decodeEvent for a value of the events bucket given,
+// whose transaction holds the notice ids the value may name.
+func decodeEventIn(events *bolt.Bucket, seq uint64, v []byte, prev prevHashFunc) (EventRecord, error) {
+	return (&eventDecoder{notices: noticesOf(events)}).decode(seq, v, prev)
+}
+
 // eventDecoder decodes many events with few allocations: each record's
 // canonical and sealed bytes are carved out of a shared arena (a new one
 // once it is full, so records stay valid), and decompression reuses one
@@ -325,7 +384,8 @@ func decodeEvent(seq uint64, v []byte, prev prevHashFunc) (EventRecord, error) {
 type eventDecoder struct {
 	arena   []byte
 	scratch []byte
-	batch   bool // many events: carve them from eventArenaSize arenas
+	batch   bool      // many events: carve them from eventArenaSize arenas
+	notices noticeIDs // nil: a value naming a notice id does not decode
 }
 
 // eventArenaSize is the arena an eventDecoder carves records from.
@@ -376,11 +436,40 @@ func (d *eventDecoder) decode(seq uint64, v []byte, prev prevHashFunc) (EventRec
 		rest = rest[32:]
 	}
 	var at uint64
-	if flags&eventPackedAt != 0 {
+	switch flags & (eventPackedAt | eventAtMillis) {
+	case eventPackedAt:
 		if len(rest) < 8 {
 			return EventRecord{}, errCorruptEvent
 		}
 		at, rest = binary.BigEndian.Uint64(rest), rest[8:]
+	case eventPackedAt | eventAtMillis:
+		if len(rest) < 5 {
+			return EventRecord{}, errCorruptEvent
+		}
+		ms := uint64(rest[0])<<32 | uint64(rest[1])<<24 | uint64(rest[2])<<16 | uint64(rest[3])<<8 | uint64(rest[4])
+		at, rest = (ms+atEpochMillis)*1e6, rest[5:]
+	case eventAtMillis:
+		return EventRecord{}, errCorruptEvent
+	}
+	var notice [32]byte
+	var noticeOff uint64
+	if flags&eventNoticeRef != 0 {
+		id, w := binary.Uvarint(rest)
+		if w <= 0 {
+			return EventRecord{}, errCorruptEvent
+		}
+		rest = rest[w:]
+		if noticeOff, w = binary.Uvarint(rest); w <= 0 {
+			return EventRecord{}, errCorruptEvent
+		}
+		rest = rest[w:]
+		var ok bool
+		if d.notices != nil {
+			notice, ok = d.notices.hashOf(id)
+		}
+		if !ok {
+			return EventRecord{}, errCorruptEvent
+		}
 	}
 	n, w := binary.Uvarint(rest)
 	if w <= 0 || n > uint64(len(rest)-w) {
@@ -395,20 +484,30 @@ func (d *eventDecoder) decode(seq uint64, v []byte, prev prevHashFunc) (EventRec
 		body = d.scratch
 	}
 	// Built in the scratch space of the arena, then kept at its length.
-	if need := 2*len(body) + 320 + len(sealed); cap(d.arena)-len(d.arena) < need {
+	if need := 2*len(body) + 384 + len(sealed); cap(d.arena)-len(d.arena) < need {
 		d.newArena(need)
 	}
 	canonical := d.arena[len(d.arena):len(d.arena)]
 	room := cap(canonical)
 	if flags&eventStrippedPrefix != 0 {
-		canonical = append(canonical, canonicalPrefix(seq)...)
+		canonical = appendCanonicalPrefix(canonical, seq)
 	}
+	bodyAt := len(canonical)
 	if flags&eventHexPacked != 0 {
 		if canonical, err = unpackHex(canonical, body); err != nil {
 			return EventRecord{}, errCorruptEvent
 		}
 	} else {
 		canonical = append(canonical, body...)
+	}
+	if flags&eventNoticeRef != 0 {
+		if noticeOff > uint64(len(canonical)-bodyAt) {
+			return EventRecord{}, errCorruptEvent
+		}
+		p, end := bodyAt+int(noticeOff), len(canonical)
+		canonical = append(canonical, noticeRoom[:]...)
+		copy(canonical[p+noticeFieldLen:], canonical[p:end])
+		appendNoticeField(canonical[p:p], notice)
 	}
 	if flags&eventPackedAt != 0 {
 		if len(canonical) == 0 || canonical[len(canonical)-1] != '}' {
@@ -424,7 +523,7 @@ func (d *eventDecoder) decode(seq uint64, v []byte, prev prevHashFunc) (EventRec
 		if err != nil {
 			return EventRecord{}, err
 		}
-		canonical = append(canonical[:len(canonical)-1], canonicalSuffix(h)...)
+		canonical = appendCanonicalSuffix(canonical[:len(canonical)-1], h)
 	}
 	if cap(canonical) == room { // built in place (appending never had to move it): keep it
 		d.arena = d.arena[:len(d.arena)+len(canonical)]
@@ -440,6 +539,9 @@ func (d *eventDecoder) decode(seq uint64, v []byte, prev prevHashFunc) (EventRec
 	}
 	return rec, nil
 }
+
+// noticeRoom makes room for a notice field.
+var noticeRoom [noticeFieldLen]byte
 
 func decodeEventLegacy(seq uint64, v []byte) (EventRecord, error) {
 	n, w := binary.Uvarint(v)
@@ -460,6 +562,13 @@ func decodeEventLegacy(seq uint64, v []byte) (EventRecord, error) {
 // the previous event's hash. Exported for fuzzing the on-disk format.
 func DecodeEventValue(seq uint64, v []byte, prev [32]byte) (EventRecord, error) {
 	return decodeEvent(seq, v, fixedPrev(prev))
+}
+
+// DecodeStoredEventValue is DecodeEventValue for a value of the events
+// bucket given, resolving the notice ids of its file; for tests that
+// rewrite files.
+func DecodeStoredEventValue(events *bolt.Bucket, seq uint64, v []byte, prev [32]byte) (EventRecord, error) {
+	return decodeEventIn(events, seq, v, fixedPrev(prev))
 }
 
 // EncodeEventValue is the inverse of DecodeEventValue: the compact layout.

@@ -53,6 +53,12 @@ type Backend interface {
 	ScanMark() (uint64, error)
 	DayScans(kind byte, value string, from, to time.Time) ([]uint64, error)
 	ScanDayTotals(kind byte, from, to time.Time) (map[string]uint64, error)
+	ScansBeforeDays(kind byte) (map[string]uint64, time.Time, error)
+
+	// Confirmed opt-ins per day, counted as they are written.
+	DayOptIns(kind byte, value string, from, to time.Time) ([]uint64, error)
+	OptInDayTotals(kind byte, from, to time.Time) (map[string]uint64, error)
+	DayCountsBackfill() (b DayCountsBackfill, ok bool, err error)
 
 	// Widgets.
 	CreateWidget(w Widget) error
@@ -93,7 +99,7 @@ type Backend interface {
 	// ScrubFreePages makes erased bytes unreadable in the database's free
 	// space and returns how many pages it cleared; SpaceUsage reports the
 	// bytes each kind of record takes; WarmDone is closed once what checks
-	// read has been asked into memory.
+	// read is in memory.
 	Backup(w io.Writer) (int64, error)
 	ScrubFreePages() (int, error)
 	SpaceUsage() (map[string]BucketSpace, error)
@@ -142,6 +148,11 @@ type WriteTx interface {
 	AddScanBelow(id string, max uint64) (bool, error)
 	AddDayScans(day time.Time, l Link, n uint64) error
 	SetScanMark(mark uint64) error
+	KeepScansBeforeDays(today time.Time) error
+
+	AddDayOptIns(day time.Time, source, campaign, linkID string, n uint64) error
+	DayCountsBackfill() (b DayCountsBackfill, ok bool)
+	SetDayCountsBackfill(b DayCountsBackfill) error
 
 	HasImportRef(ref []byte) bool
 	PutImportRef(ref []byte, seq uint64) error

@@ -39,7 +39,7 @@ var (
 	bucketWidgets       = []byte("widgets")        // widget id → Widget JSON
 
 	allBuckets = [][]byte{bucketMeta, bucketEvents, bucketContacts, bucketContactEvents, bucketNotices, bucketMessages, bucketAPIKeys,
-		bucketSettings, bucketSecrets, bucketLinks, bucketLinkScans, bucketWidgets}
+		bucketSettings, bucketSecrets, bucketLinks, bucketLinkScans, bucketWidgets, bucketEventNotices}
 
 	keyHead = []byte("head")
 )
@@ -66,7 +66,7 @@ type Store struct {
 	// ScrubFreePages, which must know no reader still sees freed pages.
 	readers sync.RWMutex
 
-	warmed    chan struct{} // closed when the contacts read-ahead is requested (warm.go)
+	warmed    chan struct{} // closed when the contacts read-ahead has read the tree (warm.go)
 	warmPages atomic.Int64  // pages it asked for
 }
 

@@ -505,10 +505,25 @@ func FuzzDecodeEventValue(f *testing.F) {
 	f.Add(EncodeEventValue(EventRecord{Seq: 7, Canonical: []byte(`{"seq":1}`), Sealed: []byte("s")}, prev))
 	f.Add(EncodeLegacyEventValue(EventRecord{Canonical: []byte(`{"seq":1}`), Sealed: []byte("s")}))
 	f.Add(EncodeLegacyEventValue(EventRecord{Canonical: []byte(`{}`)}))
+	// Naming a notice by id (decoded with fuzzNotices below).
+	fuzzNotices := mapNotices{1: testNoticeSum}
+	noticed := ledgerEvent(7, testNoticeSum, prev)
+	withRef, _ := encodeEventWith(EventRecord{Seq: 7, Canonical: noticed, Sealed: []byte("s")}, prev, fuzzNotices)
+	f.Add(withRef)
 	f.Add([]byte{})
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 'x'})
 	f.Add([]byte{0xe0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 'x'})
 	f.Fuzz(func(t *testing.T, v []byte) {
+		if rec, err := (&eventDecoder{notices: fuzzNotices}).decode(7, v, fixedPrev(prev)); err == nil {
+			enc, err := encodeEventWith(rec, prev, fuzzNotices)
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, err := (&eventDecoder{notices: fuzzNotices}).decode(7, enc, fixedPrev(prev))
+			if err != nil || !bytes.Equal(again.Canonical, rec.Canonical) || again.Hash != rec.Hash || !bytes.Equal(again.Sealed, rec.Sealed) {
+				t.Fatalf("re-decoding %x with notice ids: %+v, %v", v, again, err)
+			}
+		}
 		rec, err := DecodeEventValue(7, v, prev)
 		if err == nil {
 			if rec.Seq != 7 {
@@ -543,7 +558,9 @@ func FuzzDecodeEventValue(f *testing.F) {
 			cut := int(v[0]) % len(v)
 			mid := bytes.Index(ledgerLike, []byte(`,"prev_hash"`))
 			spliced := append(append(append([]byte(nil), ledgerLike[:mid]...), v[:cut]...), ledgerLike[mid:]...)
-			ins := []EventRecord{{Seq: 1, Canonical: v[:cut], Sealed: v[cut:]}, {Seq: 7, Canonical: spliced}}
+			nmid := bytes.Index(noticed, []byte(`"notice_sha256"`))
+			splicedNotice := append(append(append([]byte(nil), noticed[:nmid]...), v[:cut]...), noticed[nmid:]...)
+			ins := []EventRecord{{Seq: 1, Canonical: v[:cut], Sealed: v[cut:]}, {Seq: 7, Canonical: spliced}, {Seq: 7, Canonical: splicedNotice}}
 			for _, in := range ins {
 				copy(in.Hash[:], v)
 				encs := [][]byte{EncodeEventValue(in, prev)}
@@ -558,6 +575,14 @@ func FuzzDecodeEventValue(f *testing.F) {
 					if !bytes.Equal(out.Canonical, in.Canonical) || out.Hash != in.Hash || !bytes.Equal(out.Sealed, in.Sealed) {
 						t.Fatalf("round trip of %+v gave %+v", in, out)
 					}
+				}
+				enc, err := encodeEventWith(in, prev, fuzzNotices)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out, err := (&eventDecoder{notices: fuzzNotices}).decode(in.Seq, enc, fixedPrev(prev))
+				if err != nil || !bytes.Equal(out.Canonical, in.Canonical) || out.Hash != in.Hash || !bytes.Equal(out.Sealed, in.Sealed) {
+					t.Fatalf("round trip with notice ids of %+v gave %+v, %v", in, out, err)
 				}
 			}
 			// Personal data compresses and expands to itself.

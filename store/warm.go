@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"io"
 	"os"
@@ -145,8 +146,94 @@ func (s *Store) warmContacts(path string) {
 	}); err != nil || len(runs) == 0 {
 		return
 	}
-	adviseWillNeed(f, runs, pageSize)
 	s.warmPages.Store(int64(sumRuns(runs)))
+	readInOrder(f, coalesceRuns(runs, warmGapPages), pageSize, s.stopped) // Close stops it
+}
+
+// Measured on this machine's disk (virtio, with O_DIRECT): one 4 KiB read
+// at a time runs at about 6,000 reads/s, 32 at a time at about 28,000;
+// reading in order runs at about 700 MB/s, 175,000 pages/s. A live file's
+// contacts pages lie between events pages all over it (both trees grow by
+// copy-on-write into whatever pages are free), so the warm-up reads
+// through short gaps rather than asking for each page on its own.
+//
+// In a live file of 1M contacts (82,000 pages; the contacts tree 29,600
+// pages in 11,800 runs of adjacent pages), reading through gaps of up to
+// 4, 8 or 16 pages leaves 2,137, 1,585 or 381 reads of 175, 188 or 244
+// MiB. At 32 reads in flight one more 4 KiB read costs about what 6 to 8
+// pages read in order cost, hence 8.
+const (
+	// warmGapPages: a gap of up to this many pages between two pages of
+	// the tree is read through rather than skipped.
+	warmGapPages = 8
+	// warmAheadBytes is how far ahead of what it has read the warm-up
+	// keeps the kernel reading. Bounded, so a check that comes meanwhile
+	// (its leaves asked for by prefetchLeaves) waits behind at most this
+	// much of the warm-up's reading, not behind all of it.
+	warmAheadBytes = 8 << 20
+)
+
+// coalesceRuns sorts runs by page and merges those less than gap pages
+// apart.
+func coalesceRuns(runs []pageRun, gap uint64) []pageRun {
+	sorted := slices.Clone(runs)
+	slices.SortFunc(sorted, func(a, b pageRun) int { return cmp.Compare(a.first, b.first) })
+	var out []pageRun
+	for _, r := range sorted {
+		if n := len(out); n > 0 && r.first <= out[n-1].first+out[n-1].n+gap {
+			out[n-1].n = max(out[n-1].n, r.first+r.n-out[n-1].first)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// splitRuns cuts runs longer than n pages into runs of n.
+func splitRuns(runs []pageRun, n uint64) []pageRun {
+	var out []pageRun
+	for _, r := range runs {
+		for ; r.n > n; r = (pageRun{r.first + n, r.n - n}) {
+			out = append(out, pageRun{r.first, n})
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// readInOrder reads the runs (sorted by page) into the page cache: the
+// kernel is asked for up to warmAheadBytes ahead (WILLNEED), and the last
+// page of every 256 KiB of each run is then read, which waits for the
+// reads asked for before it (they complete about in order) without
+// copying the rest: copying the whole tree cost CPU the first checks
+// could use. The descriptor is marked FADV_RANDOM so the kernel's own
+// read-ahead does not read past the runs.
+func readInOrder(f *os.File, runs []pageRun, pageSize uint64, stop <-chan struct{}) {
+	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_RANDOM)
+	const step = 256 << 10
+	page := make([]byte, pageSize)
+	// A compacted file's tree is one long run: ask for it a piece at a time.
+	runs = splitRuns(runs, warmAheadBytes/4/pageSize)
+	asked, askedBytes, readBytes := 0, uint64(0), uint64(0)
+	for i, r := range runs {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		for asked < len(runs) && (asked <= i || askedBytes-readBytes < warmAheadBytes) {
+			adviseWillNeed(f, runs[asked:asked+1], pageSize)
+			askedBytes += runs[asked].n * pageSize
+			asked++
+		}
+		for off, end := r.first*pageSize, (r.first+r.n)*pageSize; off < end; {
+			off = min(off+step, end)
+			if _, err := f.ReadAt(page, int64(off-pageSize)); err != nil {
+				return // past the end (the file shrank? it never does) or unreadable: only a hint
+			}
+		}
+		readBytes += r.n * pageSize
+	}
 }
 
 func sumRuns(runs []pageRun) uint64 {
@@ -158,7 +245,7 @@ func sumRuns(runs []pageRun) uint64 {
 }
 
 // WarmDone is closed once the background read-ahead of the contacts tree
-// that Open started has been requested.
+// that Open started has read it.
 func (s *Store) WarmDone() <-chan struct{} { return s.warmed }
 
 // coldPages collects the pages event values were read from, so they can

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"os"
+	"slices"
 	"testing"
 	"time"
 	"unsafe"
@@ -247,6 +248,32 @@ func TestEventReaderMatchesEvents(t *testing.T) {
 			if rec.Seq != w.Seq || rec.Hash != w.Hash || !bytes.Equal(rec.Canonical, w.Canonical) || !bytes.Equal(rec.Sealed, w.Sealed) {
 				t.Fatalf("from %d: event %d differs", start, rec.Seq)
 			}
+		}
+	}
+}
+
+func TestSplitRuns(t *testing.T) {
+	got := splitRuns([]pageRun{{10, 5}, {100, 1}, {200, 4}}, 2)
+	if want := []pageRun{{10, 2}, {12, 2}, {14, 1}, {100, 1}, {200, 2}, {202, 2}}; !slices.Equal(got, want) {
+		t.Fatalf("splitRuns = %v, want %v", got, want)
+	}
+}
+
+func TestCoalesceRuns(t *testing.T) {
+	for _, tc := range []struct {
+		in   []pageRun
+		gap  uint64
+		want []pageRun
+	}{
+		{nil, warmGapPages, nil},
+		{[]pageRun{{100, 1}, {10, 2}}, warmGapPages, []pageRun{{10, 2}, {100, 1}}},           // sorted, too far apart
+		{[]pageRun{{30, 1}, {10, 2}}, 18, []pageRun{{10, 21}}},                               // gap of 18 read through
+		{[]pageRun{{30, 1}, {10, 2}}, 17, []pageRun{{10, 2}, {30, 1}}},                       // gap of 18 skipped
+		{[]pageRun{{10, 10}, {12, 2}, {19, 5}}, 0, []pageRun{{10, 14}}},                      // overlapping and touching
+		{[]pageRun{{5, 1}, {6, 1}, {7, 1}, {40, 1}, {41, 3}}, 4, []pageRun{{5, 3}, {40, 4}}}, // adjacent pages
+	} {
+		if got := coalesceRuns(tc.in, tc.gap); !slices.Equal(got, tc.want) {
+			t.Errorf("coalesceRuns(%v, %d) = %v, want %v", tc.in, tc.gap, got, tc.want)
 		}
 	}
 }

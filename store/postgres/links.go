@@ -241,55 +241,14 @@ func (t *Tx) AddDayScans(day time.Time, l store.Link, n uint64) error {
 // DayScans returns the scans of each day from..to (UTC days, inclusive)
 // of one kind and key (store.ScanDayAll with ""), in day order.
 func (s *Store) DayScans(kind byte, value string, from, to time.Time) ([]uint64, error) {
-	if !isKey(value) {
-		// Not text, so no stored key: every day counts zero.
-		from, to = from.UTC().Truncate(24*time.Hour), to.UTC().Truncate(24*time.Hour)
-		var out []uint64
-		for day := from; !day.After(to); day = day.AddDate(0, 0, 1) {
-			out = append(out, 0)
-		}
-		return out, nil
-	}
-	rows, err := s.pool.Query(context.Background(), `SELECT coalesce(s.scans, 0)
-		FROM generate_series($3::date, $4::date, interval '1 day') AS g(day)
-		LEFT JOIN scan_days s ON s.day = g.day::date AND s.kind = $1 AND s.value = $2
-		ORDER BY g.day`, string(rune(kind)), value, dayString(from), dayString(to))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []uint64
-	for rows.Next() {
-		var n int64
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
-		}
-		out = append(out, uint64(n))
-	}
-	return out, rows.Err()
+	return s.dayCounts(scanDays, kind, value, from, to)
 }
 
 // ScanDayTotals sums, for each key of one kind, its scans on the days
 // from..to (UTC, inclusive). It reads the rows of those days only (the
 // primary key starts with the day).
 func (s *Store) ScanDayTotals(kind byte, from, to time.Time) (map[string]uint64, error) {
-	rows, err := s.pool.Query(context.Background(), `SELECT value, sum(scans)::bigint FROM scan_days
-		WHERE day BETWEEN $2::date AND $3::date AND kind = $1 GROUP BY value`,
-		string(rune(kind)), dayString(from), dayString(to))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]uint64{}
-	for rows.Next() {
-		var value string
-		var n int64
-		if err := rows.Scan(&value, &n); err != nil {
-			return nil, err
-		}
-		out[value] = uint64(n)
-	}
-	return out, rows.Err()
+	return s.dayTotals(scanDays, kind, from, to)
 }
 
 // dayString is the UTC day of t as a date literal.

@@ -75,7 +75,7 @@ func LoadFile(ctx context.Context, path, url string, progress io.Writer) (LoadSt
 
 // loadTables are every table a load fills; all must be empty before.
 var loadTables = []string{"events", "contacts", "contact_events", "notices", "wa_messages", "identities", "merged",
-	"import_refs", "api_keys", "secrets", "settings", "links", "link_scans", "link_refs", "scan_days", "widgets",
+	"import_refs", "api_keys", "secrets", "settings", "links", "link_scans", "link_refs", "scan_days", "optin_days", "widgets",
 	"idempotent_answers", "webhook_subscriptions", "webhook_deliveries", "console_users", "console_sessions", "admin_audit"}
 
 func checkEmpty(ctx context.Context, tx pgx.Tx) error {
@@ -283,6 +283,10 @@ func (l *loader) LinkRef(ref, id string) error {
 
 func (l *loader) ScanDay(day time.Time, kind byte, value string, n uint64) error {
 	return l.add("scan_days", []string{"day", "kind", "value", "scans"}, len(value)+16, day, string(rune(kind)), value, int64(n))
+}
+
+func (l *loader) OptInDay(day time.Time, kind byte, value string, n uint64) error {
+	return l.add("optin_days", []string{"day", "kind", "value", "optins"}, len(value)+16, day, string(rune(kind)), value, int64(n))
 }
 
 func (l *loader) Widget(w store.Widget) error {

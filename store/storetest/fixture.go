@@ -152,6 +152,9 @@ func Fill(tb testing.TB, b store.Backend) Fixture {
 			if err := tx.AddDayScans(day.AddDate(0, 0, i), l, uint64(3+i)); err != nil {
 				return err
 			}
+			if err := tx.AddDayOptIns(day.AddDate(0, 0, i), l.Source, l.Campaign, l.ID, uint64(1+i)); err != nil {
+				return err
+			}
 			return tx.SetScanMark(uint64(7 + i))
 		}))
 	}
@@ -416,6 +419,21 @@ func reads(fx Fixture) []read {
 					return nil, err
 				}
 				out["totals "+string(q.kind)] = totals
+			}
+			for _, q := range []struct {
+				kind  byte
+				value string
+			}{{store.OptInDaySource, ""}, {store.OptInDaySource, "print"}, {store.OptInDayCampaign, "spring"}, {store.OptInDayLink, fx.Links[2]}} {
+				days, err := b.DayOptIns(q.kind, q.value, from, to)
+				if err != nil {
+					return nil, err
+				}
+				out["optins "+string(q.kind)+q.value] = days
+				totals, err := b.OptInDayTotals(q.kind, from, to)
+				if err != nil {
+					return nil, err
+				}
+				out["optin totals "+string(q.kind)] = totals
 			}
 			return out, nil
 		}},

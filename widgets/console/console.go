@@ -28,12 +28,12 @@ type Handler struct {
 	widgets *widgets.Handler
 	// batchJobs are the batch ZIPs being rendered (batchjobs.go).
 	batchJobs batchJobs
-	// optIns are the statistics' opt-ins per day (statscache.go).
-	optIns optInCache
-	users  users
-	pages  map[string]*template.Template
+	users     users
+	pages     map[string]*template.Template
 	// loginKey signs the login form's CSRF token (there is no session yet).
 	loginKey []byte
+	// draftKey signs the widget previews' drafts (widgetdraft.go).
+	draftKey []byte
 	throttle *loginThrottle
 
 	// Session lifetimes: idle (since the last request) and absolute.
@@ -51,6 +51,12 @@ func NewHandler(s *capture.Service) (*Handler, error) {
 	h.throttle = newLoginThrottle(defaultThrottle, h.now)
 	var err error
 	if h.loginKey, err = h.st.EnsureSecret("console_login_csrf", func() ([]byte, error) {
+		t, err := randomToken(32)
+		return []byte(t), err
+	}); err != nil {
+		return nil, err
+	}
+	if h.draftKey, err = h.st.EnsureSecret(draftSecret, func() ([]byte, error) {
 		t, err := randomToken(32)
 		return []byte(t), err
 	}); err != nil {
@@ -125,6 +131,8 @@ func (h *Handler) routes() []route {
 		{"GET", "/console/widgets", "", editors, 0, h.widgetsPage},
 		{"GET", "/console/widgets/new", "", editors, 0, h.newWidgetPage},
 		{"POST", "/console/widgets", "", editors, formBody, h.createWidget},
+		{"GET", "/console/widgets/draft", "", editors, 0, h.widgetDraftPage},
+		{"GET", "/console/widgets/draft.js", "", nil, 0, h.widgetDraftScript},
 		{"GET", "/console/widgets/:id", "", editors, 0, h.widgetPage},
 		{"POST", "/console/widgets/:id", "", editors, formBody, h.updateWidget},
 		{"GET", "/console/widgets/:id/preview", "", editors, 0, h.widgetPreview},
@@ -177,9 +185,10 @@ func (h *Handler) Mount(r fiber.Router) {
 func (h *Handler) MountAudit(r fiber.Router) { r.Use(h.auditKeyChanges) }
 
 // contentSecurityPolicy: the console's own files only; no inline script
-// or style, no frames, forms only to itself.
+// or style, frames of its own pages only (the widget preview), forms only
+// to itself, framed by nobody.
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	"connect-src 'self'; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 func (h *Handler) secureHeaders(c *fiber.Ctx) error {
 	c.Set("Content-Security-Policy", contentSecurityPolicy)

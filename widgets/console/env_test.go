@@ -21,8 +21,9 @@ import (
 )
 
 const (
-	ctBusiness = "Padaria Aurora"
-	ctAdminKey = "console-test-admin-key-0123456789"
+	ctBusiness  = "Padaria Aurora"
+	ctAdminKey  = "console-test-admin-key-0123456789"
+	ctAppSecret = "console-test-app-secret"
 )
 
 // consoleEnv is the whole service (API, widgets, console) mounted as
@@ -39,14 +40,20 @@ type consoleEnv struct {
 
 func newConsoleEnv(t testing.TB, publicURL string) *consoleEnv {
 	t.Helper()
-	dbPath := storetest.Target(t, filepath.Join(t.TempDir(), "c.db"))
-	st, err := backend.Open(dbPath)
+	return openConsoleEnv(t, filepath.Join(t.TempDir(), "c.db"), publicURL)
+}
+
+// openConsoleEnv serves the database at dbPath (created if needed): the
+// file, or on PostgreSQL the test's database standing for it.
+func openConsoleEnv(t testing.TB, dbPath, publicURL string) *consoleEnv {
+	t.Helper()
+	st, err := backend.Open(storetest.Target(t, dbPath))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	args := []string{"--db", dbPath, "--public-url", publicURL, "--business-name", ctBusiness, "--wa-number", "+55 11 98765-0000"}
-	env := map[string]string{"CONSENTRY_ADMIN_KEY": ctAdminKey}
+	env := map[string]string{"CONSENTRY_ADMIN_KEY": ctAdminKey, "CONSENTRY_WA_APP_SECRET": ctAppSecret}
 	cfg, err := capture.ParseServeConfig(args, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)

@@ -102,8 +102,7 @@ func (f widgetForm) body() ([]byte, error) {
 func (h *Handler) widgetFormData(id string, f widgetForm, problems []capture.FieldError) map[string]any {
 	st := h.s.Settings()
 	d := map[string]any{"ID": id, "Form": f, "Problems": problems, "Kinds": widgetKinds, "Topics": st.TopicIDs(),
-		"Locales": langs, "Positions": widgetPositions, "Schemes": widgetSchemes, "Numbers": st.Numbers,
-		"Business": st.BusinessName}
+		"Locales": langs, "Positions": widgetPositions, "Schemes": widgetSchemes, "Numbers": st.Numbers}
 	if id != "" {
 		d["Embed"] = embedTag(st.PublicURL, id)
 	}

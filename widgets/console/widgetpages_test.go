@@ -8,6 +8,8 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/consentry/consentry/widgets"
 )
 
 // The widgets page shows each widget's tag as the API gives it, copies it,
@@ -56,7 +58,7 @@ func TestBrowserWidgetsPage(t *testing.T) {
 }
 
 // The editor creates a popup widget in the console: a bad origin is
-// refused with the field named beside it, the live mock follows the form,
+// refused with the field named beside it, the live preview follows the form,
 // and the saved widget has the API's embed tag and runs on the sample
 // page. An edit goes through the same checks. Auditors are refused.
 func TestBrowserWidgetCreateEdit(t *testing.T) {
@@ -80,13 +82,10 @@ func TestBrowserWidgetCreateEdit(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`input[name=topics][value=orders]`)),
 		chromedp.SetValue(chromedp.ID("theme-color"), "#336699"),
 		chromedp.SetValue(chromedp.ID("theme-position"), "bottom-left"),
-		// Typed last: each key press refreshes the whole mock.
 		chromedp.SendKeys(chromedp.ID("greeting"), "Novidades da padaria"))
-	// The mock shows the colour, the side and the greeting as typed.
-	ed.waitFor("the live preview", `document.getElementById("widget-mock-card").style.borderColor === "rgb(51, 102, 153)" &&
-document.getElementById("widget-mock").classList.contains("bottom-left") &&
-document.getElementById("widget-mock-greeting").textContent === "Novidades da padaria" &&
-document.getElementById("widget-mock-topics").textContent === "orders"`)
+	// The preview is the real widget with what is typed (preview_test.go).
+	ed.waitPreview("the live preview", previewWidget+` && window.Consentry.`+widgets.PreviewID+`.kind === "popup" &&
+window.Consentry.`+widgets.PreviewID+`.host.style.getPropertyValue("--cs-c") === "#336699"`)
 	ed.submit("#save-widget")
 	if ed.status() != http.StatusUnprocessableEntity {
 		t.Fatalf("a bad origin: status %d at %s", ed.status(), ed.location())

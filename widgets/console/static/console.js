@@ -48,25 +48,29 @@
     document.querySelectorAll("input[name=topics]").forEach(function (c) { c.addEventListener("change", update); });
     update();
   }
-  // Live preview of a widget being edited: its colour, position, scheme,
-  // greeting and topics on a small mock, as typed.
-  var mock = document.getElementById("widget-mock");
+  // Live preview of a widget being edited: the real widget with the form's
+  // unsaved values, on a sample page in a sandboxed frame (widgetdraft.go),
+  // reloaded a moment after the person stops typing.
+  var preview = document.getElementById("widget-preview");
   var form = document.getElementById("widget-form");
-  if (mock && form) {
-    var field = function (name) { return form.elements.namedItem(name); };
-    var card = document.getElementById("widget-mock-card");
-    var showMock = function () {
-      var color = field("theme.color").value.trim();
-      card.style.borderColor = /^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/.test(color) ? color : "";
-      mock.className = "widget-mock " + field("theme.position").value + " " + field("theme.scheme").value + " " + field("kind").value;
-      var topics = [];
-      form.querySelectorAll("input[name=topics]:checked").forEach(function (c) { topics.push(c.value); });
-      document.getElementById("widget-mock-greeting").textContent = field("greeting").value.trim() || (mock.getAttribute("data-business") || "");
-      document.getElementById("widget-mock-topics").textContent = topics.join(", ");
+  if (preview && form) {
+    var shown = "", timer = 0;
+    var showPreview = function () {
+      var q = new URLSearchParams(new FormData(form));
+      q.delete("csrf");
+      var src = new URL("/console/widgets/draft?" + q.toString(), location.href).href;
+      if (src === shown) return;
+      if (shown && preview.contentWindow) {
+        preview.contentWindow.location.replace(src); // no history entry per key press
+      } else {
+        preview.src = src;
+      }
+      shown = src;
     };
-    form.addEventListener("input", showMock);
-    form.addEventListener("change", showMock);
-    showMock();
+    var later = function () { clearTimeout(timer); timer = setTimeout(showPreview, 250); };
+    form.addEventListener("input", later);
+    form.addEventListener("change", later);
+    showPreview();
   }
   // Batch ZIPs: generated in the background with a progress bar, then
   // downloaded. Without this the form downloads the ZIP in one request.
