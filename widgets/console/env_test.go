@@ -47,7 +47,8 @@ func newConsoleEnv(t testing.TB, publicURL string) *consoleEnv {
 // file, or on PostgreSQL the test's database standing for it.
 func openConsoleEnv(t testing.TB, dbPath, publicURL string) *consoleEnv {
 	t.Helper()
-	st, err := backend.Open(storetest.Target(t, dbPath))
+	dbPath = storetest.Target(t, dbPath)
+	st, err := backend.Open(dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
