@@ -174,7 +174,5 @@ func (s *Store) UpdateDelivery(subID string, num uint64, fn func(*Delivery) erro
 
 // IsClosed reports whether Close was called (background senders stop).
 func (s *Store) IsClosed() bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.closed
+	return s.queue.Closed()
 }

@@ -29,9 +29,7 @@ var scrubWait = 3 * time.Second
 // the free pages are zeroed and synced inside a write transaction, which
 // keeps any writer from allocating them meanwhile.
 func (s *Store) ScrubFreePages() (int, error) {
-	s.mu.RLock()
-	closed := s.closed
-	s.mu.RUnlock()
+	closed := s.queue.Closed()
 	if closed {
 		return 0, ErrClosed
 	}

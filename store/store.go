@@ -55,10 +55,7 @@ type Store struct {
 	// Writes that must be durable before they are acknowledged go through one
 	// committer goroutine which folds whatever is queued into a single
 	// transaction: one fsync serves many concurrent writers.
-	mu      sync.RWMutex
-	closed  bool
-	writes  chan *writeRequest
-	stopped chan struct{}
+	queue *GroupQueue[func(*Tx) error]
 
 	head Head // owned by the committer goroutine once Open returns
 
@@ -76,11 +73,6 @@ type Head struct {
 	Hash [32]byte
 }
 
-type writeRequest struct {
-	fn   func(*Tx) error
-	done chan error
-}
-
 // initialMmapSize is the file size up to which no commit has to remap.
 const initialMmapSize = 1 << 30
 
@@ -96,7 +88,7 @@ func Open(path string) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &Store{db: db, writes: make(chan *writeRequest, maxGroup), stopped: make(chan struct{})}
+	s := &Store{db: db}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -113,7 +105,7 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	go s.commitLoop()
+	s.queue = NewGroupQueue(maxGroup, s.commitGroup)
 	// Readiness does not wait for the contacts tree to be in memory: checks
 	// are served at once, from disk until the read-ahead lands.
 	s.warmed = make(chan struct{})
@@ -123,15 +115,9 @@ func Open(path string) (*Store, error) {
 
 // Close waits for queued writes to commit and closes the file.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.queue.Close() {
 		return nil
 	}
-	s.closed = true
-	close(s.writes)
-	s.mu.Unlock()
-	<-s.stopped
 	<-s.warmed // the read-ahead holds a read transaction while it walks the tree
 	return s.db.Close()
 }
@@ -156,42 +142,11 @@ func (s *Store) Write(fn func(WriteTx) error) error {
 
 // write is Write for this package's own writes, which use the bbolt
 // transaction beneath.
-func (s *Store) write(fn func(*Tx) error) error {
-	req := &writeRequest{fn: fn, done: make(chan error, 1)}
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return ErrClosed
-	}
-	s.writes <- req
-	s.mu.RUnlock()
-	return <-req.done
-}
-
-func (s *Store) commitLoop() {
-	defer close(s.stopped)
-	group := make([]*writeRequest, 0, maxGroup)
-	for req := range s.writes {
-		group = append(group[:0], req)
-	drain:
-		for len(group) < maxGroup {
-			select {
-			case r, ok := <-s.writes:
-				if !ok {
-					break drain
-				}
-				group = append(group, r)
-			default:
-				break drain
-			}
-		}
-		s.commitGroup(group)
-	}
-}
+func (s *Store) write(fn func(*Tx) error) error { return s.queue.Submit(fn) }
 
 // commitGroup commits the group in one transaction. A write whose fn fails
 // gets its error and the rest of the group is retried without it.
-func (s *Store) commitGroup(group []*writeRequest) {
+func (s *Store) commitGroup(group []*QueuedWrite[func(*Tx) error]) {
 	for len(group) > 0 {
 		failed := -1
 		var failErr error
@@ -199,7 +154,7 @@ func (s *Store) commitGroup(group []*writeRequest) {
 		err := s.db.Update(func(btx *bolt.Tx) error {
 			tx := &Tx{tx: btx, head: s.head}
 			for i, r := range group {
-				if err := r.fn(tx); err != nil {
+				if err := r.Fn(tx); err != nil {
 					failed, failErr = i, err
 					return err
 				}
@@ -219,7 +174,7 @@ func (s *Store) commitGroup(group []*writeRequest) {
 			return nil
 		})
 		if failed >= 0 {
-			group[failed].done <- failErr
+			group[failed].Done(failErr)
 			group = append(group[:failed], group[failed+1:]...)
 			continue
 		}
@@ -227,7 +182,7 @@ func (s *Store) commitGroup(group []*writeRequest) {
 			s.head = next
 		}
 		for _, r := range group {
-			r.done <- err
+			r.Done(err)
 		}
 		return
 	}

@@ -147,7 +147,7 @@ func (s *Store) warmContacts(path string) {
 		return
 	}
 	s.warmPages.Store(int64(sumRuns(runs)))
-	readInOrder(f, coalesceRuns(runs, warmGapPages), pageSize, s.stopped) // Close stops it
+	readInOrder(f, coalesceRuns(runs, warmGapPages), pageSize, s.queue.Stopped()) // Close stops it
 }
 
 // Measured on this machine's disk (virtio, with O_DIRECT): one 4 KiB read

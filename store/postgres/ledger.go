@@ -19,38 +19,10 @@ import (
 // transaction has committed. fn may run more than once (when another
 // write in its group fails, or the group meets a serialization failure),
 // so it must not have effects outside tx.
-func (s *Store) Write(fn func(store.WriteTx) error) error {
-	req := &writeRequest{fn: fn, done: make(chan error, 1)}
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return store.ErrClosed
-	}
-	s.writes <- req
-	s.mu.RUnlock()
-	return <-req.done
-}
+func (s *Store) Write(fn func(store.WriteTx) error) error { return s.queue.Submit(fn) }
 
-func (s *Store) commitLoop() {
-	defer close(s.stopped)
-	group := make([]*writeRequest, 0, maxGroup)
-	for req := range s.writes {
-		group = append(group[:0], req)
-	drain:
-		for len(group) < maxGroup {
-			select {
-			case r, ok := <-s.writes:
-				if !ok {
-					break drain
-				}
-				group = append(group, r)
-			default:
-				break drain
-			}
-		}
-		s.commitGroup(group)
-	}
-}
+// queuedWrite is one write of a group.
+type queuedWrite = store.QueuedWrite[func(store.WriteTx) error]
 
 // maxAttempts bounds the retries of a group the database turned away
 // (serialization failure, deadlock, connection lost before the commit).
@@ -59,12 +31,12 @@ const maxAttempts = 8
 // commitGroup commits the group in one transaction. A write whose fn fails
 // gets its error and the rest of the group is retried without it, as the
 // bbolt store does.
-func (s *Store) commitGroup(group []*writeRequest) {
+func (s *Store) commitGroup(group []*queuedWrite) {
 	attempts, eager := 0, false
 	for len(group) > 0 {
 		out := s.runGroup(group, eager)
 		if out.failed >= 0 {
-			group[out.failed].done <- out.failErr
+			group[out.failed].Done(out.failErr)
 			group = append(group[:out.failed], group[out.failed+1:]...)
 			continue
 		}
@@ -86,7 +58,7 @@ func (s *Store) commitGroup(group []*writeRequest) {
 			s.commits.Add(1)
 		}
 		for _, r := range group {
-			r.done <- out.err
+			r.Done(out.err)
 		}
 		return
 	}
@@ -104,7 +76,7 @@ type groupOutcome struct {
 // runGroup runs the group's functions in one transaction and commits it.
 // With eager, each function's writes are sent as soon as it returns, so a
 // write the server refuses fails that function only.
-func (s *Store) runGroup(group []*writeRequest, eager bool) groupOutcome {
+func (s *Store) runGroup(group []*queuedWrite, eager bool) groupOutcome {
 	ctx := context.Background()
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -148,7 +120,7 @@ func (s *Store) runGroup(group []*writeRequest, eager bool) groupOutcome {
 	}
 	start := t.head
 	for i, r := range group {
-		err := r.fn(t)
+		err := r.Fn(t)
 		if err == nil {
 			err = t.err
 		}

@@ -136,7 +136,7 @@ func holdCommitter(t *testing.T, s *Store, n int) (done <-chan error) {
 			}
 			close(started)
 			deadline := time.Now().Add(10 * time.Second)
-			for len(s.writes) < n && time.Now().Before(deadline) {
+			for s.queue.Queued() < n && time.Now().Before(deadline) {
 				time.Sleep(time.Millisecond)
 			}
 			_, err := appendTestEvent(tx, "holder", nil)

@@ -80,8 +80,6 @@ func open(rawURL string) (*Store, error) {
 	s := &Store{
 		pool:     pool,
 		location: redact(rawURL),
-		writes:   make(chan *writeRequest, maxGroup),
-		stopped:  make(chan struct{}),
 		changes:  make(chan store.Change, 64),
 		cancel:   stopListening,
 		listened: make(chan struct{}),
@@ -90,7 +88,7 @@ func open(rawURL string) (*Store, error) {
 	// PostgreSQL keeps its own buffers warm; nothing to ask for here.
 	close(s.warmed)
 	s.listenPID.Store(first.PgConn().PID())
-	go s.commitLoop()
+	s.queue = store.NewGroupQueue(maxGroup, s.commitGroup)
 	go s.listen(listenCtx, listenCfg, first)
 	return s, nil
 }
@@ -104,15 +102,9 @@ func hasParam(rawURL, name string) bool {
 // Close waits for queued writes to commit, stops listening and closes the
 // connections.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.queue.Close() {
 		return nil
 	}
-	s.closed = true
-	close(s.writes)
-	s.mu.Unlock()
-	<-s.stopped
 	s.cancel()
 	<-s.listened
 	close(s.changes) // readers of Changes stop with the store
@@ -122,9 +114,7 @@ func (s *Store) Close() error {
 
 // IsClosed reports whether Close was called.
 func (s *Store) IsClosed() bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.closed
+	return s.queue.Closed()
 }
 
 // Location is the database URL without its password.

@@ -15,7 +15,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
@@ -40,10 +39,7 @@ type Store struct {
 	// Writes that must be durable before they are acknowledged go through
 	// one committer goroutine per process, which folds whatever is queued
 	// into a single transaction (group commit).
-	mu      sync.RWMutex
-	closed  bool
-	writes  chan *writeRequest
-	stopped chan struct{}
+	queue   *store.GroupQueue[func(store.WriteTx) error]
 	commits atomic.Int64 // transactions the committer committed (tests, metrics)
 
 	changes   chan store.Change // filled by the LISTEN connection
@@ -51,11 +47,6 @@ type Store struct {
 	cancel    context.CancelFunc
 	listened  chan struct{} // closed when the LISTEN goroutine has stopped
 	warmed    chan struct{}
-}
-
-type writeRequest struct {
-	fn   func(store.WriteTx) error
-	done chan error
 }
 
 // Tx is a read-write transaction handed to Write functions. Methods of

@@ -1,0 +1,67 @@
+package store
+
+import (
+	"errors"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+// Writes queued while a group commits form the next group, every writer
+// gets its own answer, and a closed queue refuses new writes.
+func TestGroupQueue(t *testing.T) {
+	var sizes []int
+	holding, release := make(chan struct{}), make(chan struct{})
+	first := true
+	q := NewGroupQueue(8, func(group []*QueuedWrite[int]) {
+		if first {
+			first = false
+			close(holding)
+			<-release // hold the first group while the others queue
+		}
+		sizes = append(sizes, len(group))
+		for _, w := range group {
+			if w.Fn%2 == 1 {
+				w.Done(errors.New("odd"))
+			} else {
+				w.Done(nil)
+			}
+		}
+	})
+	errs := make([]error, 21)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); errs[0] = q.Submit(0) }()
+	<-holding // the committer holds write 0 alone
+	for i := 1; i <= 20; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = q.Submit(i) }()
+	}
+	for q.Queued() < 8 { // the channel holds at most 8; the rest wait to enter
+		runtime.Gosched()
+	}
+	close(release)
+	wg.Wait()
+	for i, err := range errs {
+		if (err != nil) != (i%2 == 1) {
+			t.Errorf("write %d answered %v", i, err)
+		}
+	}
+	total := 0
+	for _, n := range sizes {
+		if n > 8 {
+			t.Errorf("a group of %d, above the maximum 8", n)
+		}
+		total += n
+	}
+	if total != 21 || sizes[0] != 1 || len(sizes) > 1+20/8+1+1 || sizes[1] < 2 {
+		t.Errorf("groups %v: want 21 writes, the held one alone, the queued ones folded", sizes)
+	}
+	if !q.Close() || q.Close() {
+		t.Error("Close reports true once, then false")
+	}
+	if !q.Closed() || !errors.Is(q.Submit(2), ErrClosed) {
+		t.Error("a closed queue takes no write")
+	}
+	<-q.Stopped()
+}
