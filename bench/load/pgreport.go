@@ -1,10 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 )
 
@@ -23,23 +21,15 @@ func cmdPGReport(args []string) error {
 	fs := flag.NewFlagSet("pgreport", flag.ContinueOnError)
 	in := fs.String("in", "results.json", "results file")
 	md := fs.String("md", "docs/BENCHMARKS.md", "file whose postgres section is rewritten")
-	var meta []string
-	fs.Func("meta", "a `key=value` line about the run (repeatable)", func(s string) error {
-		meta = append(meta, s)
-		return nil
-	})
+	meta := metaFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	raw, err := os.ReadFile(*in)
+	results, err := readResults(*in)
 	if err != nil {
 		return err
 	}
-	var results []Result
-	if err := json.Unmarshal(raw, &results); err != nil {
-		return err
-	}
-	return writeSection(*md, "postgres", pgSection(results, meta))
+	return writeSection(*md, "postgres", pgSection(results, *meta))
 }
 
 // pgFigure is one row of the comparison: where the number comes from and
