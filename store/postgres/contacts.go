@@ -145,20 +145,6 @@ func (t *Tx) PutSuppression(subject, entry []byte) error {
 	return nil
 }
 
-// ContactState reads a subject's state and suppression entry from the
-// primary; the hot path of every suppression check.
-func (s *Store) ContactState(subject []byte) (state, suppression []byte, err error) {
-	err = s.pool.QueryRow(context.Background(), `SELECT state, suppression FROM contacts WHERE subject = $1`, subject).
-		Scan(&state, &suppression)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil, nil
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	return nonEmpty(state), nonEmpty(suppression), nil
-}
-
 // ContactStates reads many subjects in one query, calling fn for each, in
 // the caller's order (unknown subjects as nil, nil).
 func (s *Store) ContactStates(subjects [][]byte, fn func(i int, state, suppression []byte)) error {

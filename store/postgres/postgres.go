@@ -40,7 +40,9 @@ type Store struct {
 	// one committer goroutine per process, which folds whatever is queued
 	// into a single transaction (group commit).
 	queue   *store.GroupQueue[func(store.WriteTx) error]
-	commits atomic.Int64 // transactions the committer committed (tests, metrics)
+	commits atomic.Int64
+
+	stateReads stateReads // checks' single reads, coalesced (statereads.go) // transactions the committer committed (tests, metrics)
 
 	changes   chan store.Change // filled by the LISTEN connection
 	listenPID atomic.Uint32     // its server process, for tests that cut it

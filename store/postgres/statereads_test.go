@@ -1,0 +1,89 @@
+package postgres
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/consentry/consentry/store"
+)
+
+// Coalesced reads each get their own contact's answer, fewer queries than
+// reads are sent, and a read begun after a write was acknowledged (here
+// by another process's store) sees it.
+func TestContactStateCoalesced(t *testing.T) {
+	dbURL := testDatabase(t)
+	reader, writer := openTestStore(t, dbURL), openTestStore(t, dbURL)
+	const contacts = 300
+	subject := func(i int) []byte { return fmt.Appendf(nil, "subject-%04d", i) }
+	if err := writer.Write(func(tx store.WriteTx) error {
+		for i := range contacts {
+			if i%3 == 0 {
+				continue // unknown
+			}
+			if err := tx.PutContact(subject(i), make([]byte, 32), fmt.Appendf(nil, "state-%d", i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before := reader.stateReads.queries.Load()
+	var wg sync.WaitGroup
+	for round := range 3 {
+		for i := range contacts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				state, _, err := reader.ContactState(subject(i))
+				want := fmt.Sprintf("state-%d", i)
+				if i%3 == 0 {
+					want = ""
+				}
+				if err != nil || string(state) != want {
+					t.Errorf("round %d, contact %d: %q %v, want %q", round, i, state, err, want)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if sent := reader.stateReads.queries.Load() - before; sent >= 3*contacts {
+		t.Errorf("%d queries for %d concurrent reads: none coalesced", sent, 3*contacts)
+	} else {
+		t.Logf("%d queries for %d concurrent reads", sent, 3*contacts)
+	}
+
+	// Opt-outs acknowledged by the other store are seen by the next read,
+	// while reads keep coming.
+	stop := make(chan struct{})
+	var busy sync.WaitGroup
+	for range 16 {
+		busy.Add(1)
+		go func() {
+			defer busy.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, _, err := reader.ContactState(subject(i % contacts)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for i := 1; i < 60; i += 3 {
+		entry := fmt.Appendf(nil, "suppressed-%d", i)
+		if err := writer.Write(func(tx store.WriteTx) error { return tx.PutSuppression(subject(i), entry) }); err != nil {
+			t.Fatal(err)
+		}
+		if _, supp, err := reader.ContactState(subject(i)); err != nil || string(supp) != string(entry) {
+			t.Fatalf("contact %d read %q %v right after its suppression was acknowledged", i, supp, err)
+		}
+	}
+	close(stop)
+	busy.Wait()
+}
