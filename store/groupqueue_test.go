@@ -54,7 +54,9 @@ func TestGroupQueue(t *testing.T) {
 		}
 		total += n
 	}
-	if total != 21 || sizes[0] != 1 || len(sizes) > 1+20/8+1+1 || sizes[1] < 2 {
+	// The 8 queued while the first group was held fold into the second;
+	// how the writers still waiting to enter group up is up to the scheduler.
+	if total != 21 || sizes[0] != 1 || sizes[1] != 8 {
 		t.Errorf("groups %v: want 21 writes, the held one alone, the queued ones folded", sizes)
 	}
 	if !q.Close() || q.Close() {
