@@ -95,11 +95,7 @@ func TestKeysAndSettingsNotifyOtherProcesses(t *testing.T) {
 	dbURL := testDatabase(t)
 	s := openTestStore(t, dbURL)
 	next := listenChanges(t, dbURL)
-	checkNotifies(t, next, []struct {
-		name string
-		do   func() error
-		want store.Change
-	}{
+	checkNotifies(t, next, []notifyCase{
 		{"put key", func() error { return s.PutAPIKey(store.APIKey{ID: "k"}) }, store.ChangeAPIKeys},
 		{"delete key", func() error { return s.DeleteAPIKey("k") }, store.ChangeAPIKeys},
 		{"delete missing key", func() error { return s.DeleteAPIKey("k") }, ""},

@@ -419,11 +419,7 @@ func TestLinkWritesNotify(t *testing.T) {
 	dbURL := testDatabase(t)
 	s := openTestStore(t, dbURL)
 	next := listenChanges(t, dbURL)
-	checkNotifies(t, next, []struct {
-		name string
-		do   func() error
-		want store.Change
-	}{
+	checkNotifies(t, next, []notifyCase{
 		{"put link", func() error {
 			return s.Write(func(tx store.WriteTx) error { return tx.PutLink(store.Link{ID: store.LinkID(1), Source: "print"}) })
 		}, store.ChangeLinks},

@@ -159,11 +159,7 @@ func TestSubscriptionChangesNotify(t *testing.T) {
 	dbURL := testDatabase(t)
 	s := openTestStore(t, dbURL)
 	next := listenChanges(t, dbURL)
-	checkNotifies(t, next, []struct {
-		name string
-		do   func() error
-		want store.Change
-	}{
+	checkNotifies(t, next, []notifyCase{
 		{"put", func() error { return s.PutSubscription(store.Subscription{ID: "s"}) }, store.ChangeSubscriptions},
 		{"update", func() error {
 			_, err := s.UpdateSubscription("s", func(*store.Subscription) error { return nil })

@@ -97,13 +97,16 @@ func listenChanges(t *testing.T, dbURL string) func() (store.Change, bool) {
 	}
 }
 
-// checkNotifies checks that each change is announced exactly once, and that
-// a failed change (error) announces nothing.
-func checkNotifies(t *testing.T, next func() (store.Change, bool), cases []struct {
+// notifyCase is a change made by do and the notification it must send.
+type notifyCase struct {
 	name string
 	do   func() error
 	want store.Change // "" = no notification
-}) {
+}
+
+// checkNotifies checks that each change is announced exactly once, and that
+// a failed change (error) announces nothing.
+func checkNotifies(t *testing.T, next func() (store.Change, bool), cases []notifyCase) {
 	t.Helper()
 	for _, c := range cases {
 		err := c.do()

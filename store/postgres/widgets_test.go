@@ -58,11 +58,7 @@ func TestWidgetChangesNotify(t *testing.T) {
 	dbURL := testDatabase(t)
 	s := openTestStore(t, dbURL)
 	next := listenChanges(t, dbURL)
-	checkNotifies(t, next, []struct {
-		name string
-		do   func() error
-		want store.Change
-	}{
+	checkNotifies(t, next, []notifyCase{
 		{"create", func() error { return s.CreateWidget(store.Widget{ID: "w"}) }, store.ChangeWidgets},
 		{"create taken", func() error { return s.CreateWidget(store.Widget{ID: "w"}) }, ""},
 		{"update", func() error {
