@@ -62,8 +62,11 @@ const (
 // queues deliveries for, and the workers that send them.
 type outbound struct {
 	once   sync.Once
-	subs   atomic.Pointer[[]store.Subscription]
+	subs   atomic.Pointer[[]store.Subscription] // what the workers serve, refreshed on changes
 	loaded atomic.Bool
+	// inTx is the list the ledger queues deliveries for, with the version
+	// it was read at inside a write transaction (subscriptionsIn).
+	inTx atomic.Pointer[versionedSubscriptions]
 
 	mu      sync.Mutex
 	workers map[string]*outboundWorker
@@ -95,7 +98,8 @@ func (s *Service) out() *outbound {
 	return o.(*outbound)
 }
 
-// subscriptions is the cached list the ledger consults in its transaction.
+// subscriptions is the cached list the workers serve (the ledger reads
+// its own, exact for its transaction: subscriptionsIn).
 func (s *Service) subscriptions() []store.Subscription {
 	o := s.out()
 	if !o.loaded.Load() {
@@ -130,12 +134,37 @@ func (s *Service) reloadSubscriptions() error {
 	return nil
 }
 
+// versionedSubscriptions is the subscription list of one version.
+type versionedSubscriptions struct {
+	version uint64
+	list    []store.Subscription
+}
+
+// subscriptionsIn is the subscription list as the write transaction tx
+// sees it. The cached list is used when its version is the one tx reads;
+// otherwise (a subscription changed, perhaps by another process that has
+// not told this one yet) it is read again inside tx. So an event is
+// queued to exactly the subscriptions committed before it.
+func (s *Service) subscriptionsIn(tx store.WriteTx) ([]store.Subscription, error) {
+	o := s.out()
+	v := tx.SubscriptionsVersion()
+	if c := o.inTx.Load(); c != nil && c.version == v {
+		return c.list, nil
+	}
+	list, err := tx.Subscriptions()
+	if err != nil {
+		return nil, err
+	}
+	o.inTx.Store(&versionedSubscriptions{version: v, list: list})
+	return list, nil
+}
+
 // queueOutbound queues, inside the ledger's write transaction, one
 // delivery of event seq to every active subscription that wants its type.
 func (s *Service) queueOutbound(tx store.WriteTx, seq uint64, subject []byte, typ string) error {
-	subs := s.subscriptions()
-	if len(subs) == 0 {
-		return nil
+	subs, err := s.subscriptionsIn(tx)
+	if err != nil || len(subs) == 0 {
+		return err
 	}
 	now := time.Now().UTC()
 	for _, sub := range subs {
@@ -159,7 +188,11 @@ func (s *Service) queueErasure(tx store.WriteTx, subject []byte, e164 string, ev
 	if err != nil {
 		return err
 	}
-	for _, sub := range s.subscriptions() {
+	subs, err := s.subscriptionsIn(tx)
+	if err != nil {
+		return err
+	}
+	for _, sub := range subs {
 		if sub.Disabled || !slices.Contains(sub.Events, eventErasure) {
 			continue
 		}

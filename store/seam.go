@@ -156,6 +156,11 @@ type WriteTx interface {
 
 	HasImportRef(ref []byte) bool
 	PutImportRef(ref []byte, seq uint64) error
+	// SubscriptionsVersion changes whenever a subscription is created,
+	// changed or deleted; Subscriptions are those of that version. A cache
+	// of the list is exact for a transaction that reads the same version.
+	SubscriptionsVersion() uint64
+	Subscriptions() ([]Subscription, error)
 	EnqueueDelivery(d *Delivery) error
 }
 

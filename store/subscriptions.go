@@ -35,7 +35,13 @@ func (s *Store) PutSubscription(sub Subscription) error {
 	if err != nil {
 		return err
 	}
-	return s.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSubscriptions).Put([]byte(sub.ID), v) })
+	return s.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSubscriptions)
+		if _, err := b.NextSequence(); err != nil {
+			return err
+		}
+		return b.Put([]byte(sub.ID), v)
+	})
 }
 
 // Subscription reads one subscription.
@@ -53,20 +59,38 @@ func (s *Store) Subscription(id string) (Subscription, error) {
 
 // Subscriptions lists every subscription, oldest first.
 func (s *Store) Subscriptions() ([]Subscription, error) {
-	out := []Subscription{}
+	var out []Subscription
 	err := s.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketSubscriptions).ForEach(func(_, v []byte) error {
-			var sub Subscription
-			if err := json.Unmarshal(v, &sub); err != nil {
-				return err
-			}
-			out = append(out, sub)
-			return nil
-		})
+		var err error
+		out, err = subscriptions(tx)
+		return err
+	})
+	return out, err
+}
+
+func subscriptions(tx *bolt.Tx) ([]Subscription, error) {
+	out := []Subscription{}
+	err := tx.Bucket(bucketSubscriptions).ForEach(func(_, v []byte) error {
+		var sub Subscription
+		if err := json.Unmarshal(v, &sub); err != nil {
+			return err
+		}
+		out = append(out, sub)
+		return nil
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out, err
 }
+
+// SubscriptionsVersion is the version of the subscriptions: the bucket's
+// sequence, which every change of a subscription moves on (in the same
+// transaction, so a write transaction sees the version of the list it
+// reads).
+func (t *Tx) SubscriptionsVersion() uint64 { return t.bucket(bucketSubscriptions).Sequence() }
+
+// Subscriptions lists every subscription as the transaction sees them,
+// oldest first.
+func (t *Tx) Subscriptions() ([]Subscription, error) { return subscriptions(t.tx) }
 
 // UpdateSubscription changes a subscription in one transaction.
 func (s *Store) UpdateSubscription(id string, fn func(*Subscription) error) (Subscription, error) {
@@ -76,6 +100,9 @@ func (s *Store) UpdateSubscription(id string, fn func(*Subscription) error) (Sub
 		v := b.Get([]byte(id))
 		if v == nil {
 			return ErrNotFound
+		}
+		if _, err := b.NextSequence(); err != nil {
+			return err
 		}
 		if err := json.Unmarshal(v, &sub); err != nil {
 			return err
@@ -98,6 +125,9 @@ func (s *Store) DeleteSubscription(id string) error {
 		b := tx.Bucket(bucketSubscriptions)
 		if b.Get([]byte(id)) == nil {
 			return ErrNotFound
+		}
+		if _, err := b.NextSequence(); err != nil {
+			return err
 		}
 		if err := b.Delete([]byte(id)); err != nil {
 			return err

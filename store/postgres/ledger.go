@@ -107,11 +107,13 @@ func (s *Store) runGroup(group []*queuedWrite, eager bool) groupOutcome {
 	// every write committed before.
 	var begin pgx.Batch
 	begin.Queue("BEGIN")
-	begin.Queue(`SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE`).QueryRow(func(row pgx.Row) error {
+	begin.Queue(`SELECT seq, hash, subs_version FROM chain_head WHERE id = 1 FOR UPDATE`).QueryRow(func(row pgx.Row) error {
 		var hash []byte
-		if err := row.Scan(&t.head.Seq, &hash); err != nil {
+		var subsVersion int64
+		if err := row.Scan(&t.head.Seq, &hash, &subsVersion); err != nil {
 			return err
 		}
+		t.subsVersion = uint64(subsVersion)
 		copy(t.head.Hash[:], hash)
 		return nil
 	})

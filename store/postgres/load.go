@@ -385,6 +385,10 @@ func (l *loader) Head(h store.Head) error {
 			return err
 		}
 	}
+	// Subscriptions were copied: a process's cached list is stale.
+	if _, err := l.tx.Exec(l.ctx, `UPDATE chain_head SET subs_version = subs_version + 1 WHERE id = 1`); err != nil {
+		return err
+	}
 	l.head = h
 	l.report(true)
 	return nil

@@ -23,6 +23,9 @@ func (s *Store) PutSubscription(sub store.Subscription) error {
 		return err
 	}
 	return s.inTx(store.ChangeSubscriptions, func(tx pgx.Tx) error {
+		if err := bumpSubscriptionsVersion(tx); err != nil {
+			return err
+		}
 		_, err := tx.Exec(context.Background(), `INSERT INTO webhook_subscriptions (id, record) VALUES ($1, $2)
 			ON CONFLICT (id) DO UPDATE SET record = excluded.record`, sub.ID, v)
 		return err
@@ -41,13 +44,40 @@ func (s *Store) Subscription(id string) (store.Subscription, error) {
 
 // Subscriptions lists every subscription, oldest first (never nil).
 func (s *Store) Subscriptions() ([]store.Subscription, error) {
-	out, err := listJSON[store.Subscription](context.Background(), s.pool,
-		`SELECT record FROM webhook_subscriptions ORDER BY id`)
+	return subscriptions(context.Background(), s.pool)
+}
+
+func subscriptions(ctx context.Context, q querier) ([]store.Subscription, error) {
+	out, err := listJSON[store.Subscription](ctx, q, `SELECT record FROM webhook_subscriptions ORDER BY id`)
 	if out == nil {
 		out = []store.Subscription{}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out, err
+}
+
+// bumpSubscriptionsVersion moves the subscriptions' version on, first in
+// a transaction that changes them: it locks the chain head row, so the
+// change is ordered exactly against every write group, which locks that
+// row first too.
+func bumpSubscriptionsVersion(tx pgx.Tx) error {
+	_, err := tx.Exec(context.Background(), `UPDATE chain_head SET subs_version = subs_version + 1 WHERE id = 1`)
+	return err
+}
+
+// SubscriptionsVersion is the version of the subscriptions, read with the
+// chain head's lock when the transaction began: it changes with every
+// change of a subscription committed before.
+func (t *Tx) SubscriptionsVersion() uint64 { return t.subsVersion }
+
+// Subscriptions lists every subscription as the transaction sees them,
+// oldest first (never nil): the ones of its SubscriptionsVersion.
+func (t *Tx) Subscriptions() ([]store.Subscription, error) {
+	if err := t.flush(); err != nil {
+		return nil, err
+	}
+	out, err := subscriptions(t.ctx, t.tx)
+	return out, t.db(err)
 }
 
 // UpdateSubscription changes a subscription in one transaction, its row
@@ -60,6 +90,9 @@ func (s *Store) UpdateSubscription(id string, fn func(*store.Subscription) error
 	}
 	err := s.inTx(store.ChangeSubscriptions, func(tx pgx.Tx) error {
 		ctx := context.Background()
+		if err := bumpSubscriptionsVersion(tx); err != nil {
+			return err
+		}
 		sub = store.Subscription{}
 		if err := getJSON(ctx, tx, &sub, `SELECT record FROM webhook_subscriptions WHERE id = $1 FOR UPDATE`, id); err != nil {
 			return err
@@ -84,6 +117,9 @@ func (s *Store) DeleteSubscription(id string) error {
 	}
 	return s.inTx(store.ChangeSubscriptions, func(tx pgx.Tx) error {
 		ctx := context.Background()
+		if err := bumpSubscriptionsVersion(tx); err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `DELETE FROM webhook_subscriptions WHERE id = $1`, id)
 		if err != nil {
 			return err

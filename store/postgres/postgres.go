@@ -72,6 +72,8 @@ type Tx struct {
 	flushErr error
 	notify   map[store.Change]bool // sent with NOTIFY when the transaction commits
 
+	subsVersion uint64 // the subscriptions' version, read with the head's lock (subscriptions.go)
+
 	queued pgx.Batch // writes with no result to read, in order
 
 	// Events appended and not yet sent, and their subject index.
