@@ -271,17 +271,33 @@ func (rt *linkRuntime) keyring() (*keyring, error) {
 	return k, nil
 }
 
-// saveKeyring stores entries and makes them current; keysMu must be held.
-func (rt *linkRuntime) saveKeyring(entries []linkKey) error {
-	k, err := newKeyring(entries)
-	if err != nil {
-		return newError(CodeConflict, err.Error())
-	}
-	b, err := json.Marshal(entries)
-	if err != nil {
+// updateKeyring replaces the stored keys with what change makes of them,
+// in one store transaction (another process rotating or retiring at the
+// same moment loses nothing), and makes the result current. keysMu is
+// held throughout, so a reload after another process's change never
+// replaces what this one stored later.
+func (rt *linkRuntime) updateKeyring(change func(entries []linkKey) ([]linkKey, error)) error {
+	if _, err := rt.keyring(); err != nil { // the first key exists before it is replaced
 		return err
 	}
-	if err := rt.s.store.PutSecret(secretLinkKeys, b); err != nil {
+	rt.keysMu.Lock()
+	defer rt.keysMu.Unlock()
+	var k *keyring
+	_, err := rt.s.store.UpdateSecret(secretLinkKeys, func(old []byte) ([]byte, error) {
+		var entries []linkKey
+		if err := json.Unmarshal(old, &entries); err != nil {
+			return nil, fmt.Errorf("stored link-code keys are unreadable: %w", err)
+		}
+		entries, err := change(entries)
+		if err != nil {
+			return nil, err
+		}
+		if k, err = newKeyring(entries); err != nil {
+			return nil, newError(CodeConflict, err.Error())
+		}
+		return json.Marshal(entries)
+	})
+	if err != nil {
 		return err
 	}
 	rt.keys.Store(k)
@@ -296,72 +312,68 @@ func (s *Service) RotateLinkKey() error {
 }
 
 func (s *Service) rotateLinkKey() (LinkKeyInfo, error) {
-	rt := s.links()
-	if _, err := rt.keyring(); err != nil { // loaded before it is replaced
-		return LinkKeyInfo{}, err
-	}
-	rt.keysMu.Lock()
-	defer rt.keysMu.Unlock()
-	cur := rt.keys.Load()
-	// Ids are one byte. Take the next unused id, else the lowest retired
-	// one: codes of a retired key never verify against its successor.
-	used := map[int]int{}
-	next := 0
-	for i, e := range cur.entries {
-		used[e.ID] = i
-		next = max(next, e.ID+1)
-	}
-	entries := append([]linkKey(nil), cur.entries...)
-	if next > 255 {
-		next = 0
-		for id := 1; id <= 255; id++ {
-			if i, ok := used[id]; ok && entries[i].Retired {
-				next = id
-				entries = append(entries[:i], entries[i+1:]...)
-				break
+	var nk linkKey
+	err := s.links().updateKeyring(func(entries []linkKey) ([]linkKey, error) {
+		// Ids are one byte. Take the next unused id, else the lowest
+		// retired one: codes of a retired key never verify against its
+		// successor.
+		used := map[int]int{}
+		next := 0
+		for i, e := range entries {
+			used[e.ID] = i
+			next = max(next, e.ID+1)
+		}
+		if next > 255 {
+			next = 0
+			for id := 1; id <= 255; id++ {
+				if i, ok := used[id]; ok && entries[i].Retired {
+					next = id
+					entries = append(entries[:i], entries[i+1:]...)
+					break
+				}
+			}
+			if next == 0 {
+				return nil, newError(CodeConflict, "all 255 link-code key ids are live; retire old keys first")
 			}
 		}
-		if next == 0 {
-			return LinkKeyInfo{}, newError(CodeConflict, "all 255 link-code key ids are live; retire old keys first")
+		var err error
+		if nk, err = newLinkKey(next); err != nil {
+			return nil, err
 		}
-	}
-	nk, err := newLinkKey(next)
+		return append(entries, nk), nil
+	})
 	if err != nil {
 		return LinkKeyInfo{}, err
 	}
-	if err := rt.saveKeyring(append(entries, nk)); err != nil {
-		return LinkKeyInfo{}, err
-	}
-	s.log.Info("link-code key rotated", "key_id", next)
+	s.log.Info("link-code key rotated", "key_id", nk.ID)
 	return LinkKeyInfo{ID: nk.ID, CreatedAt: nk.CreatedAt, Signing: true}, nil
 }
 
 // RetireLinkKey stops a key from verifying: every code it signed is
 // rejected from then on. The signing key cannot be retired (rotate first).
 func (s *Service) RetireLinkKey(id int) error {
-	rt := s.links()
-	if _, err := rt.keyring(); err != nil {
+	err := s.links().updateKeyring(func(entries []linkKey) ([]linkKey, error) {
+		cur, err := newKeyring(entries)
+		if err != nil {
+			return nil, err
+		}
+		for i, e := range entries {
+			if e.ID != id || e.Retired {
+				continue
+			}
+			if id == cur.signing {
+				return nil, newError(CodeConflict, "key "+fmt.Sprint(id)+" signs new codes; rotate to a new key before retiring it")
+			}
+			entries[i].Retired, entries[i].Key = true, nil
+			return entries, nil
+		}
+		return nil, errNotFound
+	})
+	if err != nil {
 		return err
 	}
-	rt.keysMu.Lock()
-	defer rt.keysMu.Unlock()
-	cur := rt.keys.Load()
-	entries := append([]linkKey(nil), cur.entries...)
-	for i, e := range entries {
-		if e.ID != id || e.Retired {
-			continue
-		}
-		if id == cur.signing {
-			return newError(CodeConflict, "key "+fmt.Sprint(id)+" signs new codes; rotate to a new key before retiring it")
-		}
-		entries[i].Retired, entries[i].Key = true, nil
-		if err := rt.saveKeyring(entries); err != nil {
-			return err
-		}
-		s.log.Info("link-code key retired", "key_id", id)
-		return nil
-	}
-	return errNotFound
+	s.log.Info("link-code key retired", "key_id", id)
+	return nil
 }
 
 // LinkKeys lists the link-code keys without their secrets.

@@ -2,11 +2,11 @@ package capture
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -47,15 +47,15 @@ type templateRequest struct {
 	Category string `json:"category" validate:"required,max=20"`
 }
 
-// templatesMu serialises read-modify-write of the template map (admin
-// PUTs and webhook category updates).
-var templatesMu sync.Mutex
-
 func (s *Service) loadTemplates() (map[string]Template, error) {
 	raw, err := s.store.Setting(templatesName)
 	if err != nil {
 		return nil, err
 	}
+	return decodeTemplates(raw)
+}
+
+func decodeTemplates(raw []byte) (map[string]Template, error) {
 	out := map[string]Template{}
 	if raw != nil {
 		if err := json.Unmarshal(raw, &out); err != nil {
@@ -65,12 +65,28 @@ func (s *Service) loadTemplates() (map[string]Template, error) {
 	return out, nil
 }
 
-func (s *Service) saveTemplates(m map[string]Template) error {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return err
+// errTemplatesUnchanged leaves the stored map as it is.
+var errTemplatesUnchanged = errors.New("templates unchanged")
+
+// updateTemplates changes the stored template map with fn in one store
+// transaction, so admin PUTs and webhook category updates on any process
+// never lose one another's change. fn returning errTemplatesUnchanged
+// writes nothing.
+func (s *Service) updateTemplates(fn func(m map[string]Template) error) error {
+	_, err := s.store.UpdateSetting(templatesName, func(old []byte) ([]byte, error) {
+		m, err := decodeTemplates(old)
+		if err != nil {
+			return nil, err
+		}
+		if err := fn(m); err != nil {
+			return nil, err
+		}
+		return json.Marshal(m)
+	})
+	if errors.Is(err, errTemplatesUnchanged) {
+		return nil
 	}
-	return s.store.PutSetting(templatesName, b)
+	return err
 }
 
 // PutTemplate maps a template to a topic and sets its category.
@@ -89,19 +105,17 @@ func (s *Service) PutTemplate(name string, req templateRequest) (Template, error
 	if len(bad) > 0 {
 		return Template{}, &Error{Code: CodeInvalidRequest, Message: "invalid template", Fields: bad}
 	}
-	templatesMu.Lock()
-	defer templatesMu.Unlock()
-	m, err := s.loadTemplates()
-	if err != nil {
-		return Template{}, err
-	}
-	t := m[name]
-	if t.Category != "" && t.Category != category {
-		t.PreviousCategory = t.Category
-	}
-	t.Name, t.Topic, t.Category, t.UpdatedAt = name, req.Topic, category, time.Now().UTC().Truncate(time.Second)
-	m[name] = t
-	return t, s.saveTemplates(m)
+	var t Template
+	err := s.updateTemplates(func(m map[string]Template) error {
+		t = m[name]
+		if t.Category != "" && t.Category != category {
+			t.PreviousCategory = t.Category
+		}
+		t.Name, t.Topic, t.Category, t.UpdatedAt = name, req.Topic, category, time.Now().UTC().Truncate(time.Second)
+		m[name] = t
+		return nil
+	})
+	return t, err
 }
 
 // MapTemplate is PUT /v1/templates/{name} for values in hand (the
@@ -137,21 +151,23 @@ func (s *Service) UpdateTemplateCategory(name, category string) error {
 		s.log.Warn("template category update ignored: unexpected name or category", "category", truncateUTF8(category, 40))
 		return nil
 	}
-	templatesMu.Lock()
-	defer templatesMu.Unlock()
-	m, err := s.loadTemplates()
-	if err != nil {
-		return err
-	}
-	t := m[name]
-	if t.Category == category {
+	var t Template
+	changed := false
+	err := s.updateTemplates(func(m map[string]Template) error {
+		t, changed = m[name], false
+		if t.Category == category {
+			return errTemplatesUnchanged
+		}
+		t.Name, t.PreviousCategory, t.Category = name, t.Category, category
+		t.UpdatedAt = time.Now().UTC().Truncate(time.Second)
+		m[name] = t
+		changed = true
 		return nil
+	})
+	if err == nil && changed {
+		s.log.Info("whatsapp template re-categorised", "template", name, "from", t.PreviousCategory, "to", category)
 	}
-	t.Name, t.PreviousCategory, t.Category = name, t.Category, category
-	t.UpdatedAt = time.Now().UTC().Truncate(time.Second)
-	m[name] = t
-	s.log.Info("whatsapp template re-categorised", "template", name, "from", t.PreviousCategory, "to", category)
-	return s.saveTemplates(m)
+	return err
 }
 
 // CheckFor answers GET /v1/check in its general form: the contact by

@@ -7,9 +7,11 @@ package capture
 // shares the first one's store.
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"testing"
 
 	"github.com/consentry/consentry/store"
@@ -92,5 +94,54 @@ func TestSubscriptionReachesTheOtherProcessWrites(t *testing.T) {
 	in := b.optIn(phone, "marketing")
 	if got := xpDeliveries(t, a, optIns.ID); len(got) != 1 || got[0] != in.ID {
 		t.Fatalf("after an opt-in on B, the opt-in subscription has deliveries %v, want [%s]", got, in.ID)
+	}
+}
+
+// TestKeyAndTemplateUpdatesFromTwoProcesses: link-code key rotations and
+// template mappings made on two services at once all survive: each is a
+// read-modify-write of one stored value, done in one store transaction.
+func TestKeyAndTemplateUpdatesFromTwoProcesses(t *testing.T) {
+	a, b := xpPair(t, false)
+	if _, err := a.svc.LinkKeys(); err != nil { // the first key, made once
+		t.Fatal(err)
+	}
+	const each = 8
+	var wg sync.WaitGroup
+	for p, svc := range []*Service{a.svc, b.svc} {
+		for i := range each {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := svc.rotateLinkKey(); err != nil {
+					t.Errorf("rotate on %d: %v", p, err)
+				}
+				name := fmt.Sprintf("order_%c_%d", 'a'+p, i)
+				if _, err := svc.MapTemplate(name, "orders", CategoryUtility); err != nil {
+					t.Errorf("map %s: %v", name, err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	for _, svc := range []*Service{a.svc, b.svc} {
+		svc.links().keys.Store(nil) // read what is stored, not what this service kept
+		keys, err := svc.LinkKeys()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := map[int]bool{}
+		for _, k := range keys {
+			ids[k.ID] = true
+		}
+		if len(keys) != 1+2*each || len(ids) != len(keys) {
+			t.Fatalf("%d rotations on two services left %d keys (%d distinct ids), want %d", 2*each, len(keys), len(ids), 1+2*each)
+		}
+		templates, err := svc.Templates()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(templates) != 2*each {
+			t.Fatalf("%d templates mapped on two services, %d stored", 2*each, len(templates))
+		}
 	}
 }

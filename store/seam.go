@@ -46,6 +46,12 @@ type Backend interface {
 	PutSecret(name string, v []byte) error
 	Setting(name string) ([]byte, error)
 	PutSetting(name string, v []byte) error
+	// UpdateSecret and UpdateSetting replace a value with what fn makes of
+	// the current one (nil when absent) atomically, whichever process
+	// updates it at the same time; nothing is written when fn fails. They
+	// return the value stored.
+	UpdateSecret(name string, fn func(old []byte) ([]byte, error)) ([]byte, error)
+	UpdateSetting(name string, fn func(old []byte) ([]byte, error)) ([]byte, error)
 
 	// Links and their scans.
 	Link(id string) (Link, error)
