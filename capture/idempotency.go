@@ -21,6 +21,10 @@ const (
 	idempotencyTTL = 24 * time.Hour
 	// idempotencySweep is how often expired answers are deleted.
 	idempotencySweep = time.Hour
+	// idempotencyAbandoned is how long a claim is honoured without an
+	// answer: a keyed request takes well under a second, so an older
+	// claim is one whose process stopped mid-request.
+	idempotencyAbandoned = time.Minute
 )
 
 // replayedHeaders are the answer headers a replay repeats besides the
@@ -88,15 +92,28 @@ func (id *idempotency) wrap(next fiber.Handler) fiber.Handler {
 		fingerprint := sha256.Sum256(c.Body())
 		id.sweepSometimes()
 
+		// A duplicate on this process waits for the first and replays its
+		// answer; one on another process meets the first's claim in the
+		// store and is told to retry (409).
 		unlock := id.lock(string(storeKey))
 		defer unlock()
-		prev, ok, err := id.s.store.IdempotentAnswer(storeKey)
+		claim := store.IdempotentAnswer{Fingerprint: fingerprint[:], At: time.Now().UTC()}
+		prev, claimed, err := id.s.store.ClaimIdempotentKey(storeKey, claim, func(prev store.IdempotentAnswer) bool {
+			if prev.Status == 0 {
+				return claim.At.Sub(prev.At) > idempotencyAbandoned
+			}
+			return claim.At.Sub(prev.At) >= idempotencyTTL
+		})
 		if err != nil {
 			return err
 		}
-		if ok && time.Since(prev.At) < idempotencyTTL {
+		if !claimed {
 			if !bytes.Equal(prev.Fingerprint, fingerprint[:]) {
 				return newError(CodeConflict, "this Idempotency-Key was already used with a different request body; use a new key for a new request")
+			}
+			if prev.Status == 0 {
+				c.Set(fiber.HeaderRetryAfter, "1")
+				return newError(CodeConflict, "a request with this Idempotency-Key is still in progress; retry it in a moment to get its answer")
 			}
 			for name, v := range prev.Headers {
 				c.Set(name, v)
@@ -105,6 +122,15 @@ func (id *idempotency) wrap(next fiber.Handler) fiber.Handler {
 			c.Set(fiber.HeaderContentType, prev.ContentType)
 			return c.Status(prev.Status).Send(prev.Body)
 		}
+		answered := false
+		defer func() {
+			if !answered {
+				// No answer to keep (an error, a refusal): a retry runs anew.
+				if err := id.s.store.ReleaseIdempotentClaim(storeKey, claim); err != nil {
+					id.s.log.Warn("releasing an Idempotency-Key", "err", err)
+				}
+			}
+		}()
 		// Writes that can, record the key in their own transaction too
 		// (recordOnce), so a crash before the answer below is stored still
 		// records nothing twice.
@@ -132,7 +158,9 @@ func (id *idempotency) wrap(next fiber.Handler) fiber.Handler {
 			// The request itself succeeded and is durable; only a retry
 			// would not be recognised.
 			id.s.log.Error("storing an idempotent answer", "err", err)
+			return nil
 		}
+		answered = true
 		return nil
 	}
 }

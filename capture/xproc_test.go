@@ -7,12 +7,16 @@ package capture
 // shares the first one's store.
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/consentry/consentry/store"
 	"github.com/consentry/consentry/store/backend"
@@ -143,5 +147,171 @@ func TestKeyAndTemplateUpdatesFromTwoProcesses(t *testing.T) {
 		if len(templates) != 2*each {
 			t.Fatalf("%d templates mapped on two services, %d stored", 2*each, len(templates))
 		}
+	}
+}
+
+// TestIdempotencyKeyOnTwoProcessesAtOnce: one Idempotency-Key sent to
+// two services at once, with two different bodies (a client bug, or two
+// clients sharing keys), runs once: one record is written, every 201 is
+// that first answer or its replay, and the rest are 409 (the key is in
+// progress, or was used with the other body). A retry once it is done
+// replays it on either service. (The ledger dedupes a key with the same
+// body by itself; with another body only the claim in the store can.)
+func TestIdempotencyKeyOnTwoProcessesAtOnce(t *testing.T) {
+	a, b := xpPair(t, false, func(c *Config) {
+		c.WANumber, c.given = "+5511955550123", map[string]bool{"wa-number": true}
+	})
+	send := func(app *fndApp, path, key string, body any) fndResp {
+		req, err := http.NewRequest("POST", path, fndBody(t, body))
+		if err != nil {
+			t.Error(err)
+			return fndResp{}
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+fndAdminKey)
+		req.Header.Set(headerIdempotencyKey, key)
+		resp, err := app.app.Test(req, -1)
+		if err != nil {
+			t.Error(err)
+			return fndResp{}
+		}
+		defer resp.Body.Close()
+		got, _ := io.ReadAll(resp.Body)
+		return fndResp{status: resp.StatusCode, header: resp.Header, body: got}
+	}
+	links := func() int {
+		var got struct{ Links []json.RawMessage }
+		a.do("GET", "/v1/links?limit=100", fndAdminKey, nil).decode(t, http.StatusOK, &got)
+		return len(got.Links)
+	}
+	events := func() int {
+		h, err := a.st.Head()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int(h.Seq)
+	}
+	optIn := func(phone string) map[string]any {
+		return map[string]any{"phone": phone, "topics": []string{"orders"}, "source": "web",
+			"notice": map[string]any{"text": fndNotice, "version": "v1", "locale": "pt-BR"}}
+	}
+	for _, tc := range []struct {
+		path   string
+		bodies [2]map[string]any
+		count  func() int
+	}{
+		{"/v1/links", [2]map[string]any{{"source": "print", "topics": []string{"orders"}},
+			{"source": "packaging", "topics": []string{"orders"}}}, links},
+		{"/v1/optins", [2]map[string]any{optIn("+5511987650002"), optIn("+5511987650003")}, events},
+	} {
+		for round := range 5 {
+			before := tc.count()
+			key := fmt.Sprintf("job-%s-%d", tc.path, round)
+			var mu sync.Mutex
+			var firsts []string
+			conflicts := 0
+			var wg sync.WaitGroup
+			for i, app := range []*fndApp{a, b, a, b, a, b, a, b} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r := send(app, tc.path, key, tc.bodies[i%2])
+					mu.Lock()
+					defer mu.Unlock()
+					switch {
+					case r.status == http.StatusCreated:
+						firsts = append(firsts, string(r.body))
+					case r.status == http.StatusConflict && (strings.Contains(string(r.body), "still in progress") ||
+						strings.Contains(string(r.body), "different request body")):
+						conflicts++
+					default:
+						t.Errorf("%s with a shared key: %d %s", tc.path, r.status, r.body)
+					}
+				}()
+			}
+			wg.Wait()
+			if t.Failed() {
+				t.FailNow()
+			}
+			if got := tc.count() - before; got != 1 {
+				t.Fatalf("%s: 8 requests with one Idempotency-Key on two services wrote %d records, want 1", tc.path, got)
+			}
+			if len(firsts) == 0 || len(slices.Compact(firsts)) != 1 {
+				t.Fatalf("%s: the 201 answers differ or none came (%d, %d conflicts)", tc.path, len(firsts), conflicts)
+			}
+			for _, app := range []*fndApp{a, b} {
+				replays := 0
+				for _, body := range tc.bodies {
+					r := send(app, tc.path, key, body)
+					if r.status == http.StatusCreated && string(r.body) == firsts[0] && r.header.Get("Idempotent-Replayed") == "true" {
+						replays++
+					} else if r.status != http.StatusConflict {
+						t.Fatalf("%s: a retry after the first answered got %d %s", tc.path, r.status, r.body)
+					}
+				}
+				if replays != 1 {
+					t.Fatalf("%s: retries with either body replayed %d times, want once (the first's body)", tc.path, replays)
+				}
+			}
+			if round == 0 {
+				t.Logf("%s: %d first answers or replays, %d conflicts", tc.path, len(firsts), conflicts)
+			}
+		}
+	}
+}
+
+// TestIdempotencyClaims: the store's claim of a key, as both backends
+// keep it. A claim holds the key until answered or released; an answer
+// holds it until replace lets it go; a release leaves another's claim.
+func TestIdempotencyClaims(t *testing.T) {
+	a := fndNewApp(t)
+	st := a.st
+	key := []byte("claims-test-key-0123456789abcdef")
+	t0 := time.Now().UTC()
+	claim := func(at time.Time, replace bool) (store.IdempotentAnswer, bool) {
+		t.Helper()
+		prev, ok, err := st.ClaimIdempotentKey(key, store.IdempotentAnswer{Fingerprint: []byte("fp"), At: at},
+			func(store.IdempotentAnswer) bool { return replace })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return prev, ok
+	}
+	if _, ok := claim(t0, false); !ok {
+		t.Fatal("a new key was not claimed")
+	}
+	if prev, ok := claim(t0.Add(time.Second), false); ok || prev.Status != 0 || !prev.At.Equal(t0) {
+		t.Fatalf("a claimed key was claimed again (%v), or the holder is not the claim: %+v", ok, prev)
+	}
+	// Another's release leaves the claim; the holder's frees the key.
+	if err := st.ReleaseIdempotentClaim(key, store.IdempotentAnswer{Fingerprint: []byte("fp"), At: t0.Add(time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := claim(t0.Add(2*time.Second), false); ok {
+		t.Fatal("a release by a request that does not hold the claim freed it")
+	}
+	if err := st.ReleaseIdempotentClaim(key, store.IdempotentAnswer{Fingerprint: []byte("fp"), At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	t1 := t0.Add(3 * time.Second)
+	if _, ok := claim(t1, false); !ok {
+		t.Fatal("a released key was not claimed")
+	}
+	// An abandoned claim is replaced; the answer then holds the key.
+	t2 := t0.Add(4 * time.Second)
+	if _, ok := claim(t2, true); !ok {
+		t.Fatal("a claim replace lets go was kept")
+	}
+	if err := st.PutIdempotentAnswer(key, store.IdempotentAnswer{Fingerprint: []byte("fp"), Status: 201, Body: []byte("{}"), At: t2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ReleaseIdempotentClaim(key, store.IdempotentAnswer{Fingerprint: []byte("fp"), At: t2}); err != nil {
+		t.Fatal(err)
+	}
+	if prev, ok := claim(t2.Add(time.Second), false); ok || prev.Status != 201 || string(prev.Body) != "{}" {
+		t.Fatalf("an answered key: claimed %v, holder %+v; want the answer", ok, prev)
+	}
+	if _, ok := claim(t2.Add(2*time.Second), true); !ok {
+		t.Fatal("an answer replace lets go (expired) was kept")
 	}
 }

@@ -22,6 +22,8 @@ var (
 func init() { allBuckets = append(allBuckets, bucketIdempotency, bucketLinkRefs) }
 
 // IdempotentAnswer is the stored first answer to an idempotent request.
+// With Status 0 it is a claim: the request is still in progress
+// (ClaimIdempotentKey).
 type IdempotentAnswer struct {
 	// Fingerprint is the SHA-256 of the request body: the same key with
 	// another body is a conflict, not a repeat.
@@ -54,7 +56,11 @@ func (s *Store) PutIdempotentAnswer(key []byte, a IdempotentAnswer) error {
 		return err
 	}
 	k := clone(key)
-	return s.write(func(tx *Tx) error { return tx.bucket(bucketIdempotency).Put(k, v) })
+	err = s.write(func(tx *Tx) error { return tx.bucket(bucketIdempotency).Put(k, v) })
+	if err == nil {
+		s.claims.drop(key, nil) // answered: the claim is over
+	}
+	return err
 }
 
 // DeleteIdempotentAnswersBefore removes answers stored before cutoff and

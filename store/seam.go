@@ -76,6 +76,13 @@ type Backend interface {
 	// Idempotent answers.
 	IdempotentAnswer(key []byte) (a IdempotentAnswer, ok bool, err error)
 	PutIdempotentAnswer(key []byte, a IdempotentAnswer) error
+	// ClaimIdempotentKey keeps claim (an answer with Status 0: in
+	// progress) under key, atomically for every process, unless an answer
+	// or claim is there that replace does not let go; then claimed is
+	// false and prev is that one. PutIdempotentAnswer ends the claim with
+	// the answer; ReleaseIdempotentClaim gives it up.
+	ClaimIdempotentKey(key []byte, claim IdempotentAnswer, replace func(prev IdempotentAnswer) bool) (prev IdempotentAnswer, claimed bool, err error)
+	ReleaseIdempotentClaim(key []byte, claim IdempotentAnswer) error
 	DeleteIdempotentAnswersBefore(cutoff time.Time) (int, error)
 
 	// Outbound webhooks.

@@ -65,6 +65,8 @@ type Store struct {
 
 	warmed    chan struct{} // closed when the contacts read-ahead has read the tree (warm.go)
 	warmPages atomic.Int64  // pages it asked for
+
+	claims idempotencyClaims // requests in progress by Idempotency-Key (idempotency_claims.go)
 }
 
 // Head is the last event of the ledger: its sequence number and hash.
