@@ -130,7 +130,7 @@ func (h *Handler) openLink(c *fiber.Ctx) error {
 	count := c.Method() == fiber.MethodGet && !isBot(c.Get(fiber.HeaderUserAgent))
 	scans := rt.scans
 	addr, now := c.IP(), time.Now()
-	repeat := count && scans.seen.seen(addr, id, now)
+	repeat := count && !scans.firstScan(addr, id, now)
 	if repeat {
 		count = false
 	}
@@ -145,14 +145,14 @@ func (h *Handler) openLink(c *fiber.Ctx) error {
 		if !ok {
 			return h.sendLinkPage(c, fiber.StatusGone, l.Locale)
 		}
-		scans.seen.mark(addr, id, now)
+		scans.markScan(addr, id, now)
 	case l.MaxScans > 0:
 		if scans.totals([]store.Link{l})[0] >= uint64(l.MaxScans) {
 			return h.sendLinkPage(c, fiber.StatusGone, l.Locale)
 		}
 	case count:
 		scans.add(id)
-		scans.seen.mark(addr, id, now)
+		scans.markScan(addr, id, now)
 	}
 	if count {
 		h.s.metrics.CountScan(l.Source)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/consentry/consentry/store"
@@ -676,8 +677,46 @@ type scanCounter struct {
 	committed uint64            // mark of the last batch committed
 	running   bool
 
-	// seen holds which address scanned which link lately (see scanDedup).
-	seen *scanDedup
+	// seen holds which address scanned which link lately (see scanDedup),
+	// when local says this process decides it (see firstScan).
+	seen  *scanDedup
+	local atomic.Bool
+}
+
+// firstScan tells whether addr counts a scan of the link now. This
+// process's memory answers for what it counted itself (a refresh, a
+// flood). Otherwise, on a database several processes share, the store
+// decides (ClaimScan) by a keyed hash of the address and claims the count
+// at once, so an address counts once per window behind a load balancer
+// too. Where the store leaves it to the process (bbolt), its memory is the
+// whole answer and markScan records the count.
+func (sc *scanCounter) firstScan(addr, id string, now time.Time) bool {
+	if sc.seen.seen(addr, id, now) {
+		return false
+	}
+	if sc.local.Load() {
+		return true
+	}
+	first, err := sc.s.store.ClaimScan(id, sc.s.subject("scan|"+addr), scanDedupWindow)
+	switch {
+	case err == nil:
+		sc.seen.mark(addr, id, now) // counted, here or by another process
+		return first
+	case errors.Is(err, store.ErrUnsupported):
+		sc.local.Store(true)
+		return true
+	default:
+		sc.s.log.Warn("checking a scan's address; counting it", "link", id, "err", err)
+		return true
+	}
+}
+
+// markScan records in this process's memory that addr was counted for
+// the link (a shared store recorded it in firstScan already).
+func (sc *scanCounter) markScan(addr, id string, now time.Time) {
+	if sc.local.Load() {
+		sc.seen.mark(addr, id, now)
+	}
 }
 
 // One address counts one scan per link per scanDedupWindow; scanDedupMax

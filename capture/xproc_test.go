@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -313,5 +314,49 @@ func TestIdempotencyClaims(t *testing.T) {
 	}
 	if _, ok := claim(t2.Add(2*time.Second), true); !ok {
 		t.Fatal("an answer replace lets go (expired) was kept")
+	}
+}
+
+// TestScanCountsOncePerAddressAcrossProcesses: an address that scans a
+// link on A and then, within the window, on B (a balancer sent it there)
+// counts one scan; another address counts its own. On PostgreSQL the
+// processes share which addresses counted (bbolt's one process keeps it
+// in memory).
+func TestScanCountsOncePerAddressAcrossProcesses(t *testing.T) {
+	if !storetest.OnPostgres() {
+		t.Skip("one process holds a bbolt file: its memory is the whole service's")
+	}
+	db := storetest.Target(t, filepath.Join(t.TempDir(), "links.db"))
+	cfg, err := ParseServeConfig([]string{"--db", db, "--wa-number", "+55 11 98765-4321", "--business-name", lnkBusiness,
+		"--public-url", lnkPublicURL, "--trusted-proxies", "0.0.0.0"}, func(k string) string {
+		if k == "CONSENTRY_ADMIN_KEY" {
+			return lnkAdminKey
+		}
+		return ""
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := lnkOpenApp(t, db, cfg), lnkOpenApp(t, db, cfg)
+	v := a.createLink(map[string]any{})
+	capped := a.createLink(map[string]any{"max_scans": 10})
+	scan := func(app *lnkApp, v LinkView, addr string, want int) {
+		t.Helper()
+		app.do("GET", lnkPath(t, v), nil, "X-Forwarded-For", addr).must(t, want)
+	}
+	for i := range 3 {
+		scan([]*lnkApp{a, b}[i%2], v, "203.0.113.7", http.StatusFound)
+	}
+	scan(b, v, "203.0.113.8", http.StatusFound)
+	// A repeat on a link with max_scans is not redirected, on either.
+	scan(a, capped, "203.0.113.7", http.StatusFound)
+	scan(b, capped, "203.0.113.7", http.StatusGone)
+	a.svc.FlushScans()
+	b.svc.FlushScans()
+	if got := a.getLink(v.ID).Scans; got != 2 {
+		t.Fatalf("one address scanning on two processes and another once: %d scans, want 2", got)
+	}
+	if got := b.getLink(capped.ID).Scans; got != 1 {
+		t.Fatalf("a capped link scanned by one address on two processes: %d scans, want 1", got)
 	}
 }

@@ -60,6 +60,12 @@ type Backend interface {
 	DayScans(kind byte, value string, from, to time.Time) ([]uint64, error)
 	ScanDayTotals(kind byte, from, to time.Time) (map[string]uint64, error)
 	ScansBeforeDays(kind byte) (map[string]uint64, time.Time, error)
+	// ClaimScan tells whether addr (a keyed hash of a client address)
+	// counts a scan of the link now: the first time, and again once window
+	// has passed since it last counted, agreed by every process sharing
+	// the database. ErrUnsupported where one process holds the database
+	// (it remembers recent scans itself).
+	ClaimScan(linkID string, addr []byte, window time.Duration) (bool, error)
 
 	// Confirmed opt-ins per day, counted as they are written.
 	DayOptIns(kind byte, value string, from, to time.Time) ([]uint64, error)
