@@ -59,7 +59,7 @@ func freeLoopbackAddr(t *testing.T) string {
 }
 
 // startServer runs `serve` on db and waits until /readyz answers.
-func startServer(t *testing.T, bin, db string) *crashServer {
+func startServer(t *testing.T, bin, db string, env ...string) *crashServer {
 	t.Helper()
 	addr := freeLoopbackAddr(t)
 	logs := db + "." + strings.ReplaceAll(addr, ":", "_") + ".log"
@@ -71,7 +71,7 @@ func startServer(t *testing.T, bin, db string) *crashServer {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "serve", "--db", db, "--addr", addr)
-	cmd.Env = serveEnv()
+	cmd.Env = append(serveEnv(), env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	return runServer(t, cmd, addr, logs, func() { logFile.Close() }, (*crashServer).logTail)
 }

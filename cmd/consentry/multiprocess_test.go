@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -27,8 +29,9 @@ func TestTwoProcessesOnePostgres(t *testing.T) {
 	}
 	db := storetest.PostgresDatabase(t)
 	bin := buildConsentry(t, t.TempDir())
-	a := startServer(t, bin, db)
-	b := startServer(t, bin, db)
+	// (Webhooks go to a receiver on loopback.)
+	a := startServer(t, bin, db, "CONSENTRY_WEBHOOK_ALLOW_PRIVATE=1")
+	b := startServer(t, bin, db, "CONSENTRY_WEBHOOK_ALLOW_PRIVATE=1")
 	client := &http.Client{Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	// within polls every 5 ms (every 100 ms for a key B does not know
@@ -152,6 +155,8 @@ func TestTwoProcessesOnePostgres(t *testing.T) {
 		}
 	}
 
+	twoProcessSharedState(t, client, a, b, must, within)
+
 	// Opt-ins on both at once form one chain: each process lists the same
 	// events, and an export from either verifies.
 	stop := make(chan struct{})
@@ -236,6 +241,131 @@ func TestTwoProcessesOnePostgres(t *testing.T) {
 	b.exportAndVerify(t, bin, len(events))
 	if err := b.stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("B's exit after SIGTERM: %v", err)
+	}
+}
+
+// twoProcessSharedState checks what the processes share beyond caches: a
+// subscription made on A gets the delivery of B's very next opt-out;
+// link-key rotations and template mappings made on both at once all
+// survive; one Idempotency-Key sent to both at once (with two bodies)
+// runs once; one address scanning a link on both counts once.
+func twoProcessSharedState(t *testing.T, client *http.Client, a, b *crashServer,
+	must func(s *crashServer, method, path string, body, out any, want int), within func(string, func() bool)) {
+	t.Helper()
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer receiver.Close()
+	for i := range 5 {
+		var sub struct{ ID string }
+		must(a, "POST", "/v1/subscriptions", map[string]any{"url": receiver.URL + "/hook", "events": []string{"opt_out"}},
+			&sub, http.StatusCreated)
+		var ev struct{ ID string }
+		must(b, "POST", "/v1/optouts", map[string]any{"phone": fmt.Sprintf("+55119881%05d", i), "source": "api"},
+			&ev, http.StatusCreated)
+		var got struct {
+			Deliveries []struct {
+				EventID string `json:"event_id"`
+			}
+		}
+		must(a, "GET", "/v1/subscriptions/"+sub.ID+"/deliveries", nil, &got, http.StatusOK)
+		if len(got.Deliveries) != 1 || got.Deliveries[0].EventID != ev.ID {
+			t.Fatalf("a subscription made on A, then an opt-out on B (%s): deliveries %+v, want that event", ev.ID, got.Deliveries)
+		}
+		must(a, "DELETE", "/v1/subscriptions/"+sub.ID, nil, nil, http.StatusNoContent)
+	}
+
+	// Rotations and mappings on both at once.
+	var keysBefore struct{ Keys []struct{ ID int } }
+	must(a, "GET", "/v1/link-keys", nil, &keysBefore, http.StatusOK)
+	const each = 6
+	var wg sync.WaitGroup
+	for p, s := range []*crashServer{a, b} {
+		for i := range each {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if status, err := s.request(client, "POST", "/v1/link-keys", nil, nil); err != nil || status != http.StatusCreated {
+					t.Errorf("rotating on %s: %d %v", s.base, status, err)
+				}
+				name := fmt.Sprintf("order_%c_%d", 'a'+p, i)
+				if status, err := s.request(client, "PUT", "/v1/templates/"+name,
+					map[string]any{"topic": "orders", "category": "UTILITY"}, nil); err != nil || status != http.StatusOK {
+					t.Errorf("mapping %s on %s: %d %v", name, s.base, status, err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	for _, s := range []*crashServer{a, b} {
+		var keys struct{ Keys []struct{ ID int } }
+		within("every link-key rotation", func() bool {
+			must(s, "GET", "/v1/link-keys", nil, &keys, http.StatusOK)
+			return len(keys.Keys) >= len(keysBefore.Keys)+2*each
+		})
+		if len(keys.Keys) != len(keysBefore.Keys)+2*each {
+			t.Fatalf("%d rotations on two processes: %d keys, want %d", 2*each, len(keys.Keys), len(keysBefore.Keys)+2*each)
+		}
+	}
+	var templates struct{ Templates []struct{ Name string } }
+	must(a, "GET", "/v1/templates", nil, &templates, http.StatusOK)
+	if len(templates.Templates) != 2*each {
+		t.Fatalf("%d templates mapped on two processes: %d stored", 2*each, len(templates.Templates))
+	}
+
+	// One Idempotency-Key, two bodies, both processes at once: one link.
+	var before struct{ Links []struct{ ID string } }
+	must(a, "GET", "/v1/links?limit=500", nil, &before, http.StatusOK)
+	statuses := make([]int, 8)
+	for i := range statuses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := fmt.Sprintf(`{"source":"print","topics":["orders"],"label":"job %d"}`, i%2)
+			req, _ := http.NewRequest("POST", []*crashServer{a, b}[i%2].base+"/v1/links", strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+crashAdminKey)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Idempotency-Key", "print-job-shared")
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			statuses[i] = resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	var after struct{ Links []struct{ ID string } }
+	must(a, "GET", "/v1/links?limit=500", nil, &after, http.StatusOK)
+	if len(after.Links) != len(before.Links)+1 {
+		t.Fatalf("one Idempotency-Key sent to two processes at once made %d links (answers %v), want 1",
+			len(after.Links)-len(before.Links), statuses)
+	}
+
+	// One address (this test's loopback) scanning a link on A, then on B.
+	var link struct{ ID, URL string }
+	must(a, "POST", "/v1/links", map[string]any{"source": "print", "topics": []string{"orders"}}, &link, http.StatusCreated)
+	u, _ := url.Parse(link.URL)
+	for _, s := range []*crashServer{a, b, a, b} {
+		resp, err := client.Get(s.base + u.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	var counted struct{ Scans int }
+	within("scans written", func() bool {
+		must(b, "GET", "/v1/links/"+link.ID, nil, &counted, http.StatusOK)
+		return counted.Scans > 0
+	})
+	time.Sleep(200 * time.Millisecond) // a second count would be written by now too
+	must(b, "GET", "/v1/links/"+link.ID, nil, &counted, http.StatusOK)
+	if counted.Scans != 1 {
+		t.Fatalf("one address scanning on two processes: %d scans, want 1", counted.Scans)
 	}
 }
 
