@@ -40,14 +40,15 @@ func TestLoadFileCopiesEveryRecord(t *testing.T) {
 	}
 
 	// Every table has rows: a table added to the schema that the load does
-	// not fill (or the fixture does not reach) fails here.
+	// not fill (or the fixture does not reach) fails here. scan_seen holds
+	// which addresses scanned lately, kept in a bbolt process's memory.
 	conn, err := pgx.Connect(context.Background(), dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
 	rows, err := conn.Query(context.Background(), `SELECT table_name FROM information_schema.tables
-		WHERE table_schema = current_schema() AND table_name NOT IN ('counters', 'chain_head', 'schema_migrations')`)
+		WHERE table_schema = current_schema() AND table_name NOT IN ('counters', 'chain_head', 'schema_migrations', 'scan_seen')`)
 	if err != nil {
 		t.Fatal(err)
 	}
