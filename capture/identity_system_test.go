@@ -69,6 +69,16 @@ func TestPlatformUserChangedUserIDSystemMessage(t *testing.T) {
 	a.deliver(stop)
 	wantCheck(t, "number after STOP under the newest id", a.checkAPI(phoneJoana, "orders"), false, StateOptedOut)
 	wantCheck(t, "newest id after STOP", a.checkUser(idJoanaNext, "orders"), false, StateOptedOut)
+
+	// The history by the newest BSUID, over HTTP, is the number's.
+	var byID, byPhone struct {
+		Events []whEventView `json:"events"`
+	}
+	a.api(http.MethodGet, "/v1/contacts/"+idJoanaNext+"/events", nil, http.StatusOK, &byID)
+	a.api(http.MethodGet, "/v1/contacts/"+url.PathEscape(phoneJoana)+"/events", nil, http.StatusOK, &byPhone)
+	if len(byID.Events) != 2 || len(byPhone.Events) != 2 || byID.Events[1].Type != TypeOptOut {
+		t.Fatalf("history: %+v by BSUID, %+v by number", byID.Events, byPhone.Events)
+	}
 }
 
 // A number change that names the person's new BSUID links it to the new
@@ -137,9 +147,14 @@ func TestPlatformTemplateCategoryImpendingThenCompleted(t *testing.T) {
 	a := whNewApp(t)
 	a.api(http.MethodPut, "/v1/templates/pedido_enviado", map[string]any{"topic": "delivery", "category": "UTILITY"}, http.StatusOK, nil)
 	a.optIn(phoneJoana, "delivery")
+	a.deliver(whSample(t, "text_with_both_ids.json"))
 	check := func() CheckResult {
-		var res CheckResult
+		var res, byID CheckResult
 		a.api(http.MethodGet, "/v1/check?phone="+url.QueryEscape(phoneJoana)+"&template=pedido_enviado", nil, http.StatusOK, &res)
+		a.api(http.MethodGet, "/v1/check?user_id="+idJoana+"&template=pedido_enviado", nil, http.StatusOK, &byID)
+		if byID.Allowed != res.Allowed || byID.State != res.State || byID.TemplateCategory != res.TemplateCategory || byID.UserID != idJoana {
+			t.Fatalf("by number %+v, by BSUID %+v", res, byID)
+		}
 		return res
 	}
 	update := func(value map[string]any) []byte {
