@@ -181,3 +181,17 @@ func TestPlatformTemplateCategoryImpendingThenCompleted(t *testing.T) {
 		t.Fatalf("after the completed change: %+v", res)
 	}
 }
+
+// A message from a username user may name the sender only in contacts
+// (Meta's BSUID guide shows messages with neither from nor from_user_id):
+// the STOP is the only contact's, never dropped.
+func TestPlatformUsernameStopNamedOnlyInContacts(t *testing.T) {
+	a := whNewApp(t)
+	a.optIn(phoneJoana, "orders")
+	a.deliver(whSample(t, "text_with_both_ids.json"))
+	a.deliver(whEdit(t, "text_username_user.json", func(v map[string]any) {
+		delete(firstMessage(v), "from_user_id")
+	}))
+	wantCheck(t, "BSUID after the STOP", a.checkUser(idJoana, "marketing"), false, StateOptedOut)
+	wantCheck(t, "number after the STOP", a.checkAPI(phoneJoana, "orders"), false, StateOptedOut)
+}
