@@ -538,3 +538,24 @@ func TestQRCommandsWarnAboutLoopbackOnline(t *testing.T) {
 		}
 	}
 }
+
+// TestReadLinkRowsAsTheCLI: the console's reader reads what spreadsheets
+// save exactly as `qr batch` does.
+func TestReadLinkRowsAsTheCLI(t *testing.T) {
+	for _, in := range []string{
+		"\ufeffref;source;label;topics\r\nSKU-1;packaging;\"Pão; francês\";orders|delivery\r\n;;;\r\n",
+		"sep=;\nref;source;label;topics\nSKU-1;packaging;\"Pão; francês\";orders delivery\n",
+		"ref,source,label,topics\nSKU-1,packaging,\"Pão; francês\",\"orders,delivery\"\n",
+	} {
+		rows, err := ReadLinkRows(strings.NewReader(in))
+		if err != nil || len(rows) != 1 {
+			t.Fatalf("%q: %d rows, %v", in, len(rows), err)
+		}
+		if r := rows[0]; r.Ref != "SKU-1" || r.Source != "packaging" || r.Label != "Pão; francês" || strings.Join(r.Topics, " ") != "orders delivery" {
+			t.Errorf("%q: %+v", in, r)
+		}
+	}
+	if _, err := ReadLinkRows(strings.NewReader("source,topics\n" + strings.Repeat("print,orders\n", maxBatch+1))); err == nil {
+		t.Error("more rows than a batch takes were read")
+	}
+}
