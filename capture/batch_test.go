@@ -402,22 +402,30 @@ func countLinksInDB(t *testing.T, db string) int {
 	return len(links)
 }
 
-// TestQRCommandsAgainstRunningService: `consentry qr` and `qr batch` with
-// --url talk to a running service over HTTP with the key from
-// CONSENTRY_API_KEY: same ZIP, refs, all or nothing.
-func TestQRCommandsAgainstRunningService(t *testing.T) {
-	a := lnkNewApp(t)
+// listenForPrintTeam serves the app on a real listener and puts a new
+// links-scoped key in CONSENTRY_API_KEY, as a print team's machine has it;
+// it returns the service's base URL.
+func (a *lnkApp) listenForPrintTeam(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go a.app.Listener(ln)
-	base := "http://" + ln.Addr().String()
 	var key CreatedKey
 	if err := json.Unmarshal(a.do("POST", "/v1/keys", map[string]any{"name": "print team", "scopes": []string{"links"}}).must(t, 201), &key); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("CONSENTRY_API_KEY", key.Key)
+	return "http://" + ln.Addr().String()
+}
+
+// TestQRCommandsAgainstRunningService: `consentry qr` and `qr batch` with
+// --url talk to a running service over HTTP with the key from
+// CONSENTRY_API_KEY: same ZIP, refs, all or nothing.
+func TestQRCommandsAgainstRunningService(t *testing.T) {
+	a := lnkNewApp(t)
+	base := a.listenForPrintTeam(t)
 	dir := t.TempDir()
 	in := filepath.Join(dir, "rows.csv")
 	os.WriteFile(in, []byte("\ufeffref;source;label;topics\r\nCX-1;packaging;Caixa P;orders\r\nCX-2;packaging;Caixa G;orders delivery\r\n"), 0o600)
@@ -500,5 +508,52 @@ func TestQRCommandsWarnAboutLoopback(t *testing.T) {
 		if IsLoopbackURL(u) {
 			t.Errorf("%s is not loopback", u)
 		}
+	}
+}
+
+// TestQRCommandsWarnAboutLoopbackOnline: against a running service whose
+// public URL is loopback, `qr --url` and `qr batch --url` warn too (they
+// learn the URL from the service's answer), and stay quiet otherwise.
+func TestQRCommandsWarnAboutLoopbackOnline(t *testing.T) {
+	for _, tc := range []struct {
+		publicURL string
+		warn      bool
+	}{{"http://127.0.0.1:8080", true}, {lnkPublicURL, false}} {
+		a := lnkNewApp(t, "--public-url", tc.publicURL)
+		base := a.listenForPrintTeam(t)
+		v := a.createLink(map[string]any{"source": "print"})
+		dir := t.TempDir()
+		in := filepath.Join(dir, "rows.csv")
+		os.WriteFile(in, []byte("source,topics\nprint,orders\n"), 0o600)
+		for _, args := range [][]string{
+			{"--url", base, "--link", v.ID, "--out", filepath.Join(dir, "one.svg"), "--format", "svg"},
+			{"batch", "--url", base, "--in", in, "--out", filepath.Join(dir, "c.zip")},
+		} {
+			code, stderr := lnkRunQR(t, args...)
+			if code != 0 || strings.Contains(stderr, "loopback") != tc.warn || tc.warn && !strings.Contains(stderr, "--public-url") {
+				t.Errorf("public URL %s, %v: exit %d, stderr %q", tc.publicURL, args, code, stderr)
+			}
+		}
+	}
+}
+
+// TestReadLinkRowsAsTheCLI: the console's reader reads what spreadsheets
+// save exactly as `qr batch` does.
+func TestReadLinkRowsAsTheCLI(t *testing.T) {
+	for _, in := range []string{
+		"\ufeffref;source;label;topics\r\nSKU-1;packaging;\"Pão; francês\";orders|delivery\r\n;;;\r\n",
+		"sep=;\nref;source;label;topics\nSKU-1;packaging;\"Pão; francês\";orders delivery\n",
+		"ref,source,label,topics\nSKU-1,packaging,\"Pão; francês\",\"orders,delivery\"\n",
+	} {
+		rows, err := ReadLinkRows(strings.NewReader(in))
+		if err != nil || len(rows) != 1 {
+			t.Fatalf("%q: %d rows, %v", in, len(rows), err)
+		}
+		if r := rows[0]; r.Ref != "SKU-1" || r.Source != "packaging" || r.Label != "Pão; francês" || strings.Join(r.Topics, " ") != "orders delivery" {
+			t.Errorf("%q: %+v", in, r)
+		}
+	}
+	if _, err := ReadLinkRows(strings.NewReader("source,topics\n" + strings.Repeat("print,orders\n", maxBatch+1))); err == nil {
+		t.Error("more rows than a batch takes were read")
 	}
 }

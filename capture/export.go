@@ -325,14 +325,14 @@ var csvHeader = []string{"seq", "id", "at", "occurred_at", "imported", "type", "
 	"notice_locale", "reason", "raw_text", "page_url", "ip", "user_agent", "staff_id", "link_code", "message_id",
 	"ctwa_clid", "source_id", "source_type", "source_url", "erased", "prev_hash", "hash"}
 
-// csvCell keeps a spreadsheet from running a cell as a formula (CSV
+// CSVCell keeps a spreadsheet from running a cell as a formula (CSV
 // injection, as OWASP describes it): a cell that begins with = + - @ tab
 // or carriage return gets a leading single quote, which spreadsheets read
 // as "this is text". A phone number in E.164 (+ and digits only) is left
 // as written: it cannot hold a formula, and a quote in front would make
 // every number unreadable to people and unmatchable by tools. Every CSV
-// the service writes goes through csvCell (exports, batch manifests).
-func csvCell(v string) string {
+// the service writes goes through CSVCell (exports, batch manifests).
+func CSVCell(v string) string {
 	if v == "" || !strings.ContainsRune("=+-@\t\r", rune(v[0])) || isE164(v) {
 		return v
 	}
@@ -352,7 +352,7 @@ func isE164(v string) bool {
 	return true
 }
 
-// csvWriter writes rows with every cell through csvCell.
+// csvWriter writes rows with every cell through CSVCell.
 type csvWriter struct {
 	*csv.Writer
 	row []string
@@ -363,7 +363,7 @@ func newCSVWriter(w io.Writer) *csvWriter { return &csvWriter{Writer: csv.NewWri
 func (w *csvWriter) Write(cells []string) error {
 	w.row = w.row[:0]
 	for _, c := range cells {
-		w.row = append(w.row, csvCell(c))
+		w.row = append(w.row, CSVCell(c))
 	}
 	return w.Writer.Write(w.row)
 }

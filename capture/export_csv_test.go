@@ -32,8 +32,8 @@ func TestCSVCell(t *testing.T) {
 		{"+0123456789", "'+0123456789"},
 		{"a=1", "a=1"},
 	} {
-		if got := csvCell(tc.in); got != tc.want {
-			t.Errorf("csvCell(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := CSVCell(tc.in); got != tc.want {
+			t.Errorf("CSVCell(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

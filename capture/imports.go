@@ -343,6 +343,12 @@ func (p *importPreparer) prepare(row importRow, n int, evidencePrefix string) (i
 			bad("phone", "must have at most 40 characters")
 		} else if e164, err = NormalizePhone(row.Phone, p.settings.DefaultRegion); err != nil {
 			bad("phone", err.Error())
+		} else if old, ok := legacyReading(row.Phone, p.settings.DefaultRegion, e164); ok {
+			// An upgraded file may keep this person under the released
+			// versions' reading of the digits: the API's contact, not a second one.
+			if e164, err = p.s.knownOf(e164, old); err != nil {
+				bad("phone", "the stored contacts could not be read; send the row again")
+			}
 		}
 	}
 	if row.UserID != "" && !validUserID(row.UserID) {
@@ -876,6 +882,23 @@ func (d *idleDeadlineReader) Read(p []byte) (int, error) {
 	return d.r.Read(p)
 }
 
+// Closing a connection whose unread body is still arriving makes the
+// kernel send a reset, which can destroy the 413 before the client reads
+// it. A refused body is therefore read on and thrown away, as RFC 9112's
+// graceful close asks, but only up to refusedBodyDrain bytes and for at
+// most refusedBodyWait: past that the client gets the reset it earned.
+const (
+	refusedBodyDrain = 4 << 20
+	refusedBodyWait  = time.Second
+)
+
+func drainRefusedBody(c *fiber.Ctx) {
+	if conn := c.Context().Conn(); conn != nil {
+		_ = conn.SetReadDeadline(time.Now().Add(refusedBodyWait))
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(c.Context().RequestBodyStream(), refusedBodyDrain))
+}
+
 // streamedPath is the one route whose body is read as a stream; every
 // other route gets its body bounded and in memory (boundBody).
 const streamedPath = "/v1/imports"
@@ -901,7 +924,8 @@ func boundBody(c *fiber.Ctx) error {
 		return newError(CodeInvalidJSON, "the request body could not be read")
 	}
 	if len(body) > MaxBody {
-		c.Context().SetConnectionClose() // the rest of the body is not read
+		c.Context().SetConnectionClose()
+		drainRefusedBody(c)
 		return newError(CodePayloadTooLarge, "request body too large")
 	}
 	req.SetBodyRaw(body)

@@ -48,9 +48,12 @@ func FiberConfig() fiber.Config {
 // layer after layer and with no size limit: a few hundred bytes of nested
 // gzip expand to gigabytes. No client of this API needs to compress what
 // it sends (bodies are at most MaxBody), so refusing costs nothing.
+// Whether there is a body is told by the header (a length, or -1 for
+// chunked; -2 is none), never by reading it: bodies are streamed, and
+// Body() would read one of any size into memory before this refusal.
 func RefuseEncodedBody(c *fiber.Ctx) error {
 	ce := c.Request().Header.Peek(fiber.HeaderContentEncoding)
-	if len(ce) > 0 && !isIdentityEncoding(ce) && len(c.Request().Body()) > 0 {
+	if n := c.Request().Header.ContentLength(); len(ce) > 0 && !isIdentityEncoding(ce) && (n > 0 || n == -1) {
 		// The connection is closed too: the client may still be sending.
 		c.Set(fiber.HeaderConnection, "close")
 		return newError(CodeUnsupportedMediaType, "request bodies must not be compressed: send them without Content-Encoding")

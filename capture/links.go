@@ -677,21 +677,21 @@ type scanCounter struct {
 	committed uint64            // mark of the last batch committed
 	running   bool
 
-	// seen holds which address scanned which link lately (see scanDedup),
-	// when local says this process decides it (see firstScan).
+	// seen holds which address scanned which link lately (see scanDedup);
+	// local says this process's memory is the whole answer (firstScan).
 	seen  *scanDedup
 	local atomic.Bool
 }
 
-// firstScan tells whether addr counts a scan of the link now. This
-// process's memory answers for what it counted itself (a refresh, a
-// flood). Otherwise, on a database several processes share, the store
-// decides (ClaimScan) by a keyed hash of the address and claims the count
-// at once, so an address counts once per window behind a load balancer
-// too. Where the store leaves it to the process (bbolt), its memory is the
-// whole answer and markScan records the count.
+// firstScan tells whether addr counts a scan of the link now, and claims
+// the count if so. This process's memory answers for what it counted (or
+// is counting) itself: a refresh, a flood. Otherwise, on a database
+// several processes share, the store decides (ClaimScan) by a keyed hash
+// of the address, so an address counts once per window behind a load
+// balancer too. Where the store leaves it to the process (bbolt), its
+// memory is the whole answer.
 func (sc *scanCounter) firstScan(addr, id string, now time.Time) bool {
-	if sc.seen.seen(addr, id, now) {
+	if !sc.seen.claim(addr, id, now) {
 		return false
 	}
 	if sc.local.Load() {
@@ -700,8 +700,7 @@ func (sc *scanCounter) firstScan(addr, id string, now time.Time) bool {
 	first, err := sc.s.store.ClaimScan(id, sc.s.subject("scan|"+addr), scanDedupWindow)
 	switch {
 	case err == nil:
-		sc.seen.mark(addr, id, now) // counted, here or by another process
-		return first
+		return first // when not, another process counted it: it stays claimed here too
 	case errors.Is(err, store.ErrUnsupported):
 		sc.local.Store(true)
 		return true
@@ -711,11 +710,14 @@ func (sc *scanCounter) firstScan(addr, id string, now time.Time) bool {
 	}
 }
 
-// markScan records in this process's memory that addr was counted for
-// the link (a shared store recorded it in firstScan already).
-func (sc *scanCounter) markScan(addr, id string, now time.Time) {
-	if sc.local.Load() {
-		sc.seen.mark(addr, id, now)
+// forgetScan undoes firstScan's claim of a scan that was not counted (the
+// link was used up, or the store failed), here and in a shared store.
+func (sc *scanCounter) forgetScan(addr, id string) {
+	sc.seen.forget(addr, id)
+	if !sc.local.Load() {
+		if err := sc.s.store.ForgetScan(id, sc.s.subject("scan|"+addr)); err != nil {
+			sc.s.log.Warn("forgetting a scan's address", "link", id, "err", err)
+		}
 	}
 }
 
@@ -775,23 +777,36 @@ func (d *scanDedup) rotateLocked(now time.Time) {
 	d.since = now
 }
 
-// seen reports whether addr was counted for the link within the window.
-func (d *scanDedup) seen(addr, linkID string, now time.Time) bool {
-	k := d.key(addr, linkID)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.rotateLocked(now)
+// hasLocked reports whether the key was counted within the window.
+func (d *scanDedup) hasLocked(k uint64) bool {
 	_, inCur := d.cur[k]
 	_, inPrev := d.prev[k]
 	return inCur || inPrev
 }
 
-// mark records that addr was counted for the link.
-func (d *scanDedup) mark(addr, linkID string, now time.Time) {
+// claim marks addr as counted for the link and reports true, or reports
+// false when it already was, in one step: of many requests from one
+// address at once (a flood), one counts. Checking and marking apart let
+// all of them through while the first one's scan was being synced.
+func (d *scanDedup) claim(addr, linkID string, now time.Time) bool {
 	k := d.key(addr, linkID)
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.rotateLocked(now)
+	if d.hasLocked(k) {
+		return false
+	}
 	d.cur[k] = struct{}{}
+	return true
+}
+
+// forget undoes a claim whose scan was not counted (the link was used
+// up, or the store failed), so the address is not turned away for it.
+func (d *scanDedup) forget(addr, linkID string) {
+	k := d.key(addr, linkID)
+	d.mu.Lock()
+	delete(d.cur, k)
+	delete(d.prev, k)
 	d.mu.Unlock()
 }
 

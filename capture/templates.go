@@ -83,6 +83,7 @@ func (s *Service) updateTemplates(fn func(m map[string]Template) error) error {
 		}
 		return json.Marshal(m)
 	})
+	s.dropTemplates()
 	if errors.Is(err, errTemplatesUnchanged) {
 		return nil
 	}
@@ -130,7 +131,7 @@ func (s *Service) MapTemplate(name, topic, category string) (Template, error) {
 
 // Templates lists the known templates by name.
 func (s *Service) Templates() ([]Template, error) {
-	m, err := s.loadTemplates()
+	m, err := s.checkTemplates()
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +219,7 @@ func (s *Service) CheckFor(phone, userID, topic, template string) (CheckResult, 
 }
 
 func (s *Service) checkTemplate(ref contactRef, name string) (CheckResult, error) {
-	m, err := s.loadTemplates()
+	m, err := s.checkTemplates()
 	if err != nil {
 		return CheckResult{}, err
 	}

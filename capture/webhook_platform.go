@@ -3,6 +3,7 @@ package capture
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -34,13 +35,19 @@ type waReferral struct {
 	CtwaClid   string     `json:"ctwa_clid"`
 }
 
-// waSystem is a system message (type "system"), e.g. a number change.
+// waSystem is a system message (type "system"): a number change, or a
+// BSUID change (user_changed_user_id, Meta's system-message form of
+// user_id_update).
 type waSystem struct {
 	Body     string `json:"body"`
 	Type     string `json:"type"`
 	WaID     string `json:"wa_id"`
 	NewWaID  string `json:"new_wa_id"` // older name of wa_id
 	Customer string `json:"customer"`
+	// UserID is the person's new BSUID: a BSUID change names it, and a
+	// number change, which gives the person a new BSUID, may.
+	UserID         string `json:"user_id"`
+	PreviousUserID string `json:"previous_user_id"`
 }
 
 // waUserIDUpdate says a person's BSUID changed. user_id is read leniently:
@@ -71,6 +78,7 @@ type platformAction struct {
 	phoneNumberID string      // the business number's id (metadata)
 	displayNumber string      // the business number as the delivery writes it
 	newWaID       string      // number change: the new number
+	newUserID     string      // number change: the new BSUID, when given
 	previousUID   string      // BSUID change: the old id
 	template      string      // template re-categorisation: name
 	category      string      // … and new category
@@ -101,20 +109,44 @@ func senderUserID(m waMessage, contacts []waContact) string {
 	return ""
 }
 
-// planSystem reads a system message; only number changes matter here.
+// planSystem reads a system message; number and BSUID changes matter here.
 func planSystem(a waAction, m waMessage) (waAction, bool) {
 	if m.System == nil {
 		return a, false
 	}
 	switch m.System.Type {
 	case "user_changed_number", "customer_changed_number":
+	case "user_changed_user_id":
+		// The sender is named by the old BSUID (and perhaps the number);
+		// the new one is the system object's user_id.
+		a.kind, a.inbound, a.text = actUserIDUpdate, false, m.System.Body
+		a.waID = firstNonEmpty(m.From, m.System.WaID)
+		a.previousUID = firstNonEmpty(m.System.PreviousUserID, m.FromUserID, changedFrom(m.System.Body))
+		a.userID = m.System.UserID
+		return a, a.userID != "" && (a.previousUID != "" || a.waID != "")
 	default:
 		return a, false
 	}
 	a.kind, a.inbound, a.text = actNumberChange, false, m.System.Body
 	a.newWaID = firstNonEmpty(m.System.WaID, m.System.NewWaID, m.System.Customer)
+	a.newUserID = m.System.UserID
 	a.reason = reasonNumberChanged
 	return a, a.newWaID != "" && a.waID != ""
+}
+
+// changedFrom reads the old identifier from a system message's body,
+// "User <name> changed from <old> to <new>", for deliveries that name the
+// old BSUID nowhere else.
+func changedFrom(body string) string {
+	i := strings.LastIndex(body, " changed from ")
+	if i < 0 {
+		return ""
+	}
+	old, _, _ := strings.Cut(body[i+len(" changed from "):], " ")
+	if !validUserID(old) {
+		return ""
+	}
+	return old
 }
 
 // planPlatform reads the changes that are not messages.
@@ -260,6 +292,11 @@ func (w *webhook) applyPlatform(st Settings, a waAction) (bool, error) {
 			Evidence: Evidence{MessageID: truncateUTF8(a.messageID, maxMessageIDLen), RawText: truncateUTF8(a.text, maxEvidenceText)}}
 		if err := w.s.ChangeNumber(oldPhone, newPhone, base); err != nil {
 			return true, err
+		}
+		if validUserID(a.newUserID) {
+			if err := w.s.LinkIdentity(newPhone, a.newUserID); err != nil {
+				return true, err
+			}
 		}
 		log.Info("whatsapp number change applied", "from", MaskPhone(oldPhone), "to", MaskPhone(newPhone))
 		return true, nil

@@ -141,6 +141,7 @@ func TestKeyAndTemplateUpdatesFromTwoProcesses(t *testing.T) {
 		if len(keys) != 1+2*each || len(ids) != len(keys) {
 			t.Fatalf("%d rotations on two services left %d keys (%d distinct ids), want %d", 2*each, len(keys), len(ids), 1+2*each)
 		}
+		svc.dropTemplates()
 		templates, err := svc.Templates()
 		if err != nil {
 			t.Fatal(err)

@@ -7,3 +7,6 @@ import "time"
 func (s *Store) ClaimScan(linkID string, addr []byte, window time.Duration) (bool, error) {
 	return false, ErrUnsupported
 }
+
+// ForgetScan does nothing here (see ClaimScan).
+func (s *Store) ForgetScan(linkID string, addr []byte) error { return nil }

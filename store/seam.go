@@ -66,6 +66,8 @@ type Backend interface {
 	// the database. ErrUnsupported where one process holds the database
 	// (it remembers recent scans itself).
 	ClaimScan(linkID string, addr []byte, window time.Duration) (bool, error)
+	// ForgetScan undoes a claim whose scan was not counted.
+	ForgetScan(linkID string, addr []byte) error
 
 	// Confirmed opt-ins per day, counted as they are written.
 	DayOptIns(kind byte, value string, from, to time.Time) ([]uint64, error)

@@ -42,3 +42,13 @@ func (s *Store) sweepScanSeen() {
 		_, _ = s.pool.Exec(context.Background(), `DELETE FROM scan_seen WHERE until < now()`)
 	}()
 }
+
+// ForgetScan undoes a ClaimScan whose scan was not counted, so the
+// address may count at its next scan.
+func (s *Store) ForgetScan(linkID string, addr []byte) error {
+	if !isKey(linkID) {
+		return errNotText
+	}
+	_, err := s.pool.Exec(context.Background(), `DELETE FROM scan_seen WHERE link_id = $1 AND addr = $2`, linkID, nonNil(addr))
+	return err
+}

@@ -241,8 +241,9 @@ func (h *Handler) statsPage(c *fiber.Ctx) error {
 	return h.render(c, "stats", map[string]any{"S": d, "Groups": statsGroups})
 }
 
-// statsCSV is the table as CSV, cells neutralised so a spreadsheet never
-// runs one as a formula.
+// statsCSV is the table as CSV, its text cells neutralised as in every
+// CSV the service writes (capture.CSVCell), so a spreadsheet never runs
+// one as a formula.
 func (h *Handler) statsCSV(c *fiber.Ctx) error {
 	group, key, days := statsParams(c)
 	d, err := h.statistics(group, key, days)
@@ -261,7 +262,7 @@ func (h *Handler) statsCSV(c *fiber.Ctx) error {
 	}
 	w.Write(header)
 	for _, r := range d.Rows {
-		line := []string{safeCell(r.Key), safeCell(r.Label), strconv.FormatUint(r.Scans, 10), strconv.Itoa(r.OptIns), r.Conversion}
+		line := []string{capture.CSVCell(r.Key), capture.CSVCell(r.Label), strconv.FormatUint(r.Scans, 10), strconv.Itoa(r.OptIns), r.Conversion}
 		if before {
 			line = append(line, strconv.FormatUint(r.ScansBefore, 10))
 		}
@@ -269,11 +270,4 @@ func (h *Handler) statsCSV(c *fiber.Ctx) error {
 	}
 	w.Flush()
 	return w.Error()
-}
-
-func safeCell(v string) string {
-	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
-		return "'" + v
-	}
-	return v
 }
