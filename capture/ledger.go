@@ -537,8 +537,8 @@ type Erasure struct {
 // part (so the chain verifies) but lose the sealed part (evidence, the
 // words of their messages), the key that sealed it is forgotten, and the
 // contact record is dropped. The suppression entry, keyed by the subject
-// hash, stays. Notices hold no personal data (a link confirmation keeps
-// the link's message as its notice), so they stay.
+// hash, stays. Notices stay, but for those that are the contact's own
+// words (eraseWordNotices).
 func (s *Service) Erase(rawPhone string) (Erasure, error) {
 	ref, err := s.parseRef(rawPhone)
 	if err != nil {
@@ -552,6 +552,7 @@ func (s *Service) Erase(rawPhone string) (Erasure, error) {
 		return Erasure{}, errNotFound
 	}
 	e164 := ref.phone // empty for a BSUID, which is not logged
+	settings := s.Settings()
 	var out Erasure
 	err = s.store.Write(func(tx store.WriteTx) error {
 		seqs := tx.ContactEventSeqs(subject)
@@ -559,6 +560,10 @@ func (s *Service) Erase(rawPhone string) (Erasure, error) {
 			return errNotFound
 		}
 		out.Events = len(seqs)
+		// Read while the keys that sealed the words are still there.
+		if err := eraseWordNotices(tx, append([][]byte{subject}, tx.MergedInto(subject)...), settings); err != nil {
+			return err
+		}
 		if err := s.queueErasure(tx, subject, e164, out.Events); err != nil { // outbound.go
 			return err
 		}
