@@ -13,6 +13,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/consentry/consentry/capture/phone"
 	"github.com/consentry/consentry/store/backend"
 )
 
@@ -141,7 +142,7 @@ func (c *Config) validate() error {
 		if region == "" {
 			region = "BR"
 		}
-		if _, err := NormalizePhone(c.WANumber, region); err != nil {
+		if _, err := phone.Normalize(c.WANumber, region); err != nil {
 			return fmt.Errorf("--wa-number %q: %v", c.WANumber, err)
 		}
 	}

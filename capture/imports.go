@@ -23,6 +23,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/consentry/consentry/capture/phone"
 	"github.com/consentry/consentry/store"
 )
 
@@ -341,7 +342,7 @@ func (p *importPreparer) prepare(row importRow, n int, evidencePrefix string) (i
 		var err error
 		if len(row.Phone) > 40 {
 			bad("phone", "must have at most 40 characters")
-		} else if e164, err = NormalizePhone(row.Phone, p.settings.DefaultRegion); err != nil {
+		} else if e164, err = phone.Normalize(row.Phone, p.settings.DefaultRegion); err != nil {
 			bad("phone", err.Error())
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/consentry/consentry/capture/phone"
 )
 
 // Bounds of the confirmation-reply sender: replies wait in a short queue
@@ -74,7 +76,7 @@ func (r *waReplier) enqueueFrom(from, to, body string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.queue) >= replyQueueSize {
-		r.log.Warn("whatsapp reply dropped: queue full", "phone", MaskPhone(to))
+		r.log.Warn("whatsapp reply dropped: queue full", "phone", phone.Mask(to))
 		return
 	}
 	r.queue = append(r.queue, waOutbound{to: to, body: body, from: from})
@@ -99,7 +101,7 @@ func (r *waReplier) work() {
 		r.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), replyTimeout)
 		if err := r.send(ctx, next); err != nil {
-			r.log.Warn("whatsapp reply failed", "phone", MaskPhone(next.to), "err", err)
+			r.log.Warn("whatsapp reply failed", "phone", phone.Mask(next.to), "err", err)
 		}
 		cancel()
 	}

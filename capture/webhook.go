@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/consentry/consentry/capture/phone"
 )
 
 // Webhook limits. Meta's deliveries are a few kilobytes. Signed deliveries
@@ -159,10 +161,10 @@ func (w *webhook) apply(st Settings, a waAction) error {
 		}
 		w.s.metrics.countWebhookSkip(reason)
 		log.Warn("whatsapp event skipped: no valid number or user id", "reason", reason, "id", logID(a.id),
-			"phone", MaskPhone(truncateUTF8(a.waID, 20)))
+			"phone", phone.Mask(truncateUTF8(a.waID, 20)))
 		return nil
 	}
-	phone := rec.Phone
+	e164 := rec.Phone
 	if st.KeepProfileNames {
 		rec.Evidence.ProfileName = truncateUTF8(a.profile, maxProfileName)
 	}
@@ -189,7 +191,7 @@ func (w *webhook) apply(st Settings, a waAction) error {
 		if !w.linkOptIn(&rec, a, st) {
 			if a.kind == actReview {
 				log.Warn("whatsapp message mentions an opt-out keyword but is not one: not applied, review it",
-					"message_id", logID(a.id), "phone", MaskPhone(phone))
+					"message_id", logID(a.id), "phone", phone.Mask(e164))
 			}
 			return nil
 		}
@@ -210,12 +212,12 @@ func (w *webhook) apply(st Settings, a waAction) error {
 		if rec.RestorePrior {
 			w.s.metrics.countWebhookSkip(skipResumeWithoutOptIn)
 			log.Info("whatsapp marketing resume skipped: no earlier marketing opt-in", "id", logID(a.id),
-				"phone", MaskPhone(phone))
+				"phone", phone.Mask(e164))
 		}
 		return nil
 	}
-	if a.inbound && phone != "" {
-		w.replies.enqueueFrom(replyFrom(st, a), phone, replyText(st, reply, res.Event.Topics))
+	if a.inbound && e164 != "" {
+		w.replies.enqueueFrom(replyFrom(st, a), e164, replyText(st, reply, res.Event.Topics))
 	}
 	return nil
 }

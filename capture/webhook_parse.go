@@ -354,15 +354,3 @@ func truncateUTF8(s string, n int) string {
 	}
 	return s[:n]
 }
-
-// waPhone reads a WhatsApp ID (wa_id, from, recipient_id): WhatsApp writes
-// the country code and number as bare digits, so they are never national
-// digits of the default region ("81…" in a wa_id is Japan). NormalizePhone
-// brings back the ninth digit of older Brazilian IDs and drops Mexico's "1".
-func waPhone(raw, region string) (string, error) {
-	raw = strings.TrimSpace(raw)
-	if allDigits(raw) {
-		raw = "+" + raw
-	}
-	return NormalizePhone(raw, region)
-}

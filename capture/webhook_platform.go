@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/consentry/consentry/capture/phone"
 )
 
 // The WhatsApp platform as it is in 2026: business-scoped user ids
@@ -212,7 +214,7 @@ func businessNumber(st Settings, a waAction) string {
 	if a.displayNumber == "" {
 		return ""
 	}
-	e164, err := waPhone(a.displayNumber, st.DefaultRegion)
+	e164, err := phone.NormalizeWAID(a.displayNumber, st.DefaultRegion)
 	if err != nil {
 		return ""
 	}
@@ -225,23 +227,23 @@ func (w *webhook) applyPlatform(st Settings, a waAction) (bool, error) {
 	log := w.s.log
 	switch a.kind {
 	case actLink:
-		phone, err := waPhone(a.waID, st.DefaultRegion)
+		e164, err := phone.NormalizeWAID(a.waID, st.DefaultRegion)
 		if err != nil || !validUserID(a.userID) {
 			return true, nil
 		}
-		return true, w.s.LinkIdentity(phone, a.userID)
+		return true, w.s.LinkIdentity(e164, a.userID)
 	case actTemplateCategory:
 		return true, w.s.UpdateTemplateCategory(a.template, a.category)
 	case actUserIDUpdate:
-		var phone string
+		var e164 string
 		if a.waID != "" {
-			phone, _ = waPhone(a.waID, st.DefaultRegion)
+			e164, _ = phone.NormalizeWAID(a.waID, st.DefaultRegion)
 		}
 		if !validUserID(a.userID) || (a.previousUID != "" && !validUserID(a.previousUID)) {
 			log.Warn("whatsapp user_id_update skipped: not a user id", "user_id", MaskUserID(truncateUTF8(a.userID, 40)))
 			return true, nil
 		}
-		if err := w.s.MoveUserID(a.previousUID, a.userID, phone); err != nil {
+		if err := w.s.MoveUserID(a.previousUID, a.userID, e164); err != nil {
 			if _, bad := err.(*Error); bad {
 				return true, nil
 			}
@@ -250,8 +252,8 @@ func (w *webhook) applyPlatform(st Settings, a waAction) (bool, error) {
 		log.Info("whatsapp user id changed", "from", MaskUserID(a.previousUID), "to", MaskUserID(a.userID))
 		return true, nil
 	case actNumberChange:
-		oldPhone, err1 := waPhone(a.waID, st.DefaultRegion)
-		newPhone, err2 := waPhone(a.newWaID, st.DefaultRegion)
+		oldPhone, err1 := phone.NormalizeWAID(a.waID, st.DefaultRegion)
+		newPhone, err2 := phone.NormalizeWAID(a.newWaID, st.DefaultRegion)
 		if err1 != nil || err2 != nil || a.id == "" || len(a.id) > maxMessageIDLen {
 			log.Warn("whatsapp number change skipped: invalid number or id", "id", logID(a.id))
 			return true, nil
@@ -261,7 +263,7 @@ func (w *webhook) applyPlatform(st Settings, a waAction) (bool, error) {
 		if err := w.s.ChangeNumber(oldPhone, newPhone, base); err != nil {
 			return true, err
 		}
-		log.Info("whatsapp number change applied", "from", MaskPhone(oldPhone), "to", MaskPhone(newPhone))
+		log.Info("whatsapp number change applied", "from", phone.Mask(oldPhone), "to", phone.Mask(newPhone))
 		return true, nil
 	}
 	return false, nil
@@ -297,11 +299,11 @@ func (w *webhook) identify(st Settings, a waAction, rec *Record) bool {
 		w.s.log.Warn("whatsapp user id ignored: unexpected shape", "id", logID(a.id))
 	}
 	if a.waID != "" {
-		phone, err := waPhone(a.waID, st.DefaultRegion)
+		e164, err := phone.NormalizeWAID(a.waID, st.DefaultRegion)
 		if err == nil {
-			rec.Phone = phone
+			rec.Phone = e164
 		} else {
-			w.s.log.Warn("whatsapp number ignored: invalid number", "id", logID(a.id), "phone", MaskPhone(truncateUTF8(a.waID, 20)))
+			w.s.log.Warn("whatsapp number ignored: invalid number", "id", logID(a.id), "phone", phone.Mask(truncateUTF8(a.waID, 20)))
 		}
 	}
 	rec.BusinessNumber = businessNumber(st, a)

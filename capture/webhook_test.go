@@ -23,6 +23,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/consentry/consentry/capture/phone"
 	"github.com/consentry/consentry/store"
 	"github.com/consentry/consentry/store/backend"
 	"github.com/consentry/consentry/store/storetest"
@@ -871,7 +872,7 @@ func FuzzWebhookPayload(f *testing.F) {
 				t.Fatalf("platform signal without an idempotency id: %+v", a)
 			}
 			_ = truncateUTF8(a.text, maxEvidenceText)
-			_, _ = waPhone(a.waID, "BR")
+			_, _ = phone.NormalizeWAID(a.waID, "BR")
 		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/capture/phone"
 	"github.com/consentry/consentry/store"
 )
 
@@ -128,7 +129,7 @@ func (h *Handler) optin(c *fiber.Ctx) error {
 		return localField(w.Locale, "consent", "consent")
 	}
 	st := h.s.Settings()
-	e164, err := capture.NormalizePhone(req.Phone, st.DefaultRegion)
+	e164, err := phone.Normalize(req.Phone, st.DefaultRegion)
 	if err != nil {
 		return localField(w.Locale, "phone", "phone")
 	}
