@@ -148,7 +148,7 @@ func (h *Handler) Stopping() { h.stopping.Store(true) }
 // confirmation replies); call it after the server has shut down.
 func (h *Handler) Drain() {
 	if h.webhook != nil {
-		h.webhook.replies.wait()
+		h.webhook.replies.Wait()
 	}
 	h.s.StopOutbound()
 }
