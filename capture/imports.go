@@ -878,36 +878,8 @@ func (d *idleDeadlineReader) Read(p []byte) (int, error) {
 }
 
 // streamedPath is the one route whose body is read as a stream; every
-// other route gets its body bounded and in memory (boundBody).
+// other route gets its body bounded and in memory (httpguard.BoundBody).
 const streamedPath = "/v1/imports"
-
-// boundBody reads a streamed request body into memory, refusing one over
-// MaxBody with 413 before any handler sees it. The server streams bodies
-// (for imports), so without this a large body would reach c.Body() whole.
-func boundBody(c *fiber.Ctx) error {
-	req := c.Request()
-	if c.Method() == fiber.MethodPost && c.Path() == streamedPath {
-		// Whatever the answer (a 401 included), the connection is not
-		// reused: the part of the body nobody read must not be taken for
-		// the next request.
-		c.Context().SetConnectionClose()
-		return c.Next()
-	}
-	if !req.IsBodyStream() {
-		return c.Next()
-	}
-	body, err := io.ReadAll(io.LimitReader(c.Context().RequestBodyStream(), MaxBody+1))
-	if err != nil {
-		c.Context().SetConnectionClose()
-		return newError(CodeInvalidJSON, "the request body could not be read")
-	}
-	if len(body) > MaxBody {
-		c.Context().SetConnectionClose() // the rest of the body is not read
-		return newError(CodePayloadTooLarge, "request body too large")
-	}
-	req.SetBodyRaw(body)
-	return c.Next()
-}
 
 func (h *Handler) importConsent(c *fiber.Ctx) error {
 	ct := strings.ToLower(strings.TrimSpace(strings.Split(c.Get(fiber.HeaderContentType), ";")[0]))

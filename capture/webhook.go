@@ -4,9 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"errors"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -24,7 +22,6 @@ const (
 	maxChallengeLen      = 512
 	webhookFailureMax    = 30
 	webhookFailureWindow = time.Minute
-	failureGateMaxIPs    = 10000
 )
 
 // Limits on what a delivery may carry into the ledger.
@@ -259,96 +256,11 @@ func marketingTopics(st Settings) []string {
 	return out
 }
 
-// failureGate answers 429 to an address after max failed authentications
-// within window; successful requests are not counted.
-type failureGate struct {
-	max    int
-	window time.Duration
-
-	mu   sync.Mutex
-	byIP map[string]failureCount
-}
-
-type failureCount struct {
-	n     int
-	start time.Time
-}
-
-func newFailureGate(max int, window time.Duration) *failureGate {
-	return &failureGate{max: max, window: window, byIP: map[string]failureCount{}}
-}
-
-// handle is the middleware.
-func (g *failureGate) handle(c *fiber.Ctx) error { return g.admit(c, nil) }
-
-// admitting is the middleware for requests that can prove themselves:
-// from a gated address, a request for which proven is true still passes
-// (a delivery signed with the app secret, which no amount of guessing
-// produces), so an attacker sharing Meta's addresses cannot lock Meta out.
-func (g *failureGate) admitting(proven func(*fiber.Ctx) bool) fiber.Handler {
-	return func(c *fiber.Ctx) error { return g.admit(c, proven) }
-}
-
-func (g *failureGate) admit(c *fiber.Ctx, proven func(*fiber.Ctx) bool) error {
-	ip := c.IP()
-	if wait := g.blockedFor(ip, time.Now()); wait > 0 && (proven == nil || !proven(c)) {
-		return &Error{Code: CodeRateLimited, Message: "too many failed attempts; try again later",
-			RetryAfter: int((wait + time.Second - 1) / time.Second)}
-	}
-	err := c.Next()
-	var e *Error
-	if errors.As(err, &e) && (e.Code == CodeUnauthorized || e.Code == CodeForbidden) {
-		g.fail(ip, time.Now())
-	}
-	return err
-}
-
 // signedRequest reports whether a request carries a delivery signed with
 // a configured app secret (the failure gate's proof).
 func (w *webhook) signedRequest(c *fiber.Ctx) bool {
 	body := c.Request().Body()
 	return len(body) <= webhookMaxBody && whatsapp.Signed(c.Get(whatsapp.SignatureHeader), body, w.secrets)
-}
-
-func (g *failureGate) blockedFor(ip string, now time.Time) time.Duration {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	fc, ok := g.byIP[ip]
-	if !ok || fc.n < g.max {
-		return 0
-	}
-	if left := fc.start.Add(g.window).Sub(now); left > 0 {
-		return left
-	}
-	delete(g.byIP, ip)
-	return 0
-}
-
-func (g *failureGate) fail(ip string, now time.Time) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	fc, ok := g.byIP[ip]
-	if !ok || now.Sub(fc.start) >= g.window {
-		if len(g.byIP) >= failureGateMaxIPs {
-			g.sweep(now)
-		}
-		fc = failureCount{start: now}
-	}
-	fc.n++
-	g.byIP[ip] = fc
-}
-
-// sweep drops expired entries; if every entry is live (a flood from many
-// addresses), it starts over rather than grow without bound.
-func (g *failureGate) sweep(now time.Time) {
-	for ip, fc := range g.byIP {
-		if now.Sub(fc.start) >= g.window {
-			delete(g.byIP, ip)
-		}
-	}
-	if len(g.byIP) >= failureGateMaxIPs {
-		clear(g.byIP)
-	}
 }
 
 // logID shortens a message id for logs: Meta's ids are base64 that embeds
