@@ -176,7 +176,7 @@ func TestWidgetScriptCarriesOneLocale(t *testing.T) {
 		{"es", "Recibe novedades", `"Subscribe"`, "Quero receber"},
 		{"fr", `"Subscribe"`, "Quero receber", "Recibe novedades"}, // no French: English
 	} {
-		for _, kind := range []string{"popup", "form"} {
+		for _, kind := range WidgetKinds() {
 			js, err := WidgetScript(kind, []byte(`{"id":"x","locale":"`+c.locale+`"}`))
 			if err != nil {
 				t.Fatal(err)

@@ -55,6 +55,7 @@ func (s *Service) followChanges() {
 func (s *Service) applyChange(c store.Change) error {
 	switch c {
 	case store.ChangeSettings:
+		s.dropTemplates() // the template map is stored among the settings
 		if err := s.reloadSettings(); err != nil {
 			return err
 		}

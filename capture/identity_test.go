@@ -602,7 +602,7 @@ func FuzzWebhookPlatform(f *testing.F) {
 					t.Fatalf("template update without name or category: %+v", a)
 				}
 			}
-			_ = validUserID(a.UserID)
+			_ = whatsapp.ValidUserID(a.UserID)
 			_ = MaskUserID(a.UserID)
 			_ = businessNumber(st, a)
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/consentry/consentry/capture/phone"
+	"github.com/consentry/consentry/capture/whatsapp"
 	"github.com/consentry/consentry/store"
 )
 
@@ -346,7 +347,7 @@ func (p *importPreparer) prepare(row importRow, n int, evidencePrefix string) (i
 			bad("phone", err.Error())
 		}
 	}
-	if row.UserID != "" && !validUserID(row.UserID) {
+	if row.UserID != "" && !whatsapp.ValidUserID(row.UserID) {
 		bad("user_id", "not a WhatsApp user id (like US.13491208655302741918)")
 	}
 	if row.Phone == "" && row.UserID == "" {

@@ -25,21 +25,7 @@ func TestLinkPagesWayForwardAndHeaders(t *testing.T) {
 	} {
 		r := a.do("GET", tc.path, nil, "Authorization", "", "Accept-Language", tc.lang)
 		r.must(t, tc.status)
-		body := string(r.body)
-		if !strings.Contains(body, `href="https://wa.me/5511987654321"`) || !strings.Contains(body, tc.label) {
-			t.Errorf("%s: no chat link %q: %s", tc.path, tc.label, body)
-		}
-		csp := r.header.Get("Content-Security-Policy")
-		if !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "frame-ancestors 'none'") ||
-			r.header.Get("X-Content-Type-Options") != "nosniff" || r.header.Get("X-Frame-Options") != "DENY" {
-			t.Errorf("%s: headers %v", tc.path, r.header)
-		}
-		// The page's only style block carries the nonce its CSP names.
-		nonce := csp[strings.Index(csp, "'nonce-")+7:]
-		nonce = nonce[:strings.IndexByte(nonce, '\'')]
-		if !strings.Contains(body, `<style nonce="`+nonce+`">`) || strings.Contains(body, "<script") {
-			t.Errorf("%s: style nonce does not match the CSP, or the page has a script", tc.path)
-		}
+		lnkCheckLockedPage(t, tc.path, r, tc.label)
 	}
 	for _, p := range []string{"/l/" + active.Code + "/qr.png", "/l/" + active.Code + "/qr.svg"} {
 		r := a.do("GET", p, nil, "Authorization", "")
@@ -55,5 +41,28 @@ func TestLinkPagesWayForwardAndHeaders(t *testing.T) {
 	r.must(t, 404)
 	if strings.Contains(string(r.body), "wa.me") {
 		t.Errorf("chat link offered without a business number")
+	}
+}
+
+// lnkCheckLockedPage checks a link page (404, 410, 429): it offers the
+// chat with the business under label, and is locked down (CSP with a
+// style nonce and no script, nosniff, no framing).
+func lnkCheckLockedPage(t *testing.T, path string, r lnkResp, label string) {
+	t.Helper()
+	body := string(r.body)
+	if !strings.Contains(body, `href="https://wa.me/5511987654321"`) || !strings.Contains(body, label) {
+		t.Errorf("%s: no chat link %q: %s", path, label, body)
+	}
+	csp := r.header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "frame-ancestors 'none'") ||
+		r.header.Get("X-Content-Type-Options") != "nosniff" || r.header.Get("X-Frame-Options") != "DENY" {
+		t.Errorf("%s: headers %v", path, r.header)
+		return
+	}
+	// The page's only style block carries the nonce its CSP names.
+	nonce := csp[strings.Index(csp, "'nonce-")+7:]
+	nonce = nonce[:strings.IndexByte(nonce, '\'')]
+	if !strings.Contains(body, `<style nonce="`+nonce+`">`) || strings.Contains(body, "<script") {
+		t.Errorf("%s: style nonce does not match the CSP, or the page has a script", path)
 	}
 }

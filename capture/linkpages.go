@@ -76,17 +76,21 @@ func pageLocale(acceptLanguage, linkLocale, def string) string {
 }
 
 // sendLinkPage answers with a page and a status; it never fails the
-// request, so a scan never ends in a 5xx. The page offers a chat with the
-// business when its number is set, and is locked down like the contact
-// pages: styles only by nonce, no script, no framing, no sniffing.
+// request, so a scan never ends in a 5xx.
 func (h *Handler) sendLinkPage(c *fiber.Ctx, status int, linkLocale string) error {
-	st := h.s.Settings()
-	lang := pageLocale(c.Get(fiber.HeaderAcceptLanguage), linkLocale, st.DefaultLocale)
+	lang := pageLocale(c.Get(fiber.HeaderAcceptLanguage), linkLocale, h.s.Settings().DefaultLocale)
 	texts := notFoundText
 	if status == fiber.StatusGone {
 		texts = goneText
 	}
-	t := texts[lang]
+	return h.writeLinkPage(c, status, lang, texts[lang])
+}
+
+// writeLinkPage renders the link page in lang. Every page offers a chat
+// with the business when its number is set, and is locked down like the
+// contact pages: styles only by nonce, no script, no framing, no sniffing.
+func (h *Handler) writeLinkPage(c *fiber.Ctx, status int, lang string, t pageText) error {
+	st := h.s.Settings()
 	data := linkPageData{Lang: lang, Nonce: pageNonce(), Business: st.BusinessName, Title: t.title, Message: t.message,
 		Hint: strings.ReplaceAll(t.hint, "%s", st.BusinessName)}
 	if digits := strings.TrimPrefix(st.WANumber, "+"); digits != "" {
@@ -235,21 +239,9 @@ func (h *Handler) guardPublic(c *fiber.Ctx) error {
 }
 
 // sendTooManyPage answers 429 with Retry-After and a page in the reader's
-// language.
+// language, locked down and offering a chat like the 404 and 410 pages.
 func (h *Handler) sendTooManyPage(c *fiber.Ctx, retry int) error {
-	st := h.s.Settings()
-	lang := pageLocale(c.Get(fiber.HeaderAcceptLanguage), "", st.DefaultLocale)
-	t := tooManyText[lang]
-	c.Status(fiber.StatusTooManyRequests)
+	lang := pageLocale(c.Get(fiber.HeaderAcceptLanguage), "", h.s.Settings().DefaultLocale)
 	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(retry))
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	var buf bytes.Buffer
-	if err := linkPage.Execute(&buf, linkPageData{Lang: lang, Business: st.BusinessName, Title: t.title,
-		Message: t.message, Hint: t.hint}); err != nil {
-		h.s.log.Error("rendering the link page", "err", err)
-		c.Type("txt", "utf-8")
-		return c.SendString(t.title)
-	}
-	c.Type("html", "utf-8")
-	return c.Send(buf.Bytes())
+	return h.writeLinkPage(c, fiber.StatusTooManyRequests, lang, tooManyText[lang])
 }

@@ -975,16 +975,18 @@ func TestLinkGuessingIsRateLimited(t *testing.T) {
 	for i := range publicFailureMax {
 		a.do("GET", "/l/"+lnkTamper(v.Code, i%16), nil).must(t, 404)
 	}
-	for _, tc := range []struct{ lang, text string }{
-		{"es-MX,es;q=0.9", "Demasiados intentos"},
-		{"en-GB", "Too many tries"},
-		{"pt-BR", "Muitas tentativas"},
+	for _, tc := range []struct{ lang, text, chat string }{
+		{"es-MX,es;q=0.9", "Demasiados intentos", "Escribir a " + lnkBusiness},
+		{"en-GB", "Too many tries", "Message " + lnkBusiness},
+		{"pt-BR", "Muitas tentativas", "Conversar com " + lnkBusiness},
 	} {
 		r := a.do("GET", "/l/"+lnkTamper(v.Code, 5), nil, "Accept-Language", tc.lang)
 		r.must(t, 429)
 		if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") || !strings.Contains(string(r.body), tc.text) {
 			t.Fatalf("limited page for %s: %s %s", tc.lang, ct, r.body)
 		}
+		// Locked down and offering a chat like the 404 and 410 pages.
+		lnkCheckLockedPage(t, "429 page ("+tc.lang+")", r, tc.chat)
 		if ra, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || ra < 1 || ra > 60 {
 			t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
 		}

@@ -38,6 +38,7 @@ type Service struct {
 	subjectKey []byte
 	signer     ed25519.PrivateKey
 	keys       atomic.Pointer[keyCache]
+	templates  templateCache
 	// subjectMACs pools keyed HMACs: setting up the key costs more than
 	// hashing a phone number, and bulk checks hash ten thousand at once.
 	subjectMACs sync.Pool

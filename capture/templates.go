@@ -70,7 +70,9 @@ func (s *Service) saveTemplates(m map[string]Template) error {
 	if err != nil {
 		return err
 	}
-	return s.store.PutSetting(templatesName, b)
+	err = s.store.PutSetting(templatesName, b)
+	s.dropTemplates()
+	return err
 }
 
 // PutTemplate maps a template to a topic and sets its category.
@@ -116,7 +118,7 @@ func (s *Service) MapTemplate(name, topic, category string) (Template, error) {
 
 // Templates lists the known templates by name.
 func (s *Service) Templates() ([]Template, error) {
-	m, err := s.loadTemplates()
+	m, err := s.checkTemplates()
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +204,7 @@ func (s *Service) CheckFor(phone, userID, topic, template string) (CheckResult, 
 }
 
 func (s *Service) checkTemplate(ref contactRef, name string) (CheckResult, error) {
-	m, err := s.loadTemplates()
+	m, err := s.checkTemplates()
 	if err != nil {
 		return CheckResult{}, err
 	}

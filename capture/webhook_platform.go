@@ -51,7 +51,7 @@ func (w *webhook) applyPlatform(st Settings, a whatsapp.Action) (bool, error) {
 	switch a.Kind {
 	case whatsapp.ActLink:
 		e164, err := phone.NormalizeWAID(a.WaID, st.DefaultRegion)
-		if err != nil || !validUserID(a.UserID) {
+		if err != nil || !whatsapp.ValidUserID(a.UserID) {
 			return true, nil
 		}
 		return true, w.s.LinkIdentity(e164, a.UserID)
@@ -62,7 +62,7 @@ func (w *webhook) applyPlatform(st Settings, a whatsapp.Action) (bool, error) {
 		if a.WaID != "" {
 			e164, _ = phone.NormalizeWAID(a.WaID, st.DefaultRegion)
 		}
-		if !validUserID(a.UserID) || (a.PreviousUserID != "" && !validUserID(a.PreviousUserID)) {
+		if !whatsapp.ValidUserID(a.UserID) || (a.PreviousUserID != "" && !whatsapp.ValidUserID(a.PreviousUserID)) {
 			log.Warn("whatsapp user_id_update skipped: not a user id", "user_id", MaskUserID(truncateUTF8(a.UserID, 40)))
 			return true, nil
 		}
@@ -85,6 +85,11 @@ func (w *webhook) applyPlatform(st Settings, a whatsapp.Action) (bool, error) {
 			Evidence: Evidence{MessageID: truncateUTF8(a.MessageID, maxMessageIDLen), RawText: truncateUTF8(a.Text, maxEvidenceText)}}
 		if err := w.s.ChangeNumber(oldPhone, newPhone, base); err != nil {
 			return true, err
+		}
+		if whatsapp.ValidUserID(a.NewUserID) {
+			if err := w.s.LinkIdentity(newPhone, a.NewUserID); err != nil {
+				return true, err
+			}
 		}
 		log.Info("whatsapp number change applied", "from", phone.Mask(oldPhone), "to", phone.Mask(newPhone))
 		return true, nil
@@ -116,7 +121,7 @@ func applyReferral(rec *Record, ref *whatsapp.Referral) {
 // remains, so that an opt-out is never lost for want of a number. It
 // reports false when neither is usable.
 func (w *webhook) identify(st Settings, a whatsapp.Action, rec *Record) bool {
-	if a.UserID != "" && validUserID(a.UserID) {
+	if a.UserID != "" && whatsapp.ValidUserID(a.UserID) {
 		rec.UserID = a.UserID
 	} else if a.UserID != "" {
 		w.s.log.Warn("whatsapp user id ignored: unexpected shape", "id", logID(a.ID))

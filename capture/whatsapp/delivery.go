@@ -199,6 +199,7 @@ type Action struct {
 	PhoneNumberID  string    // the business number's id (metadata)
 	DisplayNumber  string    // the business number as the delivery writes it
 	NewWaID        string    // number change: the new number
+	NewUserID      string    // number change: the new BSUID, when given
 	PreviousUserID string    // BSUID change: the old id
 	Template       string    // template re-categorisation: name
 	Category       string    // … and new category

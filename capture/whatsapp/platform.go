@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
+	"strings"
 )
 
 // The WhatsApp platform as it is in 2026: business-scoped user ids
@@ -33,13 +34,19 @@ type Referral struct {
 	CtwaClid   string     `json:"ctwa_clid"`
 }
 
-// System is a system message (type "system"), e.g. a number change.
+// System is a system message (type "system"): a number change, or a
+// BSUID change (user_changed_user_id, Meta's system-message form of
+// user_id_update).
 type System struct {
 	Body     string `json:"body"`
 	Type     string `json:"type"`
 	WaID     string `json:"wa_id"`
 	NewWaID  string `json:"new_wa_id"` // older name of wa_id
 	Customer string `json:"customer"`
+	// UserID is the person's new BSUID: a BSUID change names it, and a
+	// number change, which gives the person a new BSUID, may.
+	UserID         string `json:"user_id"`
+	PreviousUserID string `json:"previous_user_id"`
 }
 
 // UserIDUpdate says a person's BSUID changed. user_id is read leniently:
@@ -88,19 +95,64 @@ func senderUserID(m Message, contacts []Contact) string {
 	return ""
 }
 
-// planSystem reads a system message; only number changes matter here.
+// planSystem reads a system message; number and BSUID changes matter here.
 func planSystem(a Action, m Message) (Action, bool) {
 	if m.System == nil {
 		return a, false
 	}
 	switch m.System.Type {
 	case "user_changed_number", "customer_changed_number":
+	case "user_changed_user_id":
+		// The sender is named by the old BSUID (and perhaps the number);
+		// the new one is the system object's user_id.
+		a.Kind, a.Inbound, a.Text = ActUserIDUpdate, false, m.System.Body
+		a.WaID = cmp.Or(m.From, m.System.WaID)
+		a.PreviousUserID = cmp.Or(m.System.PreviousUserID, m.FromUserID, changedFrom(m.System.Body))
+		a.UserID = m.System.UserID
+		return a, a.UserID != "" && (a.PreviousUserID != "" || a.WaID != "")
 	default:
 		return a, false
 	}
 	a.Kind, a.Inbound, a.Text = ActNumberChange, false, m.System.Body
 	a.NewWaID = cmp.Or(m.System.WaID, m.System.NewWaID, m.System.Customer)
+	a.NewUserID = m.System.UserID
 	return a, a.NewWaID != "" && a.WaID != ""
+}
+
+// changedFrom reads the old identifier from a system message's body,
+// "User <name> changed from <old> to <new>", for deliveries that name the
+// old BSUID nowhere else.
+func changedFrom(body string) string {
+	i := strings.LastIndex(body, " changed from ")
+	if i < 0 {
+		return ""
+	}
+	old, _, _ := strings.Cut(body[i+len(" changed from "):], " ")
+	if !ValidUserID(old) {
+		return ""
+	}
+	return old
+}
+
+// maxUserIDLen bounds a BSUID; Meta's are about 25 characters.
+const maxUserIDLen = 128
+
+// ValidUserID accepts what a business-scoped user id (BSUID) looks like: a
+// country code, a dot and digits, possibly with more dot-separated parts
+// (".ENT."). It is read defensively: letters, digits, dots, '_' and '-',
+// at least one dot, at most 128 bytes.
+func ValidUserID(id string) bool {
+	if id == "" || len(id) > maxUserIDLen || !strings.Contains(id, ".") {
+		return false
+	}
+	for _, c := range id {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // planPlatform reads the changes that are not messages.
