@@ -502,3 +502,60 @@ func TestQRCommandsWarnAboutLoopback(t *testing.T) {
 		}
 	}
 }
+
+// TestQRCommandsWarnAboutLoopbackOnline: against a running service whose
+// public URL is loopback, `qr --url` and `qr batch --url` warn too (they
+// learn the URL from the service's answer), and stay quiet otherwise.
+func TestQRCommandsWarnAboutLoopbackOnline(t *testing.T) {
+	for _, tc := range []struct {
+		publicURL string
+		warn      bool
+	}{{"http://127.0.0.1:8080", true}, {lnkPublicURL, false}} {
+		a := lnkNewApp(t, "--public-url", tc.publicURL)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go a.app.Listener(ln)
+		base := "http://" + ln.Addr().String()
+		var key CreatedKey
+		if err := json.Unmarshal(a.do("POST", "/v1/keys", map[string]any{"name": "print team", "scopes": []string{"links"}}).must(t, 201), &key); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("CONSENTRY_API_KEY", key.Key)
+		v := a.createLink(map[string]any{"source": "print"})
+		dir := t.TempDir()
+		in := filepath.Join(dir, "rows.csv")
+		os.WriteFile(in, []byte("source,topics\nprint,orders\n"), 0o600)
+		for _, args := range [][]string{
+			{"--url", base, "--link", v.ID, "--out", filepath.Join(dir, "one.svg"), "--format", "svg"},
+			{"batch", "--url", base, "--in", in, "--out", filepath.Join(dir, "c.zip")},
+		} {
+			code, stderr := lnkRunQR(t, args...)
+			if code != 0 || strings.Contains(stderr, "loopback") != tc.warn || tc.warn && !strings.Contains(stderr, "--public-url") {
+				t.Errorf("public URL %s, %v: exit %d, stderr %q", tc.publicURL, args, code, stderr)
+			}
+		}
+	}
+}
+
+// TestReadLinkRowsAsTheCLI: the console's reader reads what spreadsheets
+// save exactly as `qr batch` does.
+func TestReadLinkRowsAsTheCLI(t *testing.T) {
+	for _, in := range []string{
+		"\ufeffref;source;label;topics\r\nSKU-1;packaging;\"Pão; francês\";orders|delivery\r\n;;;\r\n",
+		"sep=;\nref;source;label;topics\nSKU-1;packaging;\"Pão; francês\";orders delivery\n",
+		"ref,source,label,topics\nSKU-1,packaging,\"Pão; francês\",\"orders,delivery\"\n",
+	} {
+		rows, err := ReadLinkRows(strings.NewReader(in))
+		if err != nil || len(rows) != 1 {
+			t.Fatalf("%q: %d rows, %v", in, len(rows), err)
+		}
+		if r := rows[0]; r.Ref != "SKU-1" || r.Source != "packaging" || r.Label != "Pão; francês" || strings.Join(r.Topics, " ") != "orders delivery" {
+			t.Errorf("%q: %+v", in, r)
+		}
+	}
+	if _, err := ReadLinkRows(strings.NewReader("source,topics\n" + strings.Repeat("print,orders\n", maxBatch+1))); err == nil {
+		t.Error("more rows than a batch takes were read")
+	}
+}

@@ -2,7 +2,6 @@ package capture
 
 import (
 	"bytes"
-	"encoding/csv"
 	"fmt"
 	"io"
 	"time"
@@ -35,8 +34,8 @@ func (s *Service) LinkQRImage(id string, opts qr.Options) (body []byte, contentT
 }
 
 // ReadLinkRows reads rows of new links from a CSV with a header row, as
-// `consentry qr batch` does. A semicolon-separated file (as spreadsheets
-// write where the comma is the decimal mark) is read too.
+// `consentry qr batch` does (the same reader: comma or semicolon, a BOM,
+// Excel's sep= line), within the body limit.
 func ReadLinkRows(r io.Reader) ([]LinkRequest, error) {
 	raw, err := io.ReadAll(io.LimitReader(r, MaxBody+1))
 	if err != nil {
@@ -44,22 +43,6 @@ func ReadLinkRows(r io.Reader) ([]LinkRequest, error) {
 	}
 	if len(raw) > MaxBody {
 		return nil, newError(CodePayloadTooLarge, "the CSV is too large")
-	}
-	raw = bytes.TrimPrefix(raw, []byte("\ufeff"))
-	header, _, _ := bytes.Cut(raw, []byte("\n"))
-	if bytes.Count(header, []byte(";")) > bytes.Count(header, []byte(",")) {
-		cr := csv.NewReader(bytes.NewReader(raw))
-		cr.Comma, cr.FieldsPerRecord = ';', -1
-		recs, err := cr.ReadAll()
-		if err != nil {
-			return nil, err
-		}
-		var buf bytes.Buffer
-		cw := csv.NewWriter(&buf)
-		if err := cw.WriteAll(recs); err != nil {
-			return nil, err
-		}
-		raw = buf.Bytes()
 	}
 	rows, err := readLinkRows(bytes.NewReader(raw))
 	if err == nil && len(rows) > maxBatch {

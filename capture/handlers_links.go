@@ -129,8 +129,8 @@ func (h *Handler) openLink(c *fiber.Ctx) error {
 	// max_scans.
 	count := c.Method() == fiber.MethodGet && !isBot(c.Get(fiber.HeaderUserAgent))
 	scans := rt.scans
-	addr, now := c.IP(), time.Now()
-	repeat := count && scans.seen.seen(addr, id, now)
+	addr := c.IP()
+	repeat := count && !scans.seen.claim(addr, id, time.Now())
 	if repeat {
 		count = false
 	}
@@ -143,16 +143,15 @@ func (h *Handler) openLink(c *fiber.Ctx) error {
 			h.s.log.Error("counting a scan", "link", id, "err", err)
 		}
 		if !ok {
+			scans.seen.forget(addr, id)
 			return h.sendLinkPage(c, fiber.StatusGone, l.Locale)
 		}
-		scans.seen.mark(addr, id, now)
 	case l.MaxScans > 0:
 		if scans.totals([]store.Link{l})[0] >= uint64(l.MaxScans) {
 			return h.sendLinkPage(c, fiber.StatusGone, l.Locale)
 		}
 	case count:
 		scans.add(id)
-		scans.seen.mark(addr, id, now)
 	}
 	if count {
 		h.s.metrics.CountScan(l.Source)

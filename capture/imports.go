@@ -345,6 +345,12 @@ func (p *importPreparer) prepare(row importRow, n int, evidencePrefix string) (i
 			bad("phone", "must have at most 40 characters")
 		} else if e164, err = phone.Normalize(row.Phone, p.settings.DefaultRegion); err != nil {
 			bad("phone", err.Error())
+		} else if old, ok := phone.LegacyReading(row.Phone, p.settings.DefaultRegion, e164); ok {
+			// An upgraded file may keep this person under the released
+			// versions' reading of the digits: the API's contact, not a second one.
+			if e164, err = p.s.knownOf(e164, old); err != nil {
+				bad("phone", "the stored contacts could not be read; send the row again")
+			}
 		}
 	}
 	if row.UserID != "" && !whatsapp.ValidUserID(row.UserID) {

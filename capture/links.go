@@ -736,23 +736,36 @@ func (d *scanDedup) rotateLocked(now time.Time) {
 	d.since = now
 }
 
-// seen reports whether addr was counted for the link within the window.
-func (d *scanDedup) seen(addr, linkID string, now time.Time) bool {
-	k := d.key(addr, linkID)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.rotateLocked(now)
+// hasLocked reports whether the key was counted within the window.
+func (d *scanDedup) hasLocked(k uint64) bool {
 	_, inCur := d.cur[k]
 	_, inPrev := d.prev[k]
 	return inCur || inPrev
 }
 
-// mark records that addr was counted for the link.
-func (d *scanDedup) mark(addr, linkID string, now time.Time) {
+// claim marks addr as counted for the link and reports true, or reports
+// false when it already was, in one step: of many requests from one
+// address at once (a flood), one counts. Checking and marking apart let
+// all of them through while the first one's scan was being synced.
+func (d *scanDedup) claim(addr, linkID string, now time.Time) bool {
 	k := d.key(addr, linkID)
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.rotateLocked(now)
+	if d.hasLocked(k) {
+		return false
+	}
 	d.cur[k] = struct{}{}
+	return true
+}
+
+// forget undoes a claim whose scan was not counted (the link was used
+// up, or the store failed), so the address is not turned away for it.
+func (d *scanDedup) forget(addr, linkID string) {
+	k := d.key(addr, linkID)
+	d.mu.Lock()
+	delete(d.cur, k)
+	delete(d.prev, k)
 	d.mu.Unlock()
 }
 

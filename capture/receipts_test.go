@@ -69,6 +69,14 @@ func TestReceiptFormats(t *testing.T) {
 			if !lnkCodePattern.MatchString(code) {
 				t.Fatalf("X-Consentry-Code %q", code)
 			}
+			// The first answer names the link and its expiry too.
+			l, err := a.svc.LinkByID(r.header.Get("X-Consentry-Link-Id"))
+			if err != nil || l.Code != code || l.ExpiresAt == nil {
+				t.Fatalf("X-Consentry-Link-Id %q: %+v %v", r.header.Get("X-Consentry-Link-Id"), l, err)
+			}
+			if exp, err := time.Parse(time.RFC3339, r.header.Get("X-Consentry-Expires-At")); err != nil || !exp.Equal(l.ExpiresAt.Truncate(time.Second)) {
+				t.Fatalf("X-Consentry-Expires-At %q, want %v", r.header.Get("X-Consentry-Expires-At"), l.ExpiresAt)
+			}
 			want := strings.ToUpper(lnkPublicURL + "/l/" + code)
 			var got string
 			if tc.format == "png" {

@@ -3,6 +3,7 @@ package capture
 import (
 	"fmt"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -51,23 +52,66 @@ func TestScansCountOncePerAddress(t *testing.T) {
 func TestScanDedupWindowAndBound(t *testing.T) {
 	d := newScanDedup(10*time.Minute, 1000)
 	t0 := time.Now()
-	d.mark("a", "lnk_1", t0)
+	if !d.claim("a", "lnk_1", t0) {
+		t.Fatal("a first scan was not counted")
+	}
 	for _, after := range []time.Duration{0, time.Minute, 9 * time.Minute, 10 * time.Minute, 19 * time.Minute} {
-		if !d.seen("a", "lnk_1", t0.Add(after)) {
+		if d.claim("a", "lnk_1", t0.Add(after)) {
 			t.Fatalf("forgotten %v after the scan", after)
 		}
 	}
-	if d.seen("a", "lnk_2", t0) || d.seen("b", "lnk_1", t0) {
+	if !d.claim("a", "lnk_2", t0) || !d.claim("b", "lnk_1", t0) {
 		t.Fatal("another link or address counted as seen")
 	}
-	if d.seen("a", "lnk_1", t0.Add(41*time.Minute)) {
+	d.forget("b", "lnk_1")
+	if !d.claim("b", "lnk_1", t0) {
+		t.Fatal("a forgotten claim still counted as seen")
+	}
+	if !d.claim("a", "lnk_1", t0.Add(41*time.Minute)) {
 		t.Fatal("remembered after two windows")
 	}
 	for i := range 100_000 {
-		d.mark(fmt.Sprint("10.0.", i), "lnk_1", t0.Add(42*time.Minute))
+		d.claim(fmt.Sprint("10.0.", i), "lnk_1", t0.Add(42*time.Minute))
 	}
 	if n := len(d.cur) + len(d.prev); n > 2000 {
 		t.Fatalf("%d entries kept, bound is 2×1000", n)
+	}
+}
+
+// Many requests from one address at the same moment (a flood) count one
+// scan and, on a link with max_scans, get one redirect: while the first
+// one's scan is being synced the others are repeats, not new scans.
+func TestConcurrentFloodCountsOnce(t *testing.T) {
+	a := lnkNewApp(t, "--trusted-proxies", "0.0.0.0")
+	open := a.createLink(map[string]any{})
+	limited := a.createLink(map[string]any{"max_scans": 10})
+	var redirects atomic.Int64
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, v := range []LinkView{limited, open} {
+				req, _ := http.NewRequest("GET", lnkPath(t, v), nil)
+				req.Header.Set("X-Forwarded-For", "198.51.100.66")
+				resp, err := a.app.Test(req, -1)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+				if v.ID == limited.ID && resp.StatusCode == http.StatusFound {
+					redirects.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n, scans := redirects.Load(), a.getLink(limited.ID).Scans; n != 1 || scans != 1 {
+		t.Fatalf("64 requests at once from one address: %d redirects and %d scans of the max_scans link, want 1 and 1", n, scans)
+	}
+	if got := a.getLink(open.ID).Scans; got != 1 {
+		t.Fatalf("64 requests at once from one address counted %d scans, want 1", got)
 	}
 }
 
@@ -81,10 +125,7 @@ func BenchmarkScanDedup(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		addr := addrs[i&4095]
-		if !d.seen(addr, "lnk_0000001", now) {
-			d.mark(addr, "lnk_0000001", now)
-		}
+		d.claim(addrs[i&4095], "lnk_0000001", now)
 		i++
 	}
 }

@@ -2,10 +2,13 @@ package capture
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -170,5 +173,64 @@ func BenchmarkCheckManyBareDigits(b *testing.B) {
 		if _, err := a.svc.CheckMany("orders", phones); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// releaseNumbersHead is the chain head the release at 4b10851 wrote into
+// testdata/upgrade/release-4b10851-numbers.db (gennumbers/main.go).
+const releaseNumbersHead = "8b62bb281945a6638ca6b52a132045b020be647217a3ec108d27b35d72c2cb70"
+
+// TestUpgradeNumbersFromRelease: a file the release itself wrote, whose
+// API stored "81991234567" as the Japanese +81991234567 and "51987654321"
+// as the Peruvian +51987654321 (default_region BR), answers the same for
+// the same digits after the upgrade, takes later changes on those
+// contacts, makes no second contact under the new reading, and verifies.
+func TestUpgradeNumbersFromRelease(t *testing.T) {
+	storetest.BboltOnly(t, "opens a bbolt file written by a release")
+	src, err := os.ReadFile(filepath.Join("testdata", "upgrade", "release-4b10851-numbers.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "release.db")
+	if err := os.WriteFile(path, src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := whOpenApp(t, path)
+	defer a.close()
+	if h, err := a.st.Head(); err != nil || h.Seq != 4 || hex.EncodeToString(h.Hash[:]) != releaseNumbersHead {
+		t.Fatalf("head %d %x (%v), want 4 %s", h.Seq, h.Hash, err, releaseNumbersHead)
+	}
+	const oldJapan, oldPeru = "+81991234567", "+51987654321"
+	for _, c := range []struct {
+		raw, topic, phone, state string
+	}{
+		{"81991234567", "marketing", oldJapan, StateOptedIn},
+		{"81991234567", "orders", oldJapan, StateOptedIn},
+		{oldJapan, "orders", oldJapan, StateOptedIn},
+		{"51987654321", "orders", oldPeru, StateOptedOut},
+		{"+55 11 98765-1111", "orders", "+5511987651111", StateOptedIn},
+		{"+5581991234567", "orders", "+5581991234567", StateNoConsent},
+	} {
+		res := a.checkAPI(c.raw, c.topic)
+		if res.Phone != c.phone {
+			t.Fatalf("check %s %s answered for %s, want %s", c.raw, c.topic, res.Phone, c.phone)
+		}
+		wantCheck(t, c.raw+" "+c.topic, res, c.state == StateOptedIn, c.state)
+	}
+	var contact ContactView
+	a.api(http.MethodGet, "/v1/contacts/81991234567", nil, http.StatusOK, &contact)
+	if contact.Phone != oldJapan || !contact.Known {
+		t.Fatalf("contact 81991234567: %+v", contact)
+	}
+	// A later opt-out given with the same digits reaches the same contact.
+	a.api(http.MethodPost, "/v1/optouts", map[string]any{"phone": "81991234567", "topics": []string{"marketing"}}, http.StatusCreated, nil)
+	wantCheck(t, "marketing after the opt-out", a.checkAPI(oldJapan, "marketing"), false, StateOptedOut)
+	wantCheck(t, "orders after the opt-out", a.checkAPI("81991234567", "orders"), true, StateOptedIn)
+	if evs := a.events(oldJapan); len(evs) != 2 {
+		t.Fatalf("%d events on %s, want 2", len(evs), oldJapan)
+	}
+	wantCheck(t, "the new reading", a.checkAPI("+5581991234567", "marketing"), false, StateNoConsent)
+	if lines := a.exportLines(); len(lines) != 5 {
+		t.Fatalf("%d events exported, want 5", len(lines))
 	}
 }

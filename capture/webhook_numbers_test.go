@@ -245,3 +245,29 @@ func BenchmarkWaPhoneLegacy(b *testing.B) {
 		i++
 	}
 }
+
+// The opt-out phrases people really send, as WhatsApp delivers them (any
+// case, accents and punctuation), each opt the sender out of everything.
+func TestWebhookOptOutPhrases(t *testing.T) {
+	a := whNewApp(t)
+	phrases := []string{"Darme de baja", "Descadastrar", "Descadastre", "descadastre-me!", "Me descadastre",
+		"Quiero darme de baja.", "NÃO QUERO MAIS", "parar"}
+	var msgs []whMsg
+	for i, p := range phrases {
+		a.optIn("+"+whNumber(700+i), "orders", "marketing")
+		msgs = append(msgs, whTextMsg(whNumber(700+i), fmt.Sprintf("wamid.phrase-%d", i), p))
+	}
+	a.optIn("+"+whNumber(799), "orders")
+	msgs = append(msgs, whTextMsg(whNumber(799), "wamid.phrase-neutral", "Quero descadastrar meu endereço antigo e cadastrar o novo"))
+	a.deliver(whDelivery(msgs))
+	for i, p := range phrases {
+		for _, topic := range []string{"orders", "marketing"} {
+			if res := a.checkAPI(whNumber(700+i), topic); res.Allowed || res.State != StateOptedOut {
+				t.Errorf("%q: %s is %+v, want opted out", p, topic, res)
+			}
+		}
+	}
+	if res := a.checkAPI(whNumber(799), "orders"); !res.Allowed {
+		t.Errorf("a sentence that only mentions descadastrar opted out: %+v", res)
+	}
+}

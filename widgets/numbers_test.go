@@ -59,3 +59,41 @@ func TestContactPagesForBSUID(t *testing.T) {
 		t.Fatalf("after unsubscribing: %+v %v", res, err)
 	}
 }
+
+// One person, one contact through a widget too: an opt-in given in an
+// older notation (no ninth digit, or WhatsApp's wa_id) is the contact the
+// API knows, and on a file that keeps a contact under the released
+// versions' reading of bare digits ("81991234567" as the Japanese
+// +81991234567) the opt-in joins that contact, as a check with the same
+// digits finds it.
+func TestWidgetOptInNumberIsTheContact(t *testing.T) {
+	e := newWidgetEnv(t)
+	v := optinWidget(e, "")
+	for _, r := range []capture.Record{
+		{Type: capture.TypeOptOut, Phone: "+5581988327966", Topics: []string{"orders"}, Source: "api"},
+		{Type: capture.TypeOptOut, Phone: "+81991234567", Topics: []string{"orders"}, Source: "api"}, // the released reading
+	} {
+		if _, err := e.svc.Record(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct{ raw, contact string }{
+		{"(81) 8832-7966", "+5581988327966"},
+		{"558188327966", "+5581988327966"},
+		{"81991234567", "+81991234567"},
+	} {
+		resp, b := e.optin(v.ID, wtOrigin, `{"phone":"`+tc.raw+`","topics":["marketing"],"consent":true,"page_url":"https://shop.example/","website":""}`)
+		if resp.StatusCode != 201 {
+			t.Fatalf("opt-in with %q: %d %s", tc.raw, resp.StatusCode, b)
+		}
+		if got := e.state(tc.contact, "marketing"); got != capture.StateOptedIn {
+			t.Errorf("%q: %s marketing is %s, want opted in", tc.raw, tc.contact, got)
+		}
+		if got := e.state(tc.contact, "orders"); got != capture.StateOptedOut {
+			t.Errorf("%q: %s orders is %s: not the same contact", tc.raw, tc.contact, got)
+		}
+	}
+	if got := e.state("+5581991234567", "marketing"); got != capture.StateNoConsent {
+		t.Errorf("a second contact under the new reading: marketing is %s", got)
+	}
+}

@@ -129,9 +129,14 @@ func (h *Handler) optin(c *fiber.Ctx) error {
 		return localField(w.Locale, "consent", "consent")
 	}
 	st := h.s.Settings()
-	e164, err := phone.Normalize(req.Phone, st.DefaultRegion)
-	if err != nil {
+	if _, err := phone.Normalize(req.Phone, st.DefaultRegion); err != nil {
 		return localField(w.Locale, "phone", "phone")
+	}
+	// The contact the number stands for, as the API would find it (on an
+	// upgraded file, possibly under the released versions' reading).
+	e164, err := h.s.ContactPhone(req.Phone)
+	if err != nil {
+		return err
 	}
 	topics := w.Topics
 	if len(req.Topics) > 0 {

@@ -1,6 +1,7 @@
 // Package csvsafe writes CSV that a spreadsheet opens as data: a cell
 // that would run as a formula is neutralised. Every CSV Consentry writes
-// (ledger exports, QR batch manifests) goes through it.
+// (ledger exports, QR batch manifests, the console's statistics) goes
+// through it.
 package csvsafe
 
 import (
@@ -15,7 +16,8 @@ import (
 // as "this is text". A phone number in E.164 (+ and digits only) is left
 // as written: it cannot hold a formula, and a quote in front would make
 // every number unreadable to people and unmatchable by tools. Every CSV
-// the service writes goes through Cell (exports, batch manifests).
+// the service writes goes through Cell (exports, batch manifests, the
+// console's statistics).
 func Cell(v string) string {
 	if v == "" || !strings.ContainsRune("=+-@\t\r", rune(v[0])) || isE164(v) {
 		return v

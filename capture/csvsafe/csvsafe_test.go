@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// TestCSVCell: OWASP's list of dangerous first characters gets a quote;
+// TestCell: OWASP's list of dangerous first characters gets a quote;
 // E.164 numbers and ordinary text do not.
 func TestCell(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{

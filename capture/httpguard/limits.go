@@ -27,9 +27,12 @@ func (r *Refusal) Error() string { return strconv.Itoa(r.Status) + ": " + r.Mess
 // layer after layer and with no size limit: a few hundred bytes of nested
 // gzip expand to gigabytes. No client of this API needs to compress what
 // it sends (bodies are bounded and small), so refusing costs nothing.
+// Whether there is a body is told by the header (a length, or -1 for
+// chunked; -2 is none), never by reading it: bodies are streamed, and
+// Body() would read one of any size into memory before this refusal.
 func RefuseEncodedBody(c *fiber.Ctx) error {
 	ce := c.Request().Header.Peek(fiber.HeaderContentEncoding)
-	if len(ce) > 0 && !isIdentityEncoding(ce) && len(c.Request().Body()) > 0 {
+	if n := c.Request().Header.ContentLength(); len(ce) > 0 && !isIdentityEncoding(ce) && (n > 0 || n == -1) {
 		// The connection is closed too: the client may still be sending.
 		c.Set(fiber.HeaderConnection, "close")
 		return &Refusal{Status: fiber.StatusUnsupportedMediaType, Message: "request bodies must not be compressed: send them without Content-Encoding"}
@@ -104,10 +107,28 @@ func BoundBody(max int, streamedPath string) fiber.Handler {
 			return &Refusal{Status: fiber.StatusBadRequest, Message: "the request body could not be read"}
 		}
 		if len(body) > max {
-			c.Context().SetConnectionClose() // the rest of the body is not read
+			c.Context().SetConnectionClose()
+			drainRefusedBody(c)
 			return &Refusal{Status: fiber.StatusRequestEntityTooLarge, Message: "request body too large"}
 		}
 		req.SetBodyRaw(body)
 		return c.Next()
 	}
+}
+
+// Closing a connection whose unread body is still arriving makes the
+// kernel send a reset, which can destroy the 413 before the client reads
+// it. A refused body is therefore read on and thrown away, as RFC 9112's
+// graceful close asks, but only up to refusedBodyDrain bytes and for at
+// most refusedBodyWait: past that the client gets the reset it earned.
+const (
+	refusedBodyDrain = 4 << 20
+	refusedBodyWait  = time.Second
+)
+
+func drainRefusedBody(c *fiber.Ctx) {
+	if conn := c.Context().Conn(); conn != nil {
+		_ = conn.SetReadDeadline(time.Now().Add(refusedBodyWait))
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(c.Context().RequestBodyStream(), refusedBodyDrain))
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/capture/csvsafe"
 	"github.com/consentry/consentry/store"
 )
 
@@ -241,8 +242,9 @@ func (h *Handler) statsPage(c *fiber.Ctx) error {
 	return h.render(c, "stats", map[string]any{"S": d, "Groups": statsGroups})
 }
 
-// statsCSV is the table as CSV, cells neutralised so a spreadsheet never
-// runs one as a formula.
+// statsCSV is the table as CSV, its text cells neutralised as in every
+// CSV the service writes (csvsafe.Cell), so a spreadsheet never runs
+// one as a formula.
 func (h *Handler) statsCSV(c *fiber.Ctx) error {
 	group, key, days := statsParams(c)
 	d, err := h.statistics(group, key, days)
@@ -261,7 +263,7 @@ func (h *Handler) statsCSV(c *fiber.Ctx) error {
 	}
 	w.Write(header)
 	for _, r := range d.Rows {
-		line := []string{safeCell(r.Key), safeCell(r.Label), strconv.FormatUint(r.Scans, 10), strconv.Itoa(r.OptIns), r.Conversion}
+		line := []string{csvsafe.Cell(r.Key), csvsafe.Cell(r.Label), strconv.FormatUint(r.Scans, 10), strconv.Itoa(r.OptIns), r.Conversion}
 		if before {
 			line = append(line, strconv.FormatUint(r.ScansBefore, 10))
 		}
@@ -269,11 +271,4 @@ func (h *Handler) statsCSV(c *fiber.Ctx) error {
 	}
 	w.Flush()
 	return w.Error()
-}
-
-func safeCell(v string) string {
-	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
-		return "'" + v
-	}
-	return v
 }
