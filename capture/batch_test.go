@@ -402,22 +402,30 @@ func countLinksInDB(t *testing.T, db string) int {
 	return len(links)
 }
 
-// TestQRCommandsAgainstRunningService: `consentry qr` and `qr batch` with
-// --url talk to a running service over HTTP with the key from
-// CONSENTRY_API_KEY: same ZIP, refs, all or nothing.
-func TestQRCommandsAgainstRunningService(t *testing.T) {
-	a := lnkNewApp(t)
+// listenForPrintTeam serves the app on a real listener and puts a new
+// links-scoped key in CONSENTRY_API_KEY, as a print team's machine has it;
+// it returns the service's base URL.
+func (a *lnkApp) listenForPrintTeam(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go a.app.Listener(ln)
-	base := "http://" + ln.Addr().String()
 	var key CreatedKey
 	if err := json.Unmarshal(a.do("POST", "/v1/keys", map[string]any{"name": "print team", "scopes": []string{"links"}}).must(t, 201), &key); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("CONSENTRY_API_KEY", key.Key)
+	return "http://" + ln.Addr().String()
+}
+
+// TestQRCommandsAgainstRunningService: `consentry qr` and `qr batch` with
+// --url talk to a running service over HTTP with the key from
+// CONSENTRY_API_KEY: same ZIP, refs, all or nothing.
+func TestQRCommandsAgainstRunningService(t *testing.T) {
+	a := lnkNewApp(t)
+	base := a.listenForPrintTeam(t)
 	dir := t.TempDir()
 	in := filepath.Join(dir, "rows.csv")
 	os.WriteFile(in, []byte("\ufeffref;source;label;topics\r\nCX-1;packaging;Caixa P;orders\r\nCX-2;packaging;Caixa G;orders delivery\r\n"), 0o600)
@@ -512,17 +520,7 @@ func TestQRCommandsWarnAboutLoopbackOnline(t *testing.T) {
 		warn      bool
 	}{{"http://127.0.0.1:8080", true}, {lnkPublicURL, false}} {
 		a := lnkNewApp(t, "--public-url", tc.publicURL)
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		go a.app.Listener(ln)
-		base := "http://" + ln.Addr().String()
-		var key CreatedKey
-		if err := json.Unmarshal(a.do("POST", "/v1/keys", map[string]any{"name": "print team", "scopes": []string{"links"}}).must(t, 201), &key); err != nil {
-			t.Fatal(err)
-		}
-		t.Setenv("CONSENTRY_API_KEY", key.Key)
+		base := a.listenForPrintTeam(t)
 		v := a.createLink(map[string]any{"source": "print"})
 		dir := t.TempDir()
 		in := filepath.Join(dir, "rows.csv")

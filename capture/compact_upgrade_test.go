@@ -241,15 +241,8 @@ const noticeRefFlag = 64
 // notice ids; `consentry compact` then converts the old events too, and
 // the converted file exports the same lines with the same head.
 func TestUpgradeCompactRelease(t *testing.T) {
-	src, err := os.ReadFile(filepath.Join("testdata", "upgrade", "release-4f9a733.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	path, compacted := filepath.Join(dir, "release.db"), filepath.Join(dir, "compacted.db")
-	if err := os.WriteFile(path, src, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := releaseCopy(t, "release-4f9a733.db")
+	compacted := filepath.Join(filepath.Dir(path), "compacted.db")
 	for i, f := range eventValueFlags(t, path) {
 		if f&noticeRefFlag != 0 {
 			t.Fatalf("the release's event %d already keeps a notice id", i+1)

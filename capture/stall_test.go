@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consentry/consentry/capture/httpguard"
 	"github.com/consentry/consentry/store/storetest"
 	"github.com/gofiber/fiber/v2"
 )
@@ -83,9 +84,9 @@ func startDownload(t *testing.T, addr, path string, smallBuffer bool) (net.Conn,
 // timeout) it takes.
 func TestStalledBackupDroppedSlowBackupCompletes(t *testing.T) {
 	storetest.BboltOnly(t, "GET /v1/backup streams the bbolt file; PostgreSQL is backed up with pg_dump")
-	old := writeStallTimeout
-	t.Cleanup(func() { writeStallTimeout = old })
-	writeStallTimeout = 2 * time.Second // a loaded machine (-race, parallel packages) must not look like a stall
+	old := httpguard.WriteStallTimeout
+	t.Cleanup(func() { httpguard.WriteStallTimeout = old })
+	httpguard.WriteStallTimeout = 2 * time.Second // a loaded machine (-race, parallel packages) must not look like a stall
 
 	a := fndNewApp(t)
 	bigStore(t, a, 24<<20)
@@ -142,7 +143,7 @@ func TestStalledBackupDroppedSlowBackupCompletes(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("slow reader got %d bytes in %v (%v)", got, took, readErr)
-	if took < 3*writeStallTimeout {
+	if took < 3*httpguard.WriteStallTimeout {
 		t.Fatalf("the slow read took only %v; the test needs it longer than the stall limit", took)
 	}
 	// ReadFull ends in EOF (or a short last read); a cut chunked body

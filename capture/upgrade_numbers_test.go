@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -187,15 +186,7 @@ const releaseNumbersHead = "8b62bb281945a6638ca6b52a132045b020be647217a3ec108d27
 // contacts, makes no second contact under the new reading, and verifies.
 func TestUpgradeNumbersFromRelease(t *testing.T) {
 	storetest.BboltOnly(t, "opens a bbolt file written by a release")
-	src, err := os.ReadFile(filepath.Join("testdata", "upgrade", "release-4b10851-numbers.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "release.db")
-	if err := os.WriteFile(path, src, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	a := whOpenApp(t, path)
+	a := whOpenApp(t, releaseCopy(t, "release-4b10851-numbers.db"))
 	defer a.close()
 	if h, err := a.st.Head(); err != nil || h.Seq != 4 || hex.EncodeToString(h.Hash[:]) != releaseNumbersHead {
 		t.Fatalf("head %d %x (%v), want 4 %s", h.Seq, h.Hash, err, releaseNumbersHead)

@@ -46,12 +46,12 @@ func (a *whApp) exportLines() []string {
 	return lines[:len(lines)-1]
 }
 
-// A file written by the release before BSUIDs opens, gains its new
-// buckets, keeps its chain byte for byte and answers the same checks; new
-// deliveries with BSUIDs then work on it, and it still verifies.
-func TestUpgradeFromRelease(t *testing.T) {
-	storetest.BboltOnly(t, "opens a bbolt file written by a release")
-	src, err := os.ReadFile(filepath.Join("testdata", "upgrade", "release-4b10851.db"))
+// releaseCopy copies a file a release wrote (testdata/upgrade) into the
+// test's own directory, so opening it (which converts it) leaves the
+// original as it was.
+func releaseCopy(t *testing.T, name string) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("testdata", "upgrade", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,6 +59,15 @@ func TestUpgradeFromRelease(t *testing.T) {
 	if err := os.WriteFile(path, src, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return path
+}
+
+// A file written by the release before BSUIDs opens, gains its new
+// buckets, keeps its chain byte for byte and answers the same checks; new
+// deliveries with BSUIDs then work on it, and it still verifies.
+func TestUpgradeFromRelease(t *testing.T) {
+	storetest.BboltOnly(t, "opens a bbolt file written by a release")
+	path := releaseCopy(t, "release-4b10851.db")
 	a := whOpenApp(t, path)
 	h, err := a.st.Head()
 	if err != nil {
