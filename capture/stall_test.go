@@ -161,9 +161,9 @@ func TestStalledBackupDroppedSlowBackupCompletes(t *testing.T) {
 // erasure's overwrite waiting), and a slow but steady reader gets the
 // whole export, which verifies.
 func TestStalledExportDroppedSlowExportCompletes(t *testing.T) {
-	old := writeStallTimeout
-	t.Cleanup(func() { writeStallTimeout = old })
-	writeStallTimeout = 2 * time.Second
+	old := httpguard.WriteStallTimeout
+	t.Cleanup(func() { httpguard.WriteStallTimeout = old })
+	httpguard.WriteStallTimeout = 2 * time.Second
 
 	a := fndNewApp(t)
 	// About 9 MB of export: far more than the socket buffers hold.
@@ -229,7 +229,7 @@ func TestStalledExportDroppedSlowExportCompletes(t *testing.T) {
 	}
 	took := time.Since(start)
 	t.Logf("slow reader got %d bytes in %v (%v)", body.Len(), took, readErr)
-	if took < 3*writeStallTimeout {
+	if took < 3*httpguard.WriteStallTimeout {
 		t.Fatalf("the slow read took only %v; the test needs it longer than the stall limit", took)
 	}
 	if readErr != io.EOF && readErr != io.ErrUnexpectedEOF {
