@@ -35,6 +35,7 @@ func RefuseEncodedBody(c *fiber.Ctx) error {
 	if n := c.Request().Header.ContentLength(); len(ce) > 0 && !isIdentityEncoding(ce) && (n > 0 || n == -1) {
 		// The connection is closed too: the client may still be sending.
 		c.Set(fiber.HeaderConnection, "close")
+		drainRefusedBody(c)
 		return &Refusal{Status: fiber.StatusUnsupportedMediaType, Message: "request bodies must not be compressed: send them without Content-Encoding"}
 	}
 	return c.Next()
@@ -117,7 +118,7 @@ func BoundBody(max int, streamedPath string) fiber.Handler {
 }
 
 // Closing a connection whose unread body is still arriving makes the
-// kernel send a reset, which can destroy the 413 before the client reads
+// kernel send a reset, which can destroy the answer before the client reads
 // it. A refused body is therefore read on and thrown away, as RFC 9112's
 // graceful close asks, but only up to refusedBodyDrain bytes and for at
 // most refusedBodyWait: past that the client gets the reset it earned.
@@ -127,6 +128,9 @@ const (
 )
 
 func drainRefusedBody(c *fiber.Ctx) {
+	if !c.Request().IsBodyStream() {
+		return // read whole already: nothing is left arriving
+	}
 	if conn := c.Context().Conn(); conn != nil {
 		_ = conn.SetReadDeadline(time.Now().Add(refusedBodyWait))
 	}
