@@ -15,6 +15,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/consentry/consentry/capture/httpguard"
 	"github.com/consentry/consentry/store"
 )
 
@@ -178,15 +179,15 @@ const (
 	authFailureWindow = time.Minute
 )
 
-var authGates sync.Map // *Service → *failureGate
+var authGates sync.Map // *Service → *httpguard.FailureGate
 
 // authGate is the service's key-guessing gate, shared by every route.
-func (s *Service) authGate() *failureGate {
+func (s *Service) authGate() *httpguard.FailureGate {
 	if g, ok := authGates.Load(s); ok {
-		return g.(*failureGate)
+		return g.(*httpguard.FailureGate)
 	}
-	g, _ := authGates.LoadOrStore(s, newFailureGate(authFailureMax, authFailureWindow))
-	return g.(*failureGate)
+	g, _ := authGates.LoadOrStore(s, httpguard.NewFailureGate(authFailureMax, authFailureWindow, nil))
+	return g.(*httpguard.FailureGate)
 }
 
 // Require is middleware that admits requests whose key holds scope (or
@@ -196,19 +197,19 @@ func (s *Service) Require(scope Scope) fiber.Handler {
 	gate := s.authGate()
 	return func(c *fiber.Ctx) error {
 		ip := c.IP()
-		if wait := gate.blockedFor(ip, time.Now()); wait > 0 {
+		if wait := gate.BlockedFor(ip, time.Now()); wait > 0 {
 			return &Error{Code: CodeRateLimited, Message: "too many requests with a missing or unknown API key; try again later",
 				RetryAfter: int((wait + time.Second - 1) / time.Second)}
 		}
 		h := c.Get(fiber.HeaderAuthorization)
 		scheme, token, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-			gate.fail(ip, time.Now())
+			gate.Fail(ip, time.Now())
 			return errUnauthorized
 		}
 		k, ok := s.authenticate(strings.TrimSpace(token))
 		if !ok {
-			gate.fail(ip, time.Now())
+			gate.Fail(ip, time.Now())
 			return errUnauthorized
 		}
 		if !slices.Contains(k.Scopes, string(ScopeAdmin)) && !slices.Contains(k.Scopes, string(scope)) {

@@ -96,10 +96,7 @@ func TestFndScopeRefusals(t *testing.T) {
 			t.Run(r.method+" "+r.pattern+"/"+tc.name, func(t *testing.T) {
 				// Each case from an address with a clean record: the
 				// throttle on unknown keys has tests of its own.
-				gate := a.svc.authGate()
-				gate.mu.Lock()
-				clear(gate.byIP)
-				gate.mu.Unlock()
+				a.svc.authGate().Forget()
 				req, _ := http.NewRequest(r.method, r.path, strings.NewReader(`{"phone":"+5511987654321"}`))
 				req.Header.Set("Content-Type", "application/json")
 				if tc.header != "" {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/consentry/consentry/capture/csvsafe"
 	"github.com/consentry/consentry/qr"
 	"github.com/consentry/consentry/store"
 	"github.com/consentry/consentry/store/backend"
@@ -92,7 +93,7 @@ func (s *Service) writeBatchZip(w io.Writer, links []store.Link, opts qr.Options
 	st := s.Settings()
 	zw := zip.NewWriter(w)
 	var manifest bytes.Buffer
-	cw := newCSVWriter(&manifest)
+	cw := csvsafe.NewWriter(&manifest)
 	_ = cw.Write([]string{"id", "code", "url", "wa_url", "file", "source", "campaign", "label", "ref"})
 	names := newZipNames()
 	for i, l := range links {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/consentry/consentry/capture/phone"
 	"github.com/consentry/consentry/store/backend"
 )
 
@@ -141,7 +142,7 @@ func (c *Config) validate() error {
 		if region == "" {
 			region = "BR"
 		}
-		if _, err := NormalizePhone(c.WANumber, region); err != nil {
+		if _, err := phone.Normalize(c.WANumber, region); err != nil {
 			return fmt.Errorf("--wa-number %q: %v", c.WANumber, err)
 		}
 	}
@@ -270,7 +271,7 @@ func splitList(v string) []string {
 
 // ServerConfig is FiberConfig with this configuration's proxy trust: with
 // trusted proxies, a request that comes from one of them is attributed to
-// the client address forwardedClient finds in its X-Forwarded-For (rate
+// the client address httpguard.ForwardedClient finds in its X-Forwarded-For (rate
 // limits, evidence); from anywhere else the header is ignored.
 func (c Config) ServerConfig() fiber.Config {
 	fc := FiberConfig()
@@ -281,80 +282,4 @@ func (c Config) ServerConfig() fiber.Config {
 		fc.EnableIPValidation = true
 	}
 	return fc
-}
-
-// proxySet is the parsed --trusted-proxies list.
-type proxySet []*net.IPNet
-
-func parseProxySet(list []string) proxySet {
-	var out proxySet
-	for _, p := range list {
-		if _, n, err := net.ParseCIDR(p); err == nil {
-			out = append(out, n)
-		} else if ip := net.ParseIP(p); ip != nil {
-			bits := 8 * len(ip.To16())
-			if ip.To4() != nil {
-				ip, bits = ip.To4(), 32
-			}
-			out = append(out, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
-		}
-	}
-	return out
-}
-
-func (ps proxySet) contains(ip net.IP) bool {
-	for _, n := range ps {
-		if n.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
-
-// clientFromForwarded picks the client's address from X-Forwarded-For
-// values, read right to left: each proxy appends the address it received
-// the request from, so the right-most entry that is not a trusted proxy is
-// the first one no trusted party vouches for, and everything left of it
-// was written by the client and proves nothing. When every entry is a
-// trusted proxy, the left-most is taken. An unreadable entry ends the walk:
-// nothing left of it can be trusted, and "" (no client known) is returned.
-func clientFromForwarded(values [][]byte, trusted proxySet) string {
-	var entries []string
-	for _, v := range values {
-		for _, e := range strings.Split(string(v), ",") {
-			entries = append(entries, strings.TrimSpace(e))
-		}
-	}
-	for i := len(entries) - 1; i >= 0; i-- {
-		ip := net.ParseIP(entries[i])
-		if ip == nil {
-			return ""
-		}
-		if !trusted.contains(ip) || i == 0 {
-			return ip.String()
-		}
-	}
-	return ""
-}
-
-// forwardedClient is middleware, mounted first when --trusted-proxies is
-// set: on a request from a trusted proxy it replaces X-Forwarded-For with
-// the one address clientFromForwarded picks, which Fiber's c.IP() then
-// returns (ServerConfig); with none, the proxy's own address is used.
-// Fiber on its own would take the left-most entry, which the client
-// writes.
-func forwardedClient(list []string) fiber.Handler {
-	trusted := parseProxySet(list)
-	return func(c *fiber.Ctx) error {
-		h := &c.Request().Header
-		if !trusted.contains(c.Context().RemoteIP()) {
-			return c.Next() // c.IP() ignores the header
-		}
-		if client := clientFromForwarded(h.PeekAll(fiber.HeaderXForwardedFor), trusted); client != "" {
-			h.Set(fiber.HeaderXForwardedFor, client)
-		} else {
-			h.Del(fiber.HeaderXForwardedFor)
-		}
-		return c.Next()
-	}
 }

@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/consentry/consentry/capture/httpguard"
 )
 
 // Code is one of the closed list of error codes of the public contract.
@@ -85,6 +87,7 @@ type envelope struct {
 func ErrorHandler(c *fiber.Ctx, err error) error {
 	var e *Error
 	var fe *fiber.Error
+	var refusal *httpguard.Refusal
 	// A connection that sent no request within the read timeout (a
 	// browser's preconnected socket) gets a bare 408 and is closed: a
 	// browser that sends its request on that socket at the same moment
@@ -95,6 +98,8 @@ func ErrorHandler(c *fiber.Ctx, err error) error {
 	}
 	switch {
 	case errors.As(err, &e):
+	case errors.As(err, &refusal):
+		e = fromRefusal(refusal)
 	case errors.As(err, &fe):
 		e = fromFiberError(fe)
 	default:
@@ -105,13 +110,38 @@ func ErrorHandler(c *fiber.Ctx, err error) error {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(e.RetryAfter))
 	}
 	if e.Code == CodeMethodNotAllowed {
-		c.Set(fiber.HeaderAllow, allowedMethods(c))
+		c.Set(fiber.HeaderAllow, httpguard.AllowedMethods(c))
 	}
 	status := e.Code.Status()
 	if status == 0 {
 		status = fiber.StatusInternalServerError
 	}
 	return c.Status(status).JSON(envelope{Error: e})
+}
+
+// codeOfStatus is statusOf read backwards: every status has one code.
+var codeOfStatus = func() map[int]Code {
+	m := make(map[int]Code, len(statusOf))
+	for code, status := range statusOf {
+		m[status] = code
+	}
+	return m
+}()
+
+// fromRefusal answers a request httpguard turned away at the edge.
+func fromRefusal(r *httpguard.Refusal) *Error {
+	code, ok := codeOfStatus[r.Status]
+	if !ok {
+		code = CodeInvalidJSON
+	}
+	return &Error{Code: code, Message: r.Message, RetryAfter: r.RetryAfter}
+}
+
+// authFailed reports whether err is a failed authentication (401) or a
+// refused scope (403): what the failure gates count.
+func authFailed(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && (e.Code == CodeUnauthorized || e.Code == CodeForbidden)
 }
 
 // fromFiberError maps the framework's own errors (unknown route, body over

@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/consentry/consentry/capture/csvsafe"
 	"github.com/consentry/consentry/store"
 )
 
@@ -325,49 +325,6 @@ var csvHeader = []string{"seq", "id", "at", "occurred_at", "imported", "type", "
 	"notice_locale", "reason", "raw_text", "page_url", "ip", "user_agent", "staff_id", "link_code", "message_id",
 	"ctwa_clid", "source_id", "source_type", "source_url", "erased", "prev_hash", "hash"}
 
-// CSVCell keeps a spreadsheet from running a cell as a formula (CSV
-// injection, as OWASP describes it): a cell that begins with = + - @ tab
-// or carriage return gets a leading single quote, which spreadsheets read
-// as "this is text". A phone number in E.164 (+ and digits only) is left
-// as written: it cannot hold a formula, and a quote in front would make
-// every number unreadable to people and unmatchable by tools. Every CSV
-// the service writes goes through CSVCell (exports, batch manifests).
-func CSVCell(v string) string {
-	if v == "" || !strings.ContainsRune("=+-@\t\r", rune(v[0])) || isE164(v) {
-		return v
-	}
-	return "'" + v
-}
-
-// isE164 reports a value that is only a plus and 7 to 15 digits.
-func isE164(v string) bool {
-	if len(v) < 8 || len(v) > 16 || v[0] != '+' || v[1] == '0' {
-		return false
-	}
-	for i := 1; i < len(v); i++ {
-		if v[i] < '0' || v[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// csvWriter writes rows with every cell through CSVCell.
-type csvWriter struct {
-	*csv.Writer
-	row []string
-}
-
-func newCSVWriter(w io.Writer) *csvWriter { return &csvWriter{Writer: csv.NewWriter(w)} }
-
-func (w *csvWriter) Write(cells []string) error {
-	w.row = w.row[:0]
-	for _, c := range cells {
-		w.row = append(w.row, CSVCell(c))
-	}
-	return w.Writer.Write(w.row)
-}
-
 // csvTopics writes an event's topics; an all-topics event is "*".
 func csvTopics(topics []string) string {
 	if len(topics) == 0 {
@@ -382,7 +339,7 @@ func (s *Service) ExportCSV(w io.Writer, f ExportFilter) error {
 	if err != nil {
 		return err
 	}
-	cw := newCSVWriter(w)
+	cw := csvsafe.NewWriter(w)
 	cw.UseCRLF = true
 	if err := cw.Write(csvHeader); err != nil {
 		return err

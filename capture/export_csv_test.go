@@ -8,35 +8,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 )
 
-// TestCSVCell: OWASP's list of dangerous first characters gets a quote;
-// E.164 numbers and ordinary text do not.
-func TestCSVCell(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"", ""},
-		{"orders", "orders"},
-		{"=1+2", "'=1+2"},
-		{`=HYPERLINK("http://evil.example","x")`, `'=HYPERLINK("http://evil.example","x")`},
-		{"+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"},
-		{"-2+3", "'-2+3"},
-		{"@SUM(A1)", "'@SUM(A1)"},
-		{"\t=1", "'\t=1"},
-		{"\r=1", "'\r=1"},
-		{"+5511987654321", "+5511987654321"}, // E.164 stays readable
-		{"+15", "'+15"},                      // too short to be a number
-		{"+55 11 98765-4321", "'+55 11 98765-4321"},
-		{"+0123456789", "'+0123456789"},
-		{"a=1", "a=1"},
-	} {
-		if got := CSVCell(tc.in); got != tc.want {
-			t.Errorf("CSVCell(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
+// csvE164 is a phone number in E.164, the one kind of cell that may begin
+// with "+" as written.
+var csvE164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
 // csvAssertInert checks that no cell would run as a formula: every cell
 // that begins with = + - @ tab or CR is an E.164 number.
@@ -44,7 +24,7 @@ func csvAssertInert(t *testing.T, rows [][]string) {
 	t.Helper()
 	for i, row := range rows {
 		for j, cell := range row {
-			if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) && !isE164(cell) {
+			if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) && !csvE164.MatchString(cell) {
 				t.Errorf("row %d column %d would run as a formula: %q", i, j, cell)
 			}
 		}

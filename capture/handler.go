@@ -9,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
+	"github.com/consentry/consentry/capture/httpguard"
 	"github.com/consentry/consentry/qr"
 )
 
@@ -38,14 +39,14 @@ type route struct {
 
 func (h *Handler) routes() []route {
 	linkGuard := []fiber.Handler{h.guardPublic}
-	gate := newFailureGate(webhookFailureMax, webhookFailureWindow)
-	webhookGate := []fiber.Handler{gate.handle}
+	gate := httpguard.NewFailureGate(webhookFailureMax, webhookFailureWindow, authFailed)
+	webhookGate := []fiber.Handler{gate.Handle}
 	// A correctly signed delivery passes even from a gated address.
-	deliveryGate := []fiber.Handler{gate.admitting(h.webhook.signedRequest)}
+	deliveryGate := []fiber.Handler{gate.Admitting(h.webhook.signedRequest)}
 	// Health probes are not limited: answering costs less than counting,
 	// and a load balancer or orchestrator polls them from one address.
 	// Prometheus scrapes every few seconds; anything faster is not a scraper.
-	metricsLimit := []fiber.Handler{RateLimit(metricsPerMinute, time.Minute, nil)}
+	metricsLimit := []fiber.Handler{httpguard.RateLimit(metricsPerMinute, time.Minute, nil)}
 	return []route{
 		{"GET", "/healthz", "", 0, h.healthz, nil},
 		{"GET", "/readyz", "", 0, h.readyz, nil},
@@ -61,7 +62,7 @@ func (h *Handler) routes() []route {
 		{"POST", "/v1/optins", ScopeConsentWrite, smallBody, h.idem.wrap(h.optIn), nil},
 		{"POST", "/v1/optouts", ScopeConsentWrite, smallBody, h.idem.wrap(h.optOut), nil},
 		{"DELETE", "/v1/contacts/:phone", ScopeConsentWrite, 0, h.eraseContact, nil},
-		// Streamed: the body is read row by row, never held (boundBody).
+		// Streamed: the body is read row by row, never held (httpguard.BoundBody).
 		{"POST", streamedPath, ScopeConsentWrite, 0, h.importConsent, nil},
 
 		{"GET", "/v1/check", ScopeCheck, 0, h.check, nil},
@@ -114,13 +115,13 @@ func (h *Handler) routes() []route {
 // recovery and latency metrics for everything mounted after them on r.
 func (h *Handler) Mount(r fiber.Router) {
 	if app, ok := r.(*fiber.App); ok {
-		hardenServer(app)
+		httpguard.Harden(app, badRequestBody)
 	}
-	r.Use(RefuseEncodedBody)
+	r.Use(httpguard.RefuseEncodedBody)
 	if proxies := h.s.Config().TrustedProxies; len(proxies) > 0 {
-		r.Use(forwardedClient(proxies))
+		r.Use(httpguard.ForwardedClient(proxies))
 	}
-	r.Use(recover.New(), h.s.metrics.Middleware(), boundBody)
+	r.Use(recover.New(), h.s.metrics.Middleware(), httpguard.BoundBody(MaxBody, streamedPath))
 	for _, rt := range h.routes() {
 		handlers := []fiber.Handler{}
 		if rt.scope != "" {
@@ -128,7 +129,7 @@ func (h *Handler) Mount(r fiber.Router) {
 		}
 		handlers = append(handlers, rt.pre...)
 		if rt.bodyLimit > 0 {
-			handlers = append(handlers, BodyLimit(rt.bodyLimit))
+			handlers = append(handlers, httpguard.BodyLimit(rt.bodyLimit))
 		}
 		r.Add(rt.method, rt.path, append(handlers, rt.handle)...)
 	}
@@ -148,7 +149,7 @@ func (h *Handler) Stopping() { h.stopping.Store(true) }
 // confirmation replies); call it after the server has shut down.
 func (h *Handler) Drain() {
 	if h.webhook != nil {
-		h.webhook.replies.wait()
+		h.webhook.replies.Wait()
 	}
 	h.s.StopOutbound()
 }

@@ -320,7 +320,10 @@ func (h *Handler) notice(c *fiber.Ctx) error {
 	}
 	text, err := h.s.store.Notice(sum)
 	if errors.Is(err, store.ErrNotFound) {
-		return newError(CodeNotFound, "no notice with that SHA-256")
+		// Unknown, or removed by an erasure (the contact's own words kept
+		// as a notice by releases before 2260576): the event still
+		// verifies, its hash covers the SHA-256, not the text.
+		return newError(CodeNotFound, "no notice text with that SHA-256 (never stored, or removed by an erasure)")
 	}
 	if err != nil {
 		return err

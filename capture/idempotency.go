@@ -90,6 +90,7 @@ func (id *idempotency) wrap(next fiber.Handler) fiber.Handler {
 		holder, _ := c.Locals("key_id").(string)
 		storeKey := idempotencyStoreKey(holder, c.Method(), c.Route().Path, clientKey)
 		fingerprint := sha256.Sum256(c.Body())
+		dedupeID := "idem|" + hex.EncodeToString(storeKey) + "|" + hex.EncodeToString(fingerprint[:])
 		id.sweepSometimes()
 
 		// A duplicate on this process waits for the first and replays its
@@ -120,7 +121,7 @@ func (id *idempotency) wrap(next fiber.Handler) fiber.Handler {
 			}
 			c.Set("Idempotent-Replayed", "true")
 			c.Set(fiber.HeaderContentType, prev.ContentType)
-			return c.Status(prev.Status).Send(prev.Body)
+			return id.replay(c, prev, dedupeID)
 		}
 		answered := false
 		defer func() {
@@ -134,7 +135,7 @@ func (id *idempotency) wrap(next fiber.Handler) fiber.Handler {
 		// Writes that can, record the key in their own transaction too
 		// (recordOnce), so a crash before the answer below is stored still
 		// records nothing twice.
-		c.Locals(localIdempotencyID, "idem|"+hex.EncodeToString(storeKey)+"|"+hex.EncodeToString(fingerprint[:]))
+		c.Locals(localIdempotencyID, dedupeID)
 		if err := next(c); err != nil {
 			return err // errors are not kept: a retry may succeed
 		}
@@ -146,6 +147,9 @@ func (id *idempotency) wrap(next fiber.Handler) fiber.Handler {
 		answer := store.IdempotentAnswer{Fingerprint: fingerprint[:], Status: status,
 			ContentType: strings.Clone(string(resp.Header.ContentType())), Body: bytes.Clone(resp.Body()),
 			At: time.Now().UTC()}
+		if inLedger, _ := c.Locals(localAnswerInLedger).(bool); inLedger {
+			answer.Body = nil // the event, with personal data: rebuilt from the ledger (replay)
+		}
 		for _, name := range replayedHeaders {
 			if v := resp.Header.Peek(name); len(v) > 0 {
 				if answer.Headers == nil {
@@ -169,6 +173,30 @@ func (id *idempotency) wrap(next fiber.Handler) fiber.Handler {
 // request (key holder, route, key and body).
 const localIdempotencyID = "idempotency_id"
 
+// localAnswerInLedger is set by recordOnce when its answer is an event the
+// ledger keeps under the request's dedupe id: wrap then stores the answer
+// without its body, so no copy of the event's personal data (number,
+// evidence) outlives an erasure in the idempotent answers.
+const localAnswerInLedger = "idempotency_answer_in_ledger"
+
+// replay answers a repeat of a keyed request. When the ledger holds an
+// event under the request's dedupe id the answer is that event as the
+// ledger shows it now (after an erasure, without personal data): answers
+// recordOnce sent are stored without their body, and answers stored with
+// one by earlier releases are not trusted to be current. Other answers
+// are sent as stored.
+func (id *idempotency) replay(c *fiber.Ctx, prev store.IdempotentAnswer, dedupeID string) error {
+	if sent, err := id.s.sendKeyedEvent(c, dedupeID); sent || err != nil {
+		return err
+	}
+	if len(prev.Body) == 0 && prev.Status == fiber.StatusCreated {
+		return errAnswerGone
+	}
+	return c.Status(prev.Status).Send(prev.Body)
+}
+
+var errAnswerGone = newError(CodeConflict, "this Idempotency-Key was used before, and its first answer is no longer available")
+
 // recordOnce records r, deduplicated by the request's Idempotency-Key in
 // the ledger's own transaction when it has one, and sends the event. A
 // repeat that finds the key there (its stored answer lost to a crash)
@@ -180,21 +208,32 @@ func (h *Handler) recordOnce(c *fiber.Ctx, r Record) error {
 	if err != nil {
 		return err
 	}
+	if id != "" {
+		c.Locals(localAnswerInLedger, true)
+	}
 	if !res.Duplicate {
 		return sendEvent(c, &res)
 	}
-	seq, ok, err := h.s.store.MarkedMessageSeq(hex.EncodeToString(h.s.subject("msg|" + id)))
-	if err != nil {
+	if sent, err := h.s.sendKeyedEvent(c, id); sent || err != nil {
 		return err
 	}
-	if ok && seq > 0 {
-		if events, err := h.s.EventsPage(seq-1, 1); err == nil && len(events) == 1 {
-			c.Set("Idempotent-Replayed", "true")
-			c.Status(fiber.StatusCreated).Type("json")
-			return c.Send(events[0])
-		}
+	return errAnswerGone
+}
+
+// sendKeyedEvent answers the event a keyed request recorded (dedupe id
+// id), as the ledger holds it now; false when the ledger has none.
+func (s *Service) sendKeyedEvent(c *fiber.Ctx, id string) (bool, error) {
+	seq, ok, err := s.store.MarkedMessageSeq(hex.EncodeToString(s.subject("msg|" + id)))
+	if err != nil || !ok || seq == 0 {
+		return false, err
 	}
-	return newError(CodeConflict, "this Idempotency-Key was used before, and its first answer is no longer available")
+	events, err := s.EventsPage(seq-1, 1)
+	if err != nil || len(events) != 1 {
+		return false, err
+	}
+	c.Set("Idempotent-Replayed", "true")
+	c.Status(fiber.StatusCreated).Type("json")
+	return true, c.Send(events[0])
 }
 
 // idempotencyStoreKey is where a key holder's key for a route is kept.

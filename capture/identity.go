@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/consentry/consentry/capture/whatsapp"
 	"github.com/consentry/consentry/store"
 )
 
@@ -21,29 +22,9 @@ import (
 // the id itself is sealed with the event's personal data, and erasure
 // removes it with the rest.
 
-// maxUserIDLen bounds a BSUID; Meta's are about 25 characters.
-const maxUserIDLen = 128
-
 // userKey is the keyed hash that stands for a BSUID. The prefix keeps it
 // apart from the hash of any phone number.
 func (s *Service) userKey(userID string) []byte { return s.subject("uid|" + userID) }
-
-// validUserID accepts what a BSUID looks like: a country code, a dot and
-// digits, possibly with more dot-separated parts (".ENT."). It is read
-// defensively: letters, digits, dots, '_' and '-', at least one dot.
-func validUserID(id string) bool {
-	if id == "" || len(id) > maxUserIDLen || !strings.Contains(id, ".") {
-		return false
-	}
-	for _, c := range id {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
 
 // looksLikeUserID tells a BSUID from a phone number in a path: a phone
 // number, in any notation, has no letters; a BSUID has letters and a dot.
@@ -74,7 +55,7 @@ type contactRef struct {
 func (s *Service) parseRef(raw string) (contactRef, error) {
 	raw = strings.TrimSpace(raw)
 	if looksLikeUserID(raw) {
-		if !validUserID(raw) {
+		if !whatsapp.ValidUserID(raw) {
 			return contactRef{}, fieldError("user_id", "not a WhatsApp user id (like US.13491208655302741918)")
 		}
 		return contactRef{userID: raw}, nil
@@ -89,7 +70,7 @@ func (s *Service) parseRef(raw string) (contactRef, error) {
 // userRef validates a BSUID given as user_id.
 func userRef(raw, field string) (contactRef, error) {
 	raw = strings.TrimSpace(raw)
-	if !validUserID(raw) {
+	if !whatsapp.ValidUserID(raw) {
 		return contactRef{}, fieldError(field, "not a WhatsApp user id (like US.13491208655302741918)")
 	}
 	return contactRef{userID: raw}, nil
@@ -239,7 +220,7 @@ func mergeStates(a, b contactState) contactState {
 // previous is unknown but the delivery names the number, current is linked
 // to that number's contact.
 func (s *Service) MoveUserID(previous, current, phone string) error {
-	if !validUserID(current) {
+	if !whatsapp.ValidUserID(current) {
 		return fieldError("user_id.current", "not a WhatsApp user id")
 	}
 	var phoneSubject []byte
@@ -398,7 +379,7 @@ func (s *Service) CheckUsers(topic string, userIDs []string) ([]CheckResult, err
 	keys := make([][]byte, len(userIDs))
 	for i, id := range userIDs {
 		out[i].UserID = id
-		if !validUserID(id) {
+		if !whatsapp.ValidUserID(id) {
 			out[i].State = StateInvalid
 			continue
 		}

@@ -3,6 +3,7 @@ package capture
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/consentry/consentry/capture/whatsapp"
 	"github.com/consentry/consentry/store/storetest"
 	"net/http"
 	"net/http/httptest"
@@ -14,7 +15,7 @@ import (
 
 // Deliveries of the 2026 platform: BSUIDs, usernames, number and id
 // changes, ad referrals, template categories, several business numbers.
-// The samples in testdata/whatsapp are the shared ones (shaped as Meta's
+// The samples in whatsapp/testdata are the shared ones (shaped as Meta's
 // BSUID guide describes them); variants are built from them by editing the
 // decoded JSON, so unknown fields travel along.
 
@@ -78,7 +79,7 @@ func TestPlatformUsernameTextStop(t *testing.T) {
 		wantCheck(t, topic, a.checkUser(idJoana, topic), false, StateOptedOut)
 	}
 	ev := a.lastEventOf(idJoana)
-	if ev.Type != TypeOptOut || len(ev.Topics) != 0 || ev.Reason != reasonKeyword {
+	if ev.Type != TypeOptOut || len(ev.Topics) != 0 || ev.Reason != whatsapp.ReasonKeyword {
 		t.Fatalf("event %+v", ev)
 	}
 	// A redelivery records nothing more.
@@ -578,31 +579,31 @@ func FuzzWebhookPlatform(f *testing.F) {
 	st := DefaultSettings("http://localhost")
 	st.Numbers = []BusinessNumber{{PhoneNumberID: shopNumberID, WANumber: "+5511955550123"}}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		d, err := parseDelivery(body)
+		d, err := whatsapp.ParseDelivery(body)
 		if err != nil {
 			return
 		}
-		for _, a := range planDelivery(d, rules) {
-			switch a.kind {
-			case actLink:
-				if a.waID == "" || a.userID == "" {
+		for _, a := range whatsapp.Plan(d, rules) {
+			switch a.Kind {
+			case whatsapp.ActLink:
+				if a.WaID == "" || a.UserID == "" {
 					t.Fatalf("link without both identifiers: %+v", a)
 				}
-			case actUserIDUpdate:
-				if a.userID == "" {
+			case whatsapp.ActUserIDUpdate:
+				if a.UserID == "" {
 					t.Fatalf("user id update without the new id: %+v", a)
 				}
-			case actNumberChange:
-				if a.waID == "" || a.newWaID == "" {
+			case whatsapp.ActNumberChange:
+				if a.WaID == "" || a.NewWaID == "" {
 					t.Fatalf("number change without both numbers: %+v", a)
 				}
-			case actTemplateCategory:
-				if a.template == "" || a.category == "" {
+			case whatsapp.ActTemplateCategory:
+				if a.Template == "" || a.Category == "" {
 					t.Fatalf("template update without name or category: %+v", a)
 				}
 			}
-			_ = validUserID(a.userID)
-			_ = MaskUserID(a.userID)
+			_ = whatsapp.ValidUserID(a.UserID)
+			_ = MaskUserID(a.UserID)
 			_ = businessNumber(st, a)
 		}
 	})

@@ -23,6 +23,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/consentry/consentry/capture/phone"
+	"github.com/consentry/consentry/capture/whatsapp"
 	"github.com/consentry/consentry/store"
 )
 
@@ -341,9 +343,9 @@ func (p *importPreparer) prepare(row importRow, n int, evidencePrefix string) (i
 		var err error
 		if len(row.Phone) > 40 {
 			bad("phone", "must have at most 40 characters")
-		} else if e164, err = NormalizePhone(row.Phone, p.settings.DefaultRegion); err != nil {
+		} else if e164, err = phone.Normalize(row.Phone, p.settings.DefaultRegion); err != nil {
 			bad("phone", err.Error())
-		} else if old, ok := legacyReading(row.Phone, p.settings.DefaultRegion, e164); ok {
+		} else if old, ok := phone.LegacyReading(row.Phone, p.settings.DefaultRegion, e164); ok {
 			// An upgraded file may keep this person under the released
 			// versions' reading of the digits: the API's contact, not a second one.
 			if e164, err = p.s.knownOf(e164, old); err != nil {
@@ -351,7 +353,7 @@ func (p *importPreparer) prepare(row importRow, n int, evidencePrefix string) (i
 			}
 		}
 	}
-	if row.UserID != "" && !validUserID(row.UserID) {
+	if row.UserID != "" && !whatsapp.ValidUserID(row.UserID) {
 		bad("user_id", "not a WhatsApp user id (like US.13491208655302741918)")
 	}
 	if row.Phone == "" && row.UserID == "" {
@@ -882,55 +884,9 @@ func (d *idleDeadlineReader) Read(p []byte) (int, error) {
 	return d.r.Read(p)
 }
 
-// Closing a connection whose unread body is still arriving makes the
-// kernel send a reset, which can destroy the 413 before the client reads
-// it. A refused body is therefore read on and thrown away, as RFC 9112's
-// graceful close asks, but only up to refusedBodyDrain bytes and for at
-// most refusedBodyWait: past that the client gets the reset it earned.
-const (
-	refusedBodyDrain = 4 << 20
-	refusedBodyWait  = time.Second
-)
-
-func drainRefusedBody(c *fiber.Ctx) {
-	if conn := c.Context().Conn(); conn != nil {
-		_ = conn.SetReadDeadline(time.Now().Add(refusedBodyWait))
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(c.Context().RequestBodyStream(), refusedBodyDrain))
-}
-
 // streamedPath is the one route whose body is read as a stream; every
-// other route gets its body bounded and in memory (boundBody).
+// other route gets its body bounded and in memory (httpguard.BoundBody).
 const streamedPath = "/v1/imports"
-
-// boundBody reads a streamed request body into memory, refusing one over
-// MaxBody with 413 before any handler sees it. The server streams bodies
-// (for imports), so without this a large body would reach c.Body() whole.
-func boundBody(c *fiber.Ctx) error {
-	req := c.Request()
-	if c.Method() == fiber.MethodPost && c.Path() == streamedPath {
-		// Whatever the answer (a 401 included), the connection is not
-		// reused: the part of the body nobody read must not be taken for
-		// the next request.
-		c.Context().SetConnectionClose()
-		return c.Next()
-	}
-	if !req.IsBodyStream() {
-		return c.Next()
-	}
-	body, err := io.ReadAll(io.LimitReader(c.Context().RequestBodyStream(), MaxBody+1))
-	if err != nil {
-		c.Context().SetConnectionClose()
-		return newError(CodeInvalidJSON, "the request body could not be read")
-	}
-	if len(body) > MaxBody {
-		c.Context().SetConnectionClose()
-		drainRefusedBody(c)
-		return newError(CodePayloadTooLarge, "request body too large")
-	}
-	req.SetBodyRaw(body)
-	return c.Next()
-}
 
 func (h *Handler) importConsent(c *fiber.Ctx) error {
 	ct := strings.ToLower(strings.TrimSpace(strings.Split(c.Get(fiber.HeaderContentType), ";")[0]))

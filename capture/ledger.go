@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/consentry/consentry/capture/phone"
 	"github.com/consentry/consentry/store"
 )
 
@@ -241,7 +242,7 @@ func (s *Service) Record(r Record) (Result, error) {
 		s.metrics.countEvent(r.Type, r.Source)
 		res.Event.UserID = r.UserID
 		s.wakeOutbound()
-		s.log.Debug("consent recorded", "type", r.Type, "seq", res.Event.Seq, "phone", MaskPhone(r.Phone), "user_id", MaskUserID(r.UserID),
+		s.log.Debug("consent recorded", "type", r.Type, "seq", res.Event.Seq, "phone", phone.Mask(r.Phone), "user_id", MaskUserID(r.UserID),
 			"topics", res.Event.Topics, "source", r.Source)
 	}
 	return res, nil
@@ -348,14 +349,14 @@ func (s *Service) CheckMany(topic string, phones []string) ([]CheckResult, error
 	// core takes a part of the list.
 	inParallel(len(phones), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			e164, err := NormalizePhone(phones[i], region)
+			e164, err := phone.Normalize(phones[i], region)
 			if err != nil {
 				out[i] = CheckResult{Phone: phones[i], State: StateInvalid}
 				continue
 			}
 			out[i].Phone = e164
 			subjects[i] = s.subject(e164)
-			if old, ok := legacyReading(phones[i], region, e164); ok {
+			if old, ok := phone.LegacyReading(phones[i], region, e164); ok {
 				legacy[i] = old
 			}
 		}
@@ -537,8 +538,8 @@ type Erasure struct {
 // part (so the chain verifies) but lose the sealed part (evidence, the
 // words of their messages), the key that sealed it is forgotten, and the
 // contact record is dropped. The suppression entry, keyed by the subject
-// hash, stays. Notices hold no personal data (a link confirmation keeps
-// the link's message as its notice), so they stay.
+// hash, stays. Notices stay, but for those that are the contact's own
+// words (eraseWordNotices).
 func (s *Service) Erase(rawPhone string) (Erasure, error) {
 	ref, err := s.parseRef(rawPhone)
 	if err != nil {
@@ -552,6 +553,7 @@ func (s *Service) Erase(rawPhone string) (Erasure, error) {
 		return Erasure{}, errNotFound
 	}
 	e164 := ref.phone // empty for a BSUID, which is not logged
+	settings := s.Settings()
 	var out Erasure
 	err = s.store.Write(func(tx store.WriteTx) error {
 		seqs := tx.ContactEventSeqs(subject)
@@ -559,6 +561,10 @@ func (s *Service) Erase(rawPhone string) (Erasure, error) {
 			return errNotFound
 		}
 		out.Events = len(seqs)
+		// Read while the keys that sealed the words are still there.
+		if err := eraseWordNotices(tx, append([][]byte{subject}, tx.MergedInto(subject)...), settings); err != nil {
+			return err
+		}
 		if err := s.queueErasure(tx, subject, e164, out.Events); err != nil { // outbound.go
 			return err
 		}
@@ -589,7 +595,7 @@ func (s *Service) Erase(rawPhone string) (Erasure, error) {
 		return Erasure{}, fmt.Errorf("erasure committed but scrubbing freed pages failed: %w", err)
 	}
 	s.wakeOutbound()
-	s.log.Info("contact erased", "phone", MaskPhone(e164), "events", out.Events, "pages_zeroed", pages,
+	s.log.Info("contact erased", "phone", phone.Mask(e164), "events", out.Events, "pages_zeroed", pages,
 		"scrub_pending", out.ScrubPending)
 	return out, nil
 }

@@ -3,6 +3,8 @@ package capture
 import (
 	"fmt"
 	"strings"
+
+	"github.com/consentry/consentry/capture/phone"
 )
 
 // BusinessNumber is one of the business's WhatsApp numbers: the Cloud API's
@@ -23,7 +25,7 @@ func (s *Settings) checkNumbers() *Error {
 	for i := range s.Numbers {
 		n := &s.Numbers[i]
 		field := fmt.Sprintf("numbers[%d]", i)
-		e164, err := NormalizePhone(n.WANumber, s.DefaultRegion)
+		e164, err := phone.Normalize(n.WANumber, s.DefaultRegion)
 		if err != nil {
 			return fieldError(field+".wa_number", err.Error())
 		}

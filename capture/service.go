@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/consentry/consentry/capture/phone"
 	"github.com/consentry/consentry/store"
 )
 
@@ -70,7 +71,7 @@ func NewService(st store.Backend, cfg Config, log *slog.Logger, out io.Writer) (
 	if err := s.startDayCounts(); err != nil {
 		return nil, err
 	}
-	go warmNumberTypes(s.Settings().DefaultRegion) // the first bulk check after a start does not compile them
+	go phone.WarmTypes(s.Settings().DefaultRegion) // the first bulk check after a start does not compile them
 	s.followChanges()
 	return s, nil
 }
@@ -190,17 +191,17 @@ func (s *Service) subject(e164 string) []byte {
 // is the contact meant, so a file written by them answers as it did.
 func (s *Service) normalize(raw string) (string, error) {
 	region := s.Settings().DefaultRegion
-	e164, err := NormalizePhone(raw, region)
+	e164, err := phone.Normalize(raw, region)
 	if err != nil {
 		return "", fieldError("phone", err.Error())
 	}
-	if old, ok := legacyReading(raw, region, e164); ok {
+	if old, ok := phone.LegacyReading(raw, region, e164); ok {
 		return s.knownOf(e164, old)
 	}
 	return e164, nil
 }
 
-// ContactPhone is the number raw stands for as a contact: NormalizePhone's
+// ContactPhone is the number raw stands for as a contact: phone.Normalize's
 // answer, or the released versions' reading of the same digits when only
 // that one is a stored contact. Packages that take numbers from people
 // (widgets, imports) call it so an upgraded file keeps one contact.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nyaruka/phonenumbers"
+
+	"github.com/consentry/consentry/capture/phone"
 )
 
 // Topic is one entry of the topic catalog.
@@ -138,7 +140,7 @@ func (s *Settings) check() *Error {
 		return fieldError("default_region", "not a known ISO 3166 region code")
 	}
 	if s.WANumber != "" {
-		e164, err := NormalizePhone(s.WANumber, s.DefaultRegion)
+		e164, err := phone.Normalize(s.WANumber, s.DefaultRegion)
 		if err != nil {
 			return fieldError("wa_number", err.Error())
 		}

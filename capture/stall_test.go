@@ -2,14 +2,17 @@ package capture
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/consentry/consentry/capture/httpguard"
 	"github.com/consentry/consentry/store/storetest"
 	"github.com/gofiber/fiber/v2"
 )
@@ -52,6 +55,12 @@ func (w countingWriter) Write(p []byte) (int, error) { *w.n += int64(len(p)); re
 // receive buffer if asked) and returns it with the response, its head read.
 func startBackup(t *testing.T, addr string, smallBuffer bool) (net.Conn, *http.Response) {
 	t.Helper()
+	return startDownload(t, addr, "/v1/backup", smallBuffer)
+}
+
+// startDownload is startBackup for any GET path.
+func startDownload(t *testing.T, addr, path string, smallBuffer bool) (net.Conn, *http.Response) {
+	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -59,11 +68,11 @@ func startBackup(t *testing.T, addr string, smallBuffer bool) (net.Conn, *http.R
 	if smallBuffer {
 		_ = conn.(*net.TCPConn).SetReadBuffer(16 << 10)
 	}
-	fmt.Fprintf(conn, "GET /v1/backup HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", fndAdminKey)
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", path, fndAdminKey)
 	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReaderSize(conn, 4<<10), nil)
 	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("backup: %v %v", resp, err)
+		t.Fatalf("GET %s: %v %v", path, resp, err)
 	}
 	return conn, resp
 }
@@ -75,9 +84,9 @@ func startBackup(t *testing.T, addr string, smallBuffer bool) (net.Conn, *http.R
 // timeout) it takes.
 func TestStalledBackupDroppedSlowBackupCompletes(t *testing.T) {
 	storetest.BboltOnly(t, "GET /v1/backup streams the bbolt file; PostgreSQL is backed up with pg_dump")
-	old := writeStallTimeout
-	t.Cleanup(func() { writeStallTimeout = old })
-	writeStallTimeout = 2 * time.Second // a loaded machine (-race, parallel packages) must not look like a stall
+	old := httpguard.WriteStallTimeout
+	t.Cleanup(func() { httpguard.WriteStallTimeout = old })
+	httpguard.WriteStallTimeout = 2 * time.Second // a loaded machine (-race, parallel packages) must not look like a stall
 
 	a := fndNewApp(t)
 	bigStore(t, a, 24<<20)
@@ -134,7 +143,7 @@ func TestStalledBackupDroppedSlowBackupCompletes(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("slow reader got %d bytes in %v (%v)", got, took, readErr)
-	if took < 3*writeStallTimeout {
+	if took < 3*httpguard.WriteStallTimeout {
 		t.Fatalf("the slow read took only %v; the test needs it longer than the stall limit", took)
 	}
 	// ReadFull ends in EOF (or a short last read); a cut chunked body
@@ -144,5 +153,89 @@ func TestStalledBackupDroppedSlowBackupCompletes(t *testing.T) {
 	}
 	if got != want {
 		t.Fatalf("slow reader got %d bytes of a %d-byte backup: cut off", got, want)
+	}
+}
+
+// The same for GET /v1/consent/export: a client that stops reading is
+// dropped after a bounded stall (on bbolt its reads no longer keep an
+// erasure's overwrite waiting), and a slow but steady reader gets the
+// whole export, which verifies.
+func TestStalledExportDroppedSlowExportCompletes(t *testing.T) {
+	old := httpguard.WriteStallTimeout
+	t.Cleanup(func() { httpguard.WriteStallTimeout = old })
+	httpguard.WriteStallTimeout = 2 * time.Second
+
+	a := fndNewApp(t)
+	// About 9 MB of export: far more than the socket buffers hold.
+	words := strings.Repeat("não quero mais receber estas mensagens ", 100)[:3900]
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < 2000; i += 16 {
+				if _, err := a.svc.Record(Record{Type: TypeOptOut, Phone: "+" + whNumber(i), Source: "api",
+					Evidence: Evidence{RawText: fmt.Sprint(i, " ", words)}}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	fc := FiberConfig()
+	fc.WriteTimeout = time.Second // a fixed write timeout would cut the slow reader
+	app := fiber.New(fc)
+	NewHandler(a.svc).Mount(app)
+	MountFallback(app)
+	addr := guardedServer(t, app)
+
+	stalled, _ := startDownload(t, addr, "/v1/consent/export", true)
+	defer stalled.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for app.Server().GetOpenConnectionsCount() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the stalled export's connection is still open after 30s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !storetest.OnPostgres() {
+		if _, err := a.st.ScrubFreePages(); err != nil {
+			t.Fatalf("after the stalled export was dropped the overwrite cannot run: %v", err)
+		}
+	}
+
+	// Slow but steady: 96 KiB every 100 ms (about 9 s).
+	slow, resp := startDownload(t, addr, "/v1/consent/export", false)
+	defer slow.Close()
+	start := time.Now()
+	var body bytes.Buffer
+	buf := make([]byte, 96<<10)
+	var readErr error
+	for {
+		_ = slow.SetReadDeadline(time.Now().Add(20 * time.Second))
+		n, err := io.ReadFull(resp.Body, buf)
+		body.Write(buf[:n])
+		if err != nil {
+			readErr = err
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	took := time.Since(start)
+	t.Logf("slow reader got %d bytes in %v (%v)", body.Len(), took, readErr)
+	if took < 3*httpguard.WriteStallTimeout {
+		t.Fatalf("the slow read took only %v; the test needs it longer than the stall limit", took)
+	}
+	if readErr != io.EOF && readErr != io.ErrUnexpectedEOF {
+		t.Fatalf("slow reader: %v after %d bytes", readErr, body.Len())
+	}
+	if n, err := VerifyExport(bytes.NewReader(body.Bytes()), a.svc.PublicKey()); err != nil || n != 2000 {
+		t.Fatalf("the slowly read export: %d events, %v", n, err)
 	}
 }

@@ -2,37 +2,25 @@ package capture
 
 import (
 	"strings"
-	"unicode"
+	"unicode/utf8"
 
-	"golang.org/x/text/unicode/norm"
+	"github.com/consentry/consentry/capture/whatsapp"
 )
 
-// foldText lowers case, strips accents and turns punctuation and runs of
-// space into single spaces, so "  NÃO quero! " and "nao quero" compare
-// equal. Keywords and business names are matched on folded text.
-func foldText(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
-	space := true // drop leading space
-	for _, r := range norm.NFD.String(s) {
-		switch {
-		case unicode.Is(unicode.Mn, r):
-			continue
-		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			b.WriteRune(unicode.ToLower(r))
-			space = false
-		default:
-			if !space {
-				b.WriteByte(' ')
-				space = true
-			}
-		}
-	}
-	return strings.TrimRight(b.String(), " ")
+// namesBusiness reports whether a notice names the business, matched on
+// text folded as keywords are.
+func namesBusiness(notice, business string) bool {
+	fb := whatsapp.FoldText(business)
+	return fb != "" && strings.Contains(" "+whatsapp.FoldText(notice)+" ", " "+fb+" ")
 }
 
-// namesBusiness reports whether a notice names the business.
-func namesBusiness(notice, business string) bool {
-	fb := foldText(business)
-	return fb != "" && strings.Contains(" "+foldText(notice)+" ", " "+fb+" ")
+// truncateUTF8 cuts s to at most n bytes without splitting a character.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

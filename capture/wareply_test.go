@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/consentry/consentry/capture/whatsapp"
 )
 
 // whGraphRequest is what the fake Graph API saw.
@@ -163,7 +165,7 @@ func TestWAReplyWithoutTokenSendsNothing(t *testing.T) {
 	srv, _, count := whFakeGraph(t, http.StatusOK)
 	cfg := TestConfig(filepath.Join(t.TempDir(), "x.db"))
 	cfg.GraphURL = srv.URL
-	if newWAReplier(cfg, nil) != nil {
+	if whatsapp.NewReplier(cfg.GraphURL, cfg.WAPhoneNumberID, cfg.WAToken, nil) != nil {
 		t.Fatal("a replier was built without a token")
 	}
 	a := whNewApp(t, func(c *Config) { c.GraphURL = srv.URL })
@@ -174,35 +176,5 @@ func TestWAReplyWithoutTokenSendsNothing(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if n := count.Load(); n != 0 {
 		t.Fatalf("%d requests sent without a token", n)
-	}
-}
-
-// The queue is bounded: replies beyond it are dropped, not blocking.
-func TestWAReplyQueueBounded(t *testing.T) {
-	release := make(chan struct{})
-	var count atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		count.Add(1)
-		<-release
-	}))
-	defer srv.Close()
-	cfg := TestConfig(filepath.Join(t.TempDir(), "x.db"))
-	cfg.WAToken, cfg.WAPhoneNumberID, cfg.GraphURL = "t", "1", srv.URL
-	log := &whLog{}
-	r := newWAReplier(cfg, whTestLogger(log))
-	start := time.Now()
-	for i := 0; i < replyQueueSize+replyWorkers+10; i++ {
-		r.enqueue("+5511987650074", "hello")
-	}
-	if time.Since(start) > time.Second {
-		t.Fatal("enqueue blocked")
-	}
-	if !strings.Contains(log.String(), "queue full") {
-		t.Fatal("dropped replies were not logged")
-	}
-	close(release)
-	r.wait()
-	if n := count.Load(); n > replyQueueSize+replyWorkers || n < replyQueueSize {
-		t.Fatalf("%d replies sent, want between %d and %d", n, replyQueueSize, replyQueueSize+replyWorkers)
 	}
 }

@@ -1,16 +1,16 @@
 package capture
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"errors"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/consentry/consentry/capture/phone"
+	"github.com/consentry/consentry/capture/whatsapp"
 )
 
 // Webhook limits. Meta's deliveries are a few kilobytes. Signed deliveries
@@ -22,14 +22,13 @@ const (
 	maxChallengeLen      = 512
 	webhookFailureMax    = 30
 	webhookFailureWindow = time.Minute
-	failureGateMaxIPs    = 10000
 )
 
-// Meta's signature header: "sha256=" and the hex HMAC-SHA256 of the body.
+// Limits on what a delivery may carry into the ledger.
 const (
-	signatureHeader = "X-Hub-Signature-256"
-	signaturePrefix = "sha256="
-	signatureHexLen = 2 * sha256.Size
+	maxMessageIDLen = 200  // Meta's ids are about 60 characters
+	maxEvidenceText = 4096 // WhatsApp's own limit on a text message
+	maxProfileName  = 200
 )
 
 // sourceWhatsApp is the source of events the webhook records itself.
@@ -40,12 +39,12 @@ type webhook struct {
 	s           *Service
 	secrets     [][]byte // app secrets; more than one during rotation
 	verifyToken string
-	replies     *waReplier // nil: confirmations are not sent
+	replies     *whatsapp.Replier // nil: confirmations are not sent
 }
 
 func newWebhook(s *Service) *webhook {
 	cfg := s.Config()
-	w := &webhook{s: s, verifyToken: cfg.WAVerifyToken, replies: newWAReplier(cfg, s.log)}
+	w := &webhook{s: s, verifyToken: cfg.WAVerifyToken, replies: whatsapp.NewReplier(cfg.GraphURL, cfg.WAPhoneNumberID, cfg.WAToken, s.log)}
 	for _, secret := range cfg.WAAppSecrets {
 		if secret != "" {
 			w.secrets = append(w.secrets, []byte(secret))
@@ -80,27 +79,6 @@ func (w *webhook) tokenMatches(given string) bool {
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
 
-// signed checks X-Hub-Signature-256 against every configured app secret.
-func (w *webhook) signed(header string, body []byte) bool {
-	hexSig, ok := strings.CutPrefix(header, signaturePrefix)
-	if !ok || len(hexSig) != signatureHexLen {
-		return false
-	}
-	want, err := hex.DecodeString(hexSig)
-	if err != nil {
-		return false
-	}
-	match := false
-	for _, secret := range w.secrets {
-		m := hmac.New(sha256.New, secret)
-		m.Write(body)
-		if hmac.Equal(m.Sum(nil), want) {
-			match = true
-		}
-	}
-	return match
-}
-
 // receive handles one delivery. The signature is checked over the raw
 // bytes before anything is parsed; every consent change is durable before
 // the 200, so a delivery lost to a crash is retried by Meta, and message
@@ -112,19 +90,19 @@ func (w *webhook) receive(c *fiber.Ctx) error {
 	if len(body) > webhookMaxBody {
 		return newError(CodePayloadTooLarge, "webhook delivery too large")
 	}
-	if !w.signed(c.Get(signatureHeader), body) {
-		return newError(CodeUnauthorized, "missing or invalid "+signatureHeader)
+	if !whatsapp.Signed(c.Get(whatsapp.SignatureHeader), body, w.secrets) {
+		return newError(CodeUnauthorized, "missing or invalid "+whatsapp.SignatureHeader)
 	}
-	delivery, err := parseDelivery(body)
+	delivery, err := whatsapp.ParseDelivery(body)
 	if err != nil {
 		w.s.log.Warn("whatsapp delivery ignored: not a delivery we understand", "err", err, "bytes", len(body))
 		return c.JSON(fiber.Map{"status": "ignored"})
 	}
 	st := w.s.Settings()
-	if delivery = w.dropUnknownNumbers(delivery, st); deliveryEmpty(delivery) {
+	if delivery = w.dropUnknownNumbers(delivery, st); delivery.Empty() {
 		return c.JSON(ignoredReply)
 	}
-	for _, a := range planDelivery(delivery, rulesFor(st)) {
+	for _, a := range whatsapp.Plan(delivery, rulesFor(st)) {
 		if err := w.apply(st, a); err != nil {
 			return err
 		}
@@ -133,63 +111,63 @@ func (w *webhook) receive(c *fiber.Ctx) error {
 }
 
 // apply records one action; invalid input is logged and skipped.
-func (w *webhook) apply(st Settings, a waAction) error {
+func (w *webhook) apply(st Settings, a whatsapp.Action) error {
 	log := w.s.log
 	if handled, err := w.applyPlatform(st, a); handled {
 		return err
 	}
-	if a.id == "" || len(a.id) > maxMessageIDLen {
+	if a.ID == "" || len(a.ID) > maxMessageIDLen {
 		w.s.metrics.countWebhookSkip(skipBadID)
-		log.Warn("whatsapp event skipped: missing or oversized id", "id_len", len(a.id))
+		log.Warn("whatsapp event skipped: missing or oversized id", "id_len", len(a.ID))
 		return nil
 	}
-	if a.idHasPhone {
+	if a.IDHasPhone {
 		// Keep the number out of logs and the message-id index.
-		a.id = "up|" + hex.EncodeToString(w.s.subject(a.id))
+		a.ID = "up|" + hex.EncodeToString(w.s.subject(a.ID))
 	}
-	rec := Record{MessageID: a.id, Source: sourceWhatsApp, Reason: a.reason,
-		Evidence: Evidence{MessageID: truncateUTF8(a.messageID, maxMessageIDLen),
-			RawText: truncateUTF8(a.text, maxEvidenceText)}}
+	rec := Record{MessageID: a.ID, Source: sourceWhatsApp, Reason: a.Reason,
+		Evidence: Evidence{MessageID: truncateUTF8(a.MessageID, maxMessageIDLen),
+			RawText: truncateUTF8(a.Text, maxEvidenceText)}}
 	if !w.identify(st, a, &rec) {
 		// Counted, so that a number form this code does not know (how the
 		// ninth-digit IDs went unnoticed) shows on a dashboard.
 		reason := skipInvalidNumber
-		if strings.TrimSpace(a.waID) == "" {
+		if strings.TrimSpace(a.WaID) == "" {
 			reason = skipMissingNumber
 		}
 		w.s.metrics.countWebhookSkip(reason)
-		log.Warn("whatsapp event skipped: no valid number or user id", "reason", reason, "id", logID(a.id),
-			"phone", MaskPhone(truncateUTF8(a.waID, 20)))
+		log.Warn("whatsapp event skipped: no valid number or user id", "reason", reason, "id", logID(a.ID),
+			"phone", phone.Mask(truncateUTF8(a.WaID, 20)))
 		return nil
 	}
-	phone := rec.Phone
+	e164 := rec.Phone
 	if st.KeepProfileNames {
-		rec.Evidence.ProfileName = truncateUTF8(a.profile, maxProfileName)
+		rec.Evidence.ProfileName = truncateUTF8(a.Profile, maxProfileName)
 	}
 	reply := replyOptOut
-	switch a.kind {
-	case actOptOut:
+	switch a.Kind {
+	case whatsapp.ActOptOut:
 		rec.Type = TypeOptOut
-	case actOptIn:
+	case whatsapp.ActOptIn:
 		rec.Type, rec.RestoreHeld, reply = TypeOptIn, true, replyOptIn
-	case actMarketingOptOut, actMarketingOptIn:
+	case whatsapp.ActMarketingOptOut, whatsapp.ActMarketingOptIn:
 		rec.Topics = marketingTopics(st)
 		if len(rec.Topics) == 0 {
 			// Without this guard an empty topic list would be a global opt-out.
 			w.s.metrics.countWebhookSkip(skipNoMarketingTopics)
-			log.Warn("whatsapp marketing preference skipped: the catalog has no marketing topics", "id", logID(a.id))
+			log.Warn("whatsapp marketing preference skipped: the catalog has no marketing topics", "id", logID(a.ID))
 			return nil
 		}
 		rec.Type, reply = TypeOptOut, replyMarketingOptOut
-		if a.kind == actMarketingOptIn {
+		if a.Kind == whatsapp.ActMarketingOptIn {
 			// "resume" gives back only what the person had given before.
 			rec.Type, rec.RestorePrior, reply = TypeOptIn, true, replyOptIn
 		}
-	case actText, actReview:
+	case whatsapp.ActText, whatsapp.ActReview:
 		if !w.linkOptIn(&rec, a, st) {
-			if a.kind == actReview {
+			if a.Kind == whatsapp.ActReview {
 				log.Warn("whatsapp message mentions an opt-out keyword but is not one: not applied, review it",
-					"message_id", logID(a.id), "phone", MaskPhone(phone))
+					"message_id", logID(a.ID), "phone", phone.Mask(e164))
 			}
 			return nil
 		}
@@ -197,27 +175,33 @@ func (w *webhook) apply(st Settings, a waAction) error {
 	default:
 		return nil
 	}
-	applyReferral(&rec, a.referral)
+	applyReferral(&rec, a.Referral)
 	res, err := w.s.Record(rec)
 	if err != nil {
 		return err
 	}
 	if res.Duplicate {
-		log.Info("whatsapp event already processed", "id", logID(a.id))
+		log.Info("whatsapp event already processed", "id", logID(a.ID))
 		return nil
 	}
 	if res.Skipped {
 		if rec.RestorePrior {
 			w.s.metrics.countWebhookSkip(skipResumeWithoutOptIn)
-			log.Info("whatsapp marketing resume skipped: no earlier marketing opt-in", "id", logID(a.id),
-				"phone", MaskPhone(phone))
+			log.Info("whatsapp marketing resume skipped: no earlier marketing opt-in", "id", logID(a.ID),
+				"phone", phone.Mask(e164))
 		}
 		return nil
 	}
-	if a.inbound && phone != "" {
-		w.replies.enqueueFrom(replyFrom(st, a), phone, replyText(st, reply, res.Event.Topics))
+	if a.Inbound && e164 != "" {
+		w.replies.EnqueueFrom(replyFrom(st, a), e164, replyText(st, reply, res.Event.Topics))
 	}
 	return nil
+}
+
+// rulesFor is the keyword rules of some settings: a list set in the
+// settings replaces the default list.
+func rulesFor(st Settings) whatsapp.KeywordRules {
+	return whatsapp.NewKeywordRules(st.OptOutKeywords, st.OptInKeywords, st.OptOutPayloads)
 }
 
 // linkOptIn turns a message holding a valid link code into a confirmed
@@ -226,14 +210,14 @@ func (w *webhook) apply(st Settings, a waAction) error {
 // is no usable code. A disabled or expired link confirms nothing; a link
 // over max_scans still does (scans count redirects, and whoever scanned in
 // time may send the message later).
-func (w *webhook) linkOptIn(rec *Record, a waAction, st Settings) bool {
-	link, code, ok := w.s.FindLinkCode(a.text)
+func (w *webhook) linkOptIn(rec *Record, a whatsapp.Action, st Settings) bool {
+	link, code, ok := w.s.FindLinkCode(a.Text)
 	if !ok {
 		return false
 	}
 	if state := LinkState(link, 0, time.Now()); state == LinkDisabled || state == LinkExpired {
 		w.s.log.Warn("whatsapp message holds the code of a "+state+" link: not applied",
-			"message_id", logID(a.id), "link", link.ID)
+			"message_id", logID(a.ID), "link", link.ID)
 		return false
 	}
 	var topics []string
@@ -245,7 +229,7 @@ func (w *webhook) linkOptIn(rec *Record, a waAction, st Settings) bool {
 	if len(topics) == 0 {
 		// An empty list would be an opt-in to everything.
 		w.s.log.Warn("whatsapp link code skipped: none of the link's topics is in the catalog",
-			"message_id", logID(a.id), "link", link.ID)
+			"message_id", logID(a.ID), "link", link.ID)
 		return false
 	}
 	rec.Type, rec.Topics, rec.Reason = TypeOptIn, topics, ""
@@ -272,96 +256,11 @@ func marketingTopics(st Settings) []string {
 	return out
 }
 
-// failureGate answers 429 to an address after max failed authentications
-// within window; successful requests are not counted.
-type failureGate struct {
-	max    int
-	window time.Duration
-
-	mu   sync.Mutex
-	byIP map[string]failureCount
-}
-
-type failureCount struct {
-	n     int
-	start time.Time
-}
-
-func newFailureGate(max int, window time.Duration) *failureGate {
-	return &failureGate{max: max, window: window, byIP: map[string]failureCount{}}
-}
-
-// handle is the middleware.
-func (g *failureGate) handle(c *fiber.Ctx) error { return g.admit(c, nil) }
-
-// admitting is the middleware for requests that can prove themselves:
-// from a gated address, a request for which proven is true still passes
-// (a delivery signed with the app secret, which no amount of guessing
-// produces), so an attacker sharing Meta's addresses cannot lock Meta out.
-func (g *failureGate) admitting(proven func(*fiber.Ctx) bool) fiber.Handler {
-	return func(c *fiber.Ctx) error { return g.admit(c, proven) }
-}
-
-func (g *failureGate) admit(c *fiber.Ctx, proven func(*fiber.Ctx) bool) error {
-	ip := c.IP()
-	if wait := g.blockedFor(ip, time.Now()); wait > 0 && (proven == nil || !proven(c)) {
-		return &Error{Code: CodeRateLimited, Message: "too many failed attempts; try again later",
-			RetryAfter: int((wait + time.Second - 1) / time.Second)}
-	}
-	err := c.Next()
-	var e *Error
-	if errors.As(err, &e) && (e.Code == CodeUnauthorized || e.Code == CodeForbidden) {
-		g.fail(ip, time.Now())
-	}
-	return err
-}
-
 // signedRequest reports whether a request carries a delivery signed with
 // a configured app secret (the failure gate's proof).
 func (w *webhook) signedRequest(c *fiber.Ctx) bool {
 	body := c.Request().Body()
-	return len(body) <= webhookMaxBody && w.signed(c.Get(signatureHeader), body)
-}
-
-func (g *failureGate) blockedFor(ip string, now time.Time) time.Duration {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	fc, ok := g.byIP[ip]
-	if !ok || fc.n < g.max {
-		return 0
-	}
-	if left := fc.start.Add(g.window).Sub(now); left > 0 {
-		return left
-	}
-	delete(g.byIP, ip)
-	return 0
-}
-
-func (g *failureGate) fail(ip string, now time.Time) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	fc, ok := g.byIP[ip]
-	if !ok || now.Sub(fc.start) >= g.window {
-		if len(g.byIP) >= failureGateMaxIPs {
-			g.sweep(now)
-		}
-		fc = failureCount{start: now}
-	}
-	fc.n++
-	g.byIP[ip] = fc
-}
-
-// sweep drops expired entries; if every entry is live (a flood from many
-// addresses), it starts over rather than grow without bound.
-func (g *failureGate) sweep(now time.Time) {
-	for ip, fc := range g.byIP {
-		if now.Sub(fc.start) >= g.window {
-			delete(g.byIP, ip)
-		}
-	}
-	if len(g.byIP) >= failureGateMaxIPs {
-		clear(g.byIP)
-	}
+	return len(body) <= webhookMaxBody && whatsapp.Signed(c.Get(whatsapp.SignatureHeader), body, w.secrets)
 }
 
 // logID shortens a message id for logs: Meta's ids are base64 that embeds

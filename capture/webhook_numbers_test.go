@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/consentry/consentry/capture/phone"
 )
 
 // Deliveries from people whose WhatsApp ID is not written the way the
@@ -207,7 +209,7 @@ func TestWebhookStatus131049IsNotAnOptOut(t *testing.T) {
 func TestWebhookInvalidNumberCounted(t *testing.T) {
 	a := whNewApp(t)
 	const invalid = "559912345678" // area 99, but a subscriber number starting 1
-	if _, err := NormalizePhone("+"+invalid, "BR"); err == nil {
+	if _, err := phone.Normalize("+"+invalid, "BR"); err == nil {
 		t.Fatal("the test number is valid")
 	}
 	a.deliver(whDelivery([]whMsg{whTextMsg(invalid, "wamid.inv-1", "STOP"), whTextMsg(legacyWaID, "wamid.inv-2", "STOP"),
@@ -237,7 +239,7 @@ func BenchmarkWaPhoneLegacy(b *testing.B) {
 	b.ResetTimer()
 	i := 0
 	for b.Loop() {
-		if _, err := waPhone(ids[i%len(ids)], "BR"); err != nil {
+		if _, err := phone.NormalizeWAID(ids[i%len(ids)], "BR"); err != nil {
 			b.Fatal(err)
 		}
 		i++

@@ -23,6 +23,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/consentry/consentry/capture/whatsapp"
 	"github.com/consentry/consentry/store"
 	"github.com/consentry/consentry/store/backend"
 	"github.com/consentry/consentry/store/storetest"
@@ -207,7 +208,7 @@ func (a *whApp) lastEvent(phone string) whEventView {
 
 func whSample(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "whatsapp", name))
+	b, err := os.ReadFile(filepath.Join("whatsapp", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -449,13 +450,13 @@ func TestWebhookSamples(t *testing.T) {
 	}{
 		{"text_message.json", "+16505551234", []string{"orders"}, map[string]bool{"orders": true}, "", ""},
 		{"button_reply.json", "+5511987650000", []string{"orders", "marketing"},
-			map[string]bool{"orders": true, "marketing": false}, reasonButton, "whatsapp"},
+			map[string]bool{"orders": true, "marketing": false}, whatsapp.ReasonButton, "whatsapp"},
 		{"interactive_reply.json", "+525512345678", []string{"orders", "marketing"},
-			map[string]bool{"orders": false, "marketing": false}, reasonButton, "whatsapp"},
+			map[string]bool{"orders": false, "marketing": false}, whatsapp.ReasonButton, "whatsapp"},
 		{"status_failed_131050.json", "+5511987650000", []string{"orders", "marketing"},
-			map[string]bool{"orders": true, "marketing": false}, reasonPlatform131050, "whatsapp"},
+			map[string]bool{"orders": true, "marketing": false}, whatsapp.ReasonPlatform131050, "whatsapp"},
 		{"user_preferences_stop.json", "+5511987650000", []string{"orders", "marketing"},
-			map[string]bool{"orders": true, "marketing": false}, reasonUserPreferences, "whatsapp"},
+			map[string]bool{"orders": true, "marketing": false}, whatsapp.ReasonUserPreferences, "whatsapp"},
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
@@ -571,7 +572,7 @@ func TestWebhookOptInKeywordRestores(t *testing.T) {
 		}
 	}
 	ev := a.lastEvent(phone)
-	if ev.Type != TypeOptOut || len(ev.Topics) != 0 || ev.Reason != reasonKeyword || ev.Source != "whatsapp" ||
+	if ev.Type != TypeOptOut || len(ev.Topics) != 0 || ev.Reason != whatsapp.ReasonKeyword || ev.Source != "whatsapp" ||
 		ev.Evidence.MessageID != "wamid.k1" || ev.Evidence.RawText != "Stop!" {
 		t.Fatalf("opt-out event %+v", ev)
 	}
@@ -608,7 +609,7 @@ func TestWebhookUserPreferencesResume(t *testing.T) {
 		t.Fatalf("resume touched orders: %s", s)
 	}
 	ev := a.lastEvent(phone)
-	if ev.Type != TypeOptIn || ev.Reason != reasonUserPreferences || ev.Source != "whatsapp" {
+	if ev.Type != TypeOptIn || ev.Reason != whatsapp.ReasonUserPreferences || ev.Source != "whatsapp" {
 		t.Fatalf("resume event %+v", ev)
 	}
 }
@@ -845,35 +846,6 @@ func TestWebhookLinkCodeConfirmsPendingAndRespectsDisabled(t *testing.T) {
 	if a.head() != before || a.state("+"+whNumber(91), "orders") != StateNoConsent {
 		t.Fatal("a disabled link's code recorded an opt-in")
 	}
-}
-
-func FuzzWebhookPayload(f *testing.F) {
-	for _, name := range []string{"text_message.json", "button_reply.json", "interactive_reply.json",
-		"status_failed_131050.json", "user_preferences_stop.json"} {
-		f.Add(whSample(f, name))
-	}
-	f.Add([]byte(`{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"messages":[{"type":"interactive","interactive":{"list_reply":{"id":"STOP"}}}]}}]}]}`))
-	f.Add([]byte(`{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"statuses":[{"id":"s","errors":[{"code":"131050"}]}]}}]}]}`))
-	rules := rulesFor(DefaultSettings("http://localhost"))
-	f.Fuzz(func(t *testing.T, body []byte) {
-		d, err := parseDelivery(body)
-		if err != nil {
-			return
-		}
-		for _, a := range planDelivery(d, rules) {
-			if a.kind >= actNumberChange {
-				continue // platform actions: FuzzWebhookPlatform
-			}
-			if a.kind < actOptOut || a.kind > actReview {
-				t.Fatalf("action of unknown kind: %+v", a)
-			}
-			if !a.inbound && a.id == "" {
-				t.Fatalf("platform signal without an idempotency id: %+v", a)
-			}
-			_ = truncateUTF8(a.text, maxEvidenceText)
-			_, _ = waPhone(a.waID, "BR")
-		}
-	})
 }
 
 // BenchmarkWebhookDelivery measures signed deliveries of one text message

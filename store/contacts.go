@@ -369,6 +369,13 @@ func (t *Tx) PutNotice(sum []byte, text string) error {
 	return b.Put(sum, []byte(text))
 }
 
+// DeleteNotice removes a notice text (absent: nothing to do). The notice
+// id table (event_notices) keeps the hash: events name it by id, and the
+// hash is in their canonical bytes anyway.
+func (t *Tx) DeleteNotice(sum []byte) error {
+	return t.bucket(bucketNotices).Delete(sum)
+}
+
 // MarkMessage records a WhatsApp message id; it reports false when the id
 // was seen before, so a redelivery is processed once.
 func (t *Tx) MarkMessage(id string, seq uint64) (bool, error) {

@@ -142,6 +142,9 @@ type WriteTx interface {
 	Event(seq uint64) (EventRecord, error)
 	ResealEvent(seq uint64, sealed []byte) error
 	PutNotice(sum []byte, text string) error
+	// DeleteNotice removes a notice text; events naming its hash still
+	// verify (their hash covers the hash, not the text).
+	DeleteNotice(sum []byte) error
 	MarkMessage(id string, seq uint64) (bool, error)
 
 	Contact(subject []byte) (key, state []byte)

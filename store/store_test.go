@@ -303,6 +303,16 @@ func TestStoreContactsSuppressionKeysNotices(t *testing.T) {
 	if _, err := st.Notice([]byte("nope")); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("missing notice: %v", err)
 	}
+	// Deleted (erasure of a contact whose words were the text), then
+	// absent; deleting an absent one is no error.
+	if err := st.Write(func(tx WriteTx) error {
+		return errors.Join(tx.DeleteNotice([]byte("sum")), tx.DeleteNotice([]byte("nope")))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Notice([]byte("sum")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted notice: %v", err)
+	}
 	var seen []string
 	err = st.ContactStates([][]byte{nil, subj, []byte("other")}, func(i int, state, supp []byte) {
 		seen = append(seen, fmt.Sprintf("%d:%s:%s", i, state, supp))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/consentry/consentry/assets"
 	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/capture/httpguard"
 )
 
 // Handler serves widget configs, scripts, the public opt-in endpoint, the
@@ -86,12 +87,12 @@ type route struct {
 
 func (h *Handler) routes() []route {
 	l := h.limits
-	scriptLimit := capture.RateLimit(l.ScriptPerIP, l.Window, nil)
-	optinPerIP := capture.RateLimit(l.OptInPerIP, l.Window, nil)
-	optinPerWidget := capture.RateLimit(l.OptInPerWidget, l.Window, func(c *fiber.Ctx) string {
+	scriptLimit := httpguard.RateLimit(l.ScriptPerIP, l.Window, nil)
+	optinPerIP := httpguard.RateLimit(l.OptInPerIP, l.Window, nil)
+	optinPerWidget := httpguard.RateLimit(l.OptInPerWidget, l.Window, func(c *fiber.Ctx) string {
 		return "widget:" + strings.Clone(c.Params("id"))
 	})
-	pagesLimit := capture.RateLimit(l.PagesPerIP, l.Window, nil)
+	pagesLimit := httpguard.RateLimit(l.PagesPerIP, l.Window, nil)
 	return []route{
 		{"GET", "/", "", 0, []fiber.Handler{scriptLimit}, h.demoPage},
 
@@ -125,7 +126,7 @@ func (h *Handler) Mount(r fiber.Router) {
 		}
 		handlers = append(handlers, rt.pre...)
 		if rt.bodyLimit > 0 {
-			handlers = append(handlers, capture.BodyLimit(rt.bodyLimit))
+			handlers = append(handlers, httpguard.BodyLimit(rt.bodyLimit))
 		}
 		r.Add(rt.method, rt.path, append(handlers, rt.handle)...)
 	}

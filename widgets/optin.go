@@ -10,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/capture/phone"
 	"github.com/consentry/consentry/store"
 )
 
@@ -128,7 +129,7 @@ func (h *Handler) optin(c *fiber.Ctx) error {
 		return localField(w.Locale, "consent", "consent")
 	}
 	st := h.s.Settings()
-	if _, err := capture.NormalizePhone(req.Phone, st.DefaultRegion); err != nil {
+	if _, err := phone.Normalize(req.Phone, st.DefaultRegion); err != nil {
 		return localField(w.Locale, "phone", "phone")
 	}
 	// The contact the number stands for, as the API would find it (on an

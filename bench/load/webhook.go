@@ -21,7 +21,7 @@ const (
 )
 
 // deliveryTemplate is a WhatsApp Cloud API delivery with one text message,
-// in the shape Meta sends (capture/testdata/whatsapp/text_message.json).
+// in the shape Meta sends (capture/whatsapp/testdata/text_message.json).
 // Verbs: sender (wa_id and from, digits only), message id, timestamp, text.
 const deliveryTemplate = `{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"value":{` +
 	`"messaging_product":"whatsapp","metadata":{"display_phone_number":"5511987650000","phone_number_id":"106540352242922"},` +

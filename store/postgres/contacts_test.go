@@ -99,7 +99,7 @@ func ledgerScenario(t *testing.T, s ledgerStore) []string {
 	s1, s2, s3, s4, s6 := []byte("subject-1"), []byte("subject-2"), []byte("subject-3"), []byte("subject-4"), []byte("subject-6")
 	u1, u2, u3 := []byte("identity-1"), []byte("identity-2"), []byte("identity-3")
 	unknown := []byte("nobody")
-	sum := []byte("notice-sum")
+	sum, words, brief := []byte("notice-sum"), []byte("notice-of-words"), []byte("notice-brief")
 	build := func(subject []byte, sealed string) store.EventBuilder {
 		return func(seq uint64, prev [32]byte) ([]byte, []byte, []byte, error) {
 			return fmt.Appendf(nil, `{"seq":%d,"prev_hash":"%x"}`, seq, prev), []byte(sealed), subject, nil
@@ -125,6 +125,7 @@ func ledgerScenario(t *testing.T, s ledgerStore) []string {
 		tr.log("seqs %v", tx.ContactEventSeqs(s1))
 		tr.log("seqs unknown %v", tx.ContactEventSeqs(unknown))
 		tr.log("notice %v %v", tx.PutNotice(sum, "first text"), tx.PutNotice(sum, "second text"))
+		tr.log("notice %v", tx.PutNotice(words, "a contact's own words"))
 		fresh, err := tx.MarkMessage("m1", 1)
 		tr.log("mark %v %v", fresh, err)
 		fresh, err = tx.MarkMessage("m1", 2)
@@ -184,9 +185,12 @@ func ledgerScenario(t *testing.T, s ledgerStore) []string {
 		tr.log("unmerge %v %v", tx.RemoveMerged(s2, s3), tx.RemoveMerged(s2, unknown))
 		tr.log("merged %v", tx.MergedInto(s2))
 		tr.log("clear supp %v", tx.PutSuppression(s3, nil))
+		tr.log("delete notice %v %v", tx.DeleteNotice(words), tx.DeleteNotice(unknown))
+		tr.log("put and delete notice %v %v", tx.PutNotice(brief, "gone at once"), tx.DeleteNotice(brief))
 		return nil
 	})
 	write("4", func(tx store.WriteTx) error {
+		tx.DeleteNotice(sum)
 		tx.PutSuppression(s6, []byte("never kept"))
 		tx.AppendEvent(build(s6, "never kept"))
 		return errors.New("refused")
@@ -207,6 +211,13 @@ func ledgerScenario(t *testing.T, s ledgerStore) []string {
 	tr.log("notice %q %v", text, err)
 	_, err = s.Notice(unknown)
 	tr.log("notice %v", err)
+	for _, deleted := range [][]byte{words, brief} {
+		_, err = s.Notice(deleted)
+		tr.log("deleted notice %v", err)
+		if !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("notice %s after DeleteNotice: %v, want not found", deleted, err)
+		}
+	}
 	seq, ok, err := s.MarkedMessageSeq("m1")
 	tr.log("marked %d %v %v", seq, ok, err)
 	seq, ok, err = s.MarkedMessageSeq("m2")

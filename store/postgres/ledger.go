@@ -239,6 +239,16 @@ func (t *Tx) PutNotice(sum []byte, text string) error {
 	return nil
 }
 
+// DeleteNotice removes a notice text (absent: nothing to do). Erasure
+// deletes the texts that were a contact's own words, so the table is
+// vacuumed with the others an erasure touches.
+func (t *Tx) DeleteNotice(sum []byte) error {
+	t.queue(`DELETE FROM notices WHERE sum = $1`, sum)
+	return nil
+}
+
+func init() { erasedTables = append(erasedTables, "notices") }
+
 // MarkMessage records a WhatsApp message id; it reports false when the id
 // was seen before, so a redelivery is processed once.
 func (t *Tx) MarkMessage(id string, seq uint64) (bool, error) {

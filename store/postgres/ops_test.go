@@ -103,6 +103,9 @@ func TestScrubFreePagesRemovesErasedRowVersions(t *testing.T) {
 		if err := tx.PutSuppression(subject, []byte("opted out")); err != nil {
 			return err
 		}
+		if err := tx.PutNotice([]byte("sum-of-words"), "WORDS-OF-THE-ERASED-CONTACT"); err != nil {
+			return err
+		}
 		return tx.LinkIdentity([]byte("identity-of-erased"), subject, store.IdentityOwn)
 	})
 	if err != nil {
@@ -117,6 +120,9 @@ func TestScrubFreePagesRemovesErasedRowVersions(t *testing.T) {
 		if err := tx.UnlinkIdentity([]byte("identity-of-erased")); err != nil {
 			return err
 		}
+		if err := tx.DeleteNotice([]byte("sum-of-words")); err != nil {
+			return err
+		}
 		return tx.DeleteContact(subject)
 	})
 	if err != nil {
@@ -124,7 +130,8 @@ func TestScrubFreePagesRemovesErasedRowVersions(t *testing.T) {
 	}
 	erasedKey, erasedSealed := append(append([]byte{}, key...), subject...), append(append([]byte{}, sealed...), subject...)
 	if rowVersionsHolding(t, s, "contacts", erasedKey) == 0 || rowVersionsHolding(t, s, "events", erasedSealed) == 0 ||
-		indexEntriesHolding(t, s, "identities_subject", []byte("identity-of-erased")) == 0 {
+		indexEntriesHolding(t, s, "identities_subject", []byte("identity-of-erased")) == 0 ||
+		rowVersionsHolding(t, s, "notices", []byte("WORDS-OF-THE-ERASED-CONTACT")) == 0 {
 		t.Fatal("the erased row versions are not on the pages before the scrub: the test proves nothing")
 	}
 	n, err := s.ScrubFreePages()
@@ -139,6 +146,9 @@ func TestScrubFreePagesRemovesErasedRowVersions(t *testing.T) {
 	}
 	if c := rowVersionsHolding(t, s, "identities", []byte("identity-of-erased")); c != 0 {
 		t.Errorf("%d row versions of identities still hold the erased identity", c)
+	}
+	if c := rowVersionsHolding(t, s, "notices", []byte("WORDS-OF-THE-ERASED-CONTACT")); c != 0 {
+		t.Errorf("%d row versions of notices still hold the deleted words", c)
 	}
 	for _, index := range []string{"identities_pkey", "identities_subject"} {
 		if c := indexEntriesHolding(t, s, index, []byte("identity-of-erased")); c != 0 {

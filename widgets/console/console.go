@@ -15,6 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/capture/httpguard"
 	"github.com/consentry/consentry/store"
 	"github.com/consentry/consentry/widgets"
 )
@@ -174,7 +175,7 @@ func (h *Handler) Mount(r fiber.Router) {
 			handlers = append(handlers, h.requireSession(rt.roles))
 		}
 		if rt.bodyLimit > 0 {
-			handlers = append(handlers, capture.BodyLimit(rt.bodyLimit))
+			handlers = append(handlers, httpguard.BodyLimit(rt.bodyLimit))
 		}
 		r.Add(rt.method, rt.path, append(handlers, rt.handle)...)
 	}

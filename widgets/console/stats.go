@@ -12,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/capture/csvsafe"
 	"github.com/consentry/consentry/store"
 )
 
@@ -242,7 +243,7 @@ func (h *Handler) statsPage(c *fiber.Ctx) error {
 }
 
 // statsCSV is the table as CSV, its text cells neutralised as in every
-// CSV the service writes (capture.CSVCell), so a spreadsheet never runs
+// CSV the service writes (csvsafe.Cell), so a spreadsheet never runs
 // one as a formula.
 func (h *Handler) statsCSV(c *fiber.Ctx) error {
 	group, key, days := statsParams(c)
@@ -262,7 +263,7 @@ func (h *Handler) statsCSV(c *fiber.Ctx) error {
 	}
 	w.Write(header)
 	for _, r := range d.Rows {
-		line := []string{capture.CSVCell(r.Key), capture.CSVCell(r.Label), strconv.FormatUint(r.Scans, 10), strconv.Itoa(r.OptIns), r.Conversion}
+		line := []string{csvsafe.Cell(r.Key), csvsafe.Cell(r.Label), strconv.FormatUint(r.Scans, 10), strconv.Itoa(r.OptIns), r.Conversion}
 		if before {
 			line = append(line, strconv.FormatUint(r.ScansBefore, 10))
 		}

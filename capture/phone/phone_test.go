@@ -1,4 +1,4 @@
-package capture
+package phone
 
 import (
 	"regexp"
@@ -8,7 +8,7 @@ import (
 	"github.com/nyaruka/phonenumbers"
 )
 
-func TestNormalizePhoneNotations(t *testing.T) {
+func TestNormalizeNotations(t *testing.T) {
 	tests := []struct {
 		raw, region, want string
 	}{
@@ -33,49 +33,49 @@ func TestNormalizePhoneNotations(t *testing.T) {
 		{"0034 612 345 678", "ES", "+34612345678"},
 	}
 	for _, tc := range tests {
-		got, err := NormalizePhone(tc.raw, tc.region)
+		got, err := Normalize(tc.raw, tc.region)
 		if err != nil || got != tc.want {
-			t.Errorf("NormalizePhone(%q, %s) = %q, %v; want %q", tc.raw, tc.region, got, err, tc.want)
+			t.Errorf("Normalize(%q, %s) = %q, %v; want %q", tc.raw, tc.region, got, err, tc.want)
 		}
 	}
 }
 
-func TestNormalizePhoneRejects(t *testing.T) {
+func TestNormalizeRejects(t *testing.T) {
 	tests := []struct {
 		raw, region string
 		want        error
 	}{
-		{"", "BR", errPhoneEmpty},
-		{"   ", "BR", errPhoneEmpty},
-		{"123", "BR", errPhoneInvalid},
-		{"+999 1234 5678", "BR", errPhoneInvalid},
-		{"+99912345678901", "BR", errPhoneInvalid},
-		{"abc", "BR", errPhoneInvalid},
-		{"hello world", "BR", errPhoneInvalid},
-		{"(650) 253-0000", "BR", errPhoneInvalid}, // a US national number read in BR
-		{"98765-4321", "BR", errPhoneInvalid},     // no area code
-		{"+55 11 1234", "BR", errPhoneInvalid},
-		{"+55 11 0800 123 4567", "BR", errPhoneInvalid},
-		{"+1 800 253 0000", "BR", errPhoneInvalid}, // toll free: not mobile or fixed
-		{strings.Repeat("1", 41), "BR", errPhoneTooLong},
-		{"+55 11 98765-4321\x00", "BR", errPhoneInvalid},
-		{"612 345 678", "", errPhoneNoRegion},
+		{"", "BR", errEmpty},
+		{"   ", "BR", errEmpty},
+		{"123", "BR", errInvalid},
+		{"+999 1234 5678", "BR", errInvalid},
+		{"+99912345678901", "BR", errInvalid},
+		{"abc", "BR", errInvalid},
+		{"hello world", "BR", errInvalid},
+		{"(650) 253-0000", "BR", errInvalid}, // a US national number read in BR
+		{"98765-4321", "BR", errInvalid},     // no area code
+		{"+55 11 1234", "BR", errInvalid},
+		{"+55 11 0800 123 4567", "BR", errInvalid},
+		{"+1 800 253 0000", "BR", errInvalid}, // toll free: not mobile or fixed
+		{strings.Repeat("1", 41), "BR", errTooLong},
+		{"+55 11 98765-4321\x00", "BR", errInvalid},
+		{"612 345 678", "", errNoRegion},
 	}
 	for _, tc := range tests {
-		got, err := NormalizePhone(tc.raw, tc.region)
+		got, err := Normalize(tc.raw, tc.region)
 		if err != tc.want {
-			t.Errorf("NormalizePhone(%q, %q) = %q, %v; want error %v", tc.raw, tc.region, got, err, tc.want)
+			t.Errorf("Normalize(%q, %q) = %q, %v; want error %v", tc.raw, tc.region, got, err, tc.want)
 		}
 	}
 }
 
-func TestMaskPhone(t *testing.T) {
+func TestMask(t *testing.T) {
 	inputs := []string{"", "+", "+1", "+12345", "+123456", "+1234567", "+12345678", "+16502530000",
 		"+5511987654321", "+551198765432123", "not a phone at all"}
 	for _, in := range inputs {
-		out := MaskPhone(in)
+		out := Mask(in)
 		if len(out) != len(in) {
-			t.Errorf("MaskPhone(%q) = %q: length changed", in, out)
+			t.Errorf("Mask(%q) = %q: length changed", in, out)
 		}
 		visible := 0
 		for i := range out {
@@ -84,18 +84,18 @@ func TestMaskPhone(t *testing.T) {
 			}
 			visible++
 			if i >= 5 && i < len(out)-3 {
-				t.Errorf("MaskPhone(%q) = %q: position %d visible", in, out, i)
+				t.Errorf("Mask(%q) = %q: position %d visible", in, out, i)
 			}
 		}
 		if visible > 8 {
-			t.Errorf("MaskPhone(%q) = %q: %d characters visible", in, out, visible)
+			t.Errorf("Mask(%q) = %q: %d characters visible", in, out, visible)
 		}
 		if len(in) >= 4 && strings.Contains(out, in[1:]) {
-			t.Errorf("MaskPhone(%q) = %q leaves the number readable", in, out)
+			t.Errorf("Mask(%q) = %q leaves the number readable", in, out)
 		}
 	}
-	if got := MaskPhone("+5511987654321"); got != "+5511******321" {
-		t.Errorf("MaskPhone = %q", got)
+	if got := Mask("+5511987654321"); got != "+5511******321" {
+		t.Errorf("Mask = %q", got)
 	}
 }
 
@@ -103,7 +103,7 @@ var fndE164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
 var fndPlusDigits = regexp.MustCompile(`^\+[0-9]+$`)
 
-// fndParseReference is NormalizePhone's meaning spelled out with the
+// fndParseReference is Normalize's meaning spelled out with the
 // general parser only, for "+digits" input: the number as written, or the
 // number WhatsApp means by it (oracleWhatsApp).
 func fndParseReference(raw, region string) (string, bool) {
@@ -113,7 +113,7 @@ func fndParseReference(raw, region string) (string, bool) {
 	return oracleWhatsApp(raw)
 }
 
-func FuzzNormalizePhone(f *testing.F) {
+func FuzzNormalize(f *testing.F) {
 	for _, seed := range []string{"+55 11 98765-4321", "5511987654321", "(11) 98765-4321", "+16502530000",
 		"+112125551234", "+34612345678", "0034 612 345 678", "+390612345678", "+4407911123456", "123",
 		"+999", "abc", "+", "++55", "+5511987654321\x00", "１１９８７６５４３２１", "+7 812 123 45 67"} {
@@ -122,23 +122,23 @@ func FuzzNormalizePhone(f *testing.F) {
 	regions := []string{"BR", "US", "ES", "GB", "IT", ""}
 	f.Fuzz(func(t *testing.T, raw string, r uint8) {
 		region := regions[int(r)%len(regions)]
-		out, err := NormalizePhone(raw, region)
+		out, err := Normalize(raw, region)
 		if fndPlusDigits.MatchString(strings.TrimSpace(raw)) && len(strings.TrimSpace(raw)) <= maxPhoneInput {
 			want, ok := fndParseReference(strings.TrimSpace(raw), region)
 			if ok != (err == nil) || want != out {
-				t.Fatalf("NormalizePhone(%q, %q) = %q, %v; the parser says %q, %v", raw, region, out, err, want, ok)
+				t.Fatalf("Normalize(%q, %q) = %q, %v; the parser says %q, %v", raw, region, out, err, want, ok)
 			}
 		}
 		if err != nil {
 			return
 		}
 		if !fndE164.MatchString(out) {
-			t.Fatalf("NormalizePhone(%q, %q) = %q: not E.164", raw, region, out)
+			t.Fatalf("Normalize(%q, %q) = %q: not E.164", raw, region, out)
 		}
 		for _, reg := range regions {
-			again, err := NormalizePhone(out, reg)
+			again, err := Normalize(out, reg)
 			if err != nil || again != out {
-				t.Fatalf("NormalizePhone(%q, %q) = %q, %v; not a fixed point (from %q)", out, reg, again, err, raw)
+				t.Fatalf("Normalize(%q, %q) = %q, %v; not a fixed point (from %q)", out, reg, again, err, raw)
 			}
 		}
 	})
@@ -254,7 +254,7 @@ type phoneRow struct {
 // fixed, hand-picked and the metadata's own examples), every notation
 // libphonenumber writes plus the ones people type; numbers one digit short
 // or long; and text that is no number. Expected answers come from the
-// metadata (oracle), never from NormalizePhone.
+// metadata (oracle), never from Normalize.
 func phoneTable(t *testing.T) []phoneRow {
 	bases := map[string][]string{
 		"BR": {"+5511987654321", "+5581988327966", "+551133334444", "+558132345678"},
@@ -294,7 +294,7 @@ func phoneTable(t *testing.T) []phoneRow {
 			add(intl, other[region], "international, another region", e164)
 			if _, ok := oracle(national, region); ok {
 				// (libphonenumber cannot read back its own national format of
-				// an Argentine mobile; TestNormalizePhoneWhatsAppRules has it.)
+				// an Argentine mobile; TestNormalizeWhatsAppRules has it.)
 				add(national, region, "national", e164)
 			}
 			add(phonenumbers.Format(n, phonenumbers.RFC3966), region, "RFC 3966", e164)
@@ -318,25 +318,25 @@ func phoneTable(t *testing.T) []phoneRow {
 	return rows
 }
 
-// TestNormalizePhoneTable checks NormalizePhone against libphonenumber's
+// TestNormalizeTable checks Normalize against libphonenumber's
 // metadata over every country, type and notation of phoneTable.
-func TestNormalizePhoneTable(t *testing.T) {
+func TestNormalizeTable(t *testing.T) {
 	rows := phoneTable(t)
 	if len(rows) < 200 {
 		t.Fatalf("the table has %d rows, want at least 200", len(rows))
 	}
 	refused := 0
 	for _, r := range rows {
-		got, err := NormalizePhone(r.raw, r.region)
+		got, err := Normalize(r.raw, r.region)
 		if r.want == "" {
 			refused++
 			if err == nil {
-				t.Errorf("NormalizePhone(%q, %s) = %q; libphonenumber finds no valid number (%s)", r.raw, r.region, got, r.why)
+				t.Errorf("Normalize(%q, %s) = %q; libphonenumber finds no valid number (%s)", r.raw, r.region, got, r.why)
 			}
 			continue
 		}
 		if err != nil || got != r.want {
-			t.Errorf("NormalizePhone(%q, %s) = %q, %v; want %q (%s)", r.raw, r.region, got, err, r.want, r.why)
+			t.Errorf("Normalize(%q, %s) = %q, %v; want %q (%s)", r.raw, r.region, got, err, r.want, r.why)
 		}
 	}
 	t.Logf("%d rows, %d refused", len(rows), refused)
@@ -345,10 +345,10 @@ func TestNormalizePhoneTable(t *testing.T) {
 	}
 }
 
-// TestNormalizePhoneWhatsAppRules: the numbers the contract names, each
+// TestNormalizeWhatsAppRules: the numbers the contract names, each
 // the same contact whatever the notation, and the cases the rules must not
 // touch. Every expected number is checked against the metadata first.
-func TestNormalizePhoneWhatsAppRules(t *testing.T) {
+func TestNormalizeWhatsAppRules(t *testing.T) {
 	tests := []struct {
 		raw, region, want, why string
 	}{
@@ -399,27 +399,27 @@ func TestNormalizePhoneWhatsAppRules(t *testing.T) {
 				t.Fatalf("%s is not a mobile (%s)", tc.want, tc.why)
 			}
 		}
-		got, err := NormalizePhone(tc.raw, tc.region)
+		got, err := Normalize(tc.raw, tc.region)
 		if tc.want == "" {
 			if err == nil {
-				t.Errorf("NormalizePhone(%q, %s) = %q, want refused (%s)", tc.raw, tc.region, got, tc.why)
+				t.Errorf("Normalize(%q, %s) = %q, want refused (%s)", tc.raw, tc.region, got, tc.why)
 			}
 			continue
 		}
 		if err != nil || got != tc.want {
-			t.Errorf("NormalizePhone(%q, %s) = %q, %v; want %s (%s)", tc.raw, tc.region, got, err, tc.want, tc.why)
+			t.Errorf("Normalize(%q, %s) = %q, %v; want %s (%s)", tc.raw, tc.region, got, err, tc.want, tc.why)
 		}
 		// One person, one contact: the answer is a fixed point.
-		if again, err := NormalizePhone(got, tc.region); err != nil || again != got {
-			t.Errorf("NormalizePhone(%q) = %q, %v: not a fixed point", got, again, err)
+		if again, err := Normalize(got, tc.region); err != nil || again != got {
+			t.Errorf("Normalize(%q) = %q, %v: not a fixed point", got, again, err)
 		}
 	}
 }
 
-// BenchmarkNormalizePhone times each way a number arrives: E.164 (the
+// BenchmarkNormalize times each way a number arrives: E.164 (the
 // fast path), WhatsApp's bare digits, national digits read in the region,
 // a formatted national number, and the two WhatsApp forms that are fixed.
-func BenchmarkNormalizePhone(b *testing.B) {
+func BenchmarkNormalize(b *testing.B) {
 	for _, c := range []struct{ name, raw string }{
 		{"e164", "+5511987654321"},
 		{"wa_id", "5511987654321"},
@@ -431,7 +431,7 @@ func BenchmarkNormalizePhone(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := NormalizePhone(c.raw, "BR"); err != nil {
+				if _, err := Normalize(c.raw, "BR"); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -1,4 +1,4 @@
-package capture
+package phone
 
 import (
 	"regexp"
@@ -127,9 +127,9 @@ var numberTypes = sync.OnceValue(func() *typeTables {
 	return t
 })
 
-// warmNumberTypes prepares numberType for region's numbers, so the first
+// WarmTypes prepares numberType for region's numbers, so the first
 // bulk check after a start does not compile them.
-func warmNumberTypes(region string) {
+func WarmTypes(region string) {
 	if t := numberTypes(); t != nil && t.regions[region] != nil {
 		t.matcher(t.regions[region])
 	}

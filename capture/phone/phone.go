@@ -1,4 +1,7 @@
-package capture
+// Package phone reads phone numbers as people and WhatsApp write them and
+// returns them in E.164, the one form a contact is stored under. It knows
+// numbering plans (libphonenumber's metadata) and nothing of consent.
+package phone
 
 import (
 	"errors"
@@ -9,16 +12,16 @@ import (
 )
 
 var (
-	errPhoneEmpty    = errors.New("phone is required")
-	errPhoneInvalid  = errors.New("not a valid phone number")
-	errPhoneTooLong  = errors.New("too long to be a phone number")
-	errPhoneNoRegion = errors.New("a national number needs a known default_region; give the number with its country code")
+	errEmpty    = errors.New("phone is required")
+	errInvalid  = errors.New("not a valid phone number")
+	errTooLong  = errors.New("too long to be a phone number")
+	errNoRegion = errors.New("a national number needs a known default_region; give the number with its country code")
 )
 
 // maxPhoneInput bounds what is handed to the parser.
 const maxPhoneInput = 40
 
-// NormalizePhone parses a phone number written in a common notation and
+// Normalize parses a phone number written in a common notation and
 // returns it in E.164. It is the one place a number becomes a contact, so
 // every entry point (API, webhook, widgets, imports) calls it:
 //
@@ -30,13 +33,13 @@ const maxPhoneInput = 40
 //   - a Mexican mobile with the "1" Mexico dropped in 2019 ("+52 1 …") loses it.
 //
 // Only numbers valid as mobile or fixed lines (or either) are accepted.
-func NormalizePhone(raw, region string) (string, error) {
+func Normalize(raw, region string) (string, error) {
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
-		return "", errPhoneEmpty
+		return "", errEmpty
 	}
 	if len(raw) > maxPhoneInput {
-		return "", errPhoneTooLong
+		return "", errTooLong
 	}
 	// The fast path answers only for numbers it finds acceptable; anything
 	// else goes to the parser, which may still read it (it strips a trunk
@@ -64,9 +67,22 @@ func NormalizePhone(raw, region string) (string, error) {
 		}
 	}
 	if noRegion {
-		return "", errPhoneNoRegion
+		return "", errNoRegion
 	}
-	return "", errPhoneInvalid
+	return "", errInvalid
+}
+
+// NormalizeWAID reads a WhatsApp ID (wa_id, from, recipient_id): WhatsApp
+// writes the country code and number as bare digits, so they are never
+// national digits of the default region ("81…" in a wa_id is Japan).
+// Normalize brings back the ninth digit of older Brazilian IDs and drops
+// Mexico's "1".
+func NormalizeWAID(raw, region string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	if allDigits(raw) {
+		raw = "+" + raw
+	}
+	return Normalize(raw, region)
 }
 
 // readings lists the texts to parse, in order. Digits without a "+" are
@@ -143,12 +159,12 @@ func whatsappForm(num *phonenumbers.PhoneNumber) (*phonenumbers.PhoneNumber, boo
 	return wa, true
 }
 
-// legacyReading is what releases before v1.1 stored for raw, when that
-// differs from e164 (NormalizePhone's answer now): they read 11 or more
+// LegacyReading is what releases before v1.1 stored for raw, when that
+// differs from e164 (Normalize's answer now): they read 11 or more
 // bare digits as international first, so "81991234567" became the
 // Japanese +81991234567. Lookups use it to find contacts stored under the
 // old reading.
-func legacyReading(raw, region, e164 string) (string, bool) {
+func LegacyReading(raw, region, e164 string) (string, bool) {
 	raw = strings.TrimSpace(raw)
 	if region == "" || len(raw) < 11 || len(raw) > maxPhoneInput || !allDigits(raw) ||
 		e164[1:] == raw { // read as international digits now too: the common case
@@ -268,8 +284,8 @@ func atoi(s string) int {
 	return n
 }
 
-// MaskPhone hides the middle digits of a number for logs: +55119*****321.
-func MaskPhone(p string) string {
+// Mask hides the middle digits of a number for logs: +55119*****321.
+func Mask(p string) string {
 	if len(p) <= 6 {
 		return strings.Repeat("*", len(p))
 	}

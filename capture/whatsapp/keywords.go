@@ -1,9 +1,39 @@
-package capture
+package whatsapp
 
-import "strings"
+import (
+	"strings"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// FoldText lowers case, strips accents and turns punctuation and runs of
+// space into single spaces, so "  NÃO quero! " and "nao quero" compare
+// equal. Keywords (and, in capture, business names) are matched on folded
+// text.
+func FoldText(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	space := true // drop leading space
+	for _, r := range norm.NFD.String(s) {
+		switch {
+		case unicode.Is(unicode.Mn, r):
+			continue
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			b.WriteRune(unicode.ToLower(r))
+			space = false
+		default:
+			if !space {
+				b.WriteByte(' ')
+				space = true
+			}
+		}
+	}
+	return strings.TrimRight(b.String(), " ")
+}
 
 // Default keyword lists for Portuguese, Spanish and English. A message
-// counts only when its whole text, folded with foldText, equals one of
+// counts only when its whole text, folded with FoldText, equals one of
 // them: "STOP" and "Parar!" opt out, "please stop the catalog" does not.
 // Bare answers like "sim", "yes", "si" and "não" are left out on purpose:
 // they usually answer some other question.
@@ -54,7 +84,7 @@ type keywordSet map[string]struct{}
 func newKeywordSet(words []string) keywordSet {
 	set := make(keywordSet, len(words))
 	for _, w := range words {
-		if f := foldText(w); f != "" {
+		if f := FoldText(w); f != "" {
 			set[f] = struct{}{}
 		}
 	}
@@ -86,22 +116,23 @@ var (
 	defaultPayloadSet = newKeywordSet(defaultOptOutPayloads)
 )
 
-// keywordRules are the effective keyword sets of some settings: a list set
-// in the settings replaces the default list.
-type keywordRules struct {
+// KeywordRules are the effective keyword sets of some settings.
+type KeywordRules struct {
 	optOut, optIn, payloads keywordSet
 }
 
-func rulesFor(st Settings) keywordRules {
-	r := keywordRules{optOut: defaultOptOutSet, optIn: defaultOptInSet, payloads: defaultPayloadSet}
-	if len(st.OptOutKeywords) > 0 {
-		r.optOut = newKeywordSet(st.OptOutKeywords)
+// NewKeywordRules builds the rules from the settings' lists: a list that
+// is set replaces the default list, an empty one keeps it.
+func NewKeywordRules(optOut, optIn, optOutPayloads []string) KeywordRules {
+	r := KeywordRules{optOut: defaultOptOutSet, optIn: defaultOptInSet, payloads: defaultPayloadSet}
+	if len(optOut) > 0 {
+		r.optOut = newKeywordSet(optOut)
 	}
-	if len(st.OptInKeywords) > 0 {
-		r.optIn = newKeywordSet(st.OptInKeywords)
+	if len(optIn) > 0 {
+		r.optIn = newKeywordSet(optIn)
 	}
-	if len(st.OptOutPayloads) > 0 {
-		r.payloads = newKeywordSet(st.OptOutPayloads)
+	if len(optOutPayloads) > 0 {
+		r.payloads = newKeywordSet(optOutPayloads)
 	}
 	return r
 }
@@ -117,8 +148,8 @@ const (
 )
 
 // classifyText decides what a text message asks for.
-func (r keywordRules) classifyText(text string) textIntent {
-	folded := foldText(text)
+func (r KeywordRules) classifyText(text string) textIntent {
+	folded := FoldText(text)
 	switch {
 	case folded == "":
 		return intentNone
@@ -145,8 +176,8 @@ const (
 // payloads. A payload that names promotions or marketing (STOP_PROMOTIONS,
 // "parar promocoes") withdraws only the marketing-category topics, so a
 // customer who stops promotions still gets order updates.
-func (r keywordRules) classifyPayload(payload string) payloadIntent {
-	folded := foldText(payload)
+func (r KeywordRules) classifyPayload(payload string) payloadIntent {
+	folded := FoldText(payload)
 	if folded == "" || !r.payloads.matches(folded) {
 		return payloadNone
 	}

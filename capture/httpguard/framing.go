@@ -1,8 +1,13 @@
-package capture
+// Package httpguard protects the HTTP edge of every Consentry app before a
+// handler runs: request framing and malformed headers (smuggling), write
+// stalls, compressed and oversized bodies, rate limits, a gate on
+// addresses that keep failing authentication, and the client address
+// behind trusted proxies. It knows Fiber and fasthttp, not consent; its
+// refusals are *Refusal errors the app answers in its own envelope.
+package httpguard
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"net"
 	"slices"
@@ -79,16 +84,15 @@ func framingError(h *fasthttp.RequestHeader) string {
 	return ""
 }
 
-// badRequestBody is the envelope of a framing error.
-func badRequestBody(message string) []byte {
-	b, _ := json.Marshal(envelope{Error: &Error{Code: CodeInvalidJSON, Message: message}})
-	return b
-}
+// BadRequestBody is the body of a 400 answered below Fiber (a framing
+// error), where the app's error handler does not run: the app's error
+// envelope for message, as JSON.
+type BadRequestBody func(message string) []byte
 
-// hardenServer puts the framing checks in front of the app's handler, at
-// the fasthttp level: Fiber answers an unknown method itself, in plain
-// text, before any middleware.
-func hardenServer(app *fiber.App) {
+// Harden puts the framing checks in front of the app's handler, at the
+// fasthttp level: Fiber answers an unknown method itself, in plain text,
+// before any middleware.
+func Harden(app *fiber.App, body BadRequestBody) {
 	srv := app.Server()
 	next := srv.Handler
 	srv.Handler = func(ctx *fasthttp.RequestCtx) {
@@ -96,7 +100,7 @@ func hardenServer(app *fiber.App) {
 			ctx.Response.Reset()
 			ctx.SetStatusCode(fasthttp.StatusBadRequest)
 			ctx.SetContentType(fiber.MIMEApplicationJSON)
-			ctx.SetBody(badRequestBody("malformed request: " + msg))
+			ctx.SetBody(body("malformed request: " + msg))
 			ctx.SetConnectionClose()
 			return
 		}
@@ -104,42 +108,49 @@ func hardenServer(app *fiber.App) {
 	}
 }
 
-// writeStallTimeout is how long a response write may make no progress
+// WriteStallTimeout is how long a response write may make no progress
 // before the connection is dropped; writeStallChunk is the most written
 // under one deadline. A client reading a large export or backup slowly but
-// steadily (at least writeStallChunk per writeStallTimeout) is never cut
+// steadily (at least writeStallChunk per WriteStallTimeout) is never cut
 // off, whatever the total time; one that stops reading is dropped, which
-// also ends the read transaction a backup holds.
-var writeStallTimeout = 30 * time.Second
+// also ends the read transaction a backup holds. Tests shorten it.
+var WriteStallTimeout = 30 * time.Second
 
 const writeStallChunk = 64 << 10
 
-// maxHeaderCheck bounds the bytes GuardListener looks at (the read buffer
+// maxHeaderCheck bounds the bytes Listener looks at (the read buffer
 // bounds the header block anyway).
 const maxHeaderCheck = 32 << 10
 
-// GuardListener wraps the server's listener: every write gets a deadline
+// Listener wraps the server's listener: every write gets a deadline
 // of its own, extended as bytes flow (the write timeout), and the header
 // block of each request is checked for lines fasthttp would otherwise
 // wait on until the read timeout (a header line without a colon), which
 // are answered 400 at once and the connection closed. A request's header
 // block starts a connection, or follows the final response to the request
 // before it (requests are not pipelined in practice; an interim 100
-// Continue is followed by the body, not by a header block).
-func GuardListener(ln net.Listener) net.Listener { return guardedListener{ln} }
+// Continue is followed by the body, not by a header block). body writes
+// the 400's envelope.
+func Listener(ln net.Listener, body BadRequestBody) net.Listener {
+	return guardedListener{Listener: ln, body: body}
+}
 
-type guardedListener struct{ net.Listener }
+type guardedListener struct {
+	net.Listener
+	body BadRequestBody
+}
 
 func (l guardedListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return &guardedConn{Conn: c, checking: true}, nil
+	return &guardedConn{Conn: c, checking: true, body: l.body}, nil
 }
 
 type guardedConn struct {
 	net.Conn
+	body BadRequestBody
 
 	// Read side, used by the one goroutine serving the connection.
 	checking bool
@@ -184,7 +195,7 @@ func (c *guardedConn) refuse(message string) {
 		return
 	}
 	c.refused = true
-	body := badRequestBody(message)
+	body := c.body(message)
 	var resp bytes.Buffer
 	resp.WriteString("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ")
 	resp.WriteString(strconv.Itoa(len(body)))
@@ -208,7 +219,7 @@ func (c *guardedConn) Write(p []byte) (int, error) {
 	written := 0
 	for written < len(p) {
 		end := min(len(p), written+writeStallChunk)
-		if err := c.Conn.SetWriteDeadline(time.Now().Add(writeStallTimeout)); err != nil {
+		if err := c.Conn.SetWriteDeadline(time.Now().Add(WriteStallTimeout)); err != nil {
 			return written, err
 		}
 		n, err := c.Conn.Write(p[written:end])
@@ -261,9 +272,9 @@ func headerVerdict(b []byte) verdict {
 	}
 }
 
-// allowedMethods lists the methods the app routes for the request's path
+// AllowedMethods lists the methods the app routes for the request's path
 // (the Allow header of a 405).
-func allowedMethods(c *fiber.Ctx) string {
+func AllowedMethods(c *fiber.Ctx) string {
 	var out []string
 	path := c.Path()
 	for _, routes := range c.App().Stack() {

@@ -1,9 +1,9 @@
-package capture
+package whatsapp
 
 import "testing"
 
 func TestKeywordClassifyText(t *testing.T) {
-	rules := rulesFor(DefaultSettings("http://localhost"))
+	rules := NewKeywordRules(nil, nil, nil)
 	cases := []struct {
 		text string
 		want textIntent
@@ -61,7 +61,7 @@ func TestKeywordClassifyText(t *testing.T) {
 }
 
 func TestKeywordClassifyPayload(t *testing.T) {
-	rules := rulesFor(DefaultSettings("http://localhost"))
+	rules := NewKeywordRules(nil, nil, nil)
 	cases := []struct {
 		payload string
 		want    payloadIntent
@@ -85,11 +85,7 @@ func TestKeywordClassifyPayload(t *testing.T) {
 
 // Lists set in the settings replace the defaults entirely.
 func TestKeywordSettingsReplaceDefaults(t *testing.T) {
-	st := DefaultSettings("http://localhost")
-	st.OptOutKeywords = []string{"Sair agora"}
-	st.OptInKeywords = []string{"QUERO DE VOLTA"}
-	st.OptOutPayloads = []string{"NAO_QUERO_PROMO", "ENCERRAR"}
-	rules := rulesFor(st)
+	rules := NewKeywordRules([]string{"Sair agora"}, []string{"QUERO DE VOLTA"}, []string{"NAO_QUERO_PROMO", "ENCERRAR"})
 	textCases := []struct {
 		text string
 		want textIntent
@@ -124,7 +120,7 @@ func TestKeywordSettingsReplaceDefaults(t *testing.T) {
 // that folded to nothing, or into both lists, would be a silent bug.
 func TestKeywordDefaultsAreDistinct(t *testing.T) {
 	for _, w := range defaultOptOutKeywords {
-		f := foldText(w)
+		f := FoldText(w)
 		if f == "" || !defaultOptOutSet.matches(f) {
 			t.Errorf("opt-out keyword %q folds to %q and does not match", w, f)
 		}
@@ -133,7 +129,7 @@ func TestKeywordDefaultsAreDistinct(t *testing.T) {
 		}
 	}
 	for _, w := range defaultOptInKeywords {
-		if f := foldText(w); f == "" || !defaultOptInSet.matches(f) {
+		if f := FoldText(w); f == "" || !defaultOptInSet.matches(f) {
 			t.Errorf("opt-in keyword %q folds to %q and does not match", w, f)
 		}
 	}
