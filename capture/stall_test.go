@@ -77,6 +77,18 @@ func startDownload(t *testing.T, addr, path string, smallBuffer bool) (net.Conn,
 	return conn, resp
 }
 
+// shortWriteTimeoutApp serves a's service with a fixed write timeout of
+// one second, which would cut a slow reader off if the per-write stall
+// limit did not replace it.
+func shortWriteTimeoutApp(a *fndApp) *fiber.App {
+	fc := FiberConfig()
+	fc.WriteTimeout = time.Second
+	app := fiber.New(fc)
+	NewHandler(a.svc).Mount(app)
+	MountFallback(app)
+	return app
+}
+
 // A client that stops reading a backup is dropped after a bounded stall,
 // which ends the backup's read transaction (an erasure's scrub can run
 // again); a client that reads slowly but steadily gets the whole backup,
@@ -90,11 +102,7 @@ func TestStalledBackupDroppedSlowBackupCompletes(t *testing.T) {
 
 	a := fndNewApp(t)
 	bigStore(t, a, 24<<20)
-	fc := FiberConfig()
-	fc.WriteTimeout = time.Second // a fixed write timeout would cut the slow reader
-	app := fiber.New(fc)
-	NewHandler(a.svc).Mount(app)
-	MountFallback(app)
+	app := shortWriteTimeoutApp(a)
 	addr := guardedServer(t, app)
 
 	// Stalled: read nothing more; the server must give up within a few
@@ -188,11 +196,7 @@ func TestStalledExportDroppedSlowExportCompletes(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	fc := FiberConfig()
-	fc.WriteTimeout = time.Second // a fixed write timeout would cut the slow reader
-	app := fiber.New(fc)
-	NewHandler(a.svc).Mount(app)
-	MountFallback(app)
+	app := shortWriteTimeoutApp(a)
 	addr := guardedServer(t, app)
 
 	stalled, _ := startDownload(t, addr, "/v1/consent/export", true)
