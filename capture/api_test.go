@@ -20,6 +20,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/store"
 	"github.com/consentry/consentry/store/backend"
 	"github.com/consentry/consentry/store/storetest"
@@ -249,23 +250,23 @@ func (a *fndApp) key(scopes ...string) string {
 
 // fndEvent is an event as the API returns it.
 type fndEvent struct {
-	ID           string    `json:"id"`
-	Seq          uint64    `json:"seq"`
-	Type         string    `json:"type"`
-	Status       string    `json:"status"`
-	Subject      string    `json:"subject"`
-	Phone        string    `json:"phone"`
-	Topics       []string  `json:"topics"`
-	Source       string    `json:"source"`
-	Campaign     string    `json:"campaign"`
-	NoticeSHA256 string    `json:"notice_sha256"`
-	PIISHA256    string    `json:"pii_sha256"`
-	Evidence     *Evidence `json:"evidence"`
-	PIISalt      string    `json:"pii_salt"`
-	At           time.Time `json:"at"`
-	PrevHash     string    `json:"prev_hash"`
-	Hash         string    `json:"hash"`
-	Erased       bool      `json:"erased"`
+	ID           string           `json:"id"`
+	Seq          uint64           `json:"seq"`
+	Type         string           `json:"type"`
+	Status       string           `json:"status"`
+	Subject      string           `json:"subject"`
+	Phone        string           `json:"phone"`
+	Topics       []string         `json:"topics"`
+	Source       string           `json:"source"`
+	Campaign     string           `json:"campaign"`
+	NoticeSHA256 string           `json:"notice_sha256"`
+	PIISHA256    string           `json:"pii_sha256"`
+	Evidence     *ledger.Evidence `json:"evidence"`
+	PIISalt      string           `json:"pii_salt"`
+	At           time.Time        `json:"at"`
+	PrevHash     string           `json:"prev_hash"`
+	Hash         string           `json:"hash"`
+	Erased       bool             `json:"erased"`
 }
 
 // optIn records an opt-in through the API and returns the event.

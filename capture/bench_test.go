@@ -19,6 +19,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/store/backend"
 	"github.com/consentry/consentry/store/storetest"
 )
@@ -59,14 +60,14 @@ func benchPhone(i int) string { return fmt.Sprintf("+551198%07d", i%10_000_000) 
 
 // benchOptIn is a consent record as the API would build it.
 func benchOptIn(phone string) capture.Record {
-	return capture.Record{Type: capture.TypeOptIn, Phone: phone, Topics: []string{"marketing", "orders"},
+	return capture.Record{Type: ledger.TypeOptIn, Phone: phone, Topics: []string{"marketing", "orders"},
 		Source: "web", NoticeText: "Quero receber ofertas da Consentry Demo pelo WhatsApp.", NoticeVersion: "v1",
-		NoticeLocale: "pt-BR", Evidence: capture.Evidence{PageURL: "https://shop.example/checkout",
+		NoticeLocale: "pt-BR", Evidence: ledger.Evidence{PageURL: "https://shop.example/checkout",
 			IP: "203.0.113.7", UserAgent: "Mozilla/5.0 (bench)"}}
 }
 
 func benchOptOut(phone string) capture.Record {
-	return capture.Record{Type: capture.TypeOptOut, Phone: phone, Source: "api", Reason: "bench"}
+	return capture.Record{Type: ledger.TypeOptOut, Phone: phone, Source: "api", Reason: "bench"}
 }
 
 // seed records n events from many goroutines so group commit batches them:

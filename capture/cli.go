@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/store/backend"
 )
 
@@ -40,8 +41,8 @@ func RunVerify(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	defer f.Close()
-	rep, err := VerifyExportReport(f, strings.TrimSpace(*pub))
-	var ve *VerifyError
+	rep, err := ledger.VerifyExportReport(f, strings.TrimSpace(*pub))
+	var ve *ledger.VerifyError
 	if errors.As(err, &ve) {
 		fmt.Fprintf(stdout, "FAIL at seq %d: %s\n", ve.Seq, ve.Reason)
 		return 1

@@ -12,6 +12,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/store"
 	"github.com/consentry/consentry/store/backend"
 	"github.com/consentry/consentry/store/storetest"
@@ -33,18 +34,18 @@ func upgradeOpen(t *testing.T, path string) (store.Backend, *Service) {
 
 // upgradeExport exports and verifies the ledger; it returns the event
 // lines and the checkpoint.
-func upgradeExport(t *testing.T, svc *Service, want uint64) ([]byte, Checkpoint) {
+func upgradeExport(t *testing.T, svc *Service, want uint64) ([]byte, ledger.Checkpoint) {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := svc.ExportNDJSON(&buf, ExportFilter{}); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := VerifyExport(bytes.NewReader(buf.Bytes()), svc.PublicKey()); err != nil || n != want {
+	if n, err := ledger.VerifyExport(bytes.NewReader(buf.Bytes()), svc.PublicKey()); err != nil || n != want {
 		t.Fatalf("verify: %d events, %v (want %d)", n, err, want)
 	}
 	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	i := bytes.LastIndexByte(body, '\n')
-	var cp map[string]Checkpoint
+	var cp map[string]ledger.Checkpoint
 	if err := json.Unmarshal(body[i+1:], &cp); err != nil {
 		t.Fatal(err)
 	}
@@ -111,18 +112,18 @@ func TestUpgradeLegacyFileCompactsWithTheSameHead(t *testing.T) {
 	personalForm = func(b []byte) []byte { return b }
 	st, svc := upgradeOpen(t, legacy)
 	records := []Record{
-		{Type: TypeOptIn, Phone: "+5511987654321", Topics: []string{"orders"}, Source: "web", Campaign: "<b>&amp;</b> \"q\" \\",
-			NoticeText: "Aceito receber mensagens.", Evidence: Evidence{PageURL: "https://shop.example/?a=1&b=<2>",
+		{Type: ledger.TypeOptIn, Phone: "+5511987654321", Topics: []string{"orders"}, Source: "web", Campaign: "<b>&amp;</b> \"q\" \\",
+			NoticeText: "Aceito receber mensagens.", Evidence: ledger.Evidence{PageURL: "https://shop.example/?a=1&b=<2>",
 				UserAgent: "agent \xff broken utf-8", IP: "2001:db8::7", StaffID: "José 😀", LinkCode: "AbC123"}},
-		{Type: TypeOptOut, Phone: "+5511987654321", Source: "whatsapp", Reason: "line1\nline2",
-			Evidence: Evidence{RawText: "NÃO \x01 QUERO", MessageID: "wamid.HBgN==", ProfileName: "Zoë"}},
-		{Type: TypeOptIn, Pending: true, Phone: "+34612345678", Topics: []string{"marketing"}, Source: "widget", NoticeText: "Sí."},
-		{Type: TypeConfirm, Phone: "+34612345678", Source: "whatsapp"},
+		{Type: ledger.TypeOptOut, Phone: "+5511987654321", Source: "whatsapp", Reason: "line1\nline2",
+			Evidence: ledger.Evidence{RawText: "NÃO \x01 QUERO", MessageID: "wamid.HBgN==", ProfileName: "Zoë"}},
+		{Type: ledger.TypeOptIn, Pending: true, Phone: "+34612345678", Topics: []string{"marketing"}, Source: "widget", NoticeText: "Sí."},
+		{Type: ledger.TypeConfirm, Phone: "+34612345678", Source: "whatsapp"},
 	}
 	for i := 0; i < 300; i++ {
-		records = append(records, Record{Type: TypeOptIn, Phone: fmt.Sprintf("+55119%08d", 10_000_000+i), Topics: []string{"marketing"},
+		records = append(records, Record{Type: ledger.TypeOptIn, Phone: fmt.Sprintf("+55119%08d", 10_000_000+i), Topics: []string{"marketing"},
 			Source: "web", NoticeText: "Quero receber ofertas.", NoticeVersion: "v1", NoticeLocale: "pt-BR",
-			Evidence: Evidence{PageURL: fmt.Sprintf("https://loja.example/checkout?pedido=%d", i), IP: "177.10.0.1", UserAgent: "Mozilla/5.0 (X11; Linux x86_64)"}})
+			Evidence: ledger.Evidence{PageURL: fmt.Sprintf("https://loja.example/checkout?pedido=%d", i), IP: "177.10.0.1", UserAgent: "Mozilla/5.0 (X11; Linux x86_64)"}})
 	}
 	for _, r := range records {
 		if _, err := svc.Record(r); err != nil {
@@ -259,7 +260,7 @@ func TestUpgradeCompactRelease(t *testing.T) {
 			t.Fatalf("check %s: %+v %v, want allowed %v", phone, res, err, allowed)
 		}
 	}
-	if _, err := svc.Record(Record{Type: TypeOptIn, Phone: "+5511920000200", Topics: []string{"marketing"}, Source: "web",
+	if _, err := svc.Record(Record{Type: ledger.TypeOptIn, Phone: "+5511920000200", Topics: []string{"marketing"}, Source: "web",
 		NoticeText: "Quero receber ofertas da Loja Exemplo pelo WhatsApp.", NoticeVersion: "2026-01", NoticeLocale: "pt-BR"}); err != nil {
 		t.Fatal(err)
 	}

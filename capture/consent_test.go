@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/store"
 	"github.com/consentry/consentry/store/storetest"
 )
@@ -86,7 +87,7 @@ func TestFndSettingsGetAndPut(t *testing.T) {
 		t.Fatalf("pickup labels %v: the old first topic's labels leaked in", labels)
 	}
 	fndExpectError(t, a.do("GET", "/v1/check?phone=5511987654321&topic=orders", fndAdminKey, nil), 422, "invalid_request", "topic")
-	if res := a.check("5511987654321", "pickup"); res.State != StateNoConsent {
+	if res := a.check("5511987654321", "pickup"); res.State != ledger.StateNoConsent {
 		t.Fatalf("check pickup: %+v", res)
 	}
 }
@@ -112,7 +113,7 @@ func TestFndSettingsRejectedPutChangesNothing(t *testing.T) {
 			t.Fatalf("rejected PUT %s changed the settings:\n%s\n%s", body, before, after)
 		}
 	}
-	if res := a.check("+5511987654321", "orders"); res.State != StateNoConsent {
+	if res := a.check("+5511987654321", "orders"); res.State != ledger.StateNoConsent {
 		t.Fatalf("check: %+v", res)
 	}
 }
@@ -158,11 +159,11 @@ func TestFndKeysLifecycle(t *testing.T) {
 func TestFndOptInOptOutAndCheck(t *testing.T) {
 	a := fndNewApp(t)
 	phone := "+5511987654321"
-	if res := a.check(phone, "orders"); res.Allowed || res.State != StateNoConsent || res.Since != nil {
+	if res := a.check(phone, "orders"); res.Allowed || res.State != ledger.StateNoConsent || res.Since != nil {
 		t.Fatalf("before any event: %+v", res)
 	}
 	in := a.optIn("+55 (11) 98765-4321", "orders", "marketing", "orders")
-	if in.ID != "evt_1" || in.Seq != 1 || in.Type != TypeOptIn || in.Phone != phone || in.Source != "web" ||
+	if in.ID != "evt_1" || in.Seq != 1 || in.Type != ledger.TypeOptIn || in.Phone != phone || in.Source != "web" ||
 		!slices.Equal(in.Topics, []string{"marketing", "orders"}) || in.PrevHash != strings.Repeat("0", 64) ||
 		in.Evidence == nil || in.Evidence.IP != "203.0.113.7" {
 		t.Fatalf("opt-in event: %+v", in)
@@ -175,19 +176,19 @@ func TestFndOptInOptOutAndCheck(t *testing.T) {
 	}
 	for _, topic := range []string{"orders", "marketing"} {
 		res := a.check(phone, topic)
-		if !res.Allowed || res.State != StateOptedIn || res.Phone != phone || res.Topic != topic || res.Since == nil {
+		if !res.Allowed || res.State != ledger.StateOptedIn || res.Phone != phone || res.Topic != topic || res.Since == nil {
 			t.Fatalf("check %s after opt-in: %+v", topic, res)
 		}
 	}
-	if res := a.check(phone, "delivery"); res.Allowed || res.State != StateNoConsent {
+	if res := a.check(phone, "delivery"); res.Allowed || res.State != ledger.StateNoConsent {
 		t.Fatalf("check of a topic not opted into: %+v", res)
 	}
 
 	out := a.optOut("5511987654321", "marketing")
-	if out.Seq != 2 || out.Type != TypeOptOut || out.PrevHash != in.Hash || !slices.Equal(out.Topics, []string{"marketing"}) {
+	if out.Seq != 2 || out.Type != ledger.TypeOptOut || out.PrevHash != in.Hash || !slices.Equal(out.Topics, []string{"marketing"}) {
 		t.Fatalf("opt-out event: %+v", out)
 	}
-	if res := a.check(phone, "marketing"); res.Allowed || res.State != StateOptedOut {
+	if res := a.check(phone, "marketing"); res.Allowed || res.State != ledger.StateOptedOut {
 		t.Fatalf("marketing after per-topic opt-out: %+v", res)
 	}
 	if res := a.check(phone, "orders"); !res.Allowed {
@@ -198,7 +199,7 @@ func TestFndOptInOptOutAndCheck(t *testing.T) {
 	// allows only that one.
 	a.optOut(phone)
 	for _, topic := range []string{"orders", "marketing", "delivery"} {
-		if res := a.check(phone, topic); res.Allowed || res.State != StateOptedOut {
+		if res := a.check(phone, topic); res.Allowed || res.State != ledger.StateOptedOut {
 			t.Fatalf("%s after a global opt-out: %+v", topic, res)
 		}
 	}
@@ -206,7 +207,7 @@ func TestFndOptInOptOutAndCheck(t *testing.T) {
 	if res := a.check(phone, "delivery"); !res.Allowed {
 		t.Fatalf("delivery after re-opt-in: %+v", res)
 	}
-	if res := a.check(phone, "orders"); res.Allowed || res.State != StateOptedOut {
+	if res := a.check(phone, "orders"); res.Allowed || res.State != ledger.StateOptedOut {
 		t.Fatalf("orders after re-opt-in to delivery: %+v", res)
 	}
 	// An opt-in that names no topic is no consent (422 topics).
@@ -216,7 +217,7 @@ func TestFndOptInOptOutAndCheck(t *testing.T) {
 	r = a.do("POST", "/v1/optins", fndAdminKey, map[string]any{"phone": "+34 612 34 56 78", "topics": []string{},
 		"notice": map[string]any{"text": "Mensagens da Consentry Demo"}})
 	fndExpectError(t, r, http.StatusUnprocessableEntity, "invalid_request", "topics")
-	if res := a.check("+34612345678", "feedback"); res.Allowed || res.State != StateNoConsent {
+	if res := a.check("+34612345678", "feedback"); res.Allowed || res.State != ledger.StateNoConsent {
 		t.Fatalf("opt-in without topics recorded: %+v", res)
 	}
 }
@@ -260,12 +261,12 @@ func TestFndBulkCheck(t *testing.T) {
 	}
 	a.do("POST", "/v1/check", fndAdminKey, map[string]any{"topic": "orders", "phones": phones}).decode(t, http.StatusOK, &res)
 	want := []CheckResult{
-		{Phone: "+5511987654322", State: StateOptedOut},
-		{Phone: "not a number", State: StateInvalid},
-		{Phone: "+5511987654321", State: StateOptedIn, Allowed: true},
-		{Phone: "+5511987654321", State: StateOptedIn, Allowed: true},
-		{Phone: "123", State: StateInvalid},
-		{Phone: "+16502530000", State: StateNoConsent},
+		{Phone: "+5511987654322", State: ledger.StateOptedOut},
+		{Phone: "not a number", State: ledger.StateInvalid},
+		{Phone: "+5511987654321", State: ledger.StateOptedIn, Allowed: true},
+		{Phone: "+5511987654321", State: ledger.StateOptedIn, Allowed: true},
+		{Phone: "123", State: ledger.StateInvalid},
+		{Phone: "+16502530000", State: ledger.StateNoConsent},
 	}
 	if res.Topic != "orders" || len(res.Results) != len(want) {
 		t.Fatalf("bulk check: %+v", res)
@@ -305,11 +306,11 @@ func TestFndContactStateAndHistory(t *testing.T) {
 		states := map[string]string{}
 		for _, tv := range v.Topics {
 			states[tv.Topic] = tv.State
-			if tv.Allowed != (tv.State == StateOptedIn) {
+			if tv.Allowed != (tv.State == ledger.StateOptedIn) {
 				t.Errorf("topic %+v", tv)
 			}
 		}
-		if states["orders"] != StateOptedIn || states["marketing"] != StateOptedOut || states["delivery"] != StateNoConsent {
+		if states["orders"] != ledger.StateOptedIn || states["marketing"] != ledger.StateOptedOut || states["delivery"] != ledger.StateNoConsent {
 			t.Fatalf("states %v", states)
 		}
 	}
@@ -322,7 +323,7 @@ func TestFndContactStateAndHistory(t *testing.T) {
 	var hist struct{ Events []fndEvent }
 	a.do("GET", "/v1/contacts/%2B5511987654321/events", fndAdminKey, nil).decode(t, http.StatusOK, &hist)
 	if len(hist.Events) != 2 || hist.Events[0].Seq != 1 || hist.Events[1].Seq != 2 ||
-		hist.Events[0].Type != TypeOptIn || hist.Events[1].Type != TypeOptOut || hist.Events[0].Phone != "+5511987654321" {
+		hist.Events[0].Type != ledger.TypeOptIn || hist.Events[1].Type != ledger.TypeOptOut || hist.Events[0].Phone != "+5511987654321" {
 		t.Fatalf("history: %+v", hist.Events)
 	}
 	a.do("GET", "/v1/contacts/%2B16502530000/events", fndAdminKey, nil).decode(t, http.StatusOK, &hist)
@@ -393,11 +394,11 @@ func TestFndExportNDJSONAndCSV(t *testing.T) {
 	if len(lines) != 4 {
 		t.Fatalf("%d lines:\n%s", len(lines), body)
 	}
-	var last struct{ Checkpoint *Checkpoint }
+	var last struct{ Checkpoint *ledger.Checkpoint }
 	if err := json.Unmarshal([]byte(lines[3]), &last); err != nil || last.Checkpoint == nil || last.Checkpoint.Size != 3 {
 		t.Fatalf("last line %s", lines[3])
 	}
-	n, err := VerifyExport(bytes.NewReader(body), a.svc.PublicKey())
+	n, err := ledger.VerifyExport(bytes.NewReader(body), a.svc.PublicKey())
 	if err != nil || n != 3 {
 		t.Fatalf("VerifyExport = %d, %v", n, err)
 	}
@@ -427,7 +428,7 @@ func TestFndExportNDJSONAndCSV(t *testing.T) {
 	if rows[2][col["campaign"]] != `say "hi", ok` || rows[2][col["user_agent"]] != "UA, with comma" || rows[2][col["source"]] != "widget" {
 		t.Errorf("row 2: %v", rows[2])
 	}
-	if rows[3][col["type"]] != TypeOptOut || rows[3][col["seq"]] != "3" || rows[3][col["erased"]] != "false" {
+	if rows[3][col["type"]] != ledger.TypeOptOut || rows[3][col["seq"]] != "3" || rows[3][col["erased"]] != "false" {
 		t.Errorf("row 3: %v", rows[3])
 	}
 
@@ -438,7 +439,7 @@ func TestFndExportNDJSONAndCSV(t *testing.T) {
 		t.Fatalf("export from the future has %d rows", len(rows))
 	}
 	body = a.do("GET", "/v1/consent/export?to="+future, fndAdminKey, nil).must(t, http.StatusOK)
-	if n, err := VerifyExport(bytes.NewReader(body), ""); err != nil || n != 3 {
+	if n, err := ledger.VerifyExport(bytes.NewReader(body), ""); err != nil || n != 3 {
 		t.Fatalf("export up to the future: %d, %v", n, err)
 	}
 }
@@ -446,14 +447,14 @@ func TestFndExportNDJSONAndCSV(t *testing.T) {
 func TestFndExportOfEmptyLedgerVerifies(t *testing.T) {
 	a := fndNewApp(t)
 	body := a.export()
-	if n, err := VerifyExport(bytes.NewReader(body), a.svc.PublicKey()); err != nil || n != 0 {
+	if n, err := ledger.VerifyExport(bytes.NewReader(body), a.svc.PublicKey()); err != nil || n != 0 {
 		t.Fatalf("empty export: %d, %v\n%s", n, err, body)
 	}
 }
 
 func TestFndCheckpointSignature(t *testing.T) {
 	a := fndNewApp(t)
-	var cp Checkpoint
+	var cp ledger.Checkpoint
 	a.do("GET", "/v1/consent/checkpoint", fndAdminKey, nil).decode(t, http.StatusOK, &cp)
 	if cp.Size != 0 || cp.Head != strings.Repeat("0", 64) {
 		t.Fatalf("empty checkpoint: %+v", cp)
@@ -547,7 +548,7 @@ func TestFndExportStreamsManyChunks(t *testing.T) {
 	for w := 0; w < writers; w++ {
 		go func(w int) {
 			for i := 0; i < each; i++ {
-				_, err := a.svc.Record(Record{Type: TypeOptIn, Phone: fndPhone(w*each + i), Topics: []string{"orders"},
+				_, err := a.svc.Record(Record{Type: ledger.TypeOptIn, Phone: fndPhone(w*each + i), Topics: []string{"orders"},
 					Source: "api", NoticeText: fndNotice})
 				if err != nil {
 					errs <- err
@@ -571,7 +572,7 @@ func TestFndExportStreamsManyChunks(t *testing.T) {
 	if lines != writers*each+1 {
 		t.Fatalf("%d lines, want %d", lines, writers*each+1)
 	}
-	if n, err := VerifyExport(bytes.NewReader(body), a.svc.PublicKey()); err != nil || n != writers*each {
+	if n, err := ledger.VerifyExport(bytes.NewReader(body), a.svc.PublicKey()); err != nil || n != writers*each {
 		t.Fatalf("VerifyExport = %d, %v", n, err)
 	}
 }

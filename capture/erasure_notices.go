@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"strings"
 
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/store"
 )
 
@@ -35,11 +36,11 @@ func eraseWordNotices(tx store.WriteTx, subjects [][]byte, st Settings) error {
 			if err != nil {
 				return err
 			}
-			noticeHex := string(canonicalString(rec.Canonical, `"notice_sha256":"`))
+			noticeHex := string(ledger.CanonicalString(rec.Canonical, `"notice_sha256":"`))
 			if noticeHex == "" || rec.Sealed == nil {
 				continue
 			}
-			pii, err := openPII(key, rec.Sealed)
+			pii, err := ledger.OpenPersonal(key, rec.Sealed)
 			if err != nil || pii == nil {
 				continue // unreadable: its words cannot be told, and the erasure goes on
 			}
@@ -51,7 +52,7 @@ func eraseWordNotices(tx store.WriteTx, subjects [][]byte, st Settings) error {
 			if hex.EncodeToString(words[:]) != noticeHex {
 				continue // the notice is not the message
 			}
-			if linkID := canonicalString(rec.Canonical, `"link_id":"`); len(linkID) > 0 {
+			if linkID := ledger.CanonicalString(rec.Canonical, `"link_id":"`); len(linkID) > 0 {
 				if l, err := tx.Link(string(linkID)); err == nil && sha256.Sum256([]byte(linkMessage(st, l))) == words {
 					continue // the words are the link's own message, as is
 				}

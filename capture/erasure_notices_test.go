@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/store/postgres"
 	"github.com/consentry/consentry/store/storetest"
 )
@@ -135,9 +136,9 @@ func TestErasureRemovesWordsKeptAsNotice(t *testing.T) {
 	words := "Oi, sou Benedita Quaresma, quero receber: " + link.Code
 	confirm := func(n int, text, notice string) string {
 		t.Helper()
-		res, err := a.svc.Record(Record{Type: TypeOptIn, Phone: "+" + whNumber(n), Topics: []string{"orders"},
+		res, err := a.svc.Record(Record{Type: ledger.TypeOptIn, Phone: "+" + whNumber(n), Topics: []string{"orders"},
 			Source: "whatsapp", LinkID: link.ID, NoticeText: notice,
-			Evidence: Evidence{LinkCode: link.Code, RawText: text, MessageID: "wamid.words-" + whNumber(n)}})
+			Evidence: ledger.Evidence{LinkCode: link.Code, RawText: text, MessageID: "wamid.words-" + whNumber(n)}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/store/backend"
 	"github.com/consentry/consentry/store/storetest"
 )
@@ -55,14 +56,14 @@ func TestFndErasure(t *testing.T) {
 
 	// The number stays suppressed, matched by its keyed hash.
 	for _, topic := range []string{"marketing", "orders", "delivery"} {
-		if c := a.check(phone, topic); c.Allowed || c.State != StateOptedOut {
+		if c := a.check(phone, topic); c.Allowed || c.State != ledger.StateOptedOut {
 			t.Fatalf("check %s after erasure: %+v", topic, c)
 		}
 	}
 	var bulk struct{ Results []CheckResult }
 	a.do("POST", "/v1/check", fndAdminKey, map[string]any{"topic": "marketing", "phones": []string{"11987654321"}}).
 		decode(t, http.StatusOK, &bulk)
-	if len(bulk.Results) != 1 || bulk.Results[0].Allowed || bulk.Results[0].State != StateOptedOut {
+	if len(bulk.Results) != 1 || bulk.Results[0].Allowed || bulk.Results[0].State != ledger.StateOptedOut {
 		t.Fatalf("bulk check after erasure: %+v", bulk.Results)
 	}
 	var view ContactView
@@ -88,7 +89,7 @@ func TestFndErasure(t *testing.T) {
 	// The export still verifies and no longer holds the number; the other
 	// contact's data is intact.
 	after := a.export()
-	if n, err := VerifyExport(bytes.NewReader(after), a.svc.PublicKey()); err != nil || n != 4 {
+	if n, err := ledger.VerifyExport(bytes.NewReader(after), a.svc.PublicKey()); err != nil || n != 4 {
 		t.Fatalf("export after erasure: %d, %v", n, err)
 	}
 	for _, s := range []string{"98765", ip, ua} {
@@ -158,7 +159,7 @@ func TestFndErasure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c, err := svc.Check(phone, "marketing"); err != nil || c.Allowed || c.State != StateOptedOut {
+	if c, err := svc.Check(phone, "marketing"); err != nil || c.Allowed || c.State != ledger.StateOptedOut {
 		t.Fatalf("check after reopening: %+v, %v", c, err)
 	}
 }
@@ -176,7 +177,7 @@ func TestFndOptInAfterErasureKeepsOtherSuppression(t *testing.T) {
 		t.Fatalf("orders after a new opt-in: %+v", c)
 	}
 	for _, topic := range []string{"marketing", "delivery"} {
-		if c := a.check(phone, topic); c.Allowed || c.State != StateOptedOut {
+		if c := a.check(phone, topic); c.Allowed || c.State != ledger.StateOptedOut {
 			t.Fatalf("%s after a new opt-in to orders: %+v", topic, c)
 		}
 	}
@@ -185,7 +186,7 @@ func TestFndOptInAfterErasureKeepsOtherSuppression(t *testing.T) {
 	if len(hist.Events) != 3 || !hist.Events[0].Erased || !hist.Events[1].Erased || hist.Events[2].Erased || hist.Events[2].Phone != phone {
 		t.Fatalf("history: %+v", hist.Events)
 	}
-	if n, err := VerifyExport(bytes.NewReader(a.export()), ""); err != nil || n != 3 {
+	if n, err := ledger.VerifyExport(bytes.NewReader(a.export()), ""); err != nil || n != 3 {
 		t.Fatalf("export: %d, %v", n, err)
 	}
 }
@@ -196,7 +197,7 @@ func TestFndErasureWithoutOptOut(t *testing.T) {
 	a := fndNewApp(t)
 	a.optIn("+5511987654321", "orders")
 	a.do("DELETE", "/v1/contacts/%2B5511987654321", fndAdminKey, nil).must(t, http.StatusOK)
-	if c := a.check("+5511987654321", "orders"); c.Allowed || c.State != StateNoConsent {
+	if c := a.check("+5511987654321", "orders"); c.Allowed || c.State != ledger.StateNoConsent {
 		t.Fatalf("check after erasure: %+v", c)
 	}
 }

@@ -3,7 +3,6 @@ package capture
 import (
 	"bufio"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/capture/csvsafe"
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/store"
 )
 
@@ -23,49 +23,27 @@ import (
 // export never holds a read transaction for longer than one chunk.
 const exportChunk = 2048
 
-// Checkpoint is a signed statement of the ledger's size and head hash.
-type Checkpoint struct {
-	Size      uint64    `json:"size"`
-	Head      string    `json:"head"`
-	At        time.Time `json:"at"`
-	KeyID     string    `json:"key_id"`
-	PublicKey string    `json:"public_key"`
-	Signature string    `json:"signature"`
-}
-
-// checkpointMessage is what the Ed25519 signature covers.
-func checkpointMessage(size uint64, head string, at time.Time) []byte {
-	return []byte("consentry-checkpoint-v1\n" + strconv.FormatUint(size, 10) + "\n" + head + "\n" + at.UTC().Format(time.RFC3339Nano))
-}
-
 func publicKeyString(pub ed25519.PublicKey) string { return base64.StdEncoding.EncodeToString(pub) }
-
-func keyIDOf(pub ed25519.PublicKey) string {
-	sum := sha256.Sum256(pub)
-	return "ed25519:" + hex.EncodeToString(sum[:8])
-}
 
 // PublicKey is the checkpoint signing key as written in checkpoints.
 func (s *Service) PublicKey() string { return publicKeyString(s.signer.Public().(ed25519.PublicKey)) }
 
-func (s *Service) sign(head store.Head) Checkpoint {
+func (s *Service) sign(head store.Head) ledger.Checkpoint {
 	pub := s.signer.Public().(ed25519.PublicKey)
-	cp := Checkpoint{Size: head.Seq, Head: hex.EncodeToString(head.Hash[:]), At: time.Now().UTC().Truncate(time.Millisecond),
-		KeyID: keyIDOf(pub), PublicKey: publicKeyString(pub)}
+	cp := ledger.Checkpoint{Size: head.Seq, Head: hex.EncodeToString(head.Hash[:]), At: time.Now().UTC().Truncate(time.Millisecond),
+		KeyID: ledger.KeyID(pub), PublicKey: publicKeyString(pub)}
 	if head.Seq == 0 {
-		cp.Head = zeroHash
+		cp.Head = ledger.ZeroHash
 	}
-	cp.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(s.signer, checkpointMessage(cp.Size, cp.Head, cp.At)))
+	cp.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(s.signer, ledger.CheckpointMessage(cp.Size, cp.Head, cp.At)))
 	return cp
 }
 
-var zeroHash = strings.Repeat("0", 64)
-
 // Checkpoint signs the current head of the ledger.
-func (s *Service) Checkpoint() (Checkpoint, error) {
+func (s *Service) Checkpoint() (ledger.Checkpoint, error) {
 	head, err := s.store.Head()
 	if err != nil {
-		return Checkpoint{}, err
+		return ledger.Checkpoint{}, err
 	}
 	return s.sign(head), nil
 }
@@ -82,18 +60,13 @@ func (s *Service) EventsPage(after uint64, limit int) ([]json.RawMessage, error)
 	}
 	out := make([]json.RawMessage, 0, len(recs))
 	for _, rec := range recs {
-		line, err := eventLine(nil, rec, keys[string(subjectOf(rec))])
+		line, err := ledger.Line(nil, rec, keys[string(ledger.SubjectOf(rec))])
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, line)
 	}
 	return out, nil
-}
-
-func subjectOf(rec store.EventRecord) []byte {
-	b, _ := hex.DecodeString(string(canonicalSubject(rec.Canonical)))
-	return b
 }
 
 func (s *Service) keysFor(recs []store.EventRecord) (map[string][]byte, error) {
@@ -103,12 +76,12 @@ func (s *Service) keysFor(recs []store.EventRecord) (map[string][]byte, error) {
 		if rec.Sealed == nil {
 			continue
 		}
-		sub := canonicalSubject(rec.Canonical)
+		sub := ledger.CanonicalSubject(rec.Canonical)
 		if cap(decoded)-len(decoded) < len(sub)/2 {
 			decoded = make([]byte, 0, max(len(sub)/2, 16*len(recs)))
 		}
 		start := len(decoded)
-		decoded, _ = hex.AppendDecode(decoded, sub) // as subjectOf: what decodes before any error
+		decoded, _ = hex.AppendDecode(decoded, sub) // as ledger.SubjectOf: what decodes before any error
 		subjects = append(subjects, decoded[start:len(decoded):len(decoded)])
 	}
 	return s.store.ContactKeys(subjects)
@@ -180,7 +153,7 @@ func (s *Service) ExportNDJSON(w io.Writer, f ExportFilter) error {
 			return err
 		}
 	}
-	cp, err := json.Marshal(map[string]Checkpoint{"checkpoint": s.sign(last)})
+	cp, err := json.Marshal(map[string]ledger.Checkpoint{"checkpoint": s.sign(last)})
 	if err != nil {
 		return err
 	}
@@ -189,25 +162,15 @@ func (s *Service) ExportNDJSON(w io.Writer, f ExportFilter) error {
 	return bw.Flush()
 }
 
-// exportRange is the first line of a ranged export (from/to): where the
-// range begins in the chain, so it verifies on its own; an export without
-// it must start at seq 1.
-type exportRange struct {
-	From     *time.Time `json:"from,omitempty"`
-	To       *time.Time `json:"to,omitempty"`
-	FirstSeq uint64     `json:"first_seq"`
-	PrevHash string     `json:"prev_hash"` // the hash the first event continues from
-}
-
 func writeRangeLine(w io.Writer, f ExportFilter, firstSeq uint64, prevHash string) error {
-	r := exportRange{FirstSeq: firstSeq, PrevHash: prevHash}
+	r := ledger.Range{FirstSeq: firstSeq, PrevHash: prevHash}
 	if !f.From.IsZero() {
 		r.From = &f.From
 	}
 	if !f.To.IsZero() {
 		r.To = &f.To
 	}
-	b, err := json.Marshal(map[string]exportRange{"range": r})
+	b, err := json.Marshal(map[string]ledger.Range{"range": r})
 	if err != nil {
 		return err
 	}
@@ -218,7 +181,7 @@ func writeRangeLine(w io.Writer, f ExportFilter, firstSeq uint64, prevHash strin
 // exportPart is one core's share of an export chunk: its lines, the first
 // event they hold (seq and prev_hash) and the last.
 type exportPart struct {
-	lines     lineRenderer
+	lines     ledger.Renderer
 	buf       []byte
 	last      store.Head
 	firstSeq  uint64
@@ -230,17 +193,17 @@ func (p *exportPart) render(recs []store.EventRecord, keys map[string][]byte, f 
 	p.buf, p.last, p.err, p.firstSeq, p.firstPrev = p.buf[:0], store.Head{}, nil, 0, ""
 	filtered := !f.From.IsZero() || !f.To.IsZero()
 	for _, rec := range recs {
-		if filtered && !f.keep(canonicalAt(rec.Canonical)) {
+		if filtered && !f.keep(ledger.CanonicalAt(rec.Canonical)) {
 			continue
 		}
-		buf, err := p.lines.line(p.buf, rec, p.lines.key(rec, keys))
+		buf, err := p.lines.Line(p.buf, rec, p.lines.Key(rec, keys))
 		if err != nil {
 			p.err = err
 			return
 		}
 		p.buf = append(buf, '\n')
 		if p.firstSeq == 0 {
-			p.firstSeq, p.firstPrev = rec.Seq, string(canonicalString(rec.Canonical, `"prev_hash":"`))
+			p.firstSeq, p.firstPrev = rec.Seq, string(ledger.CanonicalString(rec.Canonical, `"prev_hash":"`))
 		}
 		p.last = store.Head{Seq: rec.Seq, Hash: rec.Hash}
 	}
@@ -328,7 +291,7 @@ var csvHeader = []string{"seq", "id", "at", "occurred_at", "imported", "type", "
 // csvTopics writes an event's topics; an all-topics event is "*".
 func csvTopics(topics []string) string {
 	if len(topics) == 0 {
-		return allTopics
+		return ledger.AllTopics
 	}
 	return strings.Join(topics, " ")
 }
@@ -347,18 +310,18 @@ func (s *Service) ExportCSV(w io.Writer, f ExportFilter) error {
 	row := make([]string, len(csvHeader))
 	err = s.eachChunk(head.Seq, func(recs []store.EventRecord, keys map[string][]byte) error {
 		for _, rec := range recs {
-			var core eventCore
+			var core ledger.Core
 			if err := json.Unmarshal(rec.Canonical, &core); err != nil {
 				return fmt.Errorf("event %d: %w", rec.Seq, err)
 			}
 			if !f.keep(core.At) {
 				continue
 			}
-			pii, err := openPII(keys[string(subjectOf(rec))], rec.Sealed)
+			pii, err := ledger.OpenPersonal(keys[string(ledger.SubjectOf(rec))], rec.Sealed)
 			if err != nil {
 				return err
 			}
-			var ev Evidence
+			var ev ledger.Evidence
 			phone, userID, erased := "", "", "true"
 			if pii != nil {
 				ev, phone, userID, erased = pii.Evidence, pii.Phone, pii.UserID, "false"

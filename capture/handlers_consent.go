@@ -13,6 +13,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/store"
 )
 
@@ -23,12 +24,12 @@ type noticeIn struct {
 }
 
 type optInRequest struct {
-	Phone    string    `json:"phone" validate:"required,max=40"`
-	Topics   []string  `json:"topics" validate:"max=50"`
-	Source   string    `json:"source" validate:"omitempty,max=32"`
-	Campaign string    `json:"campaign" validate:"omitempty,max=64,safetext"`
-	Notice   *noticeIn `json:"notice" validate:"required"`
-	Evidence Evidence  `json:"evidence"`
+	Phone    string          `json:"phone" validate:"required,max=40"`
+	Topics   []string        `json:"topics" validate:"max=50"`
+	Source   string          `json:"source" validate:"omitempty,max=32"`
+	Campaign string          `json:"campaign" validate:"omitempty,max=64,safetext"`
+	Notice   *noticeIn       `json:"notice" validate:"required"`
+	Evidence ledger.Evidence `json:"evidence"`
 }
 
 type optOutRequest struct {
@@ -95,7 +96,7 @@ func (s *Service) optInRecord(req optInRequest) (Record, error) {
 	if err != nil {
 		return Record{}, err
 	}
-	return Record{Type: TypeOptIn, Phone: e164, Topics: req.Topics, Source: src,
+	return Record{Type: ledger.TypeOptIn, Phone: e164, Topics: req.Topics, Source: src,
 		Campaign: req.Campaign, NoticeText: req.Notice.Text, NoticeVersion: req.Notice.Version,
 		NoticeLocale: req.Notice.Locale, Evidence: req.Evidence}, nil
 }
@@ -148,8 +149,8 @@ func (h *Handler) optOut(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return h.recordOnce(c, Record{Type: TypeOptOut, Phone: e164, Topics: req.Topics, Source: src,
-		Reason: req.Reason, Evidence: Evidence{RawText: req.RawText}})
+	return h.recordOnce(c, Record{Type: ledger.TypeOptOut, Phone: e164, Topics: req.Topics, Source: src,
+		Reason: req.Reason, Evidence: ledger.Evidence{RawText: req.RawText}})
 }
 
 func (h *Handler) check(c *fiber.Ctx) error {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/capture/whatsapp"
 	"github.com/consentry/consentry/store"
 )
@@ -142,11 +143,11 @@ func mergeContact(tx store.WriteTx, from, into []byte) error {
 	if intoKey == nil {
 		intoState = tx.Suppression(into)
 	}
-	a, err := decodeState(intoState)
+	a, err := ledger.DecodeState(intoState)
 	if err != nil {
 		return err
 	}
-	b, err := decodeState(fromState)
+	b, err := ledger.DecodeState(fromState)
 	if err != nil {
 		return err
 	}
@@ -157,10 +158,10 @@ func mergeContact(tx store.WriteTx, from, into []byte) error {
 			return err
 		}
 	}
-	if err := tx.PutContact(into, intoKey, merged.encode()); err != nil {
+	if err := tx.PutContact(into, intoKey, merged.Encode()); err != nil {
 		return err
 	}
-	if err := tx.PutSuppression(into, merged.suppression()); err != nil {
+	if err := tx.PutSuppression(into, merged.Suppression()); err != nil {
 		return err
 	}
 	if fromKey != nil {
@@ -199,8 +200,8 @@ func moveTies(tx store.WriteTx, from, into []byte) error {
 }
 
 // mergeStates keeps, per topic, the later of two states' decisions.
-func mergeStates(a, b contactState) contactState {
-	out := contactState{Topics: map[string]topicState{}, Held: slices.Clone(a.Held)}
+func mergeStates(a, b ledger.State) ledger.State {
+	out := ledger.State{Topics: map[string]ledger.TopicState{}, Held: slices.Clone(a.Held)}
 	for k, ts := range a.Topics {
 		out.Topics[k] = ts
 	}
@@ -209,7 +210,7 @@ func mergeStates(a, b contactState) contactState {
 			out.Topics[k] = ts
 		}
 	}
-	if b.Topics[allTopics].Seq > a.Topics[allTopics].Seq {
+	if b.Topics[ledger.AllTopics].Seq > a.Topics[ledger.AllTopics].Seq {
 		out.Held = slices.Clone(b.Held)
 	}
 	return out
@@ -261,17 +262,17 @@ func (s *Service) ChangeNumber(oldPhone, newPhone string, base Record) error {
 	if err != nil {
 		return err
 	}
-	st, err := decodeState(stored)
+	st, err := ledger.DecodeState(stored)
 	if err != nil {
 		return err
 	}
 	type entry struct {
 		topic string
-		ts    topicState
+		ts    ledger.TopicState
 	}
 	var entries []entry
 	for k, ts := range st.Topics {
-		if ts.State != StatePending {
+		if ts.State != ledger.StatePending {
 			entries = append(entries, entry{k, ts})
 		}
 	}
@@ -282,11 +283,11 @@ func (s *Service) ChangeNumber(oldPhone, newPhone string, base Record) error {
 		// Named by the decision it copies, so a redelivery finds each one
 		// already recorded.
 		rec.MessageID = base.MessageID + "|" + e.topic + "|" + strconv.FormatUint(e.ts.Seq, 10)
-		rec.Type = TypeOptIn
-		if e.ts.State == StateOptedOut {
-			rec.Type = TypeOptOut
+		rec.Type = ledger.TypeOptIn
+		if e.ts.State == ledger.StateOptedOut {
+			rec.Type = ledger.TypeOptOut
 		}
-		if e.topic != allTopics {
+		if e.topic != ledger.AllTopics {
 			rec.Topics = []string{e.topic}
 		}
 		if _, err := s.Record(rec); err != nil {
@@ -303,17 +304,17 @@ func (s *Service) ChangeNumber(oldPhone, newPhone string, base Record) error {
 		}
 		key, stored := tx.Contact(oldSubject)
 		if key != nil {
-			st, err := decodeState(stored)
+			st, err := ledger.DecodeState(stored)
 			if err != nil {
 				return err
 			}
 			for k, ts := range st.Topics {
-				if ts.State != StateOptedOut {
+				if ts.State != ledger.StateOptedOut {
 					delete(st.Topics, k)
 				}
 			}
 			st.Held = nil
-			if err := tx.PutContact(oldSubject, key, st.encode()); err != nil {
+			if err := tx.PutContact(oldSubject, key, st.Encode()); err != nil {
 				return err
 			}
 		}
@@ -380,7 +381,7 @@ func (s *Service) CheckUsers(topic string, userIDs []string) ([]CheckResult, err
 	for i, id := range userIDs {
 		out[i].UserID = id
 		if !whatsapp.ValidUserID(id) {
-			out[i].State = StateInvalid
+			out[i].State = ledger.StateInvalid
 			continue
 		}
 		keys[i] = s.userKey(id)
@@ -398,7 +399,7 @@ func (s *Service) CheckUsers(topic string, userIDs []string) ([]CheckResult, err
 		if err != nil {
 			unreadable = err
 		}
-		out[i].State, out[i].Allowed = state, state == StateOptedIn
+		out[i].State, out[i].Allowed = state, state == ledger.StateOptedIn
 	})
 	if err == nil {
 		err = unreadable
@@ -424,7 +425,7 @@ func IsUserID(ref string) bool { return looksLikeUserID(ref) }
 // alone names the contact it is tied to; with a number the two are linked
 // from now on), and when that is another contact, body is re-subjected and
 // bodyJSON re-encoded.
-func (s *Service) eventSubject(tx store.WriteTx, userKey, phoneSubject, subject []byte, body *eventBody, bodyJSON *[]byte) ([]byte, error) {
+func (s *Service) eventSubject(tx store.WriteTx, userKey, phoneSubject, subject []byte, body *ledger.Body, bodyJSON *[]byte) ([]byte, error) {
 	if userKey == nil {
 		return subject, nil
 	}
@@ -433,7 +434,7 @@ func (s *Service) eventSubject(tx store.WriteTx, userKey, phoneSubject, subject 
 		return subject, err
 	}
 	body.Subject = hex.EncodeToString(bound)
-	if *bodyJSON, err = marshalCanonical(*body); err != nil {
+	if *bodyJSON, err = ledger.MarshalCanonical(*body); err != nil {
 		return nil, err
 	}
 	return bound, nil
@@ -442,11 +443,11 @@ func (s *Service) eventSubject(tx store.WriteTx, userKey, phoneSubject, subject 
 // storedState reads a contact's key and state. An erased contact starts
 // again from what outlived erasure: its opt-outs stay in force for topics
 // a new opt-in does not name.
-func storedState(tx store.WriteTx, subject []byte) ([]byte, contactState, error) {
+func storedState(tx store.WriteTx, subject []byte) ([]byte, ledger.State, error) {
 	key, stored := tx.Contact(subject)
 	if stored == nil {
 		stored = tx.Suppression(subject)
 	}
-	st, err := decodeState(stored)
+	st, err := ledger.DecodeState(stored)
 	return key, st, err
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/capture/ledger"
 )
 
 // benchUserID is a BSUID shaped like Meta's.
@@ -17,7 +18,7 @@ func BenchmarkCheckUserID(b *testing.B) {
 	e := newBenchEnv(b)
 	const n = 2000
 	for i := 0; i < n; i++ {
-		rec := capture.Record{Type: capture.TypeOptIn, UserID: benchUserID(i), Topics: []string{"marketing"}, Source: "whatsapp",
+		rec := capture.Record{Type: ledger.TypeOptIn, UserID: benchUserID(i), Topics: []string{"marketing"}, Source: "whatsapp",
 			NoticeText: "Quero receber mensagens da Consentry Demo"}
 		if i%2 == 0 {
 			rec.Phone = benchPhone(i)

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+
+	"github.com/consentry/consentry/capture/ledger"
 )
 
 // Deliveries of the 2026 platform beyond the shared samples, built from
@@ -51,15 +53,15 @@ func TestPlatformUserChangedUserIDSystemMessage(t *testing.T) {
 	if a.head() != before {
 		t.Fatal("a BSUID change was recorded as an event")
 	}
-	wantCheck(t, "new user id", a.checkUser(idJoanaNew, "orders"), true, StateOptedIn)
-	wantCheck(t, "old user id", a.checkUser(idJoana, "orders"), false, StateNoConsent)
+	wantCheck(t, "new user id", a.checkUser(idJoanaNew, "orders"), true, ledger.StateOptedIn)
+	wantCheck(t, "old user id", a.checkUser(idJoana, "orders"), false, ledger.StateNoConsent)
 	a.deliver(change) // a redelivery changes nothing
-	wantCheck(t, "new user id after the redelivery", a.checkUser(idJoanaNew, "orders"), true, StateOptedIn)
+	wantCheck(t, "new user id after the redelivery", a.checkUser(idJoanaNew, "orders"), true, ledger.StateOptedIn)
 
 	// The next change names the old id only in its body.
 	a.deliver(userIDChangedMessage(t, "wamid.uid-change-2", "", "User Joana changed from "+idJoanaNew+" to "+idJoanaNext, idJoanaNext))
-	wantCheck(t, "second new user id", a.checkUser(idJoanaNext, "orders"), true, StateOptedIn)
-	wantCheck(t, "first new user id", a.checkUser(idJoanaNew, "orders"), false, StateNoConsent)
+	wantCheck(t, "second new user id", a.checkUser(idJoanaNext, "orders"), true, ledger.StateOptedIn)
+	wantCheck(t, "first new user id", a.checkUser(idJoanaNew, "orders"), false, ledger.StateNoConsent)
 
 	stop := whEdit(t, "text_username_user.json", func(v map[string]any) {
 		v["contacts"].([]any)[0].(map[string]any)["user_id"] = idJoanaNext
@@ -67,8 +69,8 @@ func TestPlatformUserChangedUserIDSystemMessage(t *testing.T) {
 		m["from_user_id"], m["id"] = idJoanaNext, "wamid.after-system-change"
 	})
 	a.deliver(stop)
-	wantCheck(t, "number after STOP under the newest id", a.checkAPI(phoneJoana, "orders"), false, StateOptedOut)
-	wantCheck(t, "newest id after STOP", a.checkUser(idJoanaNext, "orders"), false, StateOptedOut)
+	wantCheck(t, "number after STOP under the newest id", a.checkAPI(phoneJoana, "orders"), false, ledger.StateOptedOut)
+	wantCheck(t, "newest id after STOP", a.checkUser(idJoanaNext, "orders"), false, ledger.StateOptedOut)
 
 	// The history by the newest BSUID, over HTTP, is the number's.
 	var byID, byPhone struct {
@@ -76,7 +78,7 @@ func TestPlatformUserChangedUserIDSystemMessage(t *testing.T) {
 	}
 	a.api(http.MethodGet, "/v1/contacts/"+idJoanaNext+"/events", nil, http.StatusOK, &byID)
 	a.api(http.MethodGet, "/v1/contacts/"+url.PathEscape(phoneJoana)+"/events", nil, http.StatusOK, &byPhone)
-	if len(byID.Events) != 2 || len(byPhone.Events) != 2 || byID.Events[1].Type != TypeOptOut {
+	if len(byID.Events) != 2 || len(byPhone.Events) != 2 || byID.Events[1].Type != ledger.TypeOptOut {
 		t.Fatalf("history: %+v by BSUID, %+v by number", byID.Events, byPhone.Events)
 	}
 }
@@ -92,14 +94,14 @@ func TestPlatformUserChangedNumberWithNewBSUID(t *testing.T) {
 		m["from_user_id"] = idJoana
 		m["system"].(map[string]any)["user_id"] = idJoanaNew
 	}))
-	wantCheck(t, "new number", a.checkAPI(phoneJoana2, "orders"), true, StateOptedIn)
-	wantCheck(t, "new BSUID", a.checkUser(idJoanaNew, "orders"), true, StateOptedIn)
+	wantCheck(t, "new number", a.checkAPI(phoneJoana2, "orders"), true, ledger.StateOptedIn)
+	wantCheck(t, "new BSUID", a.checkUser(idJoanaNew, "orders"), true, ledger.StateOptedIn)
 	a.deliver(whEdit(t, "text_username_user.json", func(v map[string]any) {
 		v["contacts"].([]any)[0].(map[string]any)["user_id"] = idJoanaNew
 		m := firstMessage(v)
 		m["from_user_id"], m["id"] = idJoanaNew, "wamid.stop-new-bsuid"
 	}))
-	wantCheck(t, "new number after STOP under the new BSUID", a.checkAPI(phoneJoana2, "orders"), false, StateOptedOut)
+	wantCheck(t, "new number after STOP under the new BSUID", a.checkAPI(phoneJoana2, "orders"), false, ledger.StateOptedOut)
 }
 
 // A delivered status for a message sent to a BSUID names the person by
@@ -128,14 +130,14 @@ func TestPlatformDeliveredStatusToBSUID(t *testing.T) {
 	if a.head() != before {
 		t.Fatal("a delivered status was recorded as an event")
 	}
-	wantCheck(t, "BSUID before the link", a.checkUser(idJoana, "orders"), false, StateNoConsent)
+	wantCheck(t, "BSUID before the link", a.checkUser(idJoana, "orders"), false, ledger.StateNoConsent)
 	a.deliver(delivered("wamid.delivered-both", true))
 	if a.head() != before {
 		t.Fatal("a delivered status was recorded as an event")
 	}
-	wantCheck(t, "BSUID after the delivered status", a.checkUser(idJoana, "orders"), true, StateOptedIn)
+	wantCheck(t, "BSUID after the delivered status", a.checkUser(idJoana, "orders"), true, ledger.StateOptedIn)
 	a.deliver(whSample(t, "text_username_user.json"))
-	wantCheck(t, "number after BSUID-only STOP", a.checkAPI(phoneJoana, "orders"), false, StateOptedOut)
+	wantCheck(t, "number after BSUID-only STOP", a.checkAPI(phoneJoana, "orders"), false, ledger.StateOptedOut)
 }
 
 // template_category_update comes in two forms: an impending change
@@ -170,13 +172,13 @@ func TestPlatformTemplateCategoryImpendingThenCompleted(t *testing.T) {
 	}
 	a.deliver(update(map[string]any{"correct_category": "MARKETING", "new_category": "UTILITY", "category_update_timestamp": 1795600000}))
 	res := check()
-	wantCheck(t, "after the impending notice", res, true, StateOptedIn)
+	wantCheck(t, "after the impending notice", res, true, ledger.StateOptedIn)
 	if res.TemplateCategory != CategoryUtility {
 		t.Fatalf("after the impending notice: %+v", res)
 	}
 	a.deliver(update(map[string]any{"previous_category": "UTILITY", "new_category": "MARKETING"}))
 	res = check()
-	wantCheck(t, "after the completed change", res, false, StateNoConsent)
+	wantCheck(t, "after the completed change", res, false, ledger.StateNoConsent)
 	if res.TemplateCategory != CategoryMarketing {
 		t.Fatalf("after the completed change: %+v", res)
 	}
@@ -192,6 +194,6 @@ func TestPlatformUsernameStopNamedOnlyInContacts(t *testing.T) {
 	a.deliver(whEdit(t, "text_username_user.json", func(v map[string]any) {
 		delete(firstMessage(v), "from_user_id")
 	}))
-	wantCheck(t, "BSUID after the STOP", a.checkUser(idJoana, "marketing"), false, StateOptedOut)
-	wantCheck(t, "number after the STOP", a.checkAPI(phoneJoana, "orders"), false, StateOptedOut)
+	wantCheck(t, "BSUID after the STOP", a.checkUser(idJoana, "marketing"), false, ledger.StateOptedOut)
+	wantCheck(t, "number after the STOP", a.checkAPI(phoneJoana, "orders"), false, ledger.StateOptedOut)
 }

@@ -3,6 +3,7 @@ package capture
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/capture/whatsapp"
 	"github.com/consentry/consentry/store/storetest"
 	"net/http"
@@ -76,10 +77,10 @@ func TestPlatformUsernameTextStop(t *testing.T) {
 	})
 	a.deliver(body)
 	for _, topic := range []string{"orders", "marketing"} {
-		wantCheck(t, topic, a.checkUser(idJoana, topic), false, StateOptedOut)
+		wantCheck(t, topic, a.checkUser(idJoana, topic), false, ledger.StateOptedOut)
 	}
 	ev := a.lastEventOf(idJoana)
-	if ev.Type != TypeOptOut || len(ev.Topics) != 0 || ev.Reason != whatsapp.ReasonKeyword {
+	if ev.Type != ledger.TypeOptOut || len(ev.Topics) != 0 || ev.Reason != whatsapp.ReasonKeyword {
 		t.Fatalf("event %+v", ev)
 	}
 	// A redelivery records nothing more.
@@ -89,7 +90,7 @@ func TestPlatformUsernameTextStop(t *testing.T) {
 		t.Fatal("the redelivery was recorded again")
 	}
 	// The number-less STOP does not leak onto any number.
-	if s := a.state(phoneJoana, "orders"); s != StateNoConsent {
+	if s := a.state(phoneJoana, "orders"); s != ledger.StateNoConsent {
 		t.Fatalf("an unlinked number got %s", s)
 	}
 }
@@ -106,8 +107,8 @@ func TestPlatformUsernameButtonAndPreferences(t *testing.T) {
 		m["from_user_id"] = "BR.555000111222333"
 	})
 	a.deliver(button)
-	wantCheck(t, "button marketing", a.checkUser("BR.555000111222333", "marketing"), false, StateOptedOut)
-	wantCheck(t, "button orders", a.checkUser("BR.555000111222333", "orders"), false, StateNoConsent)
+	wantCheck(t, "button marketing", a.checkUser("BR.555000111222333", "marketing"), false, ledger.StateOptedOut)
+	wantCheck(t, "button orders", a.checkUser("BR.555000111222333", "orders"), false, ledger.StateNoConsent)
 
 	prefs := whEdit(t, "user_preferences_stop.json", func(v map[string]any) {
 		v["contacts"] = []any{map[string]any{"profile": map[string]any{"name": "Bia"}, "user_id": "US.13491208655302741918"}}
@@ -116,7 +117,7 @@ func TestPlatformUsernameButtonAndPreferences(t *testing.T) {
 		up["user_id"] = "US.13491208655302741918"
 	})
 	a.deliver(prefs)
-	wantCheck(t, "preferences marketing", a.checkUser("US.13491208655302741918", "marketing"), false, StateOptedOut)
+	wantCheck(t, "preferences marketing", a.checkUser("US.13491208655302741918", "marketing"), false, ledger.StateOptedOut)
 	before := a.head()
 	a.deliver(prefs)
 	if a.head() != before {
@@ -131,15 +132,15 @@ func TestPlatformLinkThenBSUIDOnlyStop(t *testing.T) {
 	a := whNewApp(t)
 	a.optIn(phoneJoana, "orders", "marketing")
 	a.deliver(whSample(t, "text_with_both_ids.json"))
-	wantCheck(t, "linked user_id", a.checkUser(idJoana, "orders"), true, StateOptedIn)
+	wantCheck(t, "linked user_id", a.checkUser(idJoana, "orders"), true, ledger.StateOptedIn)
 
 	a.deliver(whSample(t, "status_failed_to_bsuid.json"))
-	wantCheck(t, "phone marketing after 131050 to BSUID", a.checkAPI(phoneJoana, "marketing"), false, StateOptedOut)
-	wantCheck(t, "phone orders after 131050", a.checkAPI(phoneJoana, "orders"), true, StateOptedIn)
+	wantCheck(t, "phone marketing after 131050 to BSUID", a.checkAPI(phoneJoana, "marketing"), false, ledger.StateOptedOut)
+	wantCheck(t, "phone orders after 131050", a.checkAPI(phoneJoana, "orders"), true, ledger.StateOptedIn)
 
 	a.deliver(whSample(t, "text_username_user.json"))
-	wantCheck(t, "phone after BSUID-only STOP", a.checkAPI(phoneJoana, "orders"), false, StateOptedOut)
-	wantCheck(t, "user_id after STOP", a.checkUser(idJoana, "orders"), false, StateOptedOut)
+	wantCheck(t, "phone after BSUID-only STOP", a.checkAPI(phoneJoana, "orders"), false, ledger.StateOptedOut)
+	wantCheck(t, "user_id after STOP", a.checkUser(idJoana, "orders"), false, ledger.StateOptedOut)
 
 	// The contact page lists every event under either identifier, and
 	// the events keep the BSUID as sealed personal data.
@@ -159,7 +160,7 @@ func TestPlatformLinkThenBSUIDOnlyStop(t *testing.T) {
 	}
 	a.api(http.MethodPost, "/v1/check", map[string]any{"topic": "orders", "phones": []string{phoneJoana},
 		"user_ids": []string{idJoana, "BR.99999", "not a bsuid"}}, http.StatusOK, &bulk)
-	want := []string{StateOptedOut, StateOptedOut, StateNoConsent, StateInvalid}
+	want := []string{ledger.StateOptedOut, ledger.StateOptedOut, ledger.StateNoConsent, ledger.StateInvalid}
 	if len(bulk.Results) != len(want) {
 		t.Fatalf("bulk: %+v", bulk.Results)
 	}
@@ -177,10 +178,10 @@ func TestPlatformBSUIDFirstThenLinked(t *testing.T) {
 	a := whNewApp(t)
 	a.optIn(phoneJoana, "orders", "marketing")
 	a.deliver(whSample(t, "status_failed_to_bsuid.json")) // marketing opt-out, BSUID only
-	wantCheck(t, "phone before link", a.checkAPI(phoneJoana, "marketing"), true, StateOptedIn)
+	wantCheck(t, "phone before link", a.checkAPI(phoneJoana, "marketing"), true, ledger.StateOptedIn)
 	a.deliver(whSample(t, "text_with_both_ids.json"))
-	wantCheck(t, "phone marketing after link", a.checkAPI(phoneJoana, "marketing"), false, StateOptedOut)
-	wantCheck(t, "phone orders after link", a.checkAPI(phoneJoana, "orders"), true, StateOptedIn)
+	wantCheck(t, "phone marketing after link", a.checkAPI(phoneJoana, "marketing"), false, ledger.StateOptedOut)
+	wantCheck(t, "phone orders after link", a.checkAPI(phoneJoana, "orders"), true, ledger.StateOptedIn)
 	if evs := a.events(phoneJoana); len(evs) != 2 {
 		t.Fatalf("history after merge: %+v", evs)
 	}
@@ -192,8 +193,8 @@ func TestPlatformUserIDUpdate(t *testing.T) {
 	a.optIn(phoneJoana, "orders")
 	a.deliver(whSample(t, "text_with_both_ids.json"))
 	a.deliver(whSample(t, "user_id_update.json"))
-	wantCheck(t, "new user id", a.checkUser(idJoanaNew, "orders"), true, StateOptedIn)
-	wantCheck(t, "old user id", a.checkUser(idJoana, "orders"), false, StateNoConsent)
+	wantCheck(t, "new user id", a.checkUser(idJoanaNew, "orders"), true, ledger.StateOptedIn)
+	wantCheck(t, "old user id", a.checkUser(idJoana, "orders"), false, ledger.StateNoConsent)
 	// A STOP under the new id reaches the number.
 	stop := whEdit(t, "text_username_user.json", func(v map[string]any) {
 		v["contacts"].([]any)[0].(map[string]any)["user_id"] = idJoanaNew
@@ -201,7 +202,7 @@ func TestPlatformUserIDUpdate(t *testing.T) {
 		m["from_user_id"], m["id"] = idJoanaNew, "wamid.after-update"
 	})
 	a.deliver(stop)
-	wantCheck(t, "number after STOP under the new id", a.checkAPI(phoneJoana, "orders"), false, StateOptedOut)
+	wantCheck(t, "number after STOP under the new id", a.checkAPI(phoneJoana, "orders"), false, ledger.StateOptedOut)
 }
 
 // user_changed_number: consent moves to the new number; the old number
@@ -210,17 +211,17 @@ func TestPlatformUserChangedNumber(t *testing.T) {
 	a := whNewApp(t)
 	a.optIn(phoneJoana, "orders", "marketing", "delivery")
 	a.deliver(whSample(t, "text_with_both_ids.json"))
-	if _, err := a.svc.Record(Record{Type: TypeOptOut, Phone: phoneJoana, Topics: []string{"marketing"}, Source: "api"}); err != nil {
+	if _, err := a.svc.Record(Record{Type: ledger.TypeOptOut, Phone: phoneJoana, Topics: []string{"marketing"}, Source: "api"}); err != nil {
 		t.Fatal(err)
 	}
 	body := whSample(t, "system_user_changed_number.json")
 	a.deliver(body)
-	wantCheck(t, "new orders", a.checkAPI(phoneJoana2, "orders"), true, StateOptedIn)
-	wantCheck(t, "new delivery", a.checkAPI(phoneJoana2, "delivery"), true, StateOptedIn)
-	wantCheck(t, "new marketing", a.checkAPI(phoneJoana2, "marketing"), false, StateOptedOut)
-	wantCheck(t, "old orders", a.checkAPI(phoneJoana, "orders"), false, StateNoConsent)
-	wantCheck(t, "old marketing", a.checkAPI(phoneJoana, "marketing"), false, StateOptedOut)
-	wantCheck(t, "user id follows", a.checkUser(idJoana, "orders"), true, StateOptedIn)
+	wantCheck(t, "new orders", a.checkAPI(phoneJoana2, "orders"), true, ledger.StateOptedIn)
+	wantCheck(t, "new delivery", a.checkAPI(phoneJoana2, "delivery"), true, ledger.StateOptedIn)
+	wantCheck(t, "new marketing", a.checkAPI(phoneJoana2, "marketing"), false, ledger.StateOptedOut)
+	wantCheck(t, "old orders", a.checkAPI(phoneJoana, "orders"), false, ledger.StateNoConsent)
+	wantCheck(t, "old marketing", a.checkAPI(phoneJoana, "marketing"), false, ledger.StateOptedOut)
+	wantCheck(t, "user id follows", a.checkUser(idJoana, "orders"), true, ledger.StateOptedIn)
 	for _, ev := range a.events(phoneJoana2) {
 		if ev.Reason != reasonNumberChanged || ev.Source != sourceWhatsApp {
 			t.Fatalf("event on the new number: %+v", ev)
@@ -242,7 +243,7 @@ func TestPlatformAdReferral(t *testing.T) {
 	if a.head() != 0 {
 		t.Fatal("a message from an ad, with no code or keyword, was recorded as consent")
 	}
-	wantCheck(t, "after the ad message", a.checkAPI(phoneRafael, "marketing"), false, StateNoConsent)
+	wantCheck(t, "after the ad message", a.checkAPI(phoneRafael, "marketing"), false, ledger.StateNoConsent)
 
 	withText := func(id, text string) []byte {
 		return whEdit(t, "text_with_ad_referral.json", func(v map[string]any) {
@@ -252,8 +253,8 @@ func TestPlatformAdReferral(t *testing.T) {
 	}
 	link := a.createLink(map[string]any{"source": "print", "campaign": "folheto", "topics": []string{"marketing"}})
 	a.deliver(withText("wamid.ad-code", link.text))
-	wantCheck(t, "after the code", a.checkAPI(phoneRafael, "marketing"), true, StateOptedIn)
-	wantCheck(t, "BSUID of the ad message", a.checkUser(idRafael, "marketing"), true, StateOptedIn)
+	wantCheck(t, "after the code", a.checkAPI(phoneRafael, "marketing"), true, ledger.StateOptedIn)
+	wantCheck(t, "BSUID of the ad message", a.checkUser(idRafael, "marketing"), true, ledger.StateOptedIn)
 	ev := a.lastEvent(phoneRafael)
 	if ev.Source != "print" || ev.Evidence.CtwaClid == "" || ev.Evidence.AdSourceID != "120211223344550001" ||
 		ev.Evidence.AdSourceType != "ad" || ev.Evidence.AdSourceURL != "https://fb.me/3xAmPlE" {
@@ -261,13 +262,13 @@ func TestPlatformAdReferral(t *testing.T) {
 	}
 
 	a.deliver(withText("wamid.ad-stop", "PARAR"))
-	wantCheck(t, "after STOP", a.checkAPI(phoneRafael, "marketing"), false, StateOptedOut)
-	if ev := a.lastEvent(phoneRafael); ev.Source != sourceAd || ev.Type != TypeOptOut || ev.Evidence.CtwaClid == "" {
+	wantCheck(t, "after STOP", a.checkAPI(phoneRafael, "marketing"), false, ledger.StateOptedOut)
+	if ev := a.lastEvent(phoneRafael); ev.Source != sourceAd || ev.Type != ledger.TypeOptOut || ev.Evidence.CtwaClid == "" {
 		t.Fatalf("STOP from an ad: %+v", ev)
 	}
 	a.deliver(withText("wamid.ad-start", "VOLTAR"))
-	wantCheck(t, "after VOLTAR", a.checkAPI(phoneRafael, "marketing"), true, StateOptedIn)
-	if ev := a.lastEvent(phoneRafael); ev.Source != sourceAd || ev.Type != TypeOptIn {
+	wantCheck(t, "after VOLTAR", a.checkAPI(phoneRafael, "marketing"), true, ledger.StateOptedIn)
+	if ev := a.lastEvent(phoneRafael); ev.Source != sourceAd || ev.Type != ledger.TypeOptIn {
 		t.Fatalf("opt-in keyword from an ad: %+v", ev)
 	}
 	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
@@ -300,18 +301,18 @@ func TestPlatformTemplateCategoryUpdate(t *testing.T) {
 		return res
 	}
 	res := check()
-	wantCheck(t, "utility template", res, true, StateOptedIn)
+	wantCheck(t, "utility template", res, true, ledger.StateOptedIn)
 	if res.TemplateCategory != CategoryUtility || res.Topic != "delivery" {
 		t.Fatalf("answer %+v", res)
 	}
 	a.deliver(whSample(t, "template_category_update.json"))
 	res = check()
-	wantCheck(t, "after re-categorisation", res, false, StateNoConsent)
+	wantCheck(t, "after re-categorisation", res, false, ledger.StateNoConsent)
 	if res.TemplateCategory != CategoryMarketing {
 		t.Fatalf("answer %+v", res)
 	}
 	a.optIn(phoneJoana, "marketing")
-	wantCheck(t, "with marketing consent", check(), true, StateOptedIn)
+	wantCheck(t, "with marketing consent", check(), true, ledger.StateOptedIn)
 
 	var list struct {
 		Templates []Template `json:"templates"`
@@ -339,7 +340,7 @@ func TestPlatformBusinessNumbers(t *testing.T) {
 	}
 	a.optIn("+5511987650000", "marketing")
 	a.deliver(whSample(t, "button_reply.json")) // via 106540352242922
-	wantCheck(t, "second number", a.checkAPI("+5511987650000", "marketing"), false, StateOptedOut)
+	wantCheck(t, "second number", a.checkAPI("+5511987650000", "marketing"), false, ledger.StateOptedOut)
 	lines, err := a.svc.History("+5511987650000")
 	if err != nil {
 		t.Fatal(err)
@@ -360,14 +361,14 @@ func TestPlatformBusinessNumbers(t *testing.T) {
 	if status != http.StatusOK || a.head() != before {
 		t.Fatalf("unknown number: %d %s, %d events", status, resp, a.head()-before)
 	}
-	wantCheck(t, "unknown number's STOP", a.checkUser(idJoana, "orders"), false, StateNoConsent)
+	wantCheck(t, "unknown number's STOP", a.checkUser(idJoana, "orders"), false, ledger.StateNoConsent)
 	_, metrics := a.send(httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if !strings.Contains(string(metrics), "consentry_webhook_unknown_number_total 1") {
 		t.Fatalf("unknown number not counted:\n%s", grepLines(string(metrics), "unknown"))
 	}
 	// The configured first number is accepted.
 	a.deliver(whSample(t, "text_username_user.json"))
-	wantCheck(t, "configured number's STOP", a.checkUser(idJoana, "orders"), false, StateOptedOut)
+	wantCheck(t, "configured number's STOP", a.checkUser(idJoana, "orders"), false, ledger.StateOptedOut)
 }
 
 // Erasing a contact known by number and BSUID leaves neither in the file,
@@ -385,8 +386,8 @@ func TestPlatformEraseBothIdentifiers(t *testing.T) {
 	if !erased.Erased || erased.Events != 2 {
 		t.Fatalf("erasure: %+v", erased)
 	}
-	wantCheck(t, "number after erasure", a.checkAPI(phoneJoana, "orders"), false, StateOptedOut)
-	wantCheck(t, "user id after erasure", a.checkUser(idJoana, "orders"), false, StateOptedOut)
+	wantCheck(t, "number after erasure", a.checkAPI(phoneJoana, "orders"), false, ledger.StateOptedOut)
+	wantCheck(t, "user id after erasure", a.checkUser(idJoana, "orders"), false, ledger.StateOptedOut)
 	for _, l := range a.exportLines() { // the chain still verifies
 		if strings.Contains(l, idJoana) || strings.Contains(l, phoneJoana) {
 			t.Fatalf("the export still names the person: %s", l)
@@ -525,8 +526,8 @@ func TestPlatformPreferencesLink(t *testing.T) {
 		v["user_preferences"].([]any)[0].(map[string]any)["user_id"] = "BR.777000111"
 	})
 	a.deliver(body)
-	wantCheck(t, "number marketing", a.checkAPI("+5511987650000", "marketing"), false, StateOptedOut)
-	wantCheck(t, "BSUID orders", a.checkUser("BR.777000111", "orders"), true, StateOptedIn)
+	wantCheck(t, "number marketing", a.checkAPI("+5511987650000", "marketing"), false, ledger.StateOptedOut)
+	wantCheck(t, "BSUID orders", a.checkUser("BR.777000111", "orders"), true, ledger.StateOptedIn)
 }
 
 // A contact first known by BSUID alone, then merged into the number's,
@@ -536,7 +537,7 @@ func TestPlatformEraseMergedContact(t *testing.T) {
 	a.deliver(whSample(t, "text_username_user.json")) // STOP by BSUID alone: a contact of its own
 	a.optIn(phoneJoana, "orders")
 	a.deliver(whSample(t, "text_with_both_ids.json")) // merged into the number's
-	wantCheck(t, "number after the merge", a.checkAPI(phoneJoana, "marketing"), false, StateOptedOut)
+	wantCheck(t, "number after the merge", a.checkAPI(phoneJoana, "marketing"), false, ledger.StateOptedOut)
 	var erased struct {
 		Events int `json:"events"`
 	}
@@ -549,7 +550,7 @@ func TestPlatformEraseMergedContact(t *testing.T) {
 			t.Fatalf("an event kept its personal data: %s", l)
 		}
 	}
-	wantCheck(t, "user id after erasure", a.checkUser(idJoana, "marketing"), false, StateOptedOut)
+	wantCheck(t, "user id after erasure", a.checkUser(idJoana, "marketing"), false, ledger.StateOptedOut)
 	if storetest.OnPostgres() {
 		return // what follows reads the bbolt file's bytes; PostgreSQL erasure is VACUUMed (store/postgres tests)
 	}

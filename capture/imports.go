@@ -23,6 +23,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/capture/phone"
 	"github.com/consentry/consentry/capture/whatsapp"
 	"github.com/consentry/consentry/store"
@@ -58,19 +59,19 @@ var importBatch = importBatchDefault
 // importRow is one record of an import, as NDJSON spells it; CSV columns
 // carry the same names (evidence columns without the "evidence." prefix).
 type importRow struct {
-	Phone         string   `json:"phone"`
-	UserID        string   `json:"user_id"`
-	Type          string   `json:"type"`
-	Topics        []string `json:"topics"`
-	Source        string   `json:"source"`
-	Campaign      string   `json:"campaign"`
-	OccurredAt    string   `json:"occurred_at"`
-	NoticeText    string   `json:"notice_text"`
-	NoticeVersion string   `json:"notice_version"`
-	NoticeLocale  string   `json:"notice_locale"`
-	Reason        string   `json:"reason"`
-	Evidence      Evidence `json:"evidence"`
-	Ref           string   `json:"ref"`
+	Phone         string          `json:"phone"`
+	UserID        string          `json:"user_id"`
+	Type          string          `json:"type"`
+	Topics        []string        `json:"topics"`
+	Source        string          `json:"source"`
+	Campaign      string          `json:"campaign"`
+	OccurredAt    string          `json:"occurred_at"`
+	NoticeText    string          `json:"notice_text"`
+	NoticeVersion string          `json:"notice_version"`
+	NoticeLocale  string          `json:"notice_locale"`
+	Reason        string          `json:"reason"`
+	Evidence      ledger.Evidence `json:"evidence"`
+	Ref           string          `json:"ref"`
 }
 
 // importColumns are the CSV columns an import understands.
@@ -111,11 +112,11 @@ type importEntry struct {
 	// userKey the subject is settled in the write, as Record settles it.
 	phoneSubject []byte
 	userKey      []byte
-	bodyFields   *eventBody // the body's fields, kept only with a userKey
+	bodyFields   *ledger.Body // the body's fields, kept only with a userKey
 	topics       []string
 	occurred     time.Time
-	body         []byte    // canonical event body
-	counted      eventBody // what the statistics' day counts need of it
+	body         []byte      // canonical event body
+	counted      ledger.Body // what the statistics' day counts need of it
 	piiPlain     []byte
 	newKey       []byte
 	newSealed    []byte
@@ -335,7 +336,7 @@ func (p *importPreparer) prepare(row importRow, n int, evidencePrefix string) (i
 	var faults []ImportError
 	bad := func(field, reason string) { faults = append(faults, ImportError{Row: n, Field: field, Reason: reason}) }
 	e := importEntry{row: n, typ: row.Type}
-	if row.Type != TypeOptIn && row.Type != TypeOptOut {
+	if row.Type != ledger.TypeOptIn && row.Type != ledger.TypeOptOut {
 		bad("type", "must be opt_in or opt_out")
 	}
 	var e164 string
@@ -368,7 +369,7 @@ func (p *importPreparer) prepare(row importRow, n int, evidencePrefix string) (i
 			break
 		}
 	}
-	if row.Type == TypeOptIn && len(row.Topics) == 0 {
+	if row.Type == ledger.TypeOptIn && len(row.Topics) == 0 {
 		bad("topics", "an opt-in needs at least one topic")
 	}
 	source := row.Source
@@ -389,7 +390,7 @@ func (p *importPreparer) prepare(row importRow, n int, evidencePrefix string) (i
 		bad("occurred_at", "is before 1990")
 	}
 	occurred = occurred.UTC().Truncate(time.Millisecond)
-	if row.Type == TypeOptIn {
+	if row.Type == ledger.TypeOptIn {
 		switch {
 		case row.NoticeText == "":
 			bad("notice_text", "is required for an opt-in: the exact words the person agreed to")
@@ -416,7 +417,7 @@ func (p *importPreparer) prepare(row importRow, n int, evidencePrefix string) (i
 	if row.NoticeLocale != "" && !isOneOf(row.NoticeLocale, []string{"pt-BR", "en", "es"}) {
 		bad("notice_locale", "must be one of: pt-BR, en, es")
 	}
-	if row.Evidence != (Evidence{}) { // most imports carry none: skip the reflection
+	if row.Evidence != (ledger.Evidence{}) { // most imports carry none: skip the reflection
 		var ve *Error
 		if err := Validate(&row.Evidence); errors.As(err, &ve) {
 			for _, f := range ve.Fields {
@@ -461,19 +462,19 @@ func (p *importPreparer) prepare(row importRow, n int, evidencePrefix string) (i
 	if _, err := rand.Read(random); err != nil {
 		return e, []ImportError{{Row: n, Field: "", Reason: "internal error"}}
 	}
-	pii := piiRecord{Salt: hex.EncodeToString(random[:16]), Phone: e164, UserID: row.UserID, Evidence: row.Evidence.validUTF8()}
-	piiSum, piiPlain, err := piiDigest(pii)
+	pii := ledger.Personal{Salt: hex.EncodeToString(random[:16]), Phone: e164, UserID: row.UserID, Evidence: row.Evidence.ValidUTF8()}
+	piiSum, piiPlain, err := ledger.PersonalDigest(pii)
 	if err == nil {
 		e.piiPlain, e.newKey = piiPlain, random[16:]
-		e.newSealed, err = seal(e.newKey, piiPlain)
+		e.newSealed, err = ledger.Seal(e.newKey, piiPlain)
 	}
 	if err == nil {
-		body := eventBody{Type: row.Type, Subject: hex.EncodeToString(e.subject), Topics: e.topics,
+		body := ledger.Body{Type: row.Type, Subject: hex.EncodeToString(e.subject), Topics: e.topics,
 			Source: source, Campaign: row.Campaign, NoticeSHA256: noticeHex, NoticeVersion: row.NoticeVersion,
 			NoticeLocale: row.NoticeLocale, Reason: row.Reason, PIISHA256: piiSum,
 			OccurredAt: occurred.Format(time.RFC3339Nano), Imported: true}
-		e.body, err = marshalCanonical(body)
-		e.counted = eventBody{Type: body.Type, Source: body.Source, Campaign: body.Campaign}
+		e.body, err = ledger.MarshalCanonical(body)
+		e.counted = ledger.Body{Type: body.Type, Source: body.Source, Campaign: body.Campaign}
 		if e.userKey != nil {
 			e.bodyFields = &body // re-encoded if the BSUID belongs to another subject
 		}
@@ -502,7 +503,7 @@ func (s *Service) commitImport(batch []importEntry) (accepted, skipped, supersed
 				continue
 			}
 			body := e.body
-			var fields eventBody
+			var fields ledger.Body
 			if e.bodyFields != nil {
 				fields = *e.bodyFields
 			}
@@ -517,12 +518,12 @@ func (s *Service) commitImport(batch []importEntry) (accepted, skipped, supersed
 			sealed := e.newSealed
 			if key == nil {
 				key = e.newKey
-			} else if sealed, err = seal(key, e.piiPlain); err != nil {
+			} else if sealed, err = ledger.Seal(key, e.piiPlain); err != nil {
 				return err
 			}
 			at := time.Now().UTC().Truncate(time.Millisecond)
 			rec, err := tx.AppendEvent(func(seq uint64, prev [32]byte) ([]byte, []byte, []byte, error) {
-				return appendCanonical(make([]byte, 0, len(body)+160), seq, body, at, prev), sealed, subject, nil
+				return ledger.AppendCanonical(make([]byte, 0, len(body)+160), seq, body, at, prev), sealed, subject, nil
 			})
 			if err != nil {
 				return err
@@ -537,13 +538,13 @@ func (s *Service) commitImport(batch []importEntry) (accepted, skipped, supersed
 			if err := countOptIn(tx, e.occurred, &e.counted); err != nil {
 				return err
 			}
-			if !st.applyImported(e.typ, e.topics, rec.Seq, e.occurred, catalog) {
+			if !st.ApplyImported(e.typ, e.topics, rec.Seq, e.occurred, catalog) {
 				superseded++
 			}
-			if err := tx.PutContact(subject, key, st.encode()); err != nil {
+			if err := tx.PutContact(subject, key, st.Encode()); err != nil {
 				return err
 			}
-			if err := tx.PutSuppression(subject, st.suppression()); err != nil {
+			if err := tx.PutSuppression(subject, st.Suppression()); err != nil {
 				return err
 			}
 			if err := s.queueOutbound(tx, rec.Seq, subject, e.typ); err != nil {
@@ -615,41 +616,6 @@ func seenImportRefs(tx store.WriteTx, batch []importEntry) []bool {
 		seen[i] = tx.HasImportRef(batch[i].refKey)
 	}
 	return seen
-}
-
-// applyImported folds an imported event into the state by its occurred_at:
-// the latest decision about a topic wins, and on a tie an opt-out wins. A
-// topic whose current decision is later than the imported one keeps it
-// (the event stays in the history). So an imported opt-in never undoes a
-// later opt-out, and an imported opt-out never undoes a later opt-in. It
-// reports whether the event changed the decision for any topic.
-func (st *contactState) applyImported(typ string, topics []string, seq uint64, occurred time.Time, catalog []string) bool {
-	later := func(ts topicState) bool {
-		return ts.At.After(occurred) || (ts.At.Equal(occurred) && ts.State == StateOptedOut && typ == TypeOptIn)
-	}
-	keys := topics
-	if len(keys) == 0 {
-		// A global opt-out applies as one unless some topic was decided
-		// later; then it covers each topic decided earlier.
-		newer := false
-		for _, ts := range st.Topics {
-			newer = newer || later(ts)
-		}
-		if !newer {
-			st.apply(typ, "", nil, seq, occurred, catalog)
-			return true
-		}
-		keys = catalog
-	}
-	changed := false
-	for _, k := range keys {
-		if ts, ok := st.decide(k); ok && later(ts) {
-			continue
-		}
-		st.apply(typ, "", []string{k}, seq, occurred, catalog)
-		changed = true
-	}
-	return changed
 }
 
 // ndjsonImport reads one JSON object per line.

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/consentry/consentry/capture/ledger"
 )
 
 // whNotice names the business of whNewApp's settings, as an opt-in's
@@ -92,13 +94,13 @@ func TestImportByUserIDOnly(t *testing.T) {
 			t.Errorf("no error %s in %+v", w, res.Errors)
 		}
 	}
-	wantCheck(t, "imported user id, orders", a.checkUser(uid, "orders"), true, StateOptedIn)
-	wantCheck(t, "imported user id, marketing", a.checkUser(uid, "marketing"), false, StateNoConsent)
+	wantCheck(t, "imported user id, orders", a.checkUser(uid, "orders"), true, ledger.StateOptedIn)
+	wantCheck(t, "imported user id, marketing", a.checkUser(uid, "marketing"), false, ledger.StateNoConsent)
 
 	// CSV too; a later imported opt-out of the same id wins.
 	csvRows := "user_id;type;topics;occurred_at\r\n" + uid + ";opt_out;orders;" + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339) + "\r\n"
 	wantImport(t, a.importRows("text/csv", csvRows), 1, 0, 0)
-	wantCheck(t, "after the imported opt-out", a.checkUser(uid, "orders"), false, StateOptedOut)
+	wantCheck(t, "after the imported opt-out", a.checkUser(uid, "orders"), false, ledger.StateOptedOut)
 
 	lines := a.exportLines() // verifies the chain
 	if len(lines) != 2 || !strings.Contains(lines[0], `"user_id":"`+uid+`"`) || !strings.Contains(lines[0], `"imported":true`) {
@@ -125,12 +127,12 @@ func TestImportLinksPhoneAndUserID(t *testing.T) {
 			uid, day.Add(time.Hour).Format(time.RFC3339), whNotice)
 	wantImport(t, a.importRows("application/x-ndjson", rows), 2, 0, 0)
 	for _, topic := range []string{"orders", "marketing"} {
-		wantCheck(t, "by number, "+topic, a.checkAPI(phone, topic), true, StateOptedIn)
-		wantCheck(t, "by user id, "+topic, a.checkUser(uid, topic), true, StateOptedIn)
+		wantCheck(t, "by number, "+topic, a.checkAPI(phone, topic), true, ledger.StateOptedIn)
+		wantCheck(t, "by user id, "+topic, a.checkUser(uid, topic), true, ledger.StateOptedIn)
 	}
 	// A later opt-out by number reaches the id's check.
 	a.api(http.MethodPost, "/v1/optouts", map[string]any{"phone": phone, "topics": []string{"orders"}}, http.StatusCreated, nil)
-	wantCheck(t, "by user id after the opt-out by number", a.checkUser(uid, "orders"), false, StateOptedOut)
+	wantCheck(t, "by user id after the opt-out by number", a.checkUser(uid, "orders"), false, ledger.StateOptedOut)
 	if evs := a.events(phone); len(evs) != 3 {
 		t.Fatalf("the number's history has %d events, want 3 (the merged one included)", len(evs))
 	}
@@ -143,22 +145,22 @@ func TestImportLinksPhoneAndUserID(t *testing.T) {
 func TestImportUserIDUnderLaterStop(t *testing.T) {
 	a := whNewApp(t)
 	a.deliver(whSample(t, "text_username_user.json")) // PARAR from idJoana
-	wantCheck(t, "after the STOP", a.checkUser(idJoana, "marketing"), false, StateOptedOut)
+	wantCheck(t, "after the STOP", a.checkUser(idJoana, "marketing"), false, ledger.StateOptedOut)
 
 	yesterday := time.Now().Add(-24 * time.Hour).UTC().Format(time.RFC3339)
 	rows := fmt.Sprintf(`{"user_id":%q,"type":"opt_in","topics":["marketing","orders"],"occurred_at":%q,"notice_text":%q,"ref":"j1"}`+"\n",
 		idJoana, yesterday, whNotice)
 	wantImport(t, a.importRows("application/x-ndjson", rows), 1, 0, 1)
 	for _, topic := range []string{"marketing", "orders"} {
-		wantCheck(t, "user id after the older import, "+topic, a.checkUser(idJoana, topic), false, StateOptedOut)
+		wantCheck(t, "user id after the older import, "+topic, a.checkUser(idJoana, topic), false, ledger.StateOptedOut)
 	}
 	// With the number: the id's contact is merged into the number's and
 	// the STOP still stands for both.
 	rows = fmt.Sprintf(`{"phone":%q,"user_id":%q,"type":"opt_in","topics":["marketing"],"occurred_at":%q,"notice_text":%q,"ref":"j2"}`+"\n",
 		phoneJoana, idJoana, yesterday, whNotice)
 	wantImport(t, a.importRows("application/x-ndjson", rows), 1, 0, 1)
-	wantCheck(t, "number after the import with both", a.checkAPI(phoneJoana, "marketing"), false, StateOptedOut)
-	wantCheck(t, "user id after the import with both", a.checkUser(idJoana, "marketing"), false, StateOptedOut)
+	wantCheck(t, "number after the import with both", a.checkAPI(phoneJoana, "marketing"), false, ledger.StateOptedOut)
+	wantCheck(t, "user id after the import with both", a.checkUser(idJoana, "marketing"), false, ledger.StateOptedOut)
 	// Sent again: nothing recorded twice.
 	if res := a.importRows("application/x-ndjson", rows); res.Skipped != 1 || res.Accepted != 0 {
 		t.Fatalf("repeated ref: %+v", res)
@@ -193,7 +195,7 @@ func TestExportCSVIdentityAndReferral(t *testing.T) {
 		"phone": phoneRafael, "user_id": idRafael, "business_number": "+5511955550123",
 		"ctwa_clid": "ARAkLkA8rmlFeiCktEJQ-QTwRiyYHAFDLMNDBH0CD3qpjd0HR4irJ6LEkR7JwFF4XvnO2E4Nx0-eM-GABDLOPaOdRMv-_zfUQ2a",
 		"source_id": "120211223344550001", "source_type": "ad", "source_url": "https://fb.me/3xAmPlE",
-		"imported": "false", "occurred_at": "", "erased": "false", "type": TypeOptIn,
+		"imported": "false", "occurred_at": "", "erased": "false", "type": ledger.TypeOptIn,
 	} {
 		if got, ok := ad[name]; !ok || got != want {
 			t.Errorf("ad opt-in: %s = %q (column present: %v), want %q", name, got, ok, want)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/consentry/consentry/capture/ledger"
 )
 
 // TestImportNumbersAreTheContact: one person, one contact through imports
@@ -23,7 +25,7 @@ func TestImportNumbersAreTheContact(t *testing.T) {
 	)
 	a.do("POST", "/v1/optins", fndAdminKey, map[string]any{"phone": person, "topics": []string{"orders", "marketing"},
 		"notice": map[string]string{"text": fndNotice}}).must(t, 201)
-	if _, err := a.svc.Record(Record{Type: TypeOptIn, Phone: oldJapan, Topics: []string{"orders"}, Source: "api",
+	if _, err := a.svc.Record(Record{Type: ledger.TypeOptIn, Phone: oldJapan, Topics: []string{"orders"}, Source: "api",
 		NoticeText: fndNotice}); err != nil {
 		t.Fatal(err)
 	}
@@ -41,17 +43,17 @@ func TestImportNumbersAreTheContact(t *testing.T) {
 		return out
 	}
 	for _, topic := range []string{"orders", "marketing"} {
-		if res := check(person, topic); res.State != StateOptedOut {
+		if res := check(person, topic); res.State != ledger.StateOptedOut {
 			t.Errorf("%s %s after the imported opt-outs: %+v", person, topic, res)
 		}
 	}
 	if h := impHistory(t, a, person); len(h) != 3 {
 		t.Errorf("%d events on %s, want 3: %v", len(h), person, h)
 	}
-	if res := check(oldJapan, "orders"); res.State != StateOptedOut {
+	if res := check(oldJapan, "orders"); res.State != ledger.StateOptedOut {
 		t.Errorf("the contact under the released reading: %+v", res)
 	}
-	if res := check("+5581991234567", "orders"); res.State != StateNoConsent {
+	if res := check("+5581991234567", "orders"); res.State != ledger.StateNoConsent {
 		t.Errorf("the import made a second contact under the new reading: %+v", res)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/consentry/consentry/capture/ledger"
 )
 
 // impPost sends an import over the real listener and decodes the answer.
@@ -125,22 +127,22 @@ func TestImport5000RowsThenAgain(t *testing.T) {
 	if ev[0]["evidence"].(map[string]any)["user_agent"] != "Till 4, store 12" {
 		t.Errorf("evidence %v", ev[0]["evidence"])
 	}
-	if got := impState(t, a, fndPhone(1), "marketing"); got != StateOptedIn {
+	if got := impState(t, a, fndPhone(1), "marketing"); got != ledger.StateOptedIn {
 		t.Errorf("row 1 marketing: %s", got)
 	}
-	if got := impState(t, a, fndPhone(7), "marketing"); got != StateOptedOut {
+	if got := impState(t, a, fndPhone(7), "marketing"); got != ledger.StateOptedOut {
 		t.Errorf("row 7 (opt-out) marketing: %s", got)
 	}
-	if got := impState(t, a, fndPhone(50), "orders"); got != StateNoConsent {
+	if got := impState(t, a, fndPhone(50), "orders"); got != ledger.StateNoConsent {
 		t.Errorf("rejected row 50 recorded: %s", got)
 	}
-	var cp Checkpoint
+	var cp ledger.Checkpoint
 	a.do("GET", "/v1/consent/checkpoint", fndAdminKey, nil).decode(t, 200, &cp)
 	if cp.Size != uint64(res.Accepted) {
 		t.Fatalf("ledger has %d events, want %d", cp.Size, res.Accepted)
 	}
 	export := a.do("GET", "/v1/consent/export?format=ndjson", fndAdminKey, nil).must(t, 200)
-	if n, err := VerifyExport(bytes.NewReader(export), cp.PublicKey); err != nil || n != cp.Size {
+	if n, err := ledger.VerifyExport(bytes.NewReader(export), cp.PublicKey); err != nil || n != cp.Size {
 		t.Fatalf("export verifies %d events: %v", n, err)
 	}
 
@@ -149,7 +151,7 @@ func TestImport5000RowsThenAgain(t *testing.T) {
 	if again.Accepted != 0 || again.Skipped != res.Accepted || again.Rejected != res.Rejected {
 		t.Fatalf("second import: accepted %d skipped %d rejected %d", again.Accepted, again.Skipped, again.Rejected)
 	}
-	var cp2 Checkpoint
+	var cp2 ledger.Checkpoint
 	a.do("GET", "/v1/consent/checkpoint", fndAdminKey, nil).decode(t, 200, &cp2)
 	if cp2.Size != cp.Size || cp2.Head != cp.Head {
 		t.Fatalf("second import changed the ledger: %d %s → %d %s", cp.Size, cp.Head, cp2.Size, cp2.Head)
@@ -170,10 +172,10 @@ func TestImportUnderLaterOptOut(t *testing.T) {
 	if res.Accepted != 1 || res.Superseded != 0 {
 		t.Fatalf("%+v", res)
 	}
-	if got := impState(t, a, phone, "marketing"); got != StateOptedOut {
+	if got := impState(t, a, phone, "marketing"); got != ledger.StateOptedOut {
 		t.Fatalf("an older imported opt-in undid the later opt-out: marketing is %s", got)
 	}
-	if got := impState(t, a, phone, "orders"); got != StateOptedIn {
+	if got := impState(t, a, phone, "orders"); got != ledger.StateOptedIn {
 		t.Fatalf("orders (never opted out) is %s", got)
 	}
 	// Only marketing was asked for: the whole event is history only.
@@ -182,7 +184,7 @@ func TestImportUnderLaterOptOut(t *testing.T) {
 	if res := impPost(t, a, "application/x-ndjson", strings.NewReader(rows), 200); res.Accepted != 1 || res.Superseded != 1 {
 		t.Fatalf("%+v", res)
 	}
-	if got := impState(t, a, phone, "marketing"); got != StateOptedOut {
+	if got := impState(t, a, phone, "marketing"); got != ledger.StateOptedOut {
 		t.Fatalf("marketing is %s", got)
 	}
 	if h := impHistory(t, a, phone); len(h) != 3 || h[2]["imported"] != true {
@@ -194,7 +196,7 @@ func TestImportUnderLaterOptOut(t *testing.T) {
 	a.do("POST", "/v1/optouts", fndAdminKey, map[string]any{"phone": other}).must(t, 201)
 	rows = fmt.Sprintf(`{"phone":%q,"type":"opt_in","topics":["orders"],"occurred_at":%q,"notice_text":%q}`+"\n", other, yesterday, fndNotice)
 	impPost(t, a, "application/x-ndjson", strings.NewReader(rows), 200)
-	if got := impState(t, a, other, "orders"); got != StateOptedOut {
+	if got := impState(t, a, other, "orders"); got != ledger.StateOptedOut {
 		t.Fatalf("global opt-out undone by an older import: %s", got)
 	}
 
@@ -205,12 +207,12 @@ func TestImportUnderLaterOptOut(t *testing.T) {
 		"notice": map[string]string{"text": fndNotice}}).must(t, 201)
 	rows = fmt.Sprintf(`{"phone":%q,"type":"opt_out","occurred_at":%q}`+"\n", third, yesterday)
 	impPost(t, a, "application/x-ndjson", strings.NewReader(rows), 200)
-	if got := impState(t, a, third, "orders"); got != StateOptedIn {
+	if got := impState(t, a, third, "orders"); got != ledger.StateOptedIn {
 		t.Fatalf("older imported opt-out undid a later opt-in: %s", got)
 	}
 	rows = fmt.Sprintf(`{"phone":%q,"type":"opt_out","occurred_at":%q}`+"\n", third, time.Now().UTC().Format(time.RFC3339Nano))
 	impPost(t, a, "application/x-ndjson", strings.NewReader(rows), 200)
-	if got := impState(t, a, third, "orders"); got != StateOptedOut {
+	if got := impState(t, a, third, "orders"); got != ledger.StateOptedOut {
 		t.Fatalf("newer imported global opt-out: %s", got)
 	}
 }
@@ -382,7 +384,7 @@ func TestImportUnclosedQuote(t *testing.T) {
 		t.Fatalf("%d %s", resp.StatusCode, raw)
 	}
 	pr.CloseWithError(io.ErrClosedPipe)
-	if got := impState(t, a, fndPhone(1), "orders"); got != StateOptedOut {
+	if got := impState(t, a, fndPhone(1), "orders"); got != ledger.StateOptedOut {
 		t.Fatalf("the row before the long record: %s", got)
 	}
 }
@@ -505,9 +507,9 @@ func TestImportKeepsRowOrder(t *testing.T) {
 				t.Fatalf("phone %d: event %d (seq %v, %v) after (seq %v, %v)", p, k, ev[k]["seq"], ev[k]["occurred_at"], ev[k-1]["seq"], ev[k-1]["occurred_at"])
 			}
 		}
-		want := StateOptedIn
+		want := ledger.StateOptedIn
 		if lastRow[p]%3 == 0 {
-			want = StateOptedOut
+			want = ledger.StateOptedOut
 		}
 		if got := impState(t, a, fndPhone(p), "marketing"); got != want {
 			t.Errorf("phone %d marketing: %s, want %s (its last row %d)", p, got, want, lastRow[p])

@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/consentry/consentry/capture/ledger"
 )
 
 // Metrics holds the Prometheus collectors of one service. Each service has
@@ -68,11 +70,11 @@ func NewMetrics() *Metrics {
 
 func (m *Metrics) countEvent(typ, source string) {
 	switch typ {
-	case TypeOptIn:
+	case ledger.TypeOptIn:
 		m.optIns.WithLabelValues(source).Inc()
-	case TypeOptOut:
+	case ledger.TypeOptOut:
 		m.optOuts.WithLabelValues(source).Inc()
-	case TypeConfirm:
+	case ledger.TypeConfirm:
 		m.confirms.WithLabelValues(source).Inc()
 	}
 }

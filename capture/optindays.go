@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/store"
 )
 
@@ -17,13 +18,13 @@ import (
 // countsAsOptIn reports whether an event is a confirmed opt-in for the
 // statistics: recorded confirmed, or a confirmation of a pending one.
 func countsAsOptIn(typ, status string) bool {
-	return (typ == TypeOptIn && status != StatePending) || typ == TypeConfirm
+	return (typ == ledger.TypeOptIn && status != ledger.StatePending) || typ == ledger.TypeConfirm
 }
 
 // countOptIn adds an event to its day's opt-in counts when it is a
 // confirmed opt-in. day is when consent was given: at, or an imported
 // event's occurred_at.
-func countOptIn(tx store.WriteTx, day time.Time, b *eventBody) error {
+func countOptIn(tx store.WriteTx, day time.Time, b *ledger.Body) error {
 	if !countsAsOptIn(b.Type, b.Status) {
 		return nil
 	}
@@ -101,7 +102,7 @@ func (s *Service) backfillDayCounts(b store.DayCountsBackfill) error {
 		}
 		counts := map[dayOptIn]uint64{}
 		for _, rec := range recs {
-			var f eventCore
+			var f ledger.Core
 			if err := json.Unmarshal(rec.Canonical, &f); err != nil {
 				return err
 			}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/store"
 )
 
@@ -37,7 +38,7 @@ import (
 // Webhook event types a subscription may ask for.
 const eventErasure = "erasure"
 
-var webhookEventTypes = []string{TypeOptIn, TypeOptOut, TypeConfirm, eventErasure}
+var webhookEventTypes = []string{ledger.TypeOptIn, ledger.TypeOptOut, ledger.TypeConfirm, eventErasure}
 
 // Delivery policy.
 var (
@@ -531,10 +532,10 @@ func (s *Service) deliveryBody(d store.Delivery) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if data, err = eventLine(nil, recs[0], keys[string(d.Subject)]); err != nil {
+		if data, err = ledger.Line(nil, recs[0], keys[string(d.Subject)]); err != nil {
 			return nil, err
 		}
-		at = canonicalAt(recs[0].Canonical)
+		at = ledger.CanonicalAt(recs[0].Canonical)
 	}
 	b := make([]byte, 0, len(data)+96)
 	b = append(b, `{"type":"`...)
@@ -771,7 +772,7 @@ func viewDelivery(d store.Delivery) deliveryView {
 		v.Attempts = []store.Attempt{}
 	}
 	if d.EventSeq != 0 {
-		v.EventID = eventID(d.EventSeq)
+		v.EventID = ledger.EventID(d.EventSeq)
 	}
 	if d.Status == store.DeliveryPending {
 		next := d.NextAt

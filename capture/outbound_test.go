@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/consentry/consentry/capture/ledger"
 )
 
 // owhVerify is an independent Standard Webhooks verification, written
@@ -457,7 +459,7 @@ func BenchmarkOptOutWithSubscription(b *testing.B) {
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for i := 0; pb.Next(); i++ {
-					if _, err := a.svc.Record(Record{Type: TypeOptOut, Phone: fndPhone(i % 1000), Source: "api"}); err != nil {
+					if _, err := a.svc.Record(Record{Type: ledger.TypeOptOut, Phone: fndPhone(i % 1000), Source: "api"}); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/store"
 )
 
@@ -16,7 +17,7 @@ func priorOptIns(tx store.WriteTx, subject, key []byte, topics, catalog []string
 	if key == nil {
 		return nil, nil
 	}
-	replay := contactState{Topics: map[string]topicState{}}
+	replay := ledger.State{Topics: map[string]ledger.TopicState{}}
 	seen := map[string]bool{}
 	for _, seq := range tx.ContactEventSeqs(subject) {
 		rec, err := tx.Event(seq)
@@ -31,9 +32,9 @@ func priorOptIns(tx store.WriteTx, subject, key []byte, topics, catalog []string
 		if err := json.Unmarshal(rec.Canonical, &ev); err != nil {
 			return nil, fmt.Errorf("event %d: %w", seq, err)
 		}
-		replay.apply(ev.Type, ev.Status, ev.Topics, seq, time.Time{}, catalog)
+		replay.Apply(ev.Type, ev.Status, ev.Topics, seq, time.Time{}, catalog)
 		for _, t := range topics {
-			if s, _ := replay.stateOf(t); s == StateOptedIn {
+			if s, _ := replay.StateOf(t); s == ledger.StateOptedIn {
 				seen[t] = true
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/store"
 	"github.com/consentry/consentry/store/storetest"
 )
@@ -26,9 +27,9 @@ var sizeUserAgents = []string{
 // sizeOptIn is the measured workload: one opt-in per contact with the
 // evidence a web form records (page URL, IP, user agent).
 func sizeOptIn(i int) capture.Record {
-	return capture.Record{Type: capture.TypeOptIn, Phone: fmt.Sprintf("+55119%08d", i%100_000_000), Topics: []string{"marketing"},
+	return capture.Record{Type: ledger.TypeOptIn, Phone: fmt.Sprintf("+55119%08d", i%100_000_000), Topics: []string{"marketing"},
 		Source: "web", NoticeText: "Quero receber ofertas da Loja Exemplo pelo WhatsApp.", NoticeVersion: "2026-01",
-		NoticeLocale: "pt-BR", Evidence: capture.Evidence{
+		NoticeLocale: "pt-BR", Evidence: ledger.Evidence{
 			PageURL:   fmt.Sprintf("https://www.loja.example.com.br/checkout/confirmacao?pedido=%d", 7_000_000+i*7),
 			IP:        fmt.Sprintf("%d.%d.%d.%d", 177+i%13, (i>>8)&0xff, (i>>16)&0xff, i&0xff),
 			UserAgent: sizeUserAgents[i%len(sizeUserAgents)]}}

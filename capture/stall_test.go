@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/capture/httpguard"
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/store/storetest"
 	"github.com/gofiber/fiber/v2"
 )
@@ -183,8 +184,8 @@ func TestStalledExportDroppedSlowExportCompletes(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := w; i < 2000; i += 16 {
-				if _, err := a.svc.Record(Record{Type: TypeOptOut, Phone: "+" + whNumber(i), Source: "api",
-					Evidence: Evidence{RawText: fmt.Sprint(i, " ", words)}}); err != nil {
+				if _, err := a.svc.Record(Record{Type: ledger.TypeOptOut, Phone: "+" + whNumber(i), Source: "api",
+					Evidence: ledger.Evidence{RawText: fmt.Sprint(i, " ", words)}}); err != nil {
 					errs <- err
 					return
 				}
@@ -239,7 +240,7 @@ func TestStalledExportDroppedSlowExportCompletes(t *testing.T) {
 	if readErr != io.EOF && readErr != io.ErrUnexpectedEOF {
 		t.Fatalf("slow reader: %v after %d bytes", readErr, body.Len())
 	}
-	if n, err := VerifyExport(bytes.NewReader(body.Bytes()), a.svc.PublicKey()); err != nil || n != 2000 {
+	if n, err := ledger.VerifyExport(bytes.NewReader(body.Bytes()), a.svc.PublicKey()); err != nil || n != 2000 {
 		t.Fatalf("the slowly read export: %d events, %v", n, err)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/consentry/consentry/capture/ledger"
 )
 
 // fndObservation is one check as a sender saw it.
@@ -183,7 +185,7 @@ func TestFndSuppressionIsImmediate(t *testing.T) {
 			switch {
 			case o.start.After(acked):
 				after++
-				if o.allowed || o.state != StateOptedOut {
+				if o.allowed || o.state != ledger.StateOptedOut {
 					t.Errorf("%s: a check started %v after the 201 answered allowed=%v state=%s",
 						round.name, o.start.Sub(acked), o.allowed, o.state)
 				}

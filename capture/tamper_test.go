@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/consentry/consentry/capture/ledger"
 )
 
 // fndTamperExport builds a six-event ledger through the API and returns
@@ -27,14 +29,14 @@ func fndTamperExport(t *testing.T) (*fndApp, []string) {
 	return a, lines
 }
 
-// fndVerifyLines runs both VerifyExport and RunVerify on the lines and
+// fndVerifyLines runs both ledger.VerifyExport and RunVerify on the lines and
 // returns the seq each reports (0 when it passes).
 func fndVerifyLines(t *testing.T, lines []string, pub string) (uint64, string) {
 	t.Helper()
 	data := strings.Join(lines, "\n") + "\n"
-	n, err := VerifyExport(strings.NewReader(data), pub)
+	n, err := ledger.VerifyExport(strings.NewReader(data), pub)
 	var seq uint64
-	var ve *VerifyError
+	var ve *ledger.VerifyError
 	switch {
 	case err == nil:
 	case errors.As(err, &ve):
@@ -55,10 +57,10 @@ func fndVerifyLines(t *testing.T, lines []string, pub string) (uint64, string) {
 	out := stdout.String()
 	if err == nil {
 		if code != 0 || !strings.HasPrefix(out, fmt.Sprintf("OK %d events\n", n)) || !strings.Contains(out, "\nkey: ed25519:") {
-			t.Fatalf("RunVerify = %d %q, VerifyExport passed with %d", code, out, n)
+			t.Fatalf("RunVerify = %d %q, ledger.VerifyExport passed with %d", code, out, n)
 		}
 	} else if code != 1 || !strings.HasPrefix(out, fmt.Sprintf("FAIL at seq %d: ", seq)) {
-		t.Fatalf("RunVerify = %d %q, VerifyExport failed at %d: %v", code, out, seq, err)
+		t.Fatalf("RunVerify = %d %q, ledger.VerifyExport failed at %d: %v", code, out, seq, err)
 	}
 	return seq, out
 }
@@ -77,7 +79,7 @@ func TestFndUntouchedExportVerifies(t *testing.T) {
 	}
 	// CRLF line ends (a file that went through another system) still verify.
 	crlf := strings.Join(lines, "\r\n") + "\r\n"
-	if n, err := VerifyExport(strings.NewReader(crlf), a.svc.PublicKey()); err != nil || n != 6 {
+	if n, err := ledger.VerifyExport(strings.NewReader(crlf), a.svc.PublicKey()); err != nil || n != 6 {
 		t.Fatalf("CRLF export: %d, %v", n, err)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/consentry/consentry/capture/ledger"
 )
 
 // WhatsApp message templates, mapped to topics. Meta approves a template in
@@ -242,7 +244,7 @@ func (s *Service) checkTemplate(ref contactRef, name string) (CheckResult, error
 	}
 	// Re-categorised as marketing: the person must also have agreed to
 	// marketing. The answer reports the marketing consent that is missing.
-	res.Allowed, res.State, res.Since = false, StateNoConsent, nil
+	res.Allowed, res.State, res.Since = false, ledger.StateNoConsent, nil
 	for _, mt := range marketingTopics(st) {
 		mres, err := s.checkRef(ref, mt)
 		if err != nil {
@@ -252,7 +254,7 @@ func (s *Service) checkTemplate(ref contactRef, name string) (CheckResult, error
 			mres.Topic, mres.Template, mres.TemplateCategory = res.Topic, name, t.Category
 			return mres, nil
 		}
-		if mres.State == StateOptedOut || res.State == StateNoConsent {
+		if mres.State == ledger.StateOptedOut || res.State == ledger.StateNoConsent {
 			res.State, res.Since = mres.State, mres.Since
 		}
 	}

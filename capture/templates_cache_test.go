@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/store/storetest"
 )
 
@@ -23,19 +24,19 @@ func TestTemplateCheckFollowsChanges(t *testing.T) {
 	if _, err := a.svc.MapTemplate("pedido_enviado", "delivery", "UTILITY"); err != nil {
 		t.Fatal(err)
 	}
-	wantCheck(t, "mapped to delivery", check(), true, StateOptedIn)
+	wantCheck(t, "mapped to delivery", check(), true, ledger.StateOptedIn)
 	if _, err := a.svc.MapTemplate("pedido_enviado", "orders", "UTILITY"); err != nil {
 		t.Fatal(err)
 	}
-	wantCheck(t, "remapped to orders", check(), false, StateNoConsent)
+	wantCheck(t, "remapped to orders", check(), false, ledger.StateNoConsent)
 	if _, err := a.svc.MapTemplate("pedido_enviado", "delivery", "UTILITY"); err != nil {
 		t.Fatal(err)
 	}
-	wantCheck(t, "mapped back", check(), true, StateOptedIn)
+	wantCheck(t, "mapped back", check(), true, ledger.StateOptedIn)
 	if err := a.svc.UpdateTemplateCategory("pedido_enviado", "MARKETING"); err != nil {
 		t.Fatal(err)
 	}
-	wantCheck(t, "re-categorised", check(), false, StateNoConsent)
+	wantCheck(t, "re-categorised", check(), false, ledger.StateNoConsent)
 	if ts, err := a.svc.Templates(); err != nil || len(ts) != 1 || ts[0].Category != CategoryMarketing {
 		t.Fatalf("templates %+v %v", ts, err)
 	}
@@ -52,7 +53,7 @@ func TestTemplateCheckFollowsAnotherProcess(t *testing.T) {
 	if _, err := a.svc.MapTemplate("pedido_enviado", "delivery", "UTILITY"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.svc.Record(Record{Type: TypeOptIn, Phone: phoneJoana, Topics: []string{"delivery"}, Source: "web",
+	if _, err := a.svc.Record(Record{Type: ledger.TypeOptIn, Phone: phoneJoana, Topics: []string{"delivery"}, Source: "web",
 		NoticeText: "Quero receber mensagens da " + lnkBusiness}); err != nil {
 		t.Fatal(err)
 	}

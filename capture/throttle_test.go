@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/store"
 	"github.com/consentry/consentry/store/backend"
 	"github.com/consentry/consentry/store/storetest"
@@ -180,7 +181,7 @@ func TestWebhookGateNeverRefusesSignedDeliveries(t *testing.T) {
 	if s := post(body, whSign(whSecret, body)); s != http.StatusOK {
 		t.Fatalf("signed delivery from the gated address answered %d, want 200", s)
 	}
-	if got := a.state("+"+whNumber(99), "orders"); got != StateOptedOut {
+	if got := a.state("+"+whNumber(99), "orders"); got != ledger.StateOptedOut {
 		t.Fatalf("the signed STOP from the gated address was not recorded: %s", got)
 	}
 

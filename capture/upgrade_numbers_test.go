@@ -13,6 +13,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/store"
 	"github.com/consentry/consentry/store/backend"
 	"github.com/consentry/consentry/store/storetest"
@@ -53,11 +54,11 @@ func TestUpgradeContactsUnderOldReading(t *testing.T) {
 		oldPeru  = "+51987654321" // released NormalizePhone("51987654321", "BR")
 	)
 	for _, r := range []Record{
-		{Type: TypeOptIn, Phone: oldJapan, Topics: []string{"orders", "marketing"}, Source: "api",
+		{Type: ledger.TypeOptIn, Phone: oldJapan, Topics: []string{"orders", "marketing"}, Source: "api",
 			NoticeText: "Quero receber mensagens da Consentry Demo"},
-		{Type: TypeOptIn, Phone: oldPeru, Topics: []string{"orders"}, Source: "api",
+		{Type: ledger.TypeOptIn, Phone: oldPeru, Topics: []string{"orders"}, Source: "api",
 			NoticeText: "Quero receber mensagens da Consentry Demo"},
-		{Type: TypeOptOut, Phone: oldPeru, Source: "api"},
+		{Type: ledger.TypeOptOut, Phone: oldPeru, Source: "api"},
 	} {
 		if _, err := svc.Record(r); err != nil {
 			t.Fatal(err)
@@ -105,7 +106,7 @@ func TestUpgradeContactsUnderOldReading(t *testing.T) {
 	if res := check("81991234567", "marketing"); !res.Allowed || res.Phone != oldJapan {
 		t.Fatalf("81991234567 after the upgrade: %+v", res)
 	}
-	if res := check("51987654321", "orders"); res.Allowed || res.State != StateOptedOut || res.Phone != oldPeru {
+	if res := check("51987654321", "orders"); res.Allowed || res.State != ledger.StateOptedOut || res.Phone != oldPeru {
 		t.Fatalf("51987654321 after the upgrade: %+v", res)
 	}
 	var bulk struct {
@@ -113,8 +114,8 @@ func TestUpgradeContactsUnderOldReading(t *testing.T) {
 	}
 	call("POST", "/v1/check", map[string]any{"topic": "orders",
 		"phones": []string{"81991234567", "51987654321", "+5581991234567", "+81991234567"}}, 200, &bulk)
-	want := []CheckResult{{Phone: oldJapan, State: StateOptedIn, Allowed: true}, {Phone: oldPeru, State: StateOptedOut},
-		{Phone: "+5581991234567", State: StateNoConsent}, {Phone: oldJapan, State: StateOptedIn, Allowed: true}}
+	want := []CheckResult{{Phone: oldJapan, State: ledger.StateOptedIn, Allowed: true}, {Phone: oldPeru, State: ledger.StateOptedOut},
+		{Phone: "+5581991234567", State: ledger.StateNoConsent}, {Phone: oldJapan, State: ledger.StateOptedIn, Allowed: true}}
 	for i, w := range want {
 		if g := bulk.Results[i]; g.Phone != w.Phone || g.State != w.State || g.Allowed != w.Allowed {
 			t.Errorf("bulk result %d = %+v, want %+v", i, g, w)
@@ -153,7 +154,7 @@ func TestUpgradeContactsUnderOldReading(t *testing.T) {
 	if res := check("51987654321", "orders"); !res.Allowed || res.Phone != "+5551987654321" {
 		t.Fatalf("51987654321 once the Brazilian number is a contact: %+v", res)
 	}
-	if res := check("+51987654321", "orders"); res.Allowed || res.State != StateOptedOut {
+	if res := check("+51987654321", "orders"); res.Allowed || res.State != ledger.StateOptedOut {
 		t.Fatalf("the Peruvian contact itself: %+v", res)
 	}
 }
@@ -195,18 +196,18 @@ func TestUpgradeNumbersFromRelease(t *testing.T) {
 	for _, c := range []struct {
 		raw, topic, phone, state string
 	}{
-		{"81991234567", "marketing", oldJapan, StateOptedIn},
-		{"81991234567", "orders", oldJapan, StateOptedIn},
-		{oldJapan, "orders", oldJapan, StateOptedIn},
-		{"51987654321", "orders", oldPeru, StateOptedOut},
-		{"+55 11 98765-1111", "orders", "+5511987651111", StateOptedIn},
-		{"+5581991234567", "orders", "+5581991234567", StateNoConsent},
+		{"81991234567", "marketing", oldJapan, ledger.StateOptedIn},
+		{"81991234567", "orders", oldJapan, ledger.StateOptedIn},
+		{oldJapan, "orders", oldJapan, ledger.StateOptedIn},
+		{"51987654321", "orders", oldPeru, ledger.StateOptedOut},
+		{"+55 11 98765-1111", "orders", "+5511987651111", ledger.StateOptedIn},
+		{"+5581991234567", "orders", "+5581991234567", ledger.StateNoConsent},
 	} {
 		res := a.checkAPI(c.raw, c.topic)
 		if res.Phone != c.phone {
 			t.Fatalf("check %s %s answered for %s, want %s", c.raw, c.topic, res.Phone, c.phone)
 		}
-		wantCheck(t, c.raw+" "+c.topic, res, c.state == StateOptedIn, c.state)
+		wantCheck(t, c.raw+" "+c.topic, res, c.state == ledger.StateOptedIn, c.state)
 	}
 	var contact ContactView
 	a.api(http.MethodGet, "/v1/contacts/81991234567", nil, http.StatusOK, &contact)
@@ -215,12 +216,12 @@ func TestUpgradeNumbersFromRelease(t *testing.T) {
 	}
 	// A later opt-out given with the same digits reaches the same contact.
 	a.api(http.MethodPost, "/v1/optouts", map[string]any{"phone": "81991234567", "topics": []string{"marketing"}}, http.StatusCreated, nil)
-	wantCheck(t, "marketing after the opt-out", a.checkAPI(oldJapan, "marketing"), false, StateOptedOut)
-	wantCheck(t, "orders after the opt-out", a.checkAPI("81991234567", "orders"), true, StateOptedIn)
+	wantCheck(t, "marketing after the opt-out", a.checkAPI(oldJapan, "marketing"), false, ledger.StateOptedOut)
+	wantCheck(t, "orders after the opt-out", a.checkAPI("81991234567", "orders"), true, ledger.StateOptedIn)
 	if evs := a.events(oldJapan); len(evs) != 2 {
 		t.Fatalf("%d events on %s, want 2", len(evs), oldJapan)
 	}
-	wantCheck(t, "the new reading", a.checkAPI("+5581991234567", "marketing"), false, StateNoConsent)
+	wantCheck(t, "the new reading", a.checkAPI("+5581991234567", "marketing"), false, ledger.StateNoConsent)
 	if lines := a.exportLines(); len(lines) != 5 {
 		t.Fatalf("%d events exported, want 5", len(lines))
 	}

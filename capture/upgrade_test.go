@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/store/storetest"
 	"os"
 	"path/filepath"
@@ -39,7 +40,7 @@ func (a *whApp) exportLines() []string {
 	if err := a.svc.ExportNDJSON(&buf, ExportFilter{}); err != nil {
 		a.t.Fatal(err)
 	}
-	if _, err := VerifyExport(bytes.NewReader(buf.Bytes()), a.svc.PublicKey()); err != nil {
+	if _, err := ledger.VerifyExport(bytes.NewReader(buf.Bytes()), a.svc.PublicKey()); err != nil {
 		a.t.Fatalf("export does not verify: %v", err)
 	}
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
@@ -79,15 +80,15 @@ func TestUpgradeFromRelease(t *testing.T) {
 	checks := []struct {
 		phone, topic, state string
 	}{
-		{"+5511987651111", "orders", StateOptedIn},
-		{"+5511987651111", "marketing", StateOptedOut},
-		{"+5521987653333", "delivery", StateOptedOut}, // PARAR on WhatsApp
-		{"+5511987650000", "orders", StateOptedIn},    // link code on WhatsApp
-		{"+5511987650000", "marketing", StateNoConsent},
-		{"+5581988327966", "payments", StateOptedOut}, // erased, still suppressed
+		{"+5511987651111", "orders", ledger.StateOptedIn},
+		{"+5511987651111", "marketing", ledger.StateOptedOut},
+		{"+5521987653333", "delivery", ledger.StateOptedOut}, // PARAR on WhatsApp
+		{"+5511987650000", "orders", ledger.StateOptedIn},    // link code on WhatsApp
+		{"+5511987650000", "marketing", ledger.StateNoConsent},
+		{"+5581988327966", "payments", ledger.StateOptedOut}, // erased, still suppressed
 	}
 	for _, c := range checks {
-		wantCheck(t, c.phone+" "+c.topic, a.checkAPI(c.phone, c.topic), c.state == StateOptedIn, c.state)
+		wantCheck(t, c.phone+" "+c.topic, a.checkAPI(c.phone, c.topic), c.state == ledger.StateOptedIn, c.state)
 	}
 	before := a.exportLines()
 	if len(before) != 7 {
@@ -103,7 +104,7 @@ func TestUpgradeFromRelease(t *testing.T) {
 	// to orders by the release) to her BSUID, then her BSUID-only STOP.
 	a.deliver(whSample(t, "text_with_both_ids.json"))
 	a.deliver(whSample(t, "text_username_user.json"))
-	wantCheck(t, "number after the BSUID STOP", a.checkAPI("+5511987651111", "orders"), false, StateOptedOut)
+	wantCheck(t, "number after the BSUID STOP", a.checkAPI("+5511987651111", "orders"), false, ledger.StateOptedOut)
 	after := a.exportLines()
 	if len(after) != 8 {
 		t.Fatalf("%d events after the STOP, want 8", len(after))
@@ -125,9 +126,9 @@ func TestUpgradeFromRelease(t *testing.T) {
 	// Reopened, the links made by the new code are still there.
 	a = whOpenApp(t, path)
 	defer a.close()
-	wantCheck(t, "user id after reopening", a.checkUser(idJoana, "orders"), false, StateOptedOut)
-	wantCheck(t, "number after reopening", a.checkAPI("+5511987651111", "orders"), false, StateOptedOut)
+	wantCheck(t, "user id after reopening", a.checkUser(idJoana, "orders"), false, ledger.StateOptedOut)
+	wantCheck(t, "number after reopening", a.checkAPI("+5511987651111", "orders"), false, ledger.StateOptedOut)
 	for _, c := range checks[2:] {
-		wantCheck(t, c.phone+" "+c.topic+" after reopening", a.checkAPI(c.phone, c.topic), c.state == StateOptedIn, c.state)
+		wantCheck(t, c.phone+" "+c.topic+" after reopening", a.checkAPI(c.phone, c.topic), c.state == ledger.StateOptedIn, c.state)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/store/storetest"
 	"os"
 	"path/filepath"
@@ -21,13 +22,13 @@ import (
 func TestFndVerifyAcceptsAwkwardButHonestText(t *testing.T) {
 	a := fndNewApp(t)
 	records := []Record{
-		{Type: TypeOptIn, Phone: "+5511987654321", Topics: []string{"orders"}, Source: "web", Campaign: "<b>&amp;</b> \"quoted\" \\ back",
-			NoticeText: fndNotice, Evidence: Evidence{PageURL: "https://shop.example/?a=1&b=<2>", UserAgent: "agent \xff\xfe broken utf-8 <script>",
+		{Type: ledger.TypeOptIn, Phone: "+5511987654321", Topics: []string{"orders"}, Source: "web", Campaign: "<b>&amp;</b> \"quoted\" \\ back",
+			NoticeText: fndNotice, Evidence: ledger.Evidence{PageURL: "https://shop.example/?a=1&b=<2>", UserAgent: "agent \xff\xfe broken utf-8 <script>",
 				IP: "2001:db8::7", StaffID: "José 😀", LinkCode: "AbC123"}},
-		{Type: TypeOptOut, Phone: "+5511987654321", Source: "whatsapp", Reason: "line1\nline2\ttab",
-			Evidence: Evidence{RawText: "NÃO QUERO\u2028MAIS\u2029 ✓ \x01", MessageID: "wamid.HBgN==", ProfileName: "Zoë \u202e"}},
-		{Type: TypeOptIn, Pending: true, Phone: "+34612345678", Topics: []string{"marketing"}, Source: "widget", NoticeText: fndNotice},
-		{Type: TypeConfirm, Phone: "+34612345678", Source: "whatsapp"},
+		{Type: ledger.TypeOptOut, Phone: "+5511987654321", Source: "whatsapp", Reason: "line1\nline2\ttab",
+			Evidence: ledger.Evidence{RawText: "NÃO QUERO\u2028MAIS\u2029 ✓ \x01", MessageID: "wamid.HBgN==", ProfileName: "Zoë \u202e"}},
+		{Type: ledger.TypeOptIn, Pending: true, Phone: "+34612345678", Topics: []string{"marketing"}, Source: "widget", NoticeText: fndNotice},
+		{Type: ledger.TypeConfirm, Phone: "+34612345678", Source: "whatsapp"},
 	}
 	for _, r := range records {
 		if _, err := a.svc.Record(r); err != nil {
@@ -35,7 +36,7 @@ func TestFndVerifyAcceptsAwkwardButHonestText(t *testing.T) {
 		}
 	}
 	export := a.export()
-	if n, err := VerifyExport(bytes.NewReader(export), a.svc.PublicKey()); err != nil || n != 4 {
+	if n, err := ledger.VerifyExport(bytes.NewReader(export), a.svc.PublicKey()); err != nil || n != 4 {
 		t.Fatalf("VerifyExport = %d, %v\n%s", n, err, export)
 	}
 	// The API's own rendering of an event is the export's line.
@@ -58,7 +59,7 @@ func TestFndVerifyPublicKeyCatchesARewrittenChain(t *testing.T) {
 	a, lines := fndTamperExport(t)
 	const n = 6
 	forged := append([]string{}, lines[:n]...)
-	prev := zeroHash
+	prev := ledger.ZeroHash
 	for i := 0; i < n; i++ {
 		line := forged[i]
 		if i == 3 {
@@ -72,9 +73,9 @@ func TestFndVerifyPublicKeyCatchesARewrittenChain(t *testing.T) {
 		forged[i], prev = line, hash
 	}
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	cp := Checkpoint{Size: n, Head: prev, At: time.Now().UTC(), KeyID: keyIDOf(pub), PublicKey: publicKeyString(pub)}
-	cp.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(priv, checkpointMessage(cp.Size, cp.Head, cp.At)))
-	cpLine, _ := json.Marshal(map[string]Checkpoint{"checkpoint": cp})
+	cp := ledger.Checkpoint{Size: n, Head: prev, At: time.Now().UTC(), KeyID: ledger.KeyID(pub), PublicKey: publicKeyString(pub)}
+	cp.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(priv, ledger.CheckpointMessage(cp.Size, cp.Head, cp.At)))
+	cpLine, _ := json.Marshal(map[string]ledger.Checkpoint{"checkpoint": cp})
 	forged = append(forged, string(cpLine))
 
 	if seq, out := fndVerifyLines(t, forged, ""); seq != 0 {
@@ -112,11 +113,11 @@ func TestFndVerifyOddFiles(t *testing.T) {
 		{"no final newline", strings.Join(lines, "\n"), 0},
 		{"export starting at seq 2", strings.Join(lines[1:], "\n") + "\n", 1},
 		{"JSON array line", "[1,2]\n" + strings.Join(lines, "\n"), 1},
-		{"event without hash", `{"seq":1,"prev_hash":"` + zeroHash + `"}` + "\n" + lines[6], 1},
+		{"event without hash", `{"seq":1,"prev_hash":"` + ledger.ZeroHash + `"}` + "\n" + lines[6], 1},
 	}
 	for _, tc := range cases {
-		n, err := VerifyExport(strings.NewReader(tc.data), "")
-		var ve *VerifyError
+		n, err := ledger.VerifyExport(strings.NewReader(tc.data), "")
+		var ve *ledger.VerifyError
 		switch {
 		case tc.seq == 0 && err != nil:
 			t.Errorf("%s: %v", tc.name, err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/capture/whatsapp"
 )
 
@@ -145,7 +146,7 @@ func TestWAReplyFailureIsLoggedOnly(t *testing.T) {
 	srv, got, _ := whFakeGraph(t, http.StatusInternalServerError)
 	a := whNewApp(t, whWithGraph(srv))
 	a.deliver(whDelivery([]whMsg{whTextMsg(whNumber(72), "wamid.reply-fail", "STOP")}))
-	if s := a.state("+"+whNumber(72), "orders"); s != StateOptedOut {
+	if s := a.state("+"+whNumber(72), "orders"); s != ledger.StateOptedOut {
 		t.Fatalf("state %s", s)
 	}
 	whNextGraphRequest(t, got)
@@ -170,7 +171,7 @@ func TestWAReplyWithoutTokenSendsNothing(t *testing.T) {
 	}
 	a := whNewApp(t, func(c *Config) { c.GraphURL = srv.URL })
 	a.deliver(whDelivery([]whMsg{whTextMsg(whNumber(73), "wamid.notoken", "STOP")}))
-	if s := a.state("+"+whNumber(73), "orders"); s != StateOptedOut {
+	if s := a.state("+"+whNumber(73), "orders"); s != ledger.StateOptedOut {
 		t.Fatalf("state %s", s)
 	}
 	time.Sleep(200 * time.Millisecond)

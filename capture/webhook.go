@@ -9,6 +9,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/capture/phone"
 	"github.com/consentry/consentry/capture/whatsapp"
 )
@@ -126,7 +127,7 @@ func (w *webhook) apply(st Settings, a whatsapp.Action) error {
 		a.ID = "up|" + hex.EncodeToString(w.s.subject(a.ID))
 	}
 	rec := Record{MessageID: a.ID, Source: sourceWhatsApp, Reason: a.Reason,
-		Evidence: Evidence{MessageID: truncateUTF8(a.MessageID, maxMessageIDLen),
+		Evidence: ledger.Evidence{MessageID: truncateUTF8(a.MessageID, maxMessageIDLen),
 			RawText: truncateUTF8(a.Text, maxEvidenceText)}}
 	if !w.identify(st, a, &rec) {
 		// Counted, so that a number form this code does not know (how the
@@ -147,9 +148,9 @@ func (w *webhook) apply(st Settings, a whatsapp.Action) error {
 	reply := replyOptOut
 	switch a.Kind {
 	case whatsapp.ActOptOut:
-		rec.Type = TypeOptOut
+		rec.Type = ledger.TypeOptOut
 	case whatsapp.ActOptIn:
-		rec.Type, rec.RestoreHeld, reply = TypeOptIn, true, replyOptIn
+		rec.Type, rec.RestoreHeld, reply = ledger.TypeOptIn, true, replyOptIn
 	case whatsapp.ActMarketingOptOut, whatsapp.ActMarketingOptIn:
 		rec.Topics = marketingTopics(st)
 		if len(rec.Topics) == 0 {
@@ -158,10 +159,10 @@ func (w *webhook) apply(st Settings, a whatsapp.Action) error {
 			log.Warn("whatsapp marketing preference skipped: the catalog has no marketing topics", "id", logID(a.ID))
 			return nil
 		}
-		rec.Type, reply = TypeOptOut, replyMarketingOptOut
+		rec.Type, reply = ledger.TypeOptOut, replyMarketingOptOut
 		if a.Kind == whatsapp.ActMarketingOptIn {
 			// "resume" gives back only what the person had given before.
-			rec.Type, rec.RestorePrior, reply = TypeOptIn, true, replyOptIn
+			rec.Type, rec.RestorePrior, reply = ledger.TypeOptIn, true, replyOptIn
 		}
 	case whatsapp.ActText, whatsapp.ActReview:
 		if !w.linkOptIn(&rec, a, st) {
@@ -232,7 +233,7 @@ func (w *webhook) linkOptIn(rec *Record, a whatsapp.Action, st Settings) bool {
 			"message_id", logID(a.ID), "link", link.ID)
 		return false
 	}
-	rec.Type, rec.Topics, rec.Reason = TypeOptIn, topics, ""
+	rec.Type, rec.Topics, rec.Reason = ledger.TypeOptIn, topics, ""
 	rec.Source, rec.Campaign, rec.LinkID = link.Source, link.Campaign, link.ID
 	// The notice is the link's own message, the words the business put in
 	// front of the person: the same for everyone who scans, and free of

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/capture/phone"
 )
 
@@ -130,7 +131,7 @@ func TestWebhookMexicanWaIDWithOldOne(t *testing.T) {
 	const person = "+525512345678"
 	a.optIn(person, "orders")
 	a.deliver(whFrom(t, "text_message.json", "5215512345678", "Does it come in another color?", "Darme de baja"))
-	if res := a.checkAPI("+52 1 55 1234 5678", "orders"); res.Phone != person || res.Allowed || res.State != StateOptedOut {
+	if res := a.checkAPI("+52 1 55 1234 5678", "orders"); res.Phone != person || res.Allowed || res.State != ledger.StateOptedOut {
 		t.Fatalf("after Darme de baja: %+v", res)
 	}
 }
@@ -147,7 +148,7 @@ func TestWebhookResumeWithoutHistory(t *testing.T) {
 	if a.head() != before {
 		t.Fatal("a resume from an unknown number recorded an event")
 	}
-	if res := a.checkAPI(legacyPerson, "marketing"); res.Allowed || res.State != StateNoConsent {
+	if res := a.checkAPI(legacyPerson, "marketing"); res.Allowed || res.State != ledger.StateNoConsent {
 		t.Fatalf("after resume alone: %+v", res)
 	}
 	// Stopped marketing without ever opting in, then resumed: still nothing.
@@ -221,7 +222,7 @@ func TestWebhookInvalidNumberCounted(t *testing.T) {
 	if got := a.metric(t, `consentry_webhook_skipped_total{reason="missing_number"}`); got != 1 {
 		t.Fatalf("missing_number = %v, want 1", got)
 	}
-	if res := a.checkAPI(legacyPerson, "orders"); res.State != StateOptedOut {
+	if res := a.checkAPI(legacyPerson, "orders"); res.State != ledger.StateOptedOut {
 		t.Fatalf("the valid STOP beside them: %+v", res)
 	}
 	logs := a.log.String()
@@ -262,7 +263,7 @@ func TestWebhookOptOutPhrases(t *testing.T) {
 	a.deliver(whDelivery(msgs))
 	for i, p := range phrases {
 		for _, topic := range []string{"orders", "marketing"} {
-			if res := a.checkAPI(whNumber(700+i), topic); res.Allowed || res.State != StateOptedOut {
+			if res := a.checkAPI(whNumber(700+i), topic); res.Allowed || res.State != ledger.StateOptedOut {
 				t.Errorf("%q: %s is %+v, want opted out", p, topic, res)
 			}
 		}

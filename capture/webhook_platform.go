@@ -3,6 +3,7 @@ package capture
 import (
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/capture/phone"
 	"github.com/consentry/consentry/capture/whatsapp"
 )
@@ -82,7 +83,7 @@ func (w *webhook) applyPlatform(st Settings, a whatsapp.Action) (bool, error) {
 			return true, nil
 		}
 		base := Record{MessageID: a.ID, Source: sourceWhatsApp, BusinessNumber: businessNumber(st, a),
-			Evidence: Evidence{MessageID: truncateUTF8(a.MessageID, maxMessageIDLen), RawText: truncateUTF8(a.Text, maxEvidenceText)}}
+			Evidence: ledger.Evidence{MessageID: truncateUTF8(a.MessageID, maxMessageIDLen), RawText: truncateUTF8(a.Text, maxEvidenceText)}}
 		if err := w.s.ChangeNumber(oldPhone, newPhone, base); err != nil {
 			return true, err
 		}

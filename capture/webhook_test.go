@@ -23,6 +23,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/capture/whatsapp"
 	"github.com/consentry/consentry/store"
 	"github.com/consentry/consentry/store/backend"
@@ -164,7 +165,7 @@ func (a *whApp) state(phone, topic string) string {
 // optIn records a confirmed opt-in directly, as the API would.
 func (a *whApp) optIn(phone string, topics ...string) {
 	a.t.Helper()
-	if _, err := a.svc.Record(Record{Type: TypeOptIn, Phone: phone, Topics: topics, Source: "web",
+	if _, err := a.svc.Record(Record{Type: ledger.TypeOptIn, Phone: phone, Topics: topics, Source: "web",
 		NoticeText: "Quero receber mensagens da Consentry Demo"}); err != nil {
 		a.t.Fatal(err)
 	}
@@ -172,14 +173,14 @@ func (a *whApp) optIn(phone string, topics ...string) {
 
 // whEventView is the part of an event line the tests read.
 type whEventView struct {
-	Type     string   `json:"type"`
-	Topics   []string `json:"topics"`
-	Source   string   `json:"source"`
-	Campaign string   `json:"campaign"`
-	LinkID   string   `json:"link_id"`
-	Reason   string   `json:"reason"`
-	Notice   string   `json:"notice_sha256"`
-	Evidence Evidence `json:"evidence"`
+	Type     string          `json:"type"`
+	Topics   []string        `json:"topics"`
+	Source   string          `json:"source"`
+	Campaign string          `json:"campaign"`
+	LinkID   string          `json:"link_id"`
+	Reason   string          `json:"reason"`
+	Notice   string          `json:"notice_sha256"`
+	Evidence ledger.Evidence `json:"evidence"`
 }
 
 func (a *whApp) events(phone string) []whEventView {
@@ -332,13 +333,13 @@ func TestWebhookSignature(t *testing.T) {
 	if got := a.head(); got != before {
 		t.Fatalf("rejected deliveries changed the ledger: head %d → %d", before, got)
 	}
-	if s := a.state(phone, "orders"); s != StateOptedIn {
+	if s := a.state(phone, "orders"); s != ledger.StateOptedIn {
 		t.Fatalf("state after rejected deliveries = %s", s)
 	}
 	if status, resp := a.post(body, valid); status != http.StatusOK {
 		t.Fatalf("valid signature: %d %s", status, resp)
 	}
-	if s := a.state(phone, "orders"); s != StateOptedOut {
+	if s := a.state(phone, "orders"); s != ledger.StateOptedOut {
 		t.Fatalf("state after STOP = %s, want opted_out", s)
 	}
 }
@@ -351,7 +352,7 @@ func TestWebhookSecretRotation(t *testing.T) {
 		if status, resp := a.post(body, whSign(secret, body)); status != http.StatusOK {
 			t.Fatalf("secret %d: %d %s", i, status, resp)
 		}
-		if s := a.state("+"+whNumber(10+i), "marketing"); s != StateOptedOut {
+		if s := a.state("+"+whNumber(10+i), "marketing"); s != ledger.StateOptedOut {
 			t.Fatalf("secret %d: state %s", i, s)
 		}
 	}
@@ -483,7 +484,7 @@ func TestWebhookSamples(t *testing.T) {
 				t.Fatalf("head %d → %d, want one event", before, a.head())
 			}
 			ev := a.lastEvent(c.phone)
-			if ev.Type != TypeOptOut || ev.Reason != c.reason || ev.Source != c.source {
+			if ev.Type != ledger.TypeOptOut || ev.Reason != c.reason || ev.Source != c.source {
 				t.Fatalf("event %+v", ev)
 			}
 			if ev.Evidence.ProfileName != "" {
@@ -551,7 +552,7 @@ func TestWebhookManyInOneDelivery(t *testing.T) {
 		t.Fatalf("%d events recorded, want 4", got)
 	}
 	for i := 30; i < 34; i++ {
-		if s := a.state("+"+whNumber(i), "orders"); s != StateOptedOut {
+		if s := a.state("+"+whNumber(i), "orders"); s != ledger.StateOptedOut {
 			t.Errorf("number %d: %s, want opted_out", i, s)
 		}
 	}
@@ -567,17 +568,17 @@ func TestWebhookOptInKeywordRestores(t *testing.T) {
 	a.optIn(phone, "orders", "marketing")
 	a.deliver(whDelivery([]whMsg{whTextMsg(whNumber(40), "wamid.k1", "Stop!")}))
 	for _, topic := range []string{"orders", "marketing", "delivery"} {
-		if s := a.state(phone, topic); s != StateOptedOut {
+		if s := a.state(phone, topic); s != ledger.StateOptedOut {
 			t.Fatalf("%s after STOP: %s", topic, s)
 		}
 	}
 	ev := a.lastEvent(phone)
-	if ev.Type != TypeOptOut || len(ev.Topics) != 0 || ev.Reason != whatsapp.ReasonKeyword || ev.Source != "whatsapp" ||
+	if ev.Type != ledger.TypeOptOut || len(ev.Topics) != 0 || ev.Reason != whatsapp.ReasonKeyword || ev.Source != "whatsapp" ||
 		ev.Evidence.MessageID != "wamid.k1" || ev.Evidence.RawText != "Stop!" {
 		t.Fatalf("opt-out event %+v", ev)
 	}
 	a.deliver(whDelivery([]whMsg{whTextMsg(whNumber(40), "wamid.k2", "VOLTAR")}))
-	want := map[string]string{"orders": StateOptedIn, "marketing": StateOptedIn, "delivery": StateOptedOut}
+	want := map[string]string{"orders": ledger.StateOptedIn, "marketing": ledger.StateOptedIn, "delivery": ledger.StateOptedOut}
 	for topic, w := range want {
 		if s := a.state(phone, topic); s != w {
 			t.Errorf("%s after VOLTAR: %s, want %s", topic, s, w)
@@ -596,20 +597,20 @@ func TestWebhookUserPreferencesResume(t *testing.T) {
 	const phone = "+5511987650000"
 	a.optIn(phone, "marketing") // resume gives back only what was given before
 	a.deliver(whSample(t, "user_preferences_stop.json"))
-	if s := a.state(phone, "marketing"); s != StateOptedOut {
+	if s := a.state(phone, "marketing"); s != ledger.StateOptedOut {
 		t.Fatalf("after stop: %s", s)
 	}
 	resume := bytes.Replace(whSample(t, "user_preferences_stop.json"), []byte(`"value": "stop"`), []byte(`"value": "resume"`), 1)
 	resume = bytes.Replace(resume, []byte("1749416600"), []byte("1749416700"), 1)
 	a.deliver(resume)
-	if s := a.state(phone, "marketing"); s != StateOptedIn {
+	if s := a.state(phone, "marketing"); s != ledger.StateOptedIn {
 		t.Fatalf("after resume: %s", s)
 	}
-	if s := a.state(phone, "orders"); s != StateNoConsent {
+	if s := a.state(phone, "orders"); s != ledger.StateNoConsent {
 		t.Fatalf("resume touched orders: %s", s)
 	}
 	ev := a.lastEvent(phone)
-	if ev.Type != TypeOptIn || ev.Reason != whatsapp.ReasonUserPreferences || ev.Source != "whatsapp" {
+	if ev.Type != ledger.TypeOptIn || ev.Reason != whatsapp.ReasonUserPreferences || ev.Source != "whatsapp" {
 		t.Fatalf("resume event %+v", ev)
 	}
 }
@@ -629,7 +630,7 @@ func TestWebhookMarketingSignalWithoutMarketingTopics(t *testing.T) {
 	if a.head() != before {
 		t.Fatal("a marketing signal was recorded without marketing topics")
 	}
-	if s := a.state("+5511987650000", "orders"); s != StateOptedIn {
+	if s := a.state("+5511987650000", "orders"); s != ledger.StateOptedIn {
 		t.Fatalf("orders: %s", s)
 	}
 }
@@ -659,7 +660,7 @@ func TestWebhookKeywordInsideSentenceIsReviewed(t *testing.T) {
 	body := bytes.Replace(whSample(t, "text_message.json"), []byte("Does it come in another color?"),
 		[]byte("Please stop sending me the catalog"), 1)
 	a.deliver(body)
-	if a.head() != before || a.state(phone, "marketing") != StateOptedIn {
+	if a.head() != before || a.state(phone, "marketing") != ledger.StateOptedIn {
 		t.Fatal("a sentence mentioning stop opted out")
 	}
 	logs := a.log.String()
@@ -769,7 +770,7 @@ func TestWebhookLinkCodeEndToEnd(t *testing.T) {
 	phone := "+" + whNumber(80)
 	a.deliver(whDelivery([]whMsg{whTextMsg(whNumber(80), "wamid.link-1", link.text)}))
 	for _, topic := range []string{"orders", "marketing"} {
-		if res := a.checkAPI(phone, topic); !res.Allowed || res.State != StateOptedIn {
+		if res := a.checkAPI(phone, topic); !res.Allowed || res.State != ledger.StateOptedIn {
 			t.Fatalf("%s after the link message: %+v", topic, res)
 		}
 	}
@@ -778,14 +779,14 @@ func TestWebhookLinkCodeEndToEnd(t *testing.T) {
 	}
 	ev := a.lastEvent(phone)
 	sum := sha256.Sum256([]byte(link.text))
-	if ev.Type != TypeOptIn || ev.Source != "receipt" || ev.Campaign != "loja-centro" || ev.LinkID != link.ID ||
+	if ev.Type != ledger.TypeOptIn || ev.Source != "receipt" || ev.Campaign != "loja-centro" || ev.LinkID != link.ID ||
 		ev.Evidence.LinkCode != link.Code || ev.Evidence.MessageID != "wamid.link-1" ||
 		ev.Notice != hex.EncodeToString(sum[:]) {
 		t.Fatalf("opt-in event %+v", ev)
 	}
 
 	a.deliver(whDelivery([]whMsg{whTextMsg(whNumber(80), "wamid.link-2", "STOP")}))
-	if res := a.checkAPI(phone, "orders"); res.Allowed || res.State != StateOptedOut {
+	if res := a.checkAPI(phone, "orders"); res.Allowed || res.State != ledger.StateOptedOut {
 		t.Fatalf("after STOP: %+v", res)
 	}
 }
@@ -809,7 +810,7 @@ func TestWebhookLinkCodeInText(t *testing.T) {
 			n := 81 + i
 			before := a.head()
 			a.deliver(whDelivery([]whMsg{whTextMsg(whNumber(n), fmt.Sprintf("wamid.code-%d", n), c.text)}))
-			got := a.state("+"+whNumber(n), "delivery") == StateOptedIn
+			got := a.state("+"+whNumber(n), "delivery") == ledger.StateOptedIn
 			if got != c.optedIn {
 				t.Fatalf("opted in = %v, want %v", got, c.optedIn)
 			}
@@ -825,17 +826,17 @@ func TestWebhookLinkCodeInText(t *testing.T) {
 func TestWebhookLinkCodeConfirmsPendingAndRespectsDisabled(t *testing.T) {
 	a := whNewApp(t)
 	phone := "+" + whNumber(90)
-	if _, err := a.svc.Record(Record{Type: TypeOptIn, Pending: true, Phone: phone, Topics: []string{"appointments"},
+	if _, err := a.svc.Record(Record{Type: ledger.TypeOptIn, Pending: true, Phone: phone, Topics: []string{"appointments"},
 		Source: "widget", NoticeText: "Quero receber lembretes da Consentry Demo"}); err != nil {
 		t.Fatal(err)
 	}
-	if s := a.state(phone, "appointments"); s != StatePending {
+	if s := a.state(phone, "appointments"); s != ledger.StatePending {
 		t.Fatalf("before: %s", s)
 	}
 	link := a.createLink(map[string]any{"source": "web", "topics": []string{"orders"}})
 	a.deliver(whDelivery([]whMsg{whTextMsg(whNumber(90), "wamid.pending", link.text)}))
 	for _, topic := range []string{"orders", "appointments"} {
-		if s := a.state(phone, topic); s != StateOptedIn {
+		if s := a.state(phone, topic); s != ledger.StateOptedIn {
 			t.Errorf("%s: %s, want opted_in", topic, s)
 		}
 	}
@@ -843,7 +844,7 @@ func TestWebhookLinkCodeConfirmsPendingAndRespectsDisabled(t *testing.T) {
 	a.api(http.MethodPatch, "/v1/links/"+link.ID, map[string]any{"disabled": true}, http.StatusOK, nil)
 	before := a.head()
 	a.deliver(whDelivery([]whMsg{whTextMsg(whNumber(91), "wamid.disabled", link.text)}))
-	if a.head() != before || a.state("+"+whNumber(91), "orders") != StateNoConsent {
+	if a.head() != before || a.state("+"+whNumber(91), "orders") != ledger.StateNoConsent {
 		t.Fatal("a disabled link's code recorded an opt-in")
 	}
 }

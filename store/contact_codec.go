@@ -23,7 +23,7 @@ var stateDictTopicsV1 = []string{"*", "orders", "delivery", "appointments", "pay
 // stateDictV1SHA256 pins the built dictionary; see TestStateDictionaryFrozen.
 const stateDictV1SHA256 = "d2bb33d9d2a11d1a7c1b56d7665c90ee78ce90308687a63dd8143a4f6059dd07"
 
-// buildStateDict writes, for each topic and state code (capture/state.go:
+// buildStateDict writes, for each topic and state code (capture/ledger/state.go:
 // opted in, opted out, pending), a one-topic state's opening (version 1,
 // one entry) and an entry's opening (uvarint length, topic, code).
 func buildStateDict(topics []string) []byte {

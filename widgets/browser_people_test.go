@@ -17,7 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/widgets/internal/browsertest"
 )
 
@@ -233,7 +233,7 @@ func (r *browserRig) unsubscribeFlow(t *testing.T, rep *axeReport, js bool) {
 	}
 	tb.navigate(unsub)
 	tb.do(chromedp.WaitVisible(chromedp.ID("unsubscribe")))
-	if r.e.state(phone, "orders") != capture.StateOptedIn {
+	if r.e.state(phone, "orders") != ledger.StateOptedIn {
 		t.Fatalf("opening the page changed consent")
 	}
 	if js {
@@ -241,8 +241,8 @@ func (r *browserRig) unsubscribeFlow(t *testing.T, rep *axeReport, js bool) {
 	}
 	tb.do(chromedp.Click(chromedp.ID("unsubscribe")))
 	tb.do(chromedp.WaitVisible(chromedp.ID("done")))
-	r.waitState(t, phone, "orders", capture.StateOptedOut)
-	r.waitState(t, phone, "marketing", capture.StateOptedOut)
+	r.waitState(t, phone, "orders", ledger.StateOptedOut)
+	r.waitState(t, phone, "marketing", ledger.StateOptedOut)
 	if js {
 		tb.axeBoth(rep, "/u (unsubscribe)", "done")
 	}
@@ -262,7 +262,7 @@ func (r *browserRig) unsubscribeFlow(t *testing.T, rep *axeReport, js bool) {
 	tb.do(chromedp.SetAttributeValue(`input[name="form_token"]`, "value", other))
 	tb.do(chromedp.Click(chromedp.ID("unsubscribe")))
 	tb.do(chromedp.WaitVisible(chromedp.ID("refused")))
-	if r.e.state(phone2, "orders") != capture.StateOptedIn {
+	if r.e.state(phone2, "orders") != ledger.StateOptedIn {
 		t.Fatalf("a refused form changed consent")
 	}
 	if js {
@@ -270,7 +270,7 @@ func (r *browserRig) unsubscribeFlow(t *testing.T, rep *axeReport, js bool) {
 	}
 	tb.do(chromedp.Click(chromedp.ID("unsubscribe")))
 	tb.do(chromedp.WaitVisible(chromedp.ID("done")))
-	r.waitState(t, phone2, "orders", capture.StateOptedOut)
+	r.waitState(t, phone2, "orders", ledger.StateOptedOut)
 }
 
 // preferencesFlow: untick marketing, tick delivery, save.
@@ -286,9 +286,9 @@ func (r *browserRig) preferencesFlow(t *testing.T, rep *axeReport) {
 	tb.do(chromedp.Click(`label[for="topic-delivery"]`))
 	tb.do(chromedp.Click(chromedp.ID("save")))
 	tb.do(chromedp.WaitVisible(chromedp.ID("saved")))
-	r.waitState(t, phone, "marketing", capture.StateOptedOut)
-	r.waitState(t, phone, "delivery", capture.StateOptedIn)
-	r.waitState(t, phone, "orders", capture.StateOptedIn)
+	r.waitState(t, phone, "marketing", ledger.StateOptedOut)
+	r.waitState(t, phone, "delivery", ledger.StateOptedIn)
+	r.waitState(t, phone, "orders", ledger.StateOptedIn)
 	tb.axeBoth(rep, "/p (preferences)", "saved")
 	tb.assertCleanConsole("preferences")
 }
@@ -348,7 +348,7 @@ func (r *browserRig) optinFormStates(t *testing.T, rep *axeReport, kind string) 
 	// Success, retried from the same form.
 	tb.clickEl(rt + `.getElementById("cs-submit")`)
 	tb.waitFor("the success state", rt+`.getElementById("cs-success")`, 5*time.Second)
-	r.waitState(t, "+5511987651021", "orders", capture.StateOptedIn)
+	r.waitState(t, "+5511987651021", "orders", ledger.StateOptedIn)
 	tb.axeBoth(rep, kind, "success")
 
 	// Rate limited: a widget whose allowance is used up.
@@ -364,7 +364,7 @@ func (r *browserRig) optinFormStates(t *testing.T, rep *axeReport, kind string) 
 		t.Errorf("%s: rate limit says %q", kind, msg)
 	}
 	tb.axeBoth(rep, kind, "error: rate limited")
-	if r.e.state("+5511987651022", "orders") != capture.StateNoConsent {
+	if r.e.state("+5511987651022", "orders") != ledger.StateNoConsent {
 		t.Errorf("%s: a rate-limited opt-in was recorded", kind)
 	}
 }
@@ -441,7 +441,7 @@ func (r *browserRig) checkboxStates(t *testing.T, rep *axeReport) {
 	tb.blockOptIns(false)
 	tb.clickEl(rt + `.getElementById("cs-cb-retry")`)
 	tb.waitFor("the thank-you page", `document.getElementById("thanks")`, 5*time.Second)
-	r.waitState(t, phone, "orders", capture.StateOptedIn)
+	r.waitState(t, phone, "orders", ledger.StateOptedIn)
 	r.checkRecordedNotice(t, "checkbox", phone)
 
 	// Rate limited.

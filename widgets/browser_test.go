@@ -26,7 +26,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/widgets/internal/browsertest"
 )
 
@@ -496,7 +496,7 @@ func (r *browserRig) demo(t *testing.T) {
 	tb.eval(rt+`.getElementById("cs-consent").click()`, nil)
 	tb.eval(rt+`.getElementById("cs-submit").click()`, nil)
 	tb.waitFor("the success state", rt+`.getElementById("cs-success")`, 5*time.Second)
-	r.waitState(t, phone, "delivery", capture.StateOptedIn)
+	r.waitState(t, phone, "delivery", ledger.StateOptedIn)
 	if !tb.evalBool(`document.getElementById("demo-checkout").contains(window.Consentry[` + jsString(demo["checkbox"]) + `].host)`) {
 		t.Errorf("the demo checkout has no consent box")
 	}
@@ -606,7 +606,7 @@ func (r *browserRig) popup(t *testing.T) {
 	tb.eval(root(v.ID)+`.getElementById("cs-consent").click()`, nil)
 	tb.eval(root(v.ID)+`.getElementById("cs-submit").click()`, nil)
 	tb.waitFor("the success state", root(v.ID)+`.getElementById("cs-success")`, 5*time.Second)
-	r.waitState(t, phone, "orders", capture.StateOptedIn)
+	r.waitState(t, phone, "orders", ledger.StateOptedIn)
 	r.checkRecordedNotice(t, "popup", phone)
 
 	tb.assertCleanConsole("popup")
@@ -639,7 +639,7 @@ func (r *browserRig) form(t *testing.T) {
 	tb.eval(rt+`.getElementById("cs-consent").click()`, nil)
 	tb.eval(rt+`.getElementById("cs-submit").click()`, nil)
 	tb.waitFor("the success state", rt+`.getElementById("cs-success")`, 5*time.Second)
-	r.waitState(t, phone, "orders", capture.StateOptedIn)
+	r.waitState(t, phone, "orders", ledger.StateOptedIn)
 	r.checkRecordedNotice(t, "form", phone)
 
 	// The host's analytics hear of the lead, never of the number.
@@ -724,7 +724,7 @@ func (r *browserRig) checkbox(t *testing.T) {
 	tb.screenshot("checkbox", `document.getElementById("checkout").getBoundingClientRect()`)
 	tb.do(chromedp.Click(chromedp.ID("buy")))
 	tb.waitFor("the thank-you page", `document.getElementById("thanks")`, 5*time.Second)
-	r.waitState(t, phone, "orders", capture.StateOptedIn)
+	r.waitState(t, phone, "orders", ledger.StateOptedIn)
 	r.checkRecordedNotice(t, "checkbox", phone)
 
 	tb.assertCleanConsole("checkbox")

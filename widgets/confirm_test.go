@@ -8,7 +8,7 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/capture/ledger"
 )
 
 // With double opt-in the widget's opt-in stays pending until the customer
@@ -18,7 +18,7 @@ func TestDoubleOptInConfirmedByWhatsAppMessage(t *testing.T) {
 	const secret = "widget-confirm-app-secret"
 	e := newWidgetEnv(t, withAppSecret(secret))
 	_, got := pendingOptIn(t, e)
-	if got.Status != "pending" || e.state(wtPhone, "marketing") != capture.StatePending {
+	if got.Status != "pending" || e.state(wtPhone, "marketing") != ledger.StatePending {
 		t.Fatalf("before the message: %+v, state %s", got, e.state(wtPhone, "marketing"))
 	}
 	u, err := url.Parse(got.ConfirmURL)
@@ -46,11 +46,11 @@ func TestDoubleOptInConfirmedByWhatsAppMessage(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("webhook: %d %s", resp.StatusCode, b)
 	}
-	if s := e.state(wtPhone, "marketing"); s != capture.StateOptedIn {
+	if s := e.state(wtPhone, "marketing"); s != ledger.StateOptedIn {
 		t.Fatalf("after the message the state is %s, want opted_in", s)
 	}
 	// Topics the person did not choose stay without consent.
-	if s := e.state(wtPhone, "orders"); s != capture.StateNoConsent {
+	if s := e.state(wtPhone, "orders"); s != ledger.StateNoConsent {
 		t.Fatalf("orders: %s", s)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/capture/ledger"
 )
 
 // A widget picks its business number: its chat link opens that number,
@@ -37,7 +38,7 @@ func TestWidgetNumber(t *testing.T) {
 func TestContactPagesForBSUID(t *testing.T) {
 	e := newWidgetEnv(t)
 	const bsuid = "BR.20481632641282561024"
-	if _, err := e.svc.Record(capture.Record{Type: capture.TypeOptIn, UserID: bsuid, Topics: []string{"orders", "marketing"},
+	if _, err := e.svc.Record(capture.Record{Type: ledger.TypeOptIn, UserID: bsuid, Topics: []string{"orders", "marketing"},
 		Source: "whatsapp", NoticeText: "Padaria Aurora may message me."}); err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +56,7 @@ func TestContactPagesForBSUID(t *testing.T) {
 		t.Fatalf("unsubscribe: %d %s", resp.StatusCode, b)
 	}
 	res, err := e.svc.CheckFor("", bsuid, "orders", "")
-	if err != nil || res.Allowed || res.State != capture.StateOptedOut {
+	if err != nil || res.Allowed || res.State != ledger.StateOptedOut {
 		t.Fatalf("after unsubscribing: %+v %v", res, err)
 	}
 }
@@ -70,8 +71,8 @@ func TestWidgetOptInNumberIsTheContact(t *testing.T) {
 	e := newWidgetEnv(t)
 	v := optinWidget(e, "")
 	for _, r := range []capture.Record{
-		{Type: capture.TypeOptOut, Phone: "+5581988327966", Topics: []string{"orders"}, Source: "api"},
-		{Type: capture.TypeOptOut, Phone: "+81991234567", Topics: []string{"orders"}, Source: "api"}, // the released reading
+		{Type: ledger.TypeOptOut, Phone: "+5581988327966", Topics: []string{"orders"}, Source: "api"},
+		{Type: ledger.TypeOptOut, Phone: "+81991234567", Topics: []string{"orders"}, Source: "api"}, // the released reading
 	} {
 		if _, err := e.svc.Record(r); err != nil {
 			t.Fatal(err)
@@ -86,14 +87,14 @@ func TestWidgetOptInNumberIsTheContact(t *testing.T) {
 		if resp.StatusCode != 201 {
 			t.Fatalf("opt-in with %q: %d %s", tc.raw, resp.StatusCode, b)
 		}
-		if got := e.state(tc.contact, "marketing"); got != capture.StateOptedIn {
+		if got := e.state(tc.contact, "marketing"); got != ledger.StateOptedIn {
 			t.Errorf("%q: %s marketing is %s, want opted in", tc.raw, tc.contact, got)
 		}
-		if got := e.state(tc.contact, "orders"); got != capture.StateOptedOut {
+		if got := e.state(tc.contact, "orders"); got != ledger.StateOptedOut {
 			t.Errorf("%q: %s orders is %s: not the same contact", tc.raw, tc.contact, got)
 		}
 	}
-	if got := e.state("+5581991234567", "marketing"); got != capture.StateNoConsent {
+	if got := e.state("+5581991234567", "marketing"); got != ledger.StateNoConsent {
 		t.Errorf("a second contact under the new reading: marketing is %s", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/capture/phone"
 	"github.com/consentry/consentry/store"
 )
@@ -160,10 +161,10 @@ func (h *Handler) optin(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	rec := capture.Record{Type: capture.TypeOptIn, Phone: e164, Topics: topics, Source: "widget",
+	rec := capture.Record{Type: ledger.TypeOptIn, Phone: e164, Topics: topics, Source: "widget",
 		Campaign: w.Name, NoticeText: cfg.Notice, NoticeVersion: noticeVersion(cfgJSON, w.ID),
 		NoticeLocale: w.Locale, Pending: w.DoubleOptIn,
-		Evidence: capture.Evidence{PageURL: pageURL, IP: c.IP(), UserAgent: cleanText(c.Get(fiber.HeaderUserAgent), maxUserAgent)}}
+		Evidence: ledger.Evidence{PageURL: pageURL, IP: c.IP(), UserAgent: cleanText(c.Get(fiber.HeaderUserAgent), maxUserAgent)}}
 
 	resp := optinResponse{Status: "confirmed"}
 	if w.DoubleOptIn {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/capture/ledger"
 )
 
 // optinWidget creates an English pop-up allowed on wtOrigin.
@@ -57,7 +58,7 @@ func TestOptInRecorded(t *testing.T) {
 	if evidence["ip"] == nil || evidence["ip"] == "" {
 		t.Errorf("no IP in the evidence: %v", evidence)
 	}
-	if e.state(wtPhone, "marketing") != capture.StateOptedIn || e.state(wtPhone, "orders") != capture.StateNoConsent {
+	if e.state(wtPhone, "marketing") != ledger.StateOptedIn || e.state(wtPhone, "orders") != ledger.StateNoConsent {
 		t.Errorf("states: marketing %s, orders %s", e.state(wtPhone, "marketing"), e.state(wtPhone, "orders"))
 	}
 	// The recorded notice is the exact text the script showed.
@@ -195,7 +196,7 @@ func TestOptInRateLimits(t *testing.T) {
 			t.Errorf("a 429 to an allowed origin must be readable by the widget")
 		}
 	}
-	if e.head() != before || e.state("+5511987650099", "orders") != capture.StateNoConsent {
+	if e.head() != before || e.state("+5511987650099", "orders") != ledger.StateNoConsent {
 		t.Fatalf("a limited request was recorded")
 	}
 
@@ -240,7 +241,7 @@ func TestDoubleOptIn(t *testing.T) {
 	if got.Status != "pending" || !strings.HasPrefix(got.ConfirmURL, "https://wa.me/5511987650000?text=") {
 		t.Fatalf("response %+v", got)
 	}
-	if s := e.state(wtPhone, "marketing"); s != capture.StatePending {
+	if s := e.state(wtPhone, "marketing"); s != ledger.StatePending {
 		t.Fatalf("state %s, want pending", s)
 	}
 	ev := e.lastEvent(wtPhone)

@@ -12,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/capture/ledger"
 )
 
 // pageText is the wording of the unsubscribe and preference pages.
@@ -227,8 +228,8 @@ func (h *Handler) pageInvalid(c *fiber.Ctx, lang, nonce string) error {
 }
 
 // evidence is what the contact pages record about the request.
-func pageEvidence(c *fiber.Ctx) capture.Evidence {
-	return capture.Evidence{IP: c.IP(), UserAgent: cleanText(c.Get(fiber.HeaderUserAgent), maxUserAgent)}
+func pageEvidence(c *fiber.Ctx) ledger.Evidence {
+	return ledger.Evidence{IP: c.IP(), UserAgent: cleanText(c.Get(fiber.HeaderUserAgent), maxUserAgent)}
 }
 
 // unsubscribePage shows the confirmation form; it changes nothing.
@@ -270,7 +271,7 @@ func (h *Handler) unsubscribeSubmit(c *fiber.Ctx) error {
 	}
 	already := cur.Known && allOptedOut(cur)
 	if !already {
-		if _, err := h.s.Record(capture.Record{Type: capture.TypeOptOut, Phone: e164, Source: "unsubscribe_page",
+		if _, err := h.s.Record(capture.Record{Type: ledger.TypeOptOut, Phone: e164, Source: "unsubscribe_page",
 			Reason: "unsubscribe page", Evidence: pageEvidence(c)}); err != nil {
 			return err
 		}
@@ -281,7 +282,7 @@ func (h *Handler) unsubscribeSubmit(c *fiber.Ctx) error {
 
 func allOptedOut(v capture.ContactView) bool {
 	for _, t := range v.Topics {
-		if t.State != capture.StateOptedOut {
+		if t.State != ledger.StateOptedOut {
 			return false
 		}
 	}
@@ -317,7 +318,7 @@ func (h *Handler) preferencesData(e164, token, lang, nonce string) (preferencesD
 		FormToken: h.forms.issue(purposePreferences, token)}
 	for _, tv := range cur.Topics {
 		d.Topics = append(d.Topics, prefTopic{ID: tv.Topic, Label: topicLabel(st, tv.Topic, lang),
-			Checked: tv.State == capture.StateOptedIn, Pending: tv.State == capture.StatePending})
+			Checked: tv.State == ledger.StateOptedIn, Pending: tv.State == ledger.StatePending})
 	}
 	return d, nil
 }
@@ -362,21 +363,21 @@ func (h *Handler) preferencesSubmit(c *fiber.Ctx) error {
 	for _, tv := range cur.Topics {
 		on := slices.Contains(ticked, tv.Topic)
 		switch {
-		case tv.State == capture.StateOptedIn && !on:
+		case tv.State == ledger.StateOptedIn && !on:
 			optOut = append(optOut, tv.Topic)
-		case tv.State != capture.StateOptedIn && on:
+		case tv.State != ledger.StateOptedIn && on:
 			optIn = append(optIn, tv.Topic)
 		}
 	}
 	ev := pageEvidence(c)
 	if len(optOut) > 0 {
-		if _, err := h.s.Record(capture.Record{Type: capture.TypeOptOut, Phone: e164, Topics: optOut,
+		if _, err := h.s.Record(capture.Record{Type: ledger.TypeOptOut, Phone: e164, Topics: optOut,
 			Source: "preference_centre", Reason: "preference centre", Evidence: ev}); err != nil {
 			return err
 		}
 	}
 	if len(optIn) > 0 {
-		if _, err := h.s.Record(capture.Record{Type: capture.TypeOptIn, Phone: e164, Topics: optIn,
+		if _, err := h.s.Record(capture.Record{Type: ledger.TypeOptIn, Phone: e164, Topics: optIn,
 			Source: "preference_centre", NoticeText: t.PrefsNotice, NoticeVersion: "preference_centre/1",
 			NoticeLocale: lang, Evidence: ev}); err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/capture/ledger"
 )
 
 // contactURLs asks the API for a number's page URLs and returns their paths.
@@ -35,7 +36,7 @@ func contactURLs(t *testing.T, e *widgetEnv, phone string) (unsub, prefs string)
 // optInAll gives the number a confirmed opt-in to orders and marketing.
 func optInAll(t *testing.T, e *widgetEnv, phone string) {
 	t.Helper()
-	_, err := e.svc.Record(capture.Record{Type: capture.TypeOptIn, Phone: phone, Topics: []string{"orders", "marketing"},
+	_, err := e.svc.Record(capture.Record{Type: ledger.TypeOptIn, Phone: phone, Topics: []string{"orders", "marketing"},
 		Source: "api", NoticeText: "Padaria Aurora may message me."})
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +80,7 @@ func TestUnsubscribePage(t *testing.T) {
 	if !strings.Contains(string(b), `lang="es"`) || !strings.Contains(string(b), "Darme de baja") {
 		t.Errorf("?lang=es not honoured")
 	}
-	if e.head() != before || e.state(wtPhone, "orders") != capture.StateOptedIn {
+	if e.head() != before || e.state(wtPhone, "orders") != ledger.StateOptedIn {
 		t.Fatalf("a GET changed consent state")
 	}
 
@@ -103,7 +104,7 @@ func TestUnsubscribePage(t *testing.T) {
 		t.Fatalf("unsubscribe: %d %s", resp.StatusCode, b)
 	}
 	for _, topic := range []string{"orders", "marketing", "payments"} {
-		if s := e.state(wtPhone, topic); s != capture.StateOptedOut {
+		if s := e.state(wtPhone, topic); s != ledger.StateOptedOut {
 			t.Errorf("%s: %s after unsubscribing", topic, s)
 		}
 	}
@@ -147,8 +148,8 @@ func TestPreferenceCentre(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(b), "Your preferences are saved.") {
 		t.Fatalf("save: %d %s", resp.StatusCode, b)
 	}
-	want := map[string]string{"orders": capture.StateOptedIn, "delivery": capture.StateOptedIn,
-		"marketing": capture.StateOptedOut, "payments": capture.StateNoConsent}
+	want := map[string]string{"orders": ledger.StateOptedIn, "delivery": ledger.StateOptedIn,
+		"marketing": ledger.StateOptedOut, "payments": ledger.StateNoConsent}
 	for topic, s := range want {
 		if got := e.state(wtPhone, topic); got != s {
 			t.Errorf("%s: %s, want %s", topic, got, s)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/store"
 )
 
@@ -152,9 +153,9 @@ func coldPhone(i int) string { return fmt.Sprintf("+55119%08d", i) }
 
 // coldOptIn is the i-th contact's opt-in: the measured workload.
 func coldOptIn(i int) capture.Record {
-	return capture.Record{Type: capture.TypeOptIn, Phone: coldPhone(i), Topics: []string{"marketing"},
+	return capture.Record{Type: ledger.TypeOptIn, Phone: coldPhone(i), Topics: []string{"marketing"},
 		Source: "web", NoticeText: "Quero receber ofertas da Loja Exemplo pelo WhatsApp.", NoticeVersion: "2026-01",
-		NoticeLocale: "pt-BR", Evidence: capture.Evidence{
+		NoticeLocale: "pt-BR", Evidence: ledger.Evidence{
 			PageURL:   fmt.Sprintf("https://www.loja.example.com.br/checkout/confirmacao?pedido=%d", 7_000_000+i*7),
 			IP:        fmt.Sprintf("%d.%d.%d.%d", 177+i%13, (i>>8)&0xff, (i>>16)&0xff, i&0xff),
 			UserAgent: coldUserAgents[i%len(coldUserAgents)]}}

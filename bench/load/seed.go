@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/store"
 )
 
@@ -95,11 +96,11 @@ func cmdSeed(args []string) error {
 func seedRecord(i, contacts int) capture.Record {
 	phone := loadPhone(blockSeed, i%contacts)
 	if i%5 == 4 {
-		return capture.Record{Type: capture.TypeOptOut, Phone: phone, Source: "whatsapp", Reason: "STOP",
-			Evidence: capture.Evidence{RawText: "PARAR", MessageID: fmt.Sprintf("wamid.seed%09d", i)}}
+		return capture.Record{Type: ledger.TypeOptOut, Phone: phone, Source: "whatsapp", Reason: "STOP",
+			Evidence: ledger.Evidence{RawText: "PARAR", MessageID: fmt.Sprintf("wamid.seed%09d", i)}}
 	}
-	return capture.Record{Type: capture.TypeOptIn, Phone: phone, Topics: []string{"marketing", "orders"},
+	return capture.Record{Type: ledger.TypeOptIn, Phone: phone, Topics: []string{"marketing", "orders"},
 		Source: "web", Campaign: "seed", NoticeText: "Quero receber novidades da Consentry Demo pelo WhatsApp.",
-		NoticeVersion: "v1", NoticeLocale: "pt-BR", Evidence: capture.Evidence{PageURL: "https://shop.example/checkout",
+		NoticeVersion: "v1", NoticeLocale: "pt-BR", Evidence: ledger.Evidence{PageURL: "https://shop.example/checkout",
 			IP: "203.0.113.7", UserAgent: "Mozilla/5.0 (X11; Linux x86_64) load-seed"}}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/store"
 )
 
@@ -57,7 +58,7 @@ func BenchmarkConsoleContactPage(b *testing.B) {
 	e := newConsoleEnv(b, "http://127.0.0.1:8080")
 	cookie := benchSession(b, e, RoleAuditor)
 	for i := 0; i < 20; i++ {
-		if _, err := e.svc.Record(capture.Record{Type: capture.TypeOptIn, Phone: "+5511987654321", Topics: []string{"orders"},
+		if _, err := e.svc.Record(capture.Record{Type: ledger.TypeOptIn, Phone: "+5511987654321", Topics: []string{"orders"},
 			Source: "web", NoticeText: "Padaria Aurora: orders", NoticeVersion: "1", NoticeLocale: "en"}); err != nil {
 			b.Fatal(err)
 		}
@@ -70,7 +71,7 @@ func BenchmarkConsoleStats(b *testing.B) {
 	e := newConsoleEnv(b, "http://127.0.0.1:8080")
 	cookie := benchSession(b, e, RoleEditor)
 	for i := 0; i < 2000; i++ {
-		if _, err := e.svc.Record(capture.Record{Type: capture.TypeOptIn, Phone: fmt.Sprintf("+55119876%05d", i), Topics: []string{"orders"},
+		if _, err := e.svc.Record(capture.Record{Type: ledger.TypeOptIn, Phone: fmt.Sprintf("+55119876%05d", i), Topics: []string{"orders"},
 			Source: "print", Campaign: "spring", NoticeText: "Padaria Aurora: orders", NoticeVersion: "1", NoticeLocale: "en"}); err != nil {
 			b.Fatal(err)
 		}

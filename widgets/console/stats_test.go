@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/capture/ledger"
 )
 
 // Statistics per source, campaign and link: scans from the links, confirmed
@@ -47,7 +48,7 @@ func TestBrowserStatistics(t *testing.T) {
 	r.e.svc.FlushScans()
 	record := func(phone, source, campaign, linkID string, pending bool) {
 		t.Helper()
-		_, err := r.e.svc.Record(capture.Record{Type: capture.TypeOptIn, Pending: pending, Phone: phone, Topics: []string{"orders"},
+		_, err := r.e.svc.Record(capture.Record{Type: ledger.TypeOptIn, Pending: pending, Phone: phone, Topics: []string{"orders"},
 			Source: source, Campaign: campaign, LinkID: linkID, NoticeText: "Padaria Aurora: orders", NoticeVersion: "1", NoticeLocale: "en"})
 		if err != nil {
 			t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/store"
 )
 
@@ -26,17 +27,17 @@ func main() {
 	must(err)
 	notices := []string{"Quero receber ofertas da Loja Exemplo pelo WhatsApp.", "Aceito receber avisos de entrega."}
 	for i := 0; i < 150; i++ {
-		_, err := svc.Record(capture.Record{Type: capture.TypeOptIn, Phone: fmt.Sprintf("+55119%08d", 20_000_000+i), Topics: []string{"marketing"},
+		_, err := svc.Record(capture.Record{Type: ledger.TypeOptIn, Phone: fmt.Sprintf("+55119%08d", 20_000_000+i), Topics: []string{"marketing"},
 			Source: "web", NoticeText: notices[i%2], NoticeVersion: "2026-01", NoticeLocale: "pt-BR",
-			Evidence: capture.Evidence{PageURL: fmt.Sprintf("https://www.loja.example.com.br/checkout?pedido=%d", 7_000_000+i),
+			Evidence: ledger.Evidence{PageURL: fmt.Sprintf("https://www.loja.example.com.br/checkout?pedido=%d", 7_000_000+i),
 				IP: fmt.Sprintf("177.10.%d.%d", i/256, i%256), UserAgent: "Mozilla/5.0 (X11; Linux x86_64)"}})
 		must(err)
 	}
-	_, err = svc.Record(capture.Record{Type: capture.TypeOptOut, Phone: "+5511920000003", Topics: []string{"marketing"}, Source: "web", Reason: "user_request"})
+	_, err = svc.Record(capture.Record{Type: ledger.TypeOptOut, Phone: "+5511920000003", Topics: []string{"marketing"}, Source: "web", Reason: "user_request"})
 	must(err)
-	_, err = svc.Record(capture.Record{Type: capture.TypeOptIn, Pending: true, Phone: "+34612345678", Topics: []string{"marketing"}, Source: "widget", NoticeText: "Sí."})
+	_, err = svc.Record(capture.Record{Type: ledger.TypeOptIn, Pending: true, Phone: "+34612345678", Topics: []string{"marketing"}, Source: "widget", NoticeText: "Sí."})
 	must(err)
-	_, err = svc.Record(capture.Record{Type: capture.TypeConfirm, Phone: "+34612345678", Source: "whatsapp"})
+	_, err = svc.Record(capture.Record{Type: ledger.TypeConfirm, Phone: "+34612345678", Source: "whatsapp"})
 	must(err)
 	_, err = svc.Erase("+5511920000004")
 	must(err)

@@ -1,4 +1,4 @@
-package capture
+package ledger
 
 import (
 	"bytes"
@@ -13,19 +13,19 @@ import (
 	"github.com/consentry/consentry/store"
 )
 
-// lineRenderer renders stored events in their export form, as eventLine
-// does, with what one core needs kept between events: the AEADs of the
+// Renderer renders stored events in their export form, as Line
+// does (byte for byte), with what one core needs kept between events: the AEADs of the
 // contacts it has seen (a contact's events are often in the same chunk)
 // and the buffers the personal data is opened and expanded into.
 //
-// The sealed personal data is the canonical JSON of a piiRecord, so in
+// The sealed personal data is the canonical JSON of a Personal, so in
 // the common case its evidence object is already byte for byte what
 // re-encoding it would write: splicePII checks that and copies it instead
 // of decoding and re-encoding it, which was most of an export's CPU.
 // Anything it does not recognise as exactly that (an escape, an empty or
 // unknown field, fields out of order) goes through the JSON decoder and
 // encoder as before.
-type lineRenderer struct {
+type Renderer struct {
 	aeads   map[string]cipher.AEAD
 	opened  []byte
 	scratch store.PersonalScratch
@@ -34,7 +34,7 @@ type lineRenderer struct {
 // maxCachedAEADs bounds a renderer's AEAD cache; it is cleared when full.
 const maxCachedAEADs = 4096
 
-func (r *lineRenderer) aead(key []byte) (cipher.AEAD, error) {
+func (r *Renderer) aead(key []byte) (cipher.AEAD, error) {
 	if a, ok := r.aeads[string(key)]; ok {
 		return a, nil
 	}
@@ -49,21 +49,22 @@ func (r *lineRenderer) aead(key []byte) (cipher.AEAD, error) {
 	return a, nil
 }
 
-// key looks up the sealing key of rec's subject without allocating.
-func (r *lineRenderer) key(rec store.EventRecord, keys map[string][]byte) []byte {
+// Key looks up the sealing key of rec's subject without allocating.
+func (r *Renderer) Key(rec store.EventRecord, keys map[string][]byte) []byte {
 	var buf [64]byte
-	sub := canonicalSubject(rec.Canonical)
+	sub := CanonicalSubject(rec.Canonical)
 	if len(sub) > 2*len(buf) {
-		return keys[string(subjectOf(rec))]
+		return keys[string(SubjectOf(rec))]
 	}
-	n, _ := hex.Decode(buf[:], sub) // as subjectOf: what decodes before any error
+	n, _ := hex.Decode(buf[:], sub) // as SubjectOf: what decodes before any error
 	return keys[string(buf[:n])]
 }
 
-// line appends rec's export line to dst: the same bytes as eventLine.
-func (r *lineRenderer) line(dst []byte, rec store.EventRecord, key []byte) ([]byte, error) {
+// Line appends rec's export line to dst: the same bytes as the
+// package's Line, which decodes and re-encodes the personal data.
+func (r *Renderer) Line(dst []byte, rec store.EventRecord, key []byte) ([]byte, error) {
 	if key == nil || rec.Sealed == nil {
-		return appendEventLine(dst, rec.Canonical, rec.Hash, nil), nil
+		return AppendLine(dst, rec.Canonical, rec.Hash, nil), nil
 	}
 	plain, err := r.open(key, rec.Sealed)
 	if err != nil {
@@ -86,15 +87,15 @@ func (r *lineRenderer) line(dst []byte, rec store.EventRecord, key []byte) ([]by
 		dst = append(dst, sp.salt...)
 		return append(dst, `"}`...), nil
 	}
-	var p piiRecord
+	var p Personal
 	if err := json.Unmarshal(plain, &p); err != nil {
 		return nil, fmt.Errorf("event %d: %w", rec.Seq, err)
 	}
-	return appendEventLine(dst, rec.Canonical, rec.Hash, &p), nil
+	return AppendLine(dst, rec.Canonical, rec.Hash, &p), nil
 }
 
-// open is unseal and store.ExpandPersonal into the renderer's buffers.
-func (r *lineRenderer) open(key, sealed []byte) ([]byte, error) {
+// open is Unseal and store.ExpandPersonal into the renderer's buffers.
+func (r *Renderer) open(key, sealed []byte) ([]byte, error) {
 	aead, err := r.aead(key)
 	if err != nil {
 		return nil, err
@@ -110,7 +111,7 @@ func (r *lineRenderer) open(key, sealed []byte) ([]byte, error) {
 	return store.ExpandPersonalInto(&r.scratch, opened)
 }
 
-// piiSpans are the parts of a piiRecord's JSON an export line copies.
+// piiSpans are the parts of a Personal's JSON an export line copies.
 type piiSpans struct {
 	salt, phone, userID, evidence []byte
 }
@@ -126,8 +127,8 @@ var evidenceKeys = func() []string {
 	return keys
 }()
 
-// splicePII finds the parts of plain, the JSON of a piiRecord, when plain
-// is exactly what marshalCanonical writes for the piiRecord that decoding
+// splicePII finds the parts of plain, the JSON of a Personal, when plain
+// is exactly what MarshalCanonical writes for the Personal that decoding
 // it gives: then salt, phone and user_id decode to their bytes (printable
 // ASCII, no escapes, so strconv.Quote adds only the quotes) and evidence
 // is its own canonical encoding. Otherwise ok is false.

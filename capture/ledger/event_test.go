@@ -1,4 +1,4 @@
-package capture
+package ledger
 
 import (
 	"bytes"
@@ -8,10 +8,10 @@ import (
 	"time"
 )
 
-// appendCanonical must produce exactly the bytes encoding/json makes of the
+// AppendCanonical must produce exactly the bytes encoding/json makes of the
 // event, for every kind of value a body can hold.
 func TestAppendCanonicalMatchesJSON(t *testing.T) {
-	bodies := []eventBody{
+	bodies := []Body{
 		{Type: TypeOptIn, Subject: "00ff", Topics: []string{}, Source: "api", PIISHA256: "ab"},
 		{Type: TypeOptOut, Status: StatePending, Subject: "53f7", Topics: []string{"marketing", "orders"},
 			Source: "web", Campaign: `black "friday" <&> \ é 🎉`, LinkID: "lnk_0000001", NoticeSHA256: "cd",
@@ -26,13 +26,13 @@ func TestAppendCanonicalMatchesJSON(t *testing.T) {
 		for _, at := range times {
 			for _, seq := range []uint64{1, 42, 1 << 40} {
 				prev := sha256.Sum256([]byte{byte(seq)})
-				encoded, err := marshalCanonical(body)
+				encoded, err := MarshalCanonical(body)
 				if err != nil {
 					t.Fatal(err)
 				}
-				got := appendCanonical(nil, seq, encoded, at, prev)
-				core := eventCore{ID: eventID(seq), Seq: seq, eventBody: body, At: at, PrevHash: hex.EncodeToString(prev[:])}
-				want, err := marshalCanonical(core)
+				got := AppendCanonical(nil, seq, encoded, at, prev)
+				core := Core{ID: EventID(seq), Seq: seq, Body: body, At: at, PrevHash: hex.EncodeToString(prev[:])}
+				want, err := MarshalCanonical(core)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -48,29 +48,29 @@ func TestAppendCanonicalMatchesJSON(t *testing.T) {
 // an error, never a silently empty (consenting) state.
 func TestContactStateRoundTrip(t *testing.T) {
 	at := time.Date(2026, 11, 24, 10, 0, 0, 123_000_000, time.UTC)
-	st := contactState{Topics: map[string]topicState{
+	st := State{Topics: map[string]TopicState{
 		"orders":    {State: StateOptedIn, Seq: 7, At: at},
 		"marketing": {State: StateOptedOut, Seq: 9, At: at.Add(time.Second)},
-		allTopics:   {State: StatePending, Seq: 1 << 40, At: at},
+		AllTopics:   {State: StatePending, Seq: 1 << 40, At: at},
 	}, Held: []string{"orders", "delivery"}}
-	b := st.encode()
-	got, err := decodeState(b)
+	b := st.Encode()
+	got, err := DecodeState(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Topics) != 3 || got.Topics["marketing"] != st.Topics["marketing"] || got.Topics[allTopics] != st.Topics[allTopics] ||
+	if len(got.Topics) != 3 || got.Topics["marketing"] != st.Topics["marketing"] || got.Topics[AllTopics] != st.Topics[AllTopics] ||
 		len(got.Held) != 2 || got.Held[1] != "delivery" {
 		t.Fatalf("round trip: %+v", got)
 	}
-	if empty, err := decodeState(nil); err != nil || len(empty.Topics) != 0 {
+	if empty, err := DecodeState(nil); err != nil || len(empty.Topics) != 0 {
 		t.Fatalf("no state: %+v, %v", empty, err)
 	}
 	for i := 1; i < len(b); i++ {
-		if _, err := decodeState(b[:i]); err == nil {
+		if _, err := DecodeState(b[:i]); err == nil {
 			t.Fatalf("truncated to %d bytes: no error", i)
 		}
 	}
-	if _, err := decodeState([]byte(`{"t":{}}`)); err == nil {
+	if _, err := DecodeState([]byte(`{"t":{}}`)); err == nil {
 		t.Fatal("a JSON value read as state")
 	}
 }

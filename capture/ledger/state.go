@@ -1,4 +1,4 @@
-package capture
+package ledger
 
 import (
 	"encoding/binary"
@@ -16,18 +16,18 @@ const (
 	StateInvalid   = "invalid"
 )
 
-// topicState is the latest decision about one topic (or all topics).
-type topicState struct {
+// TopicState is the latest decision about one topic (or all topics).
+type TopicState struct {
 	State string
 	Seq   uint64
 	At    time.Time
 }
 
-// contactState is what the store keeps per contact, keyed by subject. It
+// State is what the store keeps per contact, keyed by subject. It
 // holds no personal data. Topics["*"] is a decision about all topics; for a
 // topic the later (higher seq) of its own entry and "*" decides.
-type contactState struct {
-	Topics map[string]topicState
+type State struct {
+	Topics map[string]TopicState
 	// Held lists the topics allowed just before the last global opt-out, so
 	// an opt-in keyword can restore them.
 	Held []string
@@ -45,9 +45,9 @@ var stateCodes = []string{StateOptedIn, StateOptedOut, StatePending}
 
 var errCorruptState = errors.New("stored contact state is unreadable")
 
-// decodeState reads a stored state; nil or empty is a contact without one.
-func decodeState(b []byte) (contactState, error) {
-	st := contactState{Topics: map[string]topicState{}}
+// DecodeState reads a stored state; nil or empty is a contact without one.
+func DecodeState(b []byte) (State, error) {
+	st := State{Topics: map[string]TopicState{}}
 	if len(b) == 0 {
 		return st, nil
 	}
@@ -58,7 +58,7 @@ func decodeState(b []byte) (contactState, error) {
 	for n := r.uvarint(); n > 0 && r.ok(); n-- {
 		topic := r.str()
 		code := r.byte()
-		ts := topicState{Seq: r.uvarint(), At: time.UnixMilli(r.varint()).UTC()}
+		ts := TopicState{Seq: r.uvarint(), At: time.UnixMilli(r.varint()).UTC()}
 		if int(code) >= len(stateCodes) {
 			return st, errCorruptState
 		}
@@ -75,7 +75,7 @@ func decodeState(b []byte) (contactState, error) {
 }
 
 // encode writes the state in its stored form.
-func (st *contactState) encode() []byte {
+func (st *State) Encode() []byte {
 	b := make([]byte, 1, 64)
 	b[0] = stateVersion
 	b = binary.AppendUvarint(b, uint64(len(st.Topics)))
@@ -144,9 +144,9 @@ func (r *stateReader) str() string {
 }
 
 // decide returns the entry that governs topic.
-func (st *contactState) decide(topic string) (topicState, bool) {
+func (st *State) Decide(topic string) (TopicState, bool) {
 	own, hasOwn := st.Topics[topic]
-	all, hasAll := st.Topics[allTopics]
+	all, hasAll := st.Topics[AllTopics]
 	switch {
 	case hasOwn && hasAll:
 		if all.Seq > own.Seq {
@@ -158,12 +158,12 @@ func (st *contactState) decide(topic string) (topicState, bool) {
 	case hasAll:
 		return all, true
 	}
-	return topicState{}, false
+	return TopicState{}, false
 }
 
 // stateOf answers a check for one topic.
-func (st *contactState) stateOf(topic string) (state string, since time.Time) {
-	ts, ok := st.decide(topic)
+func (st *State) StateOf(topic string) (state string, since time.Time) {
+	ts, ok := st.Decide(topic)
 	if !ok {
 		return StateNoConsent, time.Time{}
 	}
@@ -172,47 +172,47 @@ func (st *contactState) stateOf(topic string) (state string, since time.Time) {
 
 // apply folds an event into the state. catalog is the current topic list,
 // needed to remember what a global opt-out withdrew.
-func (st *contactState) apply(typ, status string, topics []string, seq uint64, at time.Time, catalog []string) {
+func (st *State) Apply(typ, status string, topics []string, seq uint64, at time.Time, catalog []string) {
 	keys := topics
 	if len(keys) == 0 {
-		keys = []string{allTopics}
+		keys = []string{AllTopics}
 	}
 	switch typ {
 	case TypeOptOut:
 		if len(topics) == 0 {
 			st.Held = st.Held[:0]
 			for _, t := range catalog {
-				if s, _ := st.stateOf(t); s == StateOptedIn {
+				if s, _ := st.StateOf(t); s == StateOptedIn {
 					st.Held = append(st.Held, t)
 				}
 			}
 		}
 		for _, k := range keys {
-			st.Topics[k] = topicState{State: StateOptedOut, Seq: seq, At: at}
+			st.Topics[k] = TopicState{State: StateOptedOut, Seq: seq, At: at}
 		}
 	case TypeOptIn:
 		for _, k := range keys {
 			if status == StatePending {
 				// A pending opt-in never downgrades a confirmed one.
-				if s, _ := st.stateOf(k); s == StateOptedIn && k != allTopics {
+				if s, _ := st.StateOf(k); s == StateOptedIn && k != AllTopics {
 					continue
 				}
-				st.Topics[k] = topicState{State: StatePending, Seq: seq, At: at}
+				st.Topics[k] = TopicState{State: StatePending, Seq: seq, At: at}
 				continue
 			}
-			st.Topics[k] = topicState{State: StateOptedIn, Seq: seq, At: at}
+			st.Topics[k] = TopicState{State: StateOptedIn, Seq: seq, At: at}
 		}
 	case TypeConfirm:
 		for k, ts := range st.Topics {
 			if ts.State == StatePending && (len(topics) == 0 || slices.Contains(topics, k)) {
-				st.Topics[k] = topicState{State: StateOptedIn, Seq: seq, At: at}
+				st.Topics[k] = TopicState{State: StateOptedIn, Seq: seq, At: at}
 			}
 		}
 	}
 }
 
 // pendingTopics lists topics waiting for confirmation.
-func (st *contactState) pendingTopics() []string {
+func (st *State) PendingTopics() []string {
 	var out []string
 	for k, ts := range st.Topics {
 		if ts.State == StatePending {
@@ -225,8 +225,8 @@ func (st *contactState) pendingTopics() []string {
 
 // suppression is the part of the state that must outlive erasure: the
 // opted-out entries.
-func (st *contactState) suppression() []byte {
-	out := contactState{Topics: map[string]topicState{}}
+func (st *State) Suppression() []byte {
+	out := State{Topics: map[string]TopicState{}}
 	for k, ts := range st.Topics {
 		if ts.State == StateOptedOut {
 			out.Topics[k] = ts
@@ -235,5 +235,40 @@ func (st *contactState) suppression() []byte {
 	if len(out.Topics) == 0 {
 		return nil
 	}
-	return out.encode()
+	return out.Encode()
+}
+
+// ApplyImported folds an imported event into the state by its occurred_at:
+// the latest decision about a topic wins, and on a tie an opt-out wins. A
+// topic whose current decision is later than the imported one keeps it
+// (the event stays in the history). So an imported opt-in never undoes a
+// later opt-out, and an imported opt-out never undoes a later opt-in. It
+// reports whether the event changed the decision for any topic.
+func (st *State) ApplyImported(typ string, topics []string, seq uint64, occurred time.Time, catalog []string) bool {
+	later := func(ts TopicState) bool {
+		return ts.At.After(occurred) || (ts.At.Equal(occurred) && ts.State == StateOptedOut && typ == TypeOptIn)
+	}
+	keys := topics
+	if len(keys) == 0 {
+		// A global opt-out applies as one unless some topic was decided
+		// later; then it covers each topic decided earlier.
+		newer := false
+		for _, ts := range st.Topics {
+			newer = newer || later(ts)
+		}
+		if !newer {
+			st.Apply(typ, "", nil, seq, occurred, catalog)
+			return true
+		}
+		keys = catalog
+	}
+	changed := false
+	for _, k := range keys {
+		if ts, ok := st.Decide(k); ok && later(ts) {
+			continue
+		}
+		st.Apply(typ, "", []string{k}, seq, occurred, catalog)
+		changed = true
+	}
+	return changed
 }

@@ -1,4 +1,4 @@
-package capture
+package ledger
 
 import (
 	"bufio"
@@ -23,17 +23,17 @@ func (e *VerifyError) Error() string { return fmt.Sprintf("seq %d: %s", e.Seq, e
 // exportLine is the part of an export line the verifier reads besides the
 // canonical bytes.
 type exportLine struct {
-	Seq        uint64       `json:"seq"`
-	PrevHash   string       `json:"prev_hash"`
-	PIISHA256  string       `json:"pii_sha256"`
-	Hash       string       `json:"hash"`
-	Phone      *string      `json:"phone"`
-	UserID     string       `json:"user_id"`
-	Evidence   *Evidence    `json:"evidence"`
-	PIISalt    string       `json:"pii_salt"`
-	Erased     bool         `json:"erased"`
-	Checkpoint *Checkpoint  `json:"checkpoint"`
-	Range      *exportRange `json:"range"`
+	Seq        uint64      `json:"seq"`
+	PrevHash   string      `json:"prev_hash"`
+	PIISHA256  string      `json:"pii_sha256"`
+	Hash       string      `json:"hash"`
+	Phone      *string     `json:"phone"`
+	UserID     string      `json:"user_id"`
+	Evidence   *Evidence   `json:"evidence"`
+	PIISalt    string      `json:"pii_salt"`
+	Erased     bool        `json:"erased"`
+	Checkpoint *Checkpoint `json:"checkpoint"`
+	Range      *Range      `json:"range"`
 }
 
 // VerifyReport is what a successful verification established.
@@ -75,7 +75,7 @@ func VerifyExportReport(r io.Reader, publicKey string) (VerifyReport, error) {
 	var rep VerifyReport
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	prev := zeroHash
+	prev := ZeroHash
 	var n, expected uint64 = 0, 1
 	var cp *Checkpoint
 	for sc.Scan() {
@@ -122,16 +122,16 @@ func VerifyExportReport(r io.Reader, publicKey string) (VerifyReport, error) {
 		if line.PrevHash != prev {
 			return rep, &VerifyError{expected, "prev_hash does not match the previous event's hash"}
 		}
-		var pii *piiRecord
+		var pii *Personal
 		if line.Phone != nil || line.Evidence != nil || line.PIISalt != "" || line.UserID != "" {
-			pii = &piiRecord{Salt: line.PIISalt, UserID: line.UserID}
+			pii = &Personal{Salt: line.PIISalt, UserID: line.UserID}
 			if line.Phone != nil {
 				pii.Phone = *line.Phone
 			}
 			if line.Evidence != nil {
 				pii.Evidence = *line.Evidence
 			}
-			if d, _, err := piiDigest(*pii); err != nil || d != line.PIISHA256 {
+			if d, _, err := PersonalDigest(*pii); err != nil || d != line.PIISHA256 {
 				return rep, &VerifyError{expected, "phone or evidence does not match pii_sha256"}
 			}
 		} else if !line.Erased {
@@ -140,7 +140,7 @@ func VerifyExportReport(r io.Reader, publicKey string) (VerifyReport, error) {
 		// The line must be exactly what the exporter writes: a key added
 		// after the hashed part (a second "topics", read last by JSON
 		// parsers) would otherwise change what a reader sees unnoticed.
-		if !bytes.Equal(raw, appendEventLine(nil, canonical, sum, pii)) {
+		if !bytes.Equal(raw, AppendLine(nil, canonical, sum, pii)) {
 			return rep, &VerifyError{expected, "line holds data beyond the hashed event and its personal data"}
 		}
 		if n == 0 {
@@ -157,7 +157,7 @@ func VerifyExportReport(r io.Reader, publicKey string) (VerifyReport, error) {
 		return rep, &VerifyError{expected, "no checkpoint line at the end (truncated export?)"}
 	}
 	if n == 0 && !rep.Ranged {
-		rep.PrevHash = zeroHash
+		rep.PrevHash = ZeroHash
 	}
 	if cp.Size != rep.LastSeq || cp.Head != prev {
 		return rep, &VerifyError{min(rep.LastSeq, cp.Size) + 1, fmt.Sprintf("checkpoint covers %d events with head %.12s…, the file ends at seq %d", cp.Size, cp.Head, rep.LastSeq)}
@@ -168,9 +168,9 @@ func VerifyExportReport(r io.Reader, publicKey string) (VerifyReport, error) {
 	pub, err := base64.StdEncoding.DecodeString(cp.PublicKey)
 	sig, err2 := base64.StdEncoding.DecodeString(cp.Signature)
 	if err != nil || err2 != nil || len(pub) != ed25519.PublicKeySize ||
-		!ed25519.Verify(pub, checkpointMessage(cp.Size, cp.Head, cp.At), sig) {
+		!ed25519.Verify(pub, CheckpointMessage(cp.Size, cp.Head, cp.At), sig) {
 		return rep, &VerifyError{rep.LastSeq, "checkpoint signature is not valid"}
 	}
-	rep.KeyID, rep.PublicKey, rep.Pinned = keyIDOf(pub), cp.PublicKey, publicKey != ""
+	rep.KeyID, rep.PublicKey, rep.Pinned = KeyID(pub), cp.PublicKey, publicKey != ""
 	return rep, nil
 }

@@ -1,4 +1,4 @@
-package capture
+package ledger
 
 import (
 	"bytes"
@@ -10,20 +10,20 @@ import (
 )
 
 // renderBoth renders one event whose sealed personal data is plain with
-// eventLine (decode and re-encode) and with the export's lineRenderer.
+// Line (decode and re-encode) and with the export's Renderer.
 func renderBoth(t testing.TB, plain []byte) (want, got []byte, wantErr, gotErr error) {
 	key := make([]byte, 32)
 	rand.Read(key)
-	sealed, err := seal(key, store.CompressPersonal(plain))
+	sealed, err := Seal(key, store.CompressPersonal(plain))
 	if err != nil {
 		t.Fatal(err)
 	}
 	canonical := []byte(`{"id":"evt_7","seq":7,"type":"opt_in","subject":"00112233445566778899aabbccddeeff","pii_sha256":"ab"}`)
 	rec := store.EventRecord{Seq: 7, Canonical: canonical, Sealed: sealed}
 	rec.Hash[0] = 0xfe
-	var r lineRenderer
-	want, wantErr = eventLine([]byte("x"), rec, key)
-	got, gotErr = r.line([]byte("x"), rec, key)
+	var r Renderer
+	want, wantErr = Line([]byte("x"), rec, key)
+	got, gotErr = r.Line([]byte("x"), rec, key)
 	return want, got, wantErr, gotErr
 }
 
@@ -32,7 +32,7 @@ func renderBoth(t testing.TB, plain []byte) (want, got []byte, wantErr, gotErr e
 // as the service seals them and for ones it would not write (which must
 // take the decoder's path and still agree).
 func TestLineRendererMatchesEventLine(t *testing.T) {
-	records := []piiRecord{
+	records := []Personal{
 		{Salt: "c0ffee", Phone: "+5511987654321", Evidence: Evidence{PageURL: "https://shop.example/checkout", IP: "203.0.113.7", UserAgent: "Mozilla/5.0 (X11; Linux x86_64)"}},
 		{Salt: "c0ffee", Phone: "+5511987654321", UserID: "BR.1234567890", Evidence: Evidence{RawText: "Sim, quero receber <ofertas> & avisos", ProfileName: "José Ñandú 😀", MessageID: "wamid.HBg=="}},
 		{Salt: "s", Phone: "+14155550100", Evidence: Evidence{}},
@@ -42,7 +42,7 @@ func TestLineRendererMatchesEventLine(t *testing.T) {
 	}
 	var plains [][]byte
 	for _, p := range records {
-		b, err := marshalCanonical(p)
+		b, err := MarshalCanonical(p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +68,7 @@ func TestLineRendererMatchesEventLine(t *testing.T) {
 	for _, plain := range plains {
 		want, got, wantErr, gotErr := renderBoth(t, plain)
 		if (wantErr == nil) != (gotErr == nil) || !bytes.Equal(want, got) {
-			t.Errorf("%s:\n eventLine %s (%v)\n renderer  %s (%v)", plain, want, wantErr, got, gotErr)
+			t.Errorf("%s:\n Line %s (%v)\n renderer  %s (%v)", plain, want, wantErr, got, gotErr)
 		}
 	}
 	if _, ok := splicePII(plains[0]); !ok {
@@ -86,7 +86,7 @@ func FuzzSplicePII(f *testing.F) {
 		if _, ok := splicePII(plain); !ok {
 			return
 		}
-		var p piiRecord
+		var p Personal
 		if err := json.Unmarshal(plain, &p); err != nil {
 			t.Fatalf("spliced bytes the decoder rejects: %q: %v", plain, err)
 		}

@@ -1,4 +1,9 @@
-package capture
+// Package ledger holds the consent ledger's record formats and rules,
+// without storage or HTTP: the canonical JSON of an event and its hash
+// chain, the sealed personal data and its commitment, the per-contact
+// state and how events change it, the export line, and the offline
+// verification of an export.
+package ledger
 
 import (
 	"bytes"
@@ -9,6 +14,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -23,9 +29,9 @@ const (
 	TypeConfirm = "confirm"
 )
 
-// allTopics is the topic key that stands for every topic: an opt-in or
+// AllTopics is the topic key that stands for every topic: an opt-in or
 // opt-out that names no topics.
-const allTopics = "*"
+const AllTopics = "*"
 
 // Evidence is what was seen when consent was given or withdrawn. It is
 // personal data: stored sealed with the contact's key, committed to by
@@ -47,11 +53,11 @@ type Evidence struct {
 	AdSourceURL  string `json:"source_url,omitempty" validate:"omitempty,max=2000,safetext"`
 }
 
-// validUTF8 replaces invalid UTF-8 (from a header, say) with U+FFFD. JSON
+// ValidUTF8 replaces invalid UTF-8 (from a header, say) with U+FFFD. JSON
 // writes an invalid byte as the escape \ufffd but a real U+FFFD as itself,
 // so text that is not valid UTF-8 would be committed to by pii_sha256 in a
 // form the export, after a JSON round trip, can no longer reproduce.
-func (e Evidence) validUTF8() Evidence {
+func (e Evidence) ValidUTF8() Evidence {
 	for _, f := range []*string{&e.PageURL, &e.IP, &e.UserAgent, &e.StaffID, &e.LinkCode, &e.MessageID, &e.RawText, &e.ProfileName,
 		&e.CtwaClid, &e.AdSourceID, &e.AdSourceType, &e.AdSourceURL} {
 		*f = strings.ToValidUTF8(*f, "\uFFFD")
@@ -59,22 +65,22 @@ func (e Evidence) validUTF8() Evidence {
 	return e
 }
 
-// eventCore is the hashed part of an event. Its JSON encoding, in this
+// Core is the hashed part of an event. Its JSON encoding, in this
 // field order, is the event's canonical bytes; hash = SHA-256 of them. The
 // phone number is present only as subject, a keyed hash, so erasure can
 // remove the number without breaking the chain.
-type eventCore struct {
+type Core struct {
 	ID  string `json:"id"`
 	Seq uint64 `json:"seq"`
-	eventBody
+	Body
 	At       time.Time `json:"at"`
 	PrevHash string    `json:"prev_hash"`
 }
 
-// eventBody is the part of the canonical bytes that does not depend on the
+// Body is the part of the canonical bytes that does not depend on the
 // event's place in the chain, so it can be encoded before the write
-// transaction; appendCanonical splices it between seq and at.
-type eventBody struct {
+// transaction; AppendCanonical splices it between seq and at.
+type Body struct {
 	Type          string   `json:"type"`
 	Status        string   `json:"status,omitempty"` // "pending" for an unconfirmed opt-in
 	Subject       string   `json:"subject"`
@@ -100,10 +106,10 @@ type eventBody struct {
 	Imported   bool   `json:"imported,omitempty"`
 }
 
-// appendCanonical writes the canonical bytes of an event from its encoded
-// body: exactly what marshalCanonical makes of the eventCore, without
+// AppendCanonical writes the canonical bytes of an event from its encoded
+// body: exactly what MarshalCanonical makes of the Core, without
 // reflection inside the write transaction that every writer waits on.
-func appendCanonical(dst []byte, seq uint64, body []byte, at time.Time, prev [32]byte) []byte {
+func AppendCanonical(dst []byte, seq uint64, body []byte, at time.Time, prev [32]byte) []byte {
 	dst = append(dst, `{"id":"evt_`...)
 	dst = strconv.AppendUint(dst, seq, 10)
 	dst = append(dst, `","seq":`...)
@@ -117,9 +123,9 @@ func appendCanonical(dst []byte, seq uint64, body []byte, at time.Time, prev [32
 	return append(dst, `"}`...)
 }
 
-// piiRecord is the sealed personal part of an event. The random salt keeps
+// Personal is the sealed personal part of an event. The random salt keeps
 // pii_sha256 from revealing the number once the record is erased.
-type piiRecord struct {
+type Personal struct {
 	Salt  string `json:"salt"`
 	Phone string `json:"phone"`
 	// UserID is the person's WhatsApp BSUID, personal data like the
@@ -131,7 +137,7 @@ type piiRecord struct {
 // Event is an event as returned by the API and written in exports: the
 // hashed fields, then hash, then the personal data (absent once erased).
 type Event struct {
-	eventCore
+	Core
 	Hash     string    `json:"hash"`
 	Phone    string    `json:"phone,omitempty"`
 	UserID   string    `json:"user_id,omitempty"`
@@ -140,9 +146,9 @@ type Event struct {
 	Erased   bool      `json:"erased,omitempty"`
 }
 
-// marshalCanonical encodes without HTML escaping so the bytes are what an
+// MarshalCanonical encodes without HTML escaping so the bytes are what an
 // auditor reads in the export.
-func marshalCanonical(v any) ([]byte, error) {
+func MarshalCanonical(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -152,16 +158,17 @@ func marshalCanonical(v any) ([]byte, error) {
 	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
-func eventID(seq uint64) string { return "evt_" + strconv.FormatUint(seq, 10) }
+// EventID is the id of the event at seq: "evt_" and the number.
+func EventID(seq uint64) string { return "evt_" + strconv.FormatUint(seq, 10) }
 
 // hashMarker separates the canonical bytes from what follows in an export
 // line. Inside JSON strings every quote is escaped, so the marker can only
 // be the top-level "hash" key.
 var hashMarker = []byte(`,"hash":"`)
 
-// appendEventLine writes the export/API form of an event: the canonical
+// AppendLine writes the export/API form of an event: the canonical
 // bytes with their closing brace replaced by hash and personal data.
-func appendEventLine(dst, canonical []byte, hash [32]byte, pii *piiRecord) []byte {
+func AppendLine(dst, canonical []byte, hash [32]byte, pii *Personal) []byte {
 	dst = append(dst, canonical[:len(canonical)-1]...)
 	dst = append(dst, hashMarker...)
 	dst = hex.AppendEncode(dst, hash[:])
@@ -176,7 +183,7 @@ func appendEventLine(dst, canonical []byte, hash [32]byte, pii *piiRecord) []byt
 		dst = append(dst, `,"user_id":`...)
 		dst = strconv.AppendQuote(dst, pii.UserID)
 	}
-	ev, _ := marshalCanonical(pii.Evidence)
+	ev, _ := MarshalCanonical(pii.Evidence)
 	dst = append(dst, `,"evidence":`...)
 	dst = append(dst, ev...)
 	dst = append(dst, `,"pii_salt":"`...)
@@ -184,9 +191,9 @@ func appendEventLine(dst, canonical []byte, hash [32]byte, pii *piiRecord) []byt
 	return append(dst, `"}`...)
 }
 
-// piiDigest is the commitment stored in the hashed part.
-func piiDigest(p piiRecord) (string, []byte, error) {
-	b, err := marshalCanonical(p)
+// PersonalDigest is the commitment stored in the hashed part.
+func PersonalDigest(p Personal) (string, []byte, error) {
+	b, err := MarshalCanonical(p)
 	if err != nil {
 		return "", nil, err
 	}
@@ -194,13 +201,8 @@ func piiDigest(p piiRecord) (string, []byte, error) {
 	return hex.EncodeToString(sum[:]), b, nil
 }
 
-// personalForm is what is sealed of an event's personal data: compressed
-// (store.CompressPersonal). Upgrade tests set it to write what releases
-// before compression sealed, the plain JSON.
-var personalForm = store.CompressPersonal
-
-// seal encrypts personal data with the contact's key (AES-256-GCM).
-func seal(key, plaintext []byte) ([]byte, error) {
+// Seal encrypts personal data with the contact's key (AES-256-GCM).
+func Seal(key, plaintext []byte) ([]byte, error) {
 	aead, err := newAEAD(key)
 	if err != nil {
 		return nil, err
@@ -214,6 +216,7 @@ func seal(key, plaintext []byte) ([]byte, error) {
 
 var errUnseal = errors.New("sealed data cannot be opened")
 
+// unseal opens what Seal sealed with the same key.
 func unseal(key, sealed []byte) ([]byte, error) {
 	aead, err := newAEAD(key)
 	if err != nil {
@@ -237,8 +240,8 @@ func newAEAD(key []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(block)
 }
 
-// openPII returns the personal part of a stored event, nil when erased.
-func openPII(key, sealed []byte) (*piiRecord, error) {
+// OpenPersonal returns the personal part of a stored event, nil when erased.
+func OpenPersonal(key, sealed []byte) (*Personal, error) {
 	if key == nil || sealed == nil {
 		return nil, nil
 	}
@@ -249,20 +252,23 @@ func openPII(key, sealed []byte) (*piiRecord, error) {
 	if plain, err = store.ExpandPersonal(plain); err != nil {
 		return nil, err
 	}
-	var p piiRecord
+	var p Personal
 	if err := json.Unmarshal(plain, &p); err != nil {
 		return nil, err
 	}
 	return &p, nil
 }
 
-// canonicalSubject pulls the subject out of canonical bytes without a full
+// CanonicalSubject pulls the subject out of canonical bytes without a full
 // decode (exports read it for every event).
-func canonicalSubject(canonical []byte) []byte {
-	return canonicalString(canonical, `"subject":"`)
+func CanonicalSubject(canonical []byte) []byte {
+	return CanonicalString(canonical, `"subject":"`)
 }
 
-func canonicalString(canonical []byte, key string) []byte {
+// CanonicalString is the value of the string field that key (`"name":"`)
+// opens in canonical bytes, nil when absent. Values are taken up to the
+// next quote, so it suits only fields whose values are never escaped.
+func CanonicalString(canonical []byte, key string) []byte {
 	i := bytes.Index(canonical, []byte(key))
 	if i < 0 {
 		return nil
@@ -275,8 +281,25 @@ func canonicalString(canonical []byte, key string) []byte {
 	return rest[:j]
 }
 
-// canonicalAt pulls the event time out of canonical bytes.
-func canonicalAt(canonical []byte) time.Time {
-	t, _ := time.Parse(time.RFC3339Nano, string(canonicalString(canonical, `"at":"`)))
+// CanonicalAt pulls the event time out of canonical bytes.
+func CanonicalAt(canonical []byte) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, string(CanonicalString(canonical, `"at":"`)))
 	return t
+}
+
+// Line renders a stored event in its API/export form, opening its
+// personal data with key (nil once erased).
+func Line(dst []byte, rec store.EventRecord, key []byte) ([]byte, error) {
+	pii, err := OpenPersonal(key, rec.Sealed)
+	if err != nil {
+		return nil, fmt.Errorf("event %d: %w", rec.Seq, err)
+	}
+	return AppendLine(dst, rec.Canonical, rec.Hash, pii), nil
+}
+
+// SubjectOf is the decoded subject (the keyed hash of the number) of a
+// stored event: what its sealing key is looked up by.
+func SubjectOf(rec store.EventRecord) []byte {
+	b, _ := hex.DecodeString(string(CanonicalSubject(rec.Canonical)))
+	return b
 }

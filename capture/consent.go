@@ -14,13 +14,19 @@ import (
 	"sync"
 	"time"
 
+	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/capture/phone"
 	"github.com/consentry/consentry/store"
 )
 
+// personalForm is what is sealed of an event's personal data: compressed
+// (store.CompressPersonal). Upgrade tests set it to write what releases
+// before compression sealed, the plain JSON.
+var personalForm = store.CompressPersonal
+
 // Record describes one consent change to append to the ledger.
 type Record struct {
-	Type          string // TypeOptIn, TypeOptOut or TypeConfirm
+	Type          string // ledger.TypeOptIn, ledger.TypeOptOut or ledger.TypeConfirm
 	Pending       bool   // opt-in waiting for confirmation (double opt-in)
 	Phone         string // E.164; empty for a person known only by UserID
 	Topics        []string
@@ -31,7 +37,7 @@ type Record struct {
 	NoticeVersion string
 	NoticeLocale  string
 	Reason        string
-	Evidence      Evidence
+	Evidence      ledger.Evidence
 	// MessageID, when set, makes the write idempotent: a second Record with
 	// the same id appends nothing and reports Duplicate.
 	MessageID string
@@ -54,17 +60,17 @@ type Record struct {
 
 // Result is what a recorded change produced.
 type Result struct {
-	Event     Event
+	Event     ledger.Event
 	Duplicate bool // MessageID was seen before; nothing appended
 	Skipped   bool // nothing to record (e.g. nothing held to restore)
 
 	canonical []byte
 	hash      [32]byte
-	pii       piiRecord
+	pii       ledger.Personal
 }
 
 // JSON is the event as the API returns it: byte for byte its export line.
-func (r *Result) JSON() []byte { return appendEventLine(nil, r.canonical, r.hash, &r.pii) }
+func (r *Result) JSON() []byte { return ledger.AppendLine(nil, r.canonical, r.hash, &r.pii) }
 
 var errMessageSeen = errors.New("message already processed")
 
@@ -117,18 +123,18 @@ func (s *Service) Record(r Record) (Result, error) {
 		return Result{}, err
 	}
 	salt, newKey := random[:16], random[16:]
-	pii := piiRecord{Salt: hex.EncodeToString(salt), Phone: r.Phone, UserID: r.UserID, Evidence: r.Evidence.validUTF8()}
-	piiSum, piiPlain, err := piiDigest(pii)
+	pii := ledger.Personal{Salt: hex.EncodeToString(salt), Phone: r.Phone, UserID: r.UserID, Evidence: r.Evidence.ValidUTF8()}
+	piiSum, piiPlain, err := ledger.PersonalDigest(pii)
 	if err != nil {
 		return Result{}, err
 	}
-	body := eventBody{Type: r.Type, Subject: hex.EncodeToString(subject), Topics: topics, Source: r.Source,
+	body := ledger.Body{Type: r.Type, Subject: hex.EncodeToString(subject), Topics: topics, Source: r.Source,
 		Campaign: r.Campaign, LinkID: r.LinkID, NoticeSHA256: noticeHex, NoticeVersion: r.NoticeVersion,
 		NoticeLocale: r.NoticeLocale, Reason: r.Reason, PIISHA256: piiSum, BusinessNumber: r.BusinessNumber}
 	if r.Pending {
-		body.Status = StatePending
+		body.Status = ledger.StatePending
 	}
-	bodyJSON, err := marshalCanonical(body)
+	bodyJSON, err := ledger.MarshalCanonical(body)
 	if err != nil {
 		return Result{}, err
 	}
@@ -136,7 +142,7 @@ func (s *Service) Record(r Record) (Result, error) {
 	// the transaction in the common case.
 	// Compressed before sealing: once sealed it no longer compresses.
 	piiStored := personalForm(piiPlain)
-	newSealed, err := seal(newKey, piiStored)
+	newSealed, err := ledger.Seal(newKey, piiStored)
 	if err != nil {
 		return Result{}, err
 	}
@@ -169,7 +175,7 @@ func (s *Service) Record(r Record) (Result, error) {
 			}
 			evBody.Topics = slices.Clone(st.Held)
 			var err error
-			if evBodyJSON, err = marshalCanonical(evBody); err != nil {
+			if evBodyJSON, err = ledger.MarshalCanonical(evBody); err != nil {
 				return err
 			}
 		}
@@ -183,21 +189,21 @@ func (s *Service) Record(r Record) (Result, error) {
 				return nil
 			}
 			evBody.Topics = prior
-			if evBodyJSON, err = marshalCanonical(evBody); err != nil {
+			if evBodyJSON, err = ledger.MarshalCanonical(evBody); err != nil {
 				return err
 			}
 		}
 		sealed := newSealed
 		if key == nil {
 			key = newKey // a new contact: the data was sealed before the transaction
-		} else if sealed, err = seal(key, piiStored); err != nil {
+		} else if sealed, err = ledger.Seal(key, piiStored); err != nil {
 			return err
 		}
 		// The time is taken inside the transaction so that it never goes
 		// backwards along the chain.
 		at := time.Now().UTC().Truncate(time.Millisecond)
 		rec, err := tx.AppendEvent(func(seq uint64, prev [32]byte) ([]byte, []byte, []byte, error) {
-			return appendCanonical(make([]byte, 0, len(evBodyJSON)+160), seq, evBodyJSON, at, prev), sealed, subject, nil
+			return ledger.AppendCanonical(make([]byte, 0, len(evBodyJSON)+160), seq, evBodyJSON, at, prev), sealed, subject, nil
 		})
 		if err != nil {
 			return err
@@ -210,21 +216,21 @@ func (s *Service) Record(r Record) (Result, error) {
 		if err := countOptIn(tx, at, &evBody); err != nil {
 			return err
 		}
-		st.apply(evBody.Type, evBody.Status, evBody.Topics, rec.Seq, at, catalog)
+		st.Apply(evBody.Type, evBody.Status, evBody.Topics, rec.Seq, at, catalog)
 		if r.ConfirmPending {
-			st.apply(TypeConfirm, "", nil, rec.Seq, at, catalog)
+			st.Apply(ledger.TypeConfirm, "", nil, rec.Seq, at, catalog)
 		}
-		if err := tx.PutContact(subject, key, st.encode()); err != nil {
+		if err := tx.PutContact(subject, key, st.Encode()); err != nil {
 			return err
 		}
-		if err := tx.PutSuppression(subject, st.suppression()); err != nil {
+		if err := tx.PutSuppression(subject, st.Suppression()); err != nil {
 			return err
 		}
 		// Outbound webhooks: queued in this transaction (outbound.go).
 		if err := s.queueOutbound(tx, rec.Seq, subject, evBody.Type); err != nil {
 			return err
 		}
-		res.Event.eventCore = eventCore{ID: eventID(rec.Seq), Seq: rec.Seq, eventBody: evBody, At: at}
+		res.Event.Core = ledger.Core{ID: ledger.EventID(rec.Seq), Seq: rec.Seq, Body: evBody, At: at}
 		res.canonical, res.hash = rec.Canonical, rec.Hash
 		return nil
 	})
@@ -236,7 +242,7 @@ func (s *Service) Record(r Record) (Result, error) {
 	}
 	if !res.Skipped {
 		res.pii = pii
-		res.Event.PrevHash = string(canonicalString(res.canonical, `"prev_hash":"`))
+		res.Event.PrevHash = string(ledger.CanonicalString(res.canonical, `"prev_hash":"`))
 		res.Event.Hash = hex.EncodeToString(res.hash[:])
 		res.Event.Phone, res.Event.Evidence, res.Event.PIISalt = r.Phone, &res.pii.Evidence, pii.Salt
 		s.metrics.countEvent(r.Type, r.Source)
@@ -287,13 +293,13 @@ func evaluate(state, suppression []byte, topic string) (string, time.Time, error
 		raw = suppression
 	}
 	if raw == nil {
-		return StateNoConsent, time.Time{}, nil
+		return ledger.StateNoConsent, time.Time{}, nil
 	}
-	st, err := decodeState(raw)
+	st, err := ledger.DecodeState(raw)
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	stateName, since := st.stateOf(topic)
+	stateName, since := st.StateOf(topic)
 	return stateName, since, nil
 }
 
@@ -326,7 +332,7 @@ func (s *Service) checkRef(ref contactRef, topic string) (CheckResult, error) {
 	if err != nil {
 		return CheckResult{}, err
 	}
-	res := CheckResult{Phone: ref.phone, UserID: ref.userID, Topic: topic, State: state, Allowed: state == StateOptedIn}
+	res := CheckResult{Phone: ref.phone, UserID: ref.userID, Topic: topic, State: state, Allowed: state == ledger.StateOptedIn}
 	if !since.IsZero() {
 		res.Since = &since
 	}
@@ -351,7 +357,7 @@ func (s *Service) CheckMany(topic string, phones []string) ([]CheckResult, error
 		for i := lo; i < hi; i++ {
 			e164, err := phone.Normalize(phones[i], region)
 			if err != nil {
-				out[i] = CheckResult{Phone: phones[i], State: StateInvalid}
+				out[i] = CheckResult{Phone: phones[i], State: ledger.StateInvalid}
 				continue
 			}
 			out[i].Phone = e164
@@ -375,7 +381,7 @@ func (s *Service) CheckMany(topic string, phones []string) ([]CheckResult, error
 		if err != nil {
 			unreadable = err
 		}
-		out[i].State, out[i].Allowed = state, state == StateOptedIn
+		out[i].State, out[i].Allowed = state, state == ledger.StateOptedIn
 	})
 	if err == nil && len(unknown) > 0 {
 		err = s.store.ContactStates(unknown, func(j int, stored, supp []byte) {
@@ -387,7 +393,7 @@ func (s *Service) CheckMany(topic string, phones []string) ([]CheckResult, error
 			if err != nil {
 				unreadable = err
 			}
-			out[i].Phone, out[i].State, out[i].Allowed = legacy[i], state, state == StateOptedIn
+			out[i].Phone, out[i].State, out[i].Allowed = legacy[i], state, state == ledger.StateOptedIn
 		})
 	}
 	if err == nil {
@@ -458,18 +464,18 @@ func (s *Service) Contact(rawPhone string) (ContactView, error) {
 		if err != nil {
 			return ContactView{}, err
 		}
-		tv := TopicView{Topic: t, State: state, Allowed: state == StateOptedIn}
+		tv := TopicView{Topic: t, State: state, Allowed: state == ledger.StateOptedIn}
 		if !since.IsZero() {
 			tv.Since = &since
 		}
 		v.Topics = append(v.Topics, tv)
 	}
 	if stored != nil {
-		st, err := decodeState(stored)
+		st, err := ledger.DecodeState(stored)
 		if err != nil {
 			return ContactView{}, err
 		}
-		v.Pending = st.pendingTopics()
+		v.Pending = st.PendingTopics()
 	}
 	return v, nil
 }
@@ -506,22 +512,13 @@ func (s *Service) History(rawPhone string) ([]json.RawMessage, error) {
 	}
 	out := make([]json.RawMessage, 0, len(recs))
 	for _, rec := range recs {
-		line, err := eventLine(nil, rec, keys[string(subjectOf(rec))])
+		line, err := ledger.Line(nil, rec, keys[string(ledger.SubjectOf(rec))])
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, line)
 	}
 	return out, nil
-}
-
-// eventLine renders a stored event in its API/export form.
-func eventLine(dst []byte, rec store.EventRecord, key []byte) ([]byte, error) {
-	pii, err := openPII(key, rec.Sealed)
-	if err != nil {
-		return nil, fmt.Errorf("event %d: %w", rec.Seq, err)
-	}
-	return appendEventLine(dst, rec.Canonical, rec.Hash, pii), nil
 }
 
 // Erasure is what an erasure did.
