@@ -189,6 +189,22 @@ const compactReleaseHead = "d32864347d5e1bc79d59d602f30b46d6b61ffdc6acff0f60ff35
 
 // eventValueFlags reads the flags byte of every compact event value.
 func eventValueFlags(t *testing.T, path string) []byte {
+	return valueFlags(t, path, "events", func(v []byte) (byte, bool) {
+		if len(v) < 3 || v[0] != 0 { // the compact layout: mark, version, flags
+			return 0, false
+		}
+		return v[2], true
+	})
+}
+
+// contactRecordFlags reads the flags byte of every contact record.
+func contactRecordFlags(t *testing.T, path string) []byte {
+	return valueFlags(t, path, "contacts", func(v []byte) (byte, bool) { return v[0], true })
+}
+
+// valueFlags reads one flags byte out of every value of a bucket of the
+// closed file at path; a value flag cannot read fails the test.
+func valueFlags(t *testing.T, path, bucket string, flag func(v []byte) (byte, bool)) []byte {
 	t.Helper()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
 	if err != nil {
@@ -197,35 +213,21 @@ func eventValueFlags(t *testing.T, path string) []byte {
 	defer db.Close()
 	var flags []byte
 	err = db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte("events")).ForEach(func(k, v []byte) error {
-			if len(v) < 3 || v[0] != 0 {
-				return fmt.Errorf("event %x is not in the compact layout", k)
+		return tx.Bucket([]byte(bucket)).ForEach(func(k, v []byte) error {
+			if len(v) == 0 {
+				return fmt.Errorf("%s %x: empty value", bucket, k)
 			}
-			flags = append(flags, v[2])
+			f, ok := flag(v) // v is not empty
+			if !ok {
+				return fmt.Errorf("%s %x is not in the compact layout", bucket, k)
+			}
+			flags = append(flags, f)
 			return nil
 		})
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return flags
-}
-
-// contactRecordFlags reads the flags byte of every contact record.
-func contactRecordFlags(t *testing.T, path string) []byte {
-	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var flags []byte
-	db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte("contacts")).ForEach(func(k, v []byte) error {
-			flags = append(flags, v[0])
-			return nil
-		})
-	})
 	return flags
 }
 

@@ -510,15 +510,7 @@ func (s *Service) History(rawPhone string) ([]json.RawMessage, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]json.RawMessage, 0, len(recs))
-	for _, rec := range recs {
-		line, err := ledger.Line(nil, rec, keys[string(ledger.SubjectOf(rec))])
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, line)
-	}
-	return out, nil
+	return eventLines(recs, keys)
 }
 
 // Erasure is what an erasure did.

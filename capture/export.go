@@ -58,6 +58,12 @@ func (s *Service) EventsPage(after uint64, limit int) ([]json.RawMessage, error)
 	if err != nil {
 		return nil, err
 	}
+	return eventLines(recs, keys)
+}
+
+// eventLines renders records as the API answers events, each with the
+// personal data its contact's key (keys, by subject) opens.
+func eventLines(recs []store.EventRecord, keys map[string][]byte) ([]json.RawMessage, error) {
 	out := make([]json.RawMessage, 0, len(recs))
 	for _, rec := range recs {
 		line, err := ledger.Line(nil, rec, keys[string(ledger.SubjectOf(rec))])

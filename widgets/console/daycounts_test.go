@@ -132,11 +132,7 @@ func TestDayCountsEveryPathRestartAndBackfill(t *testing.T) {
 
 	// A restart: the same statistics, with no event read.
 	e.close(t)
-	e = openConsoleEnv(t, dbPath, publicURL)
-	waitCounted(t, e)
-	if got := statsOf(t, e); !reflect.DeepEqual(got, written) {
-		t.Fatalf("after a restart:\n%+v\nbefore:\n%+v", got, written)
-	}
+	e = reopenSameStats(t, dbPath, publicURL, written, "after a restart")
 
 	// A file from before the day counts: the same events, no counts. The
 	// backfill at open derives the same numbers.
@@ -158,18 +154,22 @@ func TestDayCountsEveryPathRestartAndBackfill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e = openConsoleEnv(t, dbPath, publicURL)
-	waitCounted(t, e)
-	if got := statsOf(t, e); !reflect.DeepEqual(got, written) {
-		t.Fatalf("after the backfill:\n%+v\nwritten:\n%+v", got, written)
-	}
+	e = reopenSameStats(t, dbPath, publicURL, written, "after the backfill")
 	// Once: a further restart does not count the events again.
 	e.close(t)
-	e = openConsoleEnv(t, dbPath, publicURL)
+	reopenSameStats(t, dbPath, publicURL, written, "after a second start")
+}
+
+// reopenSameStats opens the console on the file again, waits until its
+// day counts cover every event and fails unless its statistics are want.
+func reopenSameStats(t *testing.T, dbPath, publicURL string, want map[string]statsData, when string) *consoleEnv {
+	t.Helper()
+	e := openConsoleEnv(t, dbPath, publicURL)
 	waitCounted(t, e)
-	if got := statsOf(t, e); !reflect.DeepEqual(got, written) {
-		t.Fatalf("after a second start:\n%+v\nwritten:\n%+v", got, written)
+	if got := statsOf(t, e); !reflect.DeepEqual(got, want) {
+		t.Fatalf("%s:\n%+v\nwritten:\n%+v", when, got, want)
 	}
+	return e
 }
 
 // Scans counted before daily scan counts existed (a link's total above the
