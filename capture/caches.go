@@ -66,7 +66,7 @@ func (s *Service) applyChange(c store.Change) error {
 	case store.ChangeLinks:
 		s.links().opens.dropAll()
 	case store.ChangeSubscriptions:
-		return s.reloadSubscriptions()
+		return s.outbox.Reload()
 	}
 	// ChangeWidgets: widgets are read from the store on every request and
 	// their compressed scripts are keyed by content; nothing to drop.

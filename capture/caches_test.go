@@ -70,13 +70,13 @@ func TestCachesFollowAnotherProcess(t *testing.T) {
 	within("a rotated link-code key", func() bool { return open(b, fresh) == http.StatusFound })
 
 	c := lnkOpenApp(t, a.db, a.svc.Config()) // a third, whose subscriptions are loaded
-	_ = c.svc.subscriptions()
+	_ = c.svc.outbox.Subscriptions()
 	sub, err := a.svc.CreateSubscription(subscriptionRequest{URL: "http://127.0.0.1:9/consent", Events: []string{"opt_out"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	within("a new webhook subscription", func() bool {
-		return slices.ContainsFunc(c.svc.subscriptions(), func(s2 store.Subscription) bool { return s2.ID == sub.ID })
+		return slices.ContainsFunc(c.svc.outbox.Subscriptions(), func(s2 store.Subscription) bool { return s2.ID == sub.ID })
 	})
 }
 
@@ -99,7 +99,7 @@ func TestWebhookTwoProcessesDeliverOnceInOrder(t *testing.T) {
 	b := &fndApp{t: t, dbPath: a.dbPath, st: st, svc: svc, app: fndFiber(svc)}
 	t.Cleanup(b.close)
 	for _, x := range []*fndApp{a, b} {
-		x.svc.out().backoff = slices.Repeat([]time.Duration{20 * time.Millisecond}, 14)
+		x.svc.outbox.Backoff = slices.Repeat([]time.Duration{20 * time.Millisecond}, 14)
 	}
 	rcv := owhNewReceiver(t)
 	var n int
@@ -117,7 +117,7 @@ func TestWebhookTwoProcessesDeliverOnceInOrder(t *testing.T) {
 	fndServer(t, b)
 	// B queues deliveries for the subscription once it has heard of it
 	// (within 1 s; TestCachesFollowAnotherProcess).
-	for !slices.ContainsFunc(b.svc.subscriptions(), func(s store.Subscription) bool { return s.ID == sub.ID }) {
+	for !slices.ContainsFunc(b.svc.outbox.Subscriptions(), func(s store.Subscription) bool { return s.ID == sub.ID }) {
 		time.Sleep(5 * time.Millisecond)
 	}
 

@@ -23,7 +23,7 @@ type Handler struct {
 
 // NewHandler returns the HTTP handler of the service.
 func NewHandler(s *Service) *Handler {
-	s.StartOutbound() // outbound webhooks are delivered while a handler serves
+	s.outbox.Start() // outbound webhooks are delivered while a handler serves
 	return &Handler{s: s, webhook: newWebhook(s), idem: newIdempotency(s)}
 }
 
@@ -151,7 +151,7 @@ func (h *Handler) Drain() {
 	if h.webhook != nil {
 		h.webhook.replies.Wait()
 	}
-	h.s.StopOutbound()
+	h.s.outbox.Stop()
 }
 
 func (h *Handler) healthz(c *fiber.Ctx) error {

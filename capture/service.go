@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/consentry/consentry/capture/outbound"
 	"github.com/consentry/consentry/capture/phone"
 	"github.com/consentry/consentry/store"
 )
@@ -30,6 +31,7 @@ type Service struct {
 	store   store.Backend
 	log     *slog.Logger
 	metrics *Metrics
+	outbox  *outbound.Outbox // webhook subscriptions and their delivery workers
 
 	settings atomic.Pointer[Settings]
 	// reloadMu orders each cache's read-from-store with its replacement,
@@ -52,7 +54,8 @@ type Service struct {
 // API keys, applies the configuration overrides and returns the service.
 // A newly generated admin key is written to out once.
 func NewService(st store.Backend, cfg Config, log *slog.Logger, out io.Writer) (*Service, error) {
-	s := &Service{store: st, log: log, cfg: cfg, metrics: NewMetrics()}
+	s := &Service{store: st, log: log, cfg: cfg, metrics: NewMetrics(),
+		outbox: outbound.New(st, log, cfg.WebhookAllowPrivate)}
 	var err error
 	if s.subjectKey, err = st.EnsureSecret(secretSubjectKey, randomBytes(32)); err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consentry/consentry/capture/outbound"
 	"github.com/consentry/consentry/store"
 	"github.com/consentry/consentry/store/backend"
 	"github.com/consentry/consentry/store/storetest"
@@ -63,7 +64,7 @@ func xpPair(t *testing.T, deaf bool, edit ...func(*Config)) (a, b *fndApp) {
 // xpDeliveries lists a subscription's deliveries as event ids.
 func xpDeliveries(t *testing.T, a *fndApp, subID string) []string {
 	t.Helper()
-	var got struct{ Deliveries []deliveryView }
+	var got struct{ Deliveries []outbound.DeliveryView }
 	a.do("GET", "/v1/subscriptions/"+subID+"/deliveries", fndAdminKey, nil).decode(t, http.StatusOK, &got)
 	ids := make([]string, len(got.Deliveries))
 	for i, d := range got.Deliveries {
