@@ -22,6 +22,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/consentry/consentry/capture/csvsafe"
+	"github.com/consentry/consentry/capture/links"
 	"github.com/consentry/consentry/qr"
 	"github.com/consentry/consentry/store"
 	"github.com/consentry/consentry/store/backend"
@@ -57,7 +58,7 @@ func (r batchRequest) options() qr.Options {
 // alphabet, so the geometry of the stand-in is the geometry of all.
 func (s *Service) checkQROptions(opts qr.Options) error {
 	st := s.Settings()
-	_, err := s.renderCodeQR(st, strings.Repeat("0", codeLen), st.DefaultLocale, opts)
+	_, err := s.renderCodeQR(st, strings.Repeat("0", links.CodeLen), st.DefaultLocale, opts)
 	return err
 }
 
@@ -89,14 +90,14 @@ func (s *Service) batchLinks(req batchRequest) ([]store.Link, error) {
 
 // writeBatchZip writes one image per link and manifest.csv. progress, when
 // set, is called after each link.
-func (s *Service) writeBatchZip(w io.Writer, links []store.Link, opts qr.Options, progress func(done int)) error {
+func (s *Service) writeBatchZip(w io.Writer, batch []store.Link, opts qr.Options, progress func(done int)) error {
 	st := s.Settings()
 	zw := zip.NewWriter(w)
 	var manifest bytes.Buffer
 	cw := csvsafe.NewWriter(&manifest)
 	_ = cw.Write([]string{"id", "code", "url", "wa_url", "file", "source", "campaign", "label", "ref"})
 	names := newZipNames()
-	for i, l := range links {
+	for i, l := range batch {
 		img, err := s.renderCodeQR(st, l.Code, l.Locale, opts)
 		if err != nil {
 			return err
@@ -113,7 +114,7 @@ func (s *Service) writeBatchZip(w io.Writer, links []store.Link, opts qr.Options
 		if _, err := f.Write(img.body); err != nil {
 			return err
 		}
-		_ = cw.Write([]string{l.ID, l.Code, linkURL(st.PublicURL, l.Code), waURL(st, l), name, l.Source,
+		_ = cw.Write([]string{l.ID, l.Code, links.URL(st.PublicURL, l.Code), waURL(st, l), name, l.Source,
 			l.Campaign, l.Label, l.Ref})
 		if progress != nil {
 			progress(i + 1)
@@ -281,7 +282,7 @@ func RunQR(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "qr:", cliMessage(err))
 			return 1
 		}
-		img, addr = rendered.body, linkURL(svc.Settings().PublicURL, l.Code)
+		img, addr = rendered.body, links.URL(svc.Settings().PublicURL, l.Code)
 	}
 	warnLoopback(stderr, addr)
 	var err error

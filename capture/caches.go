@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/consentry/consentry/capture/links"
 	"github.com/consentry/consentry/store"
 )
 
@@ -97,11 +98,11 @@ func (rt *linkRuntime) reloadKeyring() error {
 	if err != nil || raw == nil {
 		return err
 	}
-	var entries []linkKey
+	var entries []links.Key
 	if err := json.Unmarshal(raw, &entries); err != nil {
 		return err
 	}
-	k, err := newKeyring(entries)
+	k, err := links.NewKeyring(entries)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/consentry/consentry/capture/links"
 	"github.com/consentry/consentry/qr"
 	"github.com/consentry/consentry/store"
 )
@@ -116,7 +117,7 @@ func (s *Service) LinkPoster(id string, text PosterText) ([]byte, string, error)
 		return nil, "", err
 	}
 	opts := qr.Options{Format: qr.FormatPDF, Preset: "signage", Title: text.Headline, CallToAction: text.CallToAction, Caption: text.Fallback}
-	body, _, err := qr.Render(qrContent(s.Settings().PublicURL, l.Code), opts)
+	body, _, err := qr.Render(links.QRContent(s.Settings().PublicURL, l.Code), opts)
 	if err != nil {
 		return nil, "", qrError(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/consentry/consentry/capture/links"
 	"github.com/consentry/consentry/qr"
 	"github.com/consentry/consentry/store"
 )
@@ -119,7 +120,7 @@ func (h *Handler) openLink(c *fiber.Ctx) error {
 		}
 		return h.sendLinkPage(c, fiber.StatusNotFound, "")
 	}
-	if LinkState(l, 0, time.Now()) != LinkActive || wa == "" {
+	if links.State(l, 0, time.Now()) != links.Active || wa == "" {
 		return h.sendLinkPage(c, fiber.StatusGone, l.Locale)
 	}
 	// A scan is a GET by a person; one address counts once per link per
@@ -127,7 +128,7 @@ func (h *Handler) openLink(c *fiber.Ctx) error {
 	// max_scans). A repeat is not counted; on a link with max_scans it is
 	// not redirected either, so the link never redirects more people than
 	// max_scans.
-	count := c.Method() == fiber.MethodGet && !isBot(c.Get(fiber.HeaderUserAgent))
+	count := c.Method() == fiber.MethodGet && !links.IsBot(c.Get(fiber.HeaderUserAgent))
 	scans := rt.scans
 	addr := c.IP()
 	repeat := count && !scans.firstScan(addr, id, time.Now())
@@ -229,7 +230,7 @@ type renderedQR struct {
 // hash of everything the bytes depend on, so it changes when the public URL
 // or the business name does.
 func (s *Service) renderCodeQR(st Settings, code, locale string, opts qr.Options) (renderedQR, error) {
-	content := qrContent(st.PublicURL, code)
+	content := links.QRContent(st.PublicURL, code)
 	opts.Title, opts.Caption = st.BusinessName, code
 	opts.CallToAction = signageCallToAction[locale]
 	if opts.CallToAction == "" {
@@ -315,7 +316,7 @@ func (h *Handler) linkQR(c *fiber.Ctx) error {
 	}
 	c.Set("X-Consentry-Code", l.Code)
 	c.Set("X-Consentry-Link-Id", l.ID)
-	c.Set("X-Consentry-Url", linkURL(h.s.Settings().PublicURL, l.Code)) // lets tools warn about a loopback URL
+	c.Set("X-Consentry-Url", links.URL(h.s.Settings().PublicURL, l.Code)) // lets tools warn about a loopback URL
 	return sendImage(c, img, "private", l.Code+"."+fileExt(opts.Format, img.contentType))
 }
 
@@ -348,7 +349,7 @@ func (h *Handler) publicQR(format qr.Format) fiber.Handler {
 			return h.sendLinkPage(c, fiber.StatusNotFound, "")
 		}
 		// Scans are not counted here: a used-up link's image stays available.
-		if LinkState(l, 0, time.Now()) != LinkActive {
+		if links.State(l, 0, time.Now()) != links.Active {
 			return h.sendLinkPage(c, fiber.StatusGone, l.Locale)
 		}
 		st := h.s.Settings()

@@ -3,14 +3,13 @@ package capture
 import (
 	"errors"
 	"fmt"
-	"hash/maphash"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/consentry/consentry/capture/links"
 	"github.com/consentry/consentry/store"
 )
 
@@ -58,27 +57,6 @@ type LinkView struct {
 	State string `json:"state"`
 	// Number is the business number wa_url targets.
 	Number string `json:"number,omitempty"`
-}
-
-// Link states.
-const (
-	LinkActive    = "active"
-	LinkDisabled  = "disabled"
-	LinkExpired   = "expired"
-	LinkExhausted = "exhausted"
-)
-
-// LinkState says whether a link still opens WhatsApp at now, given scans.
-func LinkState(l store.Link, scans uint64, now time.Time) string {
-	switch {
-	case l.Disabled:
-		return LinkDisabled
-	case l.ExpiresAt != nil && !now.Before(*l.ExpiresAt):
-		return LinkExpired
-	case l.MaxScans > 0 && scans >= uint64(l.MaxScans):
-		return LinkExhausted
-	}
-	return LinkActive
 }
 
 // errNoWANumber answers link creation before the business number is set:
@@ -196,8 +174,8 @@ func (s *Service) createLinksRef(reqs []LinkRequest, keys []string, field func(i
 			if err != nil {
 				return err
 			}
-			l.Serial, l.ID, l.KeyID = serial, store.LinkID(serial), k.signing
-			if l.Code, err = k.sign(k.signing, serial); err != nil {
+			l.Serial, l.ID, l.KeyID = serial, store.LinkID(serial), k.Signing()
+			if l.Code, err = k.Sign(k.Signing(), serial); err != nil {
 				return err
 			}
 			if err := tx.PutLink(l); err != nil {
@@ -289,109 +267,17 @@ func (s *Service) LinkByID(id string) (store.Link, error) {
 	return l, err
 }
 
-// maxCodeWindows bounds the signatures FindLinkCode checks inside runs
-// longer than a code, so a long message costs little.
-const maxCodeWindows = 64
-
 // FindLinkCode finds a signed link code anywhere in a message (any case)
-// and returns its link. Every candidate's tag is verified before any
-// lookup, so text that merely looks like a code costs no store read. The
-// link's state (expired, disabled) is not checked: see LinkState.
+// and returns its link (links.FindCode). Every candidate's tag is
+// verified before any lookup, so text that merely looks like a code costs
+// no store read. The link's state (expired, disabled) is not checked: see
+// links.State.
 func (s *Service) FindLinkCode(text string) (link store.Link, code string, ok bool) {
-	// Runs of exactly 16 letters and digits first (how codes are written),
-	// then 16-character windows of longer runs (a code glued to a word).
-	var long [][2]int
-	for i := 0; i < len(text); {
-		if !isCodeChar(text[i]) {
-			i++
-			continue
-		}
-		j := i
-		for j < len(text) && isCodeChar(text[j]) {
-			j++
-		}
-		switch {
-		case j-i == codeLen:
-			if l, c, ok := s.lookupCode(text[i:j]); ok {
-				return l, c, true
-			}
-		case j-i > codeLen:
-			long = append(long, [2]int{i, j})
-		}
-		i = j
-	}
-	tried := 0
-	for _, run := range long {
-		for start := run[0]; start+codeLen <= run[1] && tried < maxCodeWindows; start++ {
-			tried++
-			if l, c, ok := s.lookupCode(text[start : start+codeLen]); ok {
-				return l, c, true
-			}
-		}
-	}
-	for _, candidate := range groupedCodes(text, maxCodeWindows-tried) {
-		if l, c, ok := s.lookupCode(candidate); ok {
-			return l, c, true
-		}
-	}
-	return store.Link{}, "", false
-}
-
-// groupedCodes finds codes typed in groups, as people copy them from print
-// or read them out: "ABCD EFGH-JKLM NPQR". Runs of code characters split
-// only by spaces or hyphens (at most three in a row) form a chain; every
-// span of two or more whole runs of a chain that adds up to a code's
-// length is a candidate, joined without its separators. At most max are
-// returned.
-func groupedCodes(text string, max int) []string {
-	var out []string
-	var spans [][2]int // the runs of the current chain
-	flush := func() {
-		for a := 0; a < len(spans) && len(out) < max; a++ {
-			n := 0
-			for b := a; b < len(spans) && n < codeLen; b++ {
-				n += spans[b][1] - spans[b][0]
-				if n == codeLen && b > a {
-					var joined strings.Builder
-					for _, sp := range spans[a : b+1] {
-						joined.WriteString(text[sp[0]:sp[1]])
-					}
-					out = append(out, joined.String())
-				}
-			}
-		}
-		spans = spans[:0]
-	}
-	for i := 0; i < len(text) && len(out) < max; {
-		if !isCodeChar(text[i]) {
-			i++
-			continue
-		}
-		j := i
-		for j < len(text) && isCodeChar(text[j]) {
-			j++
-		}
-		if len(spans) > 0 && !codeGap(text[spans[len(spans)-1][1]:i]) {
-			flush()
-		}
-		spans = append(spans, [2]int{i, j})
-		i = j
-	}
-	flush()
-	return out
-}
-
-// codeGap reports whether gap may sit between the groups of one code.
-func codeGap(gap string) bool {
-	if gap == "" || len(gap) > 3 {
-		return false
-	}
-	for i := 0; i < len(gap); i++ {
-		if gap[i] != ' ' && gap[i] != '-' {
-			return false
-		}
-	}
-	return true
+	links.FindCode(text, func(candidate string) bool {
+		link, code, ok = s.lookupCode(candidate)
+		return ok
+	})
+	return link, code, ok
 }
 
 // lookupCode verifies a candidate and, only then, reads its link.
@@ -408,10 +294,6 @@ func (s *Service) lookupCode(candidate string) (store.Link, string, bool) {
 		return store.Link{}, "", false
 	}
 	return l, canonical, true
-}
-
-func isCodeChar(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
 }
 
 // Links lists links, a page at a time.
@@ -506,92 +388,29 @@ func (s *Service) linkView(st Settings, l store.Link, scans uint64, now time.Tim
 	if topics == nil {
 		topics = []string{}
 	}
-	return LinkView{Number: firstNonEmpty(l.WANumber, st.WANumber), ID: l.ID, Code: l.Code, URL: linkURL(st.PublicURL, l.Code), WAURL: waURL(st, l),
+	return LinkView{Number: firstNonEmpty(l.WANumber, st.WANumber), ID: l.ID, Code: l.Code, URL: links.URL(st.PublicURL, l.Code), WAURL: waURL(st, l),
 		QRURL: st.PublicURL + "/v1/links/" + l.ID + "/qr", Source: l.Source, Campaign: l.Campaign,
 		Label: l.Label, Topics: topics, Locale: l.Locale, CreatedAt: l.CreatedAt, ExpiresAt: l.ExpiresAt,
-		MaxScans: l.MaxScans, Disabled: l.Disabled, Scans: scans, State: LinkState(l, scans, now)}
+		MaxScans: l.MaxScans, Disabled: l.Disabled, Scans: scans, State: links.State(l, scans, now)}
 }
 
-// linkURL is the short URL people open: <public_url>/l/<code>.
-func linkURL(publicURL, code string) string { return publicURL + "/l/" + code }
-
-// qrContent is what a link's QR symbol encodes: the short URL in upper
-// case, so the symbol uses alphanumeric mode (5.5 bits per character
-// instead of 8). Scheme and host are case-insensitive and the server
-// accepts /L/ and any case of code; a path prefix in public_url (a reverse
-// proxy mount) is kept as written, since paths may be case-sensitive.
-func qrContent(publicURL, code string) string {
-	hostEnd := len(publicURL)
-	if i := strings.Index(publicURL, "://"); i >= 0 {
-		if j := strings.IndexByte(publicURL[i+3:], '/'); j >= 0 {
-			hostEnd = i + 3 + j
-		}
-	}
-	return strings.ToUpper(publicURL[:hostEnd]) + publicURL[hostEnd:] + "/L/" + code
-}
-
-// Default messages per locale; {business}, {topics} and {code} are filled in.
-var defaultLinkMessages = map[string]string{
-	"pt-BR": "Olá, {business}! Quero receber mensagens sobre {topics} pelo WhatsApp. Código: {code}",
-	"en":    "Hi {business}! I'd like to receive messages about {topics} on WhatsApp. Code: {code}",
-	"es":    "¡Hola, {business}! Quiero recibir mensajes sobre {topics} por WhatsApp. Código: {code}",
-}
-
-var listAnd = map[string]string{"pt-BR": "e", "en": "and", "es": "y"}
-
-// linkMessage is the text prefilled in WhatsApp for a link.
+// linkMessage is the text a link prefills in WhatsApp.
 func linkMessage(st Settings, l store.Link) string {
-	locale := l.Locale
-	if _, ok := defaultLinkMessages[locale]; !ok {
-		locale = st.DefaultLocale
-		if _, ok := defaultLinkMessages[locale]; !ok {
-			locale = "en"
-		}
-	}
-	msg := l.Message
-	if msg == "" {
-		msg = defaultLinkMessages[locale]
-	}
-	if !strings.Contains(msg, "{code}") {
-		msg += " {code}"
-	}
-	// Placeholders are filled one after another, business name last, so a
-	// name that happens to contain "{code}" stays literal.
-	msg = strings.ReplaceAll(msg, "{code}", l.Code)
-	msg = strings.ReplaceAll(msg, "{topics}", topicList(st, l.Topics, locale))
-	return strings.ReplaceAll(msg, "{business}", st.BusinessName)
-}
-
-// topicList names topics in the locale: "Pedidos, Entregas e Promoções".
-func topicList(st Settings, ids []string, locale string) string {
-	names := make([]string, len(ids))
-	for i, id := range ids {
-		names[i] = id
-		if t, ok := st.topic(id); ok && t.Labels[locale] != "" {
-			names[i] = t.Labels[locale]
-		}
-	}
-	if len(names) <= 1 {
-		return strings.Join(names, "")
-	}
-	return strings.Join(names[:len(names)-1], ", ") + " " + listAnd[locale] + " " + names[len(names)-1]
+	return links.Message(links.Wording{Business: st.BusinessName, DefaultLocale: st.DefaultLocale,
+		TopicLabel: func(id, locale string) string {
+			t, _ := st.topic(id)
+			return t.Labels[locale]
+		}}, l)
 }
 
 // waURL is the wa.me link that opens a chat with the business with the
 // message prefilled; "" when no number is configured.
 func waURL(st Settings, l store.Link) string {
-	digits := strings.TrimPrefix(firstNonEmpty(l.WANumber, st.WANumber), "+")
-	if digits == "" {
+	number := firstNonEmpty(l.WANumber, st.WANumber)
+	if strings.TrimPrefix(number, "+") == "" {
 		return ""
 	}
-	return "https://wa.me/" + digits + "?text=" + waEscape(linkMessage(st, l))
-}
-
-// waEscape percent-encodes a query value with %20 for spaces (WhatsApp
-// accepts +, but %20 survives every hop unambiguously). QueryEscape already
-// encodes a literal + as %2B, so only spaces become +.
-func waEscape(s string) string {
-	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
+	return links.WAURL(number, linkMessage(st, l))
 }
 
 // openCache keeps, per link id, the record and its wa_url for redirects,
@@ -677,9 +496,9 @@ type scanCounter struct {
 	committed uint64            // mark of the last batch committed
 	running   bool
 
-	// seen holds which address scanned which link lately (see scanDedup);
+	// seen holds which address scanned which link lately (links.Dedup);
 	// local says this process's memory is the whole answer (firstScan).
-	seen  *scanDedup
+	seen  *links.Dedup
 	local atomic.Bool
 }
 
@@ -691,13 +510,13 @@ type scanCounter struct {
 // balancer too. Where the store leaves it to the process (bbolt), its
 // memory is the whole answer.
 func (sc *scanCounter) firstScan(addr, id string, now time.Time) bool {
-	if !sc.seen.claim(addr, id, now) {
+	if !sc.seen.Claim(addr, id, now) {
 		return false
 	}
 	if sc.local.Load() {
 		return true
 	}
-	first, err := sc.s.store.ClaimScan(id, sc.s.subject("scan|"+addr), scanDedupWindow)
+	first, err := sc.s.store.ClaimScan(id, sc.s.subject("scan|"+addr), links.DedupWindow)
 	switch {
 	case err == nil:
 		return first // when not, another process counted it: it stays claimed here too
@@ -713,7 +532,7 @@ func (sc *scanCounter) firstScan(addr, id string, now time.Time) bool {
 // forgetScan undoes firstScan's claim of a scan that was not counted (the
 // link was used up, or the store failed), here and in a shared store.
 func (sc *scanCounter) forgetScan(addr, id string) {
-	sc.seen.forget(addr, id)
+	sc.seen.Forget(addr, id)
 	if !sc.local.Load() {
 		if err := sc.s.store.ForgetScan(id, sc.s.subject("scan|"+addr)); err != nil {
 			sc.s.log.Warn("forgetting a scan's address", "link", id, "err", err)
@@ -721,97 +540,8 @@ func (sc *scanCounter) forgetScan(addr, id string) {
 	}
 }
 
-// One address counts one scan per link per scanDedupWindow; scanDedupMax
-// bounds the addresses remembered per generation (two generations, so at
-// most 2×scanDedupMax 8-byte keys: a few MiB).
-const (
-	scanDedupWindow = 10 * time.Minute
-	scanDedupMax    = 100_000
-)
-
-// scanDedup remembers, by a keyed 64-bit hash of (address, link), which
-// addresses were counted for which links in the last window, so refreshes,
-// prefetches and floods from one address count once. Two generations
-// rotate every window, so an entry lives between one and two windows; a
-// flood of more distinct addresses than scanDedupMax in one window rotates
-// early (memory stays bounded; those addresses were distinct anyway).
-type scanDedup struct {
-	seed   maphash.Seed
-	window time.Duration
-	max    int
-
-	mu        sync.Mutex
-	cur, prev map[uint64]struct{}
-	since     time.Time // when cur started
-}
-
-func newScanDedup(window time.Duration, max int) *scanDedup {
-	return &scanDedup{seed: maphash.MakeSeed(), window: window, max: max,
-		cur: map[uint64]struct{}{}, prev: map[uint64]struct{}{}, since: time.Now()}
-}
-
-func (d *scanDedup) key(addr, linkID string) uint64 {
-	var h maphash.Hash
-	h.SetSeed(d.seed)
-	h.WriteString(addr)
-	h.WriteByte(0)
-	h.WriteString(linkID)
-	return h.Sum64()
-}
-
-// rotateLocked starts a new generation when the current one is a window
-// old (or full). Entries of cur were all made within a window of since,
-// so two windows on they are all older than a window and may go.
-func (d *scanDedup) rotateLocked(now time.Time) {
-	age := now.Sub(d.since)
-	if age < d.window && len(d.cur) < d.max {
-		return
-	}
-	if age >= 2*d.window {
-		clear(d.prev)
-		clear(d.cur)
-	} else {
-		d.prev, d.cur = d.cur, d.prev
-		clear(d.cur)
-	}
-	d.since = now
-}
-
-// hasLocked reports whether the key was counted within the window.
-func (d *scanDedup) hasLocked(k uint64) bool {
-	_, inCur := d.cur[k]
-	_, inPrev := d.prev[k]
-	return inCur || inPrev
-}
-
-// claim marks addr as counted for the link and reports true, or reports
-// false when it already was, in one step: of many requests from one
-// address at once (a flood), one counts. Checking and marking apart let
-// all of them through while the first one's scan was being synced.
-func (d *scanDedup) claim(addr, linkID string, now time.Time) bool {
-	k := d.key(addr, linkID)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.rotateLocked(now)
-	if d.hasLocked(k) {
-		return false
-	}
-	d.cur[k] = struct{}{}
-	return true
-}
-
-// forget undoes a claim whose scan was not counted (the link was used
-// up, or the store failed), so the address is not turned away for it.
-func (d *scanDedup) forget(addr, linkID string) {
-	k := d.key(addr, linkID)
-	d.mu.Lock()
-	delete(d.cur, k)
-	delete(d.prev, k)
-	d.mu.Unlock()
-}
-
 func newScanCounter(s *Service) *scanCounter {
-	sc := &scanCounter{s: s, pending: map[string]uint64{}, seen: newScanDedup(scanDedupWindow, scanDedupMax)}
+	sc := &scanCounter{s: s, pending: map[string]uint64{}, seen: links.NewDedup(links.DedupWindow, links.DedupMax)}
 	sc.idle = sync.NewCond(&sc.mu)
 	mark, err := s.store.ScanMark()
 	if err != nil {

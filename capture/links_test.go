@@ -30,6 +30,7 @@ import (
 	"github.com/makiuchi-d/gozxing"
 	zxingqr "github.com/makiuchi-d/gozxing/qrcode"
 
+	"github.com/consentry/consentry/capture/links"
 	"github.com/consentry/consentry/store"
 	"github.com/consentry/consentry/store/backend"
 	"github.com/consentry/consentry/store/storetest"
@@ -380,7 +381,7 @@ func TestLinkCreateFieldsAndWAURL(t *testing.T) {
 				t.Fatalf("url %q qr_url %q", v.URL, v.QRURL)
 			}
 			if v.Source != "packaging" || v.Campaign != "natal-2025" || v.Label != "caixa P" || v.Scans != 0 ||
-				v.State != LinkActive || v.CreatedAt.IsZero() || v.ExpiresAt != nil {
+				v.State != links.Active || v.CreatedAt.IsZero() || v.ExpiresAt != nil {
 				t.Fatalf("view %+v", v)
 			}
 			digits, text := lnkWAText(t, v.WAURL)
@@ -557,11 +558,11 @@ func TestLinkGetAndPatch(t *testing.T) {
 	}
 	var got LinkView
 	json.Unmarshal(a.do("PATCH", "/v1/links/"+v.ID, map[string]any{"label": "new", "disabled": true}).must(t, 200), &got)
-	if got.Label != "new" || !got.Disabled || got.State != LinkDisabled || got.ExpiresAt == nil || got.Code != v.Code {
+	if got.Label != "new" || !got.Disabled || got.State != links.Disabled || got.ExpiresAt == nil || got.Code != v.Code {
 		t.Fatalf("after patch %+v", got)
 	}
 	json.Unmarshal(a.do("PATCH", "/v1/links/"+v.ID, `{"expires_at":null,"disabled":false}`).must(t, 200), &got)
-	if got.ExpiresAt != nil || got.Disabled || got.Label != "new" || got.State != LinkActive {
+	if got.ExpiresAt != nil || got.Disabled || got.Label != "new" || got.State != links.Active {
 		t.Fatalf("after clearing %+v", got)
 	}
 	if g := a.getLink(v.ID); g.Label != "new" || g.ExpiresAt != nil {
@@ -580,7 +581,7 @@ func lnkTamper(code string, i int) string {
 	if b[i] == 'Z' {
 		b[i] = '0'
 	} else {
-		b[i] = crockford[strings.IndexByte(crockford, b[i])+1]
+		b[i] = links.Crockford[strings.IndexByte(links.Crockford, b[i])+1]
 	}
 	return string(b)
 }
@@ -601,7 +602,7 @@ func TestLinkRedirectStates(t *testing.T) {
 	once := a.createLink(map[string]any{"max_scans": 1})
 	a.do("GET", lnkPath(t, once), nil).must(t, 302)
 	k, _ := a.svc.links().keyring()
-	unknown, _ := k.sign(k.signing, 999_999) // correctly signed, never issued
+	unknown, _ := k.Sign(k.Signing(), 999_999) // correctly signed, never issued
 	time.Sleep(time.Until(*expired.ExpiresAt) + 10*time.Millisecond)
 
 	tests := []struct {
@@ -733,7 +734,7 @@ func TestLinkScansConcurrent(t *testing.T) {
 	if l, _ := a.st.Link(limited.ID); l.Scans != 10 {
 		t.Fatalf("stored scans of the limited link %d, want 10", l.Scans)
 	}
-	if got := a.getLink(limited.ID); got.Scans != 10 || got.State != LinkExhausted {
+	if got := a.getLink(limited.ID); got.Scans != 10 || got.State != links.Exhausted {
 		t.Fatalf("limited link %+v", got)
 	}
 }
@@ -962,17 +963,17 @@ func TestLinkPublicQRImages(t *testing.T) {
 	}
 }
 
-// Guessing codes from one address is refused after publicFailureMax
+// Guessing codes from one address is refused after links.GuessMax
 // misses; real codes never count against the address, and a valid printed
 // code always redirects, however many bad codes the address tried. The
 // refusal is a page in the browser's language, not JSON.
 func TestLinkGuessingIsRateLimited(t *testing.T) {
 	a := lnkNewApp(t)
 	v := a.createLink(map[string]any{})
-	for range 3 * publicFailureMax {
+	for range 3 * links.GuessMax {
 		a.do("GET", lnkPath(t, v), nil).must(t, 302)
 	}
-	for i := range publicFailureMax {
+	for i := range links.GuessMax {
 		a.do("GET", "/l/"+lnkTamper(v.Code, i%16), nil).must(t, 404)
 	}
 	for _, tc := range []struct{ lang, text, chat string }{
@@ -1004,7 +1005,7 @@ func TestFindLinkCode(t *testing.T) {
 	v := a.createLink(map[string]any{"topics": []string{"orders", "marketing"}})
 	other := a.createLink(map[string]any{})
 	k, _ := a.svc.links().keyring()
-	unknown, _ := k.sign(k.signing, 999_999)
+	unknown, _ := k.Sign(k.Signing(), 999_999)
 	tests := []struct {
 		name, text, want string
 	}{

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/consentry/consentry/capture/links"
 	"github.com/consentry/consentry/qr"
 )
 
@@ -93,7 +94,7 @@ func (s *Service) createReceipt(req receiptRequest, idempotencyID string) (recei
 	}
 	view := s.linkView(st, made[0], made[0].Scans, time.Now())
 	// Receipt codes are unique, so their images bypass the image cache.
-	body, ctype, err := qr.Render(qrContent(st.PublicURL, view.Code), qr.Options{Format: format, Preset: req.Preset,
+	body, ctype, err := qr.Render(links.QRContent(st.PublicURL, view.Code), qr.Options{Format: format, Preset: req.Preset,
 		ESCPOSNative: req.ESCPOS == "native", ESCPOSInit: req.Init})
 	if err != nil {
 		return receipt{}, qrError(err)

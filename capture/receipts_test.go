@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consentry/consentry/capture/links"
 	"github.com/consentry/consentry/qr"
 	"github.com/consentry/consentry/store"
 )
@@ -155,7 +156,7 @@ func TestReceiptCodeIsSmall(t *testing.T) {
 			if len(code) != 16 {
 				t.Fatalf("code %q has %d characters, want 16", code, len(code))
 			}
-			content := qrContent(a.svc.Settings().PublicURL, code)
+			content := links.QRContent(a.svc.Settings().PublicURL, code)
 			v, err := qr.Version(content, "M")
 			if err != nil || v > 3 {
 				t.Fatalf("%q is version %d at ECC M (%v), want ≤ 3", content, v, err)

@@ -6,7 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
+
+	"github.com/consentry/consentry/capture/links"
 )
 
 // One address counts one scan per link per window: refreshes and a flood
@@ -30,7 +31,7 @@ func TestScansCountOncePerAddress(t *testing.T) {
 	if got := a.getLink(open.ID).Scans; got != 1 {
 		t.Fatalf("50 visits from one address counted %d scans, want 1", got)
 	}
-	if got := a.getLink(limited.ID); got.Scans != 1 || got.State != LinkActive {
+	if got := a.getLink(limited.ID); got.Scans != 1 || got.State != links.Active {
 		t.Fatalf("a flood from one address used up the limited link: %+v", got)
 	}
 	// Others still get through: two more addresses fill max_scans, the
@@ -42,39 +43,8 @@ func TestScansCountOncePerAddress(t *testing.T) {
 	if got := a.getLink(open.ID).Scans; got != 2 {
 		t.Fatalf("scans %d, want 2 (two addresses)", got)
 	}
-	if got := a.getLink(limited.ID); got.Scans != 3 || got.State != LinkExhausted {
+	if got := a.getLink(limited.ID); got.Scans != 3 || got.State != links.Exhausted {
 		t.Fatalf("limited link %+v, want 3 scans and exhausted", got)
-	}
-}
-
-// The memory of who scanned lasts at least a window and at most two, and
-// is bounded however many addresses scan.
-func TestScanDedupWindowAndBound(t *testing.T) {
-	d := newScanDedup(10*time.Minute, 1000)
-	t0 := time.Now()
-	if !d.claim("a", "lnk_1", t0) {
-		t.Fatal("a first scan was not counted")
-	}
-	for _, after := range []time.Duration{0, time.Minute, 9 * time.Minute, 10 * time.Minute, 19 * time.Minute} {
-		if d.claim("a", "lnk_1", t0.Add(after)) {
-			t.Fatalf("forgotten %v after the scan", after)
-		}
-	}
-	if !d.claim("a", "lnk_2", t0) || !d.claim("b", "lnk_1", t0) {
-		t.Fatal("another link or address counted as seen")
-	}
-	d.forget("b", "lnk_1")
-	if !d.claim("b", "lnk_1", t0) {
-		t.Fatal("a forgotten claim still counted as seen")
-	}
-	if !d.claim("a", "lnk_1", t0.Add(41*time.Minute)) {
-		t.Fatal("remembered after two windows")
-	}
-	for i := range 100_000 {
-		d.claim(fmt.Sprint("10.0.", i), "lnk_1", t0.Add(42*time.Minute))
-	}
-	if n := len(d.cur) + len(d.prev); n > 2000 {
-		t.Fatalf("%d entries kept, bound is 2×1000", n)
 	}
 }
 
@@ -112,21 +82,6 @@ func TestConcurrentFloodCountsOnce(t *testing.T) {
 	}
 	if got := a.getLink(open.ID).Scans; got != 1 {
 		t.Fatalf("64 requests at once from one address counted %d scans, want 1", got)
-	}
-}
-
-func BenchmarkScanDedup(b *testing.B) {
-	d := newScanDedup(scanDedupWindow, scanDedupMax)
-	now := time.Now()
-	addrs := make([]string, 4096)
-	for i := range addrs {
-		addrs[i] = fmt.Sprintf("203.0.%d.%d", i>>8, i&255)
-	}
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		d.claim(addrs[i&4095], "lnk_0000001", now)
-		i++
 	}
 }
 

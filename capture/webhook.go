@@ -10,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/consentry/consentry/capture/ledger"
+	"github.com/consentry/consentry/capture/links"
 	"github.com/consentry/consentry/capture/phone"
 	"github.com/consentry/consentry/capture/whatsapp"
 )
@@ -216,7 +217,7 @@ func (w *webhook) linkOptIn(rec *Record, a whatsapp.Action, st Settings) bool {
 	if !ok {
 		return false
 	}
-	if state := LinkState(link, 0, time.Now()); state == LinkDisabled || state == LinkExpired {
+	if state := links.State(link, 0, time.Now()); state == links.Disabled || state == links.Expired {
 		w.s.log.Warn("whatsapp message holds the code of a "+state+" link: not applied",
 			"message_id", logID(a.ID), "link", link.ID)
 		return false

@@ -4,6 +4,8 @@ import (
 	"bytes"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/consentry/consentry/capture/links"
 )
 
 // Exported equivalents of internal helpers, for the widgets package (which
@@ -36,5 +38,5 @@ func IsSafeText(s string) bool { return isSafeText(s) }
 // Accept-Language tag we have a translation for, else preferred, else def,
 // else English.
 func PageLocale(acceptLanguage, preferred, def string) string {
-	return pageLocale(acceptLanguage, preferred, def)
+	return links.PageLocale(acceptLanguage, preferred, def)
 }
