@@ -109,17 +109,17 @@ func TestWAReplyLocales(t *testing.T) {
 	st.BusinessName = "Padaria Sol"
 	cases := []struct {
 		locale string
-		kind   replyKind
+		kind   whatsapp.ConfirmKind
 		want   []string
 	}{
-		{"pt-BR", replyOptOut, []string{"Padaria Sol", "não vai mais receber mensagens", "VOLTAR"}},
-		{"pt-BR", replyMarketingOptOut, []string{"Padaria Sol", "promoções"}},
-		{"pt-BR", replyOptIn, []string{"Padaria Sol", "Pedidos, Promoções", "PARAR"}},
-		{"en", replyOptOut, []string{"Padaria Sol", "no longer receive messages", "START"}},
-		{"en", replyOptIn, []string{"Padaria Sol", "Orders, Promotions", "STOP"}},
-		{"es", replyOptOut, []string{"Padaria Sol", "ya no recibirás mensajes", "ALTA"}},
-		{"es", replyMarketingOptOut, []string{"Padaria Sol", "promociones"}},
-		{"es", replyOptIn, []string{"Padaria Sol", "Pedidos, Promociones", "BAJA"}},
+		{"pt-BR", whatsapp.ConfirmOptOut, []string{"Padaria Sol", "não vai mais receber mensagens", "VOLTAR"}},
+		{"pt-BR", whatsapp.ConfirmMarketingOptOut, []string{"Padaria Sol", "promoções"}},
+		{"pt-BR", whatsapp.ConfirmOptIn, []string{"Padaria Sol", "Pedidos, Promoções", "PARAR"}},
+		{"en", whatsapp.ConfirmOptOut, []string{"Padaria Sol", "no longer receive messages", "START"}},
+		{"en", whatsapp.ConfirmOptIn, []string{"Padaria Sol", "Orders, Promotions", "STOP"}},
+		{"es", whatsapp.ConfirmOptOut, []string{"Padaria Sol", "ya no recibirás mensajes", "ALTA"}},
+		{"es", whatsapp.ConfirmMarketingOptOut, []string{"Padaria Sol", "promociones"}},
+		{"es", whatsapp.ConfirmOptIn, []string{"Padaria Sol", "Pedidos, Promociones", "BAJA"}},
 	}
 	for _, c := range cases {
 		st.DefaultLocale = c.locale
@@ -136,7 +136,7 @@ func TestWAReplyLocales(t *testing.T) {
 	// Configured keywords replace the defaults, so the reply names them.
 	st.DefaultLocale = "en"
 	st.OptOutKeywords = []string{"basta ya"}
-	if text := replyText(st, replyOptIn, []string{"orders"}); !strings.Contains(text, "BASTA YA") {
+	if text := replyText(st, whatsapp.ConfirmOptIn, []string{"orders"}); !strings.Contains(text, "BASTA YA") {
 		t.Errorf("reply %q does not name the configured keyword", text)
 	}
 }

@@ -146,12 +146,12 @@ func (w *webhook) apply(st Settings, a whatsapp.Action) error {
 	if st.KeepProfileNames {
 		rec.Evidence.ProfileName = truncateUTF8(a.Profile, maxProfileName)
 	}
-	reply := replyOptOut
+	reply := whatsapp.ConfirmOptOut
 	switch a.Kind {
 	case whatsapp.ActOptOut:
 		rec.Type = ledger.TypeOptOut
 	case whatsapp.ActOptIn:
-		rec.Type, rec.RestoreHeld, reply = ledger.TypeOptIn, true, replyOptIn
+		rec.Type, rec.RestoreHeld, reply = ledger.TypeOptIn, true, whatsapp.ConfirmOptIn
 	case whatsapp.ActMarketingOptOut, whatsapp.ActMarketingOptIn:
 		rec.Topics = marketingTopics(st)
 		if len(rec.Topics) == 0 {
@@ -160,10 +160,10 @@ func (w *webhook) apply(st Settings, a whatsapp.Action) error {
 			log.Warn("whatsapp marketing preference skipped: the catalog has no marketing topics", "id", logID(a.ID))
 			return nil
 		}
-		rec.Type, reply = ledger.TypeOptOut, replyMarketingOptOut
+		rec.Type, reply = ledger.TypeOptOut, whatsapp.ConfirmMarketingOptOut
 		if a.Kind == whatsapp.ActMarketingOptIn {
 			// "resume" gives back only what the person had given before.
-			rec.Type, rec.RestorePrior, reply = ledger.TypeOptIn, true, replyOptIn
+			rec.Type, rec.RestorePrior, reply = ledger.TypeOptIn, true, whatsapp.ConfirmOptIn
 		}
 	case whatsapp.ActText, whatsapp.ActReview:
 		if !w.linkOptIn(&rec, a, st) {
@@ -173,7 +173,7 @@ func (w *webhook) apply(st Settings, a whatsapp.Action) error {
 			}
 			return nil
 		}
-		reply = replyOptIn
+		reply = whatsapp.ConfirmOptIn
 	default:
 		return nil
 	}
