@@ -14,15 +14,7 @@ const maxCodeWindows = 64
 // no store read.
 func FindCode(text string, try func(candidate string) bool) {
 	var long [][2]int
-	for i := 0; i < len(text); {
-		if !isCodeChar(text[i]) {
-			i++
-			continue
-		}
-		j := i
-		for j < len(text) && isCodeChar(text[j]) {
-			j++
-		}
+	for i, j := nextRun(text, 0); i < len(text); i, j = nextRun(text, j) {
 		switch {
 		case j-i == CodeLen:
 			if try(text[i:j]) {
@@ -31,7 +23,6 @@ func FindCode(text string, try func(candidate string) bool) {
 		case j-i > CodeLen:
 			long = append(long, [2]int{i, j})
 		}
-		i = j
 	}
 	tried := 0
 	for _, run := range long {
@@ -74,20 +65,11 @@ func groupedCodes(text string, max int) []string {
 		}
 		spans = spans[:0]
 	}
-	for i := 0; i < len(text) && len(out) < max; {
-		if !isCodeChar(text[i]) {
-			i++
-			continue
-		}
-		j := i
-		for j < len(text) && isCodeChar(text[j]) {
-			j++
-		}
+	for i, j := nextRun(text, 0); i < len(text) && len(out) < max; i, j = nextRun(text, j) {
 		if len(spans) > 0 && !codeGap(text[spans[len(spans)-1][1]:i]) {
 			flush()
 		}
 		spans = append(spans, [2]int{i, j})
-		i = j
 	}
 	flush()
 	return out
@@ -104,6 +86,20 @@ func codeGap(gap string) bool {
 		}
 	}
 	return true
+}
+
+// nextRun is the next run of letters and digits at or after from:
+// text[start:end], with start == len(text) when there is none.
+func nextRun(text string, from int) (start, end int) {
+	start = from
+	for start < len(text) && !isCodeChar(text[start]) {
+		start++
+	}
+	end = start
+	for end < len(text) && isCodeChar(text[end]) {
+		end++
+	}
+	return start, end
 }
 
 func isCodeChar(c byte) bool {
