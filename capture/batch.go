@@ -2,7 +2,6 @@ package capture
 
 import (
 	"archive/zip"
-	"bufio"
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
@@ -17,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -34,15 +32,15 @@ const maxBatch = 1000
 // batchRequest is POST /v1/qr/batch: existing links by id, or rows of new
 // links to create, rendered with one set of image options.
 type batchRequest struct {
-	Links  []string      `json:"links" validate:"max=1000,dive,max=40"`
-	Rows   []LinkRequest `json:"rows" validate:"max=1000"`
-	Format string        `json:"format" validate:"omitempty,max=10"`
-	Preset string        `json:"preset" validate:"omitempty,max=20"`
-	ECC    string        `json:"ecc" validate:"omitempty,max=1"`
-	Margin int           `json:"margin"`
-	Module int           `json:"module"`
-	DPI    int           `json:"dpi"`
-	ESCPOS string        `json:"escpos" validate:"omitempty,oneof=raster native"`
+	Links  []string        `json:"links" validate:"max=1000,dive,max=40"`
+	Rows   []links.Request `json:"rows" validate:"max=1000"`
+	Format string          `json:"format" validate:"omitempty,max=10"`
+	Preset string          `json:"preset" validate:"omitempty,max=20"`
+	ECC    string          `json:"ecc" validate:"omitempty,max=1"`
+	Margin int             `json:"margin"`
+	Module int             `json:"module"`
+	DPI    int             `json:"dpi"`
+	ESCPOS string          `json:"escpos" validate:"omitempty,oneof=raster native"`
 	// Init starts escpos files with ESC @ (printer reset); off by default.
 	Init bool `json:"init"`
 }
@@ -96,13 +94,13 @@ func (s *Service) writeBatchZip(w io.Writer, batch []store.Link, opts qr.Options
 	var manifest bytes.Buffer
 	cw := csvsafe.NewWriter(&manifest)
 	_ = cw.Write([]string{"id", "code", "url", "wa_url", "file", "source", "campaign", "label", "ref"})
-	names := newZipNames()
+	names := links.NewZipNames()
 	for i, l := range batch {
 		img, err := s.renderCodeQR(st, l.Code, l.Locale, opts)
 		if err != nil {
 			return err
 		}
-		name := names.name(l, fileExt(opts.Format, img.contentType))
+		name := names.Name(l, fileExt(opts.Format, img.contentType))
 		method := zip.Deflate
 		if strings.HasPrefix(img.contentType, "image/png") {
 			method = zip.Store // already compressed
@@ -129,62 +127,6 @@ func (s *Service) writeBatchZip(w io.Writer, batch []store.Link, opts qr.Options
 		return err
 	}
 	return zw.Close()
-}
-
-// zipNames names the files of a batch ZIP after what the print team
-// knows them by: the row's ref, else its label, else the code. Names are
-// made safe for every file system (letters, digits, - _ . only; no
-// Windows device names) and unique (a repeat gets its code appended).
-type zipNames struct{ used map[string]bool }
-
-func newZipNames() *zipNames { return &zipNames{used: map[string]bool{"manifest.csv": true}} }
-
-func (z *zipNames) name(l store.Link, ext string) string {
-	base := safeFileName(l.Ref)
-	if base == "" {
-		base = safeFileName(l.Label)
-	}
-	if base == "" {
-		base = l.Code
-	}
-	name := base + "." + ext
-	if z.used[strings.ToLower(name)] {
-		name = base + "-" + l.Code + "." + ext
-	}
-	z.used[strings.ToLower(name)] = true
-	return name
-}
-
-const maxFileBase = 80
-
-// windowsDevices are names Windows refuses as files, whatever the extension.
-var windowsDevices = map[string]bool{"con": true, "prn": true, "aux": true, "nul": true,
-	"com1": true, "com2": true, "com3": true, "com4": true, "com5": true, "com6": true, "com7": true, "com8": true, "com9": true,
-	"lpt1": true, "lpt2": true, "lpt3": true, "lpt4": true, "lpt5": true, "lpt6": true, "lpt7": true, "lpt8": true, "lpt9": true}
-
-// safeFileName keeps letters (any script), digits, '-', '_' and '.', turns
-// every other run of characters into one '_' and trims the result.
-func safeFileName(v string) string {
-	var b strings.Builder
-	under := false
-	for _, r := range v {
-		switch {
-		case unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '.':
-			b.WriteRune(r)
-			under = false
-		case !under:
-			b.WriteByte('_')
-			under = true
-		}
-	}
-	out := strings.Trim(b.String(), "._-")
-	if runes := []rune(out); len(runes) > maxFileBase {
-		out = strings.TrimRight(string(runes[:maxFileBase]), "._-")
-	}
-	if windowsDevices[strings.ToLower(out)] {
-		out = "_" + out
-	}
-	return out
 }
 
 func (h *Handler) qrBatch(c *fiber.Ctx) error {
@@ -440,7 +382,7 @@ func runQRBatch(args []string, stdin io.Reader, stderr io.Writer) int {
 		defer f.Close()
 		src = f
 	}
-	rows, err := readLinkRows(src)
+	rows, err := links.ReadRows(src)
 	if err != nil {
 		fmt.Fprintln(stderr, "qr batch:", err)
 		return 1
@@ -490,7 +432,7 @@ func runQRBatch(args []string, stdin io.Reader, stderr io.Writer) int {
 
 // qrBatchOnline is `consentry qr batch --url`: the rows go to POST
 // /v1/qr/batch in one request, so the service makes all links or none.
-func qrBatchOnline(server, key string, rows []LinkRequest, flags qrFlags, out string, stderr io.Writer) int {
+func qrBatchOnline(server, key string, rows []links.Request, flags qrFlags, out string, stderr io.Writer) int {
 	if len(rows) > maxBatch {
 		fmt.Fprintf(stderr, "qr batch: %d rows; a running service takes at most %d per batch (all or nothing): split the file, with refs so reruns are safe\n", len(rows), maxBatch)
 		return 1
@@ -541,102 +483,6 @@ func manifestFirstURL(zr *zip.Reader) string {
 		}
 	}
 	return ""
-}
-
-// readLinkRows reads link requests from a CSV with a header row, as
-// spreadsheets save it: comma- or semicolon-separated (Excel in Brazil and
-// much of Europe writes ";"), with or without a UTF-8 byte order mark, or
-// with Excel's "sep=;" first line. Topics are separated by spaces, |, or
-// whichever of , and ; is not the column separator.
-func readLinkRows(r io.Reader) ([]LinkRequest, error) {
-	br := bufio.NewReader(r)
-	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte("\ufeff")) {
-		br.Discard(3)
-	}
-	first, err := br.ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("reading the header row: %w", err)
-	}
-	comma := ','
-	if sep, ok := strings.CutPrefix(strings.TrimSpace(first), "sep="); ok && len(sep) == 1 {
-		comma = rune(sep[0])
-		if first, err = br.ReadString('\n'); err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("reading the header row: %w", err)
-		}
-	} else if headerCount(first, ';') > headerCount(first, ',') {
-		comma = ';'
-	}
-	cr := csv.NewReader(io.MultiReader(strings.NewReader(first), br))
-	cr.Comma = comma
-	cr.FieldsPerRecord = -1
-	header, err := cr.Read()
-	if err != nil {
-		return nil, fmt.Errorf("reading the header row: %w", err)
-	}
-	col := map[string]int{}
-	for i, name := range header {
-		col[strings.ToLower(strings.TrimSpace(name))] = i
-	}
-	for _, need := range []string{"source", "topics"} {
-		if _, ok := col[need]; !ok {
-			return nil, fmt.Errorf("the header row has no %q column (columns: source, topics, ref, campaign, label, message, locale, expires_at, max_scans)", need)
-		}
-	}
-	var rows []LinkRequest
-	for line := 2; ; line++ {
-		rec, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		get := func(name string) string {
-			if i, ok := col[name]; ok && i < len(rec) {
-				return strings.TrimSpace(rec[i])
-			}
-			return ""
-		}
-		if strings.TrimSpace(strings.Join(rec, "")) == "" {
-			continue // spreadsheets leave empty rows at the end
-		}
-		req := LinkRequest{Source: get("source"), Campaign: get("campaign"), Label: get("label"),
-			Message: get("message"), Locale: get("locale"), Ref: get("ref"),
-			Topics: strings.FieldsFunc(get("topics"), func(r rune) bool { return r == ' ' || r == ';' || r == '|' || r == ',' })}
-		if v := get("expires_at"); v != "" {
-			t, err := time.Parse(time.RFC3339, v)
-			if err != nil {
-				return nil, fmt.Errorf("row %d: expires_at %q is not an RFC 3339 time", line, v)
-			}
-			req.ExpiresAt = &t
-		}
-		if v := get("max_scans"); v != "" {
-			if req.MaxScans, err = strconv.Atoi(v); err != nil {
-				return nil, fmt.Errorf("row %d: max_scans %q is not a number", line, v)
-			}
-		}
-		rows = append(rows, req)
-	}
-	if len(rows) == 0 {
-		return nil, errors.New("the CSV has no rows")
-	}
-	return rows, nil
-}
-
-// headerCount counts sep outside double quotes in a header line.
-func headerCount(line string, sep byte) int {
-	n, quoted := 0, false
-	for i := 0; i < len(line); i++ {
-		switch line[i] {
-		case '"':
-			quoted = !quoted
-		case sep:
-			if !quoted {
-				n++
-			}
-		}
-	}
-	return n
 }
 
 // openServiceForCLI opens an existing database for an offline tool. It

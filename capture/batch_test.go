@@ -257,33 +257,6 @@ func TestRunQRSingle(t *testing.T) {
 	}
 }
 
-func TestSafeFileName(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"SKU-123", "SKU-123"},
-		{"Pão de queijo 500g", "Pão_de_queijo_500g"},
-		{"../../etc/passwd", "etc_passwd"},
-		{`a\b:c*d?"e<f>g|h`, "a_b_c_d_e_f_g_h"},
-		{"  ", ""},
-		{"...", ""},
-		{"CON", "_CON"},
-		{"lpt1", "_lpt1"},
-		{"=HYPERLINK(1)", "HYPERLINK_1"},
-		{strings.Repeat("x", 100), strings.Repeat("x", maxFileBase)},
-	} {
-		if got := safeFileName(tc.in); got != tc.want {
-			t.Errorf("safeFileName(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-	z := newZipNames()
-	l := func(ref, label, code string) store.Link { return store.Link{Ref: ref, Label: label, Code: code} }
-	got := []string{z.name(l("sku-1", "Bolo", "C1"), "svg"), z.name(l("", "Bolo", "C2"), "svg"),
-		z.name(l("", "bolo", "C3"), "svg"), z.name(l("", "", "C4"), "svg"), z.name(l("", "manifest", "C5"), "csv")}
-	want := []string{"sku-1.svg", "Bolo.svg", "bolo-C3.svg", "C4.svg", "manifest-C5.csv"}
-	if strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Fatalf("zip names %v, want %v", got, want)
-	}
-}
-
 // TestBatchRefsInAPI: rows with refs return the same links when sent
 // again; one ref twice in a batch is refused; a failing row makes none.
 func TestBatchRefsInAPI(t *testing.T) {

@@ -37,7 +37,7 @@ func (s *Service) LinkQRImage(id string, opts qr.Options) (body []byte, contentT
 // ReadLinkRows reads rows of new links from a CSV with a header row, as
 // `consentry qr batch` does (the same reader: comma or semicolon, a BOM,
 // Excel's sep= line), within the body limit.
-func ReadLinkRows(r io.Reader) ([]LinkRequest, error) {
+func ReadLinkRows(r io.Reader) ([]links.Request, error) {
 	raw, err := io.ReadAll(io.LimitReader(r, MaxBody+1))
 	if err != nil {
 		return nil, err
@@ -45,7 +45,7 @@ func ReadLinkRows(r io.Reader) ([]LinkRequest, error) {
 	if len(raw) > MaxBody {
 		return nil, newError(CodePayloadTooLarge, "the CSV is too large")
 	}
-	rows, err := readLinkRows(bytes.NewReader(raw))
+	rows, err := links.ReadRows(bytes.NewReader(raw))
 	if err == nil && len(rows) > maxBatch {
 		return nil, newError(CodeInvalidRequest, fmt.Sprintf("at most %d rows at a time", maxBatch))
 	}
@@ -54,7 +54,7 @@ func ReadLinkRows(r io.Reader) ([]LinkRequest, error) {
 
 // CheckLinkRows validates every row as creating it would, without
 // creating anything: one error (or nil) per row.
-func (s *Service) CheckLinkRows(rows []LinkRequest) []error {
+func (s *Service) CheckLinkRows(rows []links.Request) []error {
 	st, now := s.Settings(), time.Now().UTC()
 	out := make([]error, len(rows))
 	for i, r := range rows {
@@ -69,7 +69,7 @@ func (s *Service) CheckLinkRows(rows []LinkRequest) []error {
 
 // WriteLinkBatch creates the rows' links (all or none) and writes their
 // codes and manifest.csv as a ZIP, exactly as POST /v1/qr/batch does.
-func (s *Service) WriteLinkBatch(w io.Writer, rows []LinkRequest, opts qr.Options) ([]string, error) {
+func (s *Service) WriteLinkBatch(w io.Writer, rows []links.Request, opts qr.Options) ([]string, error) {
 	if err := s.checkQROptions(opts); err != nil {
 		return nil, err
 	}
@@ -128,7 +128,7 @@ func (s *Service) LinkPoster(id string, text PosterText) ([]byte, string, error)
 // options and creates the rows' links (all or none). WriteLinkBatchZip then
 // writes their ZIP, reporting progress, so the console can do it while the
 // person watches.
-func (s *Service) CreateLinkBatch(rows []LinkRequest, opts qr.Options) ([]store.Link, error) {
+func (s *Service) CreateLinkBatch(rows []links.Request, opts qr.Options) ([]store.Link, error) {
 	if err := s.checkQROptions(opts); err != nil {
 		return nil, err
 	}

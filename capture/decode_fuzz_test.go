@@ -3,6 +3,8 @@ package capture
 import (
 	"errors"
 	"testing"
+
+	"github.com/consentry/consentry/capture/links"
 )
 
 // FuzzDecodeRequest feeds arbitrary bodies to the request decoder and the
@@ -26,7 +28,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		func() any { return new(optInRequest) },
 		func() any { return new(optOutRequest) },
 		func() any { return new(bulkCheckRequest) },
-		func() any { return new(LinkRequest) },
+		func() any { return new(links.Request) },
 		func() any { return new(linkPatchRequest) },
 		func() any { return new(receiptRequest) },
 		func() any { return new(createKeyRequest) },

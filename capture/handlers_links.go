@@ -18,7 +18,7 @@ import (
 )
 
 func (h *Handler) createLink(c *fiber.Ctx) error {
-	var req LinkRequest
+	var req links.Request
 	err := decodeRequest(c, &req, func() error {
 		_, err := h.s.linkRecord(h.s.Settings(), req, time.Now())
 		return err

@@ -13,29 +13,6 @@ import (
 	"github.com/consentry/consentry/store"
 )
 
-// LinkRequest creates a link (POST /v1/links, receipts, batches).
-type LinkRequest struct {
-	Source   string `json:"source" validate:"required,max=32"`
-	Campaign string `json:"campaign" validate:"omitempty,max=64,safetext"`
-	Label    string `json:"label" validate:"omitempty,max=200,safetext"`
-	// Message is the text prefilled in WhatsApp. It may use {business},
-	// {topics} and {code}; without {code} the code is appended. Empty means
-	// the locale's default message.
-	Message   string     `json:"message" validate:"omitempty,max=500,safetext"`
-	Locale    string     `json:"locale" validate:"omitempty,oneof=pt-BR en es"`
-	Topics    []string   `json:"topics" validate:"required,min=1,max=20"`
-	ExpiresAt *time.Time `json:"expires_at"`
-	MaxScans  int        `json:"max_scans" validate:"min=0,max=1000000000"`
-
-	// Number picks one of the settings' numbers (label or
-	// phone_number_id) for wa_url; empty is the default number.
-	Number string `json:"number" validate:"omitempty,max=40"`
-	// Ref is the caller's own reference for the link (a batch row, a
-	// product SKU): a request with a ref already used returns that link
-	// instead of making another, so reruns give the same codes.
-	Ref string `json:"ref" validate:"omitempty,max=100,safetext"`
-}
-
 // LinkView is a link as the API returns it.
 type LinkView struct {
 	ID        string     `json:"id"`
@@ -66,26 +43,26 @@ var errNoWANumber = newError(CodeConflict,
 
 // CreateLink validates and stores one link (or returns the link its ref
 // names).
-func (s *Service) CreateLink(req LinkRequest) (LinkView, error) {
+func (s *Service) CreateLink(req links.Request) (LinkView, error) {
 	v, _, err := s.createLink(req)
 	return v, err
 }
 
 // createLink is CreateLink saying whether req.Ref named a link made
 // before, which is returned instead of a new one.
-func (s *Service) createLink(req LinkRequest) (view LinkView, existed bool, err error) {
+func (s *Service) createLink(req links.Request) (view LinkView, existed bool, err error) {
 	return s.createLinkKeyed(req, "")
 }
 
 // createLinkKeyed is createLink with a dedupe key used when the request
 // has no ref (a request's Idempotency-Key): checked in the transaction
 // that makes the link, so a retry after a crash makes no second link.
-func (s *Service) createLinkKeyed(req LinkRequest, idempotencyID string) (view LinkView, existed bool, err error) {
+func (s *Service) createLinkKeyed(req links.Request, idempotencyID string) (view LinkView, existed bool, err error) {
 	key := refKey(req)
 	if key == "" {
 		key = idempotencyID
 	}
-	made, old, err := s.createLinksRef([]LinkRequest{req}, []string{key}, nil)
+	made, old, err := s.createLinksRef([]links.Request{req}, []string{key}, nil)
 	if err != nil {
 		return LinkView{}, false, err
 	}
@@ -96,13 +73,13 @@ func (s *Service) createLinkKeyed(req LinkRequest, idempotencyID string) (view L
 // createLinks validates every request, then stores them all in one
 // transaction (so a batch is all or nothing). field prefixes error fields
 // (e.g. "rows[3].").
-func (s *Service) createLinks(reqs []LinkRequest, field func(i int) string) ([]store.Link, error) {
+func (s *Service) createLinks(reqs []links.Request, field func(i int) string) ([]store.Link, error) {
 	made, _, err := s.createLinksRef(reqs, nil, field)
 	return made, err
 }
 
 // refKey is the link_refs key of a request's ref ("" when it has none).
-func refKey(req LinkRequest) string {
+func refKey(req links.Request) string {
 	if req.Ref == "" {
 		return ""
 	}
@@ -114,7 +91,7 @@ func refKey(req LinkRequest) string {
 // already recorded returns its link (existed[i]) instead of a new one, in
 // the same transaction, so concurrent repeats make one link. Every row's
 // every field at fault is named in one 422.
-func (s *Service) createLinksRef(reqs []LinkRequest, keys []string, field func(i int) string) (made []store.Link, existed []bool, err error) {
+func (s *Service) createLinksRef(reqs []links.Request, keys []string, field func(i int) string) (made []store.Link, existed []bool, err error) {
 	st := s.Settings()
 	if st.WANumber == "" {
 		return nil, nil, errNoWANumber
@@ -201,7 +178,7 @@ func (s *Service) createLinksRef(reqs []LinkRequest, keys []string, field func(i
 
 // linkRecord checks a request and builds the record to store (without
 // serial, id and code).
-func (s *Service) linkRecord(st Settings, req LinkRequest, now time.Time) (store.Link, error) {
+func (s *Service) linkRecord(st Settings, req links.Request, now time.Time) (store.Link, error) {
 	// Every field at fault is named at once.
 	errs := []error{Validate(&req)}
 	if !isOneOf(req.Source, linkSources) && req.Source != "" {

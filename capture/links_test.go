@@ -1058,7 +1058,7 @@ func TestFindLinkCode(t *testing.T) {
 func TestLinkByIDAndCreateLink(t *testing.T) {
 	a := lnkNewApp(t)
 	exp := time.Now().Add(time.Hour)
-	v, err := a.svc.CreateLink(LinkRequest{Source: "staff", Campaign: "loja-1", Topics: []string{"marketing", "orders"},
+	v, err := a.svc.CreateLink(links.Request{Source: "staff", Campaign: "loja-1", Topics: []string{"marketing", "orders"},
 		ExpiresAt: &exp, MaxScans: 3, Locale: "en"})
 	if err != nil {
 		t.Fatal(err)
@@ -1071,7 +1071,7 @@ func TestLinkByIDAndCreateLink(t *testing.T) {
 	if _, err := a.svc.LinkByID("lnk_nope"); err == nil {
 		t.Fatal("LinkByID of a malformed id succeeded")
 	}
-	if _, err := a.svc.CreateLink(LinkRequest{Source: "nope", Topics: []string{"orders"}}); err == nil {
+	if _, err := a.svc.CreateLink(links.Request{Source: "nope", Topics: []string{"orders"}}); err == nil {
 		t.Fatal("CreateLink accepted an unknown source")
 	}
 }

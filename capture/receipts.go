@@ -87,7 +87,7 @@ func (s *Service) createReceipt(req receiptRequest, idempotencyID string) (recei
 	}
 	st := s.Settings()
 	expires := time.Now().UTC().Add(time.Duration(st.ReceiptTTL))
-	made, existed, err := s.createLinksRef([]LinkRequest{{Source: "receipt", Campaign: req.Store, Label: req.OrderRef,
+	made, existed, err := s.createLinksRef([]links.Request{{Source: "receipt", Campaign: req.Store, Label: req.OrderRef,
 		Topics: req.Topics, Locale: req.Locale, ExpiresAt: &expires, Number: req.Number}}, []string{firstNonEmpty(receiptRefKey(req), idempotencyID)}, nil)
 	if err != nil {
 		return receipt{}, err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/consentry/consentry/capture/httpguard"
 	"github.com/consentry/consentry/capture/ledger"
+	"github.com/consentry/consentry/capture/links"
 	"github.com/consentry/consentry/store/storetest"
 	"github.com/gofiber/fiber/v2"
 )
@@ -31,9 +32,9 @@ func bigStore(t *testing.T, a *fndApp, minBytes int64) {
 	label := strings.Repeat("etiqueta de teste ", 11)
 	msg := "{business}: " + strings.Repeat("mensagem de teste ", 26)
 	for {
-		reqs := make([]LinkRequest, 2000)
+		reqs := make([]links.Request, 2000)
 		for i := range reqs {
-			reqs[i] = LinkRequest{Source: "print", Label: label, Message: msg, Topics: []string{"orders"}}
+			reqs[i] = links.Request{Source: "print", Label: label, Message: msg, Topics: []string{"orders"}}
 		}
 		if _, err := a.svc.createLinks(reqs, nil); err != nil {
 			t.Fatal(err)

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/capture/links"
 	"github.com/consentry/consentry/store"
 )
 
@@ -18,7 +18,7 @@ func (h *Handler) createLink(w store.Widget, topics []string, purpose string) (s
 	if len(campaign) > 64 {
 		campaign = campaign[:64]
 	}
-	req := capture.LinkRequest{Source: "web", Campaign: campaign,
+	req := links.Request{Source: "web", Campaign: campaign,
 		Label: "widget " + w.ID + " (" + purpose + ")", Locale: w.Locale, Topics: topics, Number: w.Number}
 	if purpose == chatPurpose {
 		req.Message = chatMessage(w)

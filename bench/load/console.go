@@ -25,6 +25,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/capture/links"
 	"github.com/consentry/consentry/qr"
 	"github.com/consentry/consentry/store"
 	"github.com/consentry/consentry/widgets"
@@ -46,7 +47,7 @@ import (
 func cmdConsole(args []string) error {
 	fs := flag.NewFlagSet("console", flag.ContinueOnError)
 	events := fs.Int("events", 1_000_000, "consent events to seed")
-	links := fs.Int("links", 100_000, "links to seed")
+	linkCount := fs.Int("links", 100_000, "links to seed")
 	n := fs.Int("n", 100, "requests per page")
 	doc := fs.String("doc", "docs/BENCHMARKS.md", "file whose console section is rewritten (empty: print only)")
 	if err := fs.Parse(args); err != nil {
@@ -118,11 +119,11 @@ func cmdConsole(args []string) error {
 	seedEvents := time.Since(start)
 	start = time.Now()
 	var someLink string
-	for made := 0; made < *links; {
-		rows := make([]capture.LinkRequest, 0, 1000)
-		for i := 0; i < 1000 && made+i < *links; i++ {
+	for made := 0; made < *linkCount; {
+		rows := make([]links.Request, 0, 1000)
+		for i := 0; i < 1000 && made+i < *linkCount; i++ {
 			k := made + i
-			rows = append(rows, capture.LinkRequest{Source: []string{"print", "packaging", "signage"}[k%3],
+			rows = append(rows, links.Request{Source: []string{"print", "packaging", "signage"}[k%3],
 				Campaign: fmt.Sprintf("c%d", k%10), Label: fmt.Sprintf("Link %d", k), Topics: []string{"orders"}})
 		}
 		out, err := svc.CreateLinkBatch(rows, qr.Options{Format: qr.FormatSVG, Preset: "packaging"})
@@ -182,7 +183,7 @@ func cmdConsole(args []string) error {
 	}
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "## Console pages with %d events and %d links\n\n", *events, *links)
+	fmt.Fprintf(&b, "## Console pages with %d events and %d links\n\n", *events, *linkCount)
 	fmt.Fprintf(&b, "Measured %s on %d cores, %s, with other work on the machine (load average %s at the end); `load console` "+
 		"(bench/load/console.go). Events seeded in-process with capture.Service.Import (%d accepted in %.0f s), links with "+
 		"capture.Service.CreateLinkBatch (%.0f s); one signed-in admin, %d sequential requests per page over loopback HTTP. "+

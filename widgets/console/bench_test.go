@@ -9,6 +9,7 @@ import (
 
 	"github.com/consentry/consentry/capture"
 	"github.com/consentry/consentry/capture/ledger"
+	"github.com/consentry/consentry/capture/links"
 	"github.com/consentry/consentry/store"
 )
 
@@ -46,7 +47,7 @@ func BenchmarkConsoleLinksPage(b *testing.B) {
 	e := newConsoleEnv(b, "http://127.0.0.1:8080")
 	cookie := benchSession(b, e, RoleEditor)
 	for i := 0; i < 500; i++ {
-		if _, err := e.svc.CreateLink(capture.LinkRequest{Source: "print", Campaign: fmt.Sprint("c", i%10), Topics: []string{"orders"}}); err != nil {
+		if _, err := e.svc.CreateLink(links.Request{Source: "print", Campaign: fmt.Sprint("c", i%10), Topics: []string{"orders"}}); err != nil {
 			b.Fatal(err)
 		}
 	}

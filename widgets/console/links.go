@@ -12,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/consentry/consentry/capture"
+	"github.com/consentry/consentry/capture/links"
 	"github.com/consentry/consentry/qr"
 	"github.com/consentry/consentry/store"
 )
@@ -66,14 +67,14 @@ func contains(list []string, v string) bool {
 	return false
 }
 
-func (h *Handler) linkFormData(req capture.LinkRequest, problems []capture.FieldError) map[string]any {
+func (h *Handler) linkFormData(req links.Request, problems []capture.FieldError) map[string]any {
 	st := h.s.Settings()
 	return map[string]any{"Sources": linkSources, "Topics": st.TopicIDs(), "Req": req, "Problems": problems,
 		"WANumber": st.WANumber, "Business": st.BusinessName, "Numbers": st.Numbers}
 }
 
 func (h *Handler) newLinkPage(c *fiber.Ctx) error {
-	return h.render(c, "link_new", h.linkFormData(capture.LinkRequest{Source: "print"}, nil))
+	return h.render(c, "link_new", h.linkFormData(links.Request{Source: "print"}, nil))
 }
 
 func formList(c *fiber.Ctx, name string) []string {
@@ -86,7 +87,7 @@ func formList(c *fiber.Ctx, name string) []string {
 
 // createLink is the console's POST /v1/links: the same service call.
 func (h *Handler) createLink(c *fiber.Ctx) error {
-	req := capture.LinkRequest{Source: formValue(c, "source"), Campaign: strings.TrimSpace(formValue(c, "campaign")),
+	req := links.Request{Source: formValue(c, "source"), Campaign: strings.TrimSpace(formValue(c, "campaign")),
 		Label: strings.TrimSpace(formValue(c, "label")), Message: strings.TrimSpace(formValue(c, "message")),
 		Topics: formList(c, "topics"), Number: strings.TrimSpace(formValue(c, "number"))}
 	var problems []capture.FieldError
