@@ -42,6 +42,45 @@ func (t *Tx) record(subject []byte) (*contactRecord, error) {
 	return &r, nil
 }
 
+// queuePrefetch adds to b one read of every contact record the group's
+// writes named (WriteFor), and keeps what it finds as the transaction's
+// copies; a subject with no row gets an empty copy, as record would make.
+func (t *Tx) queuePrefetch(b *pgx.Batch, group []*queuedWrite) {
+	var subjects [][]byte
+	seen := make(map[string]bool)
+	for _, w := range group {
+		for _, subj := range w.Fn.subjects {
+			if subj != nil && !seen[string(subj)] {
+				seen[string(subj)] = true
+				subjects = append(subjects, subj)
+			}
+		}
+	}
+	if len(subjects) == 0 {
+		return
+	}
+	b.Queue(`SELECT subject, key, state, suppression FROM contacts WHERE subject = ANY($1::bytea[])`, subjects).
+		Query(func(rows pgx.Rows) error {
+			records := make(map[string]*contactRecord, len(subjects))
+			var subject []byte
+			var r contactRecord
+			_, err := pgx.ForEachRow(rows, []any{&subject, &r.key, &r.state, &r.suppression}, func() error {
+				records[string(subject)] = &contactRecord{key: r.key, state: nonEmpty(r.state), suppression: nonEmpty(r.suppression)}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for s := range seen {
+				if records[s] == nil {
+					records[s] = &contactRecord{}
+				}
+			}
+			t.records = records
+			return nil
+		})
+}
+
 func (t *Tx) touch(subject []byte) {
 	if t.dirty == nil {
 		t.dirty = make(map[string]bool)

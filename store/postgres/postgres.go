@@ -39,7 +39,7 @@ type Store struct {
 	// Writes that must be durable before they are acknowledged go through
 	// one committer goroutine per process, which folds whatever is queued
 	// into a single transaction (group commit).
-	queue   *store.GroupQueue[func(store.WriteTx) error]
+	queue   *store.GroupQueue[groupWrite]
 	commits atomic.Int64
 
 	stateReads stateReads // checks' single reads, coalesced (statereads.go) // transactions the committer committed (tests, metrics)
