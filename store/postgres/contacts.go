@@ -189,7 +189,7 @@ func (t *Tx) PutSuppression(subject, entry []byte) error {
 func (s *Store) ContactStates(subjects [][]byte, fn func(i int, state, suppression []byte)) error {
 	type found struct{ state, suppression []byte }
 	bySubject := make(map[string]found, len(subjects))
-	rows, err := s.pool.Query(context.Background(),
+	rows, err := s.reads.Query(context.Background(),
 		`SELECT subject, state, suppression FROM contacts WHERE subject = ANY($1::bytea[])`, subjects)
 	if err != nil {
 		return err

@@ -68,17 +68,24 @@ func open(rawURL string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open %s: %w", redact(rawURL), err)
 	}
+	reads, err := pgxpool.NewWithConfig(context.Background(), stateReadsConfig(cfg))
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open %s: %w", redact(rawURL), err)
+	}
 	// Listening before Open returns: a change made once Open has returned
 	// is never missed.
 	listenCfg := cfg.ConnConfig.Copy()
 	first, err := connectListener(ctx, listenCfg)
 	if err != nil {
 		pool.Close()
+		reads.Close()
 		return nil, fmt.Errorf("open %s: listen for changes: %w", redact(rawURL), err)
 	}
 	listenCtx, stopListening := context.WithCancel(context.Background())
 	s := &Store{
 		pool:     pool,
+		reads:    reads,
 		location: redact(rawURL),
 		changes:  make(chan store.Change, 64),
 		cancel:   stopListening,
@@ -91,6 +98,28 @@ func open(rawURL string) (*Store, error) {
 	s.queue = store.NewGroupQueue(maxGroup, s.commitGroup)
 	go s.listen(listenCtx, listenCfg, first)
 	return s, nil
+}
+
+// stateReadsConfig is the pool of the contact state reads (checks, one
+// query for many subjects): a few connections on which PostgreSQL keeps
+// one plan for the query instead of planning it again at each execution.
+// With fewer than about ten subjects (a batch of checks) it otherwise
+// plans each one, as its cost model deems a custom plan cheaper, and the
+// planning costs more than running the primary-key lookups it plans.
+func stateReadsConfig(cfg *pgxpool.Config) *pgxpool.Config {
+	c := cfg.Copy()
+	if c.MaxConns > maxStateQueries+2 {
+		c.MaxConns = maxStateQueries + 2 // the coalesced checks, and bulk checks beside them
+	}
+	setup := cfg.AfterConnect
+	c.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		if err := setup(ctx, conn); err != nil {
+			return err
+		}
+		_, err := conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`)
+		return err
+	}
+	return c
 }
 
 // hasParam tells whether the URL's query sets name.
@@ -109,6 +138,7 @@ func (s *Store) Close() error {
 	<-s.listened
 	close(s.changes) // readers of Changes stop with the store
 	s.pool.Close()
+	s.reads.Close()
 	return nil
 }
 

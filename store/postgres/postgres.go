@@ -34,6 +34,7 @@ const migrationLock = 0x436f6e73656e7472 // "Constr"
 // Store is the PostgreSQL-backed storage of a Consentry service.
 type Store struct {
 	pool     *pgxpool.Pool
+	reads    *pgxpool.Pool // the contact state reads' own (open.go, stateReadsConfig)
 	location string
 
 	// Writes that must be durable before they are acknowledged go through
