@@ -189,7 +189,14 @@ func (t *Tx) PutSuppression(subject, entry []byte) error {
 func (s *Store) ContactStates(subjects [][]byte, fn func(i int, state, suppression []byte)) error {
 	type found struct{ state, suppression []byte }
 	bySubject := make(map[string]found, len(subjects))
-	rows, err := s.reads.Query(context.Background(),
+	// A few subjects (a batch of checks) on the pool that keeps one plan;
+	// many (a bulk check) where PostgreSQL plans each query, and may find
+	// a scan of the table cheaper than as many index lookups.
+	pool := s.pool
+	if len(subjects) <= maxOnePlanRead {
+		pool = s.reads
+	}
+	rows, err := pool.Query(context.Background(),
 		`SELECT subject, state, suppression FROM contacts WHERE subject = ANY($1::bytea[])`, subjects)
 	if err != nil {
 		return err
