@@ -59,7 +59,13 @@ func (t *Tx) queuePrefetch(b *pgx.Batch, group []*queuedWrite) {
 	if len(subjects) == 0 {
 		return
 	}
-	b.Queue(`SELECT subject, key, state, suppression FROM contacts WHERE subject = ANY($1::bytea[])`, subjects).
+	// One subject (a group of one write) by equality: PostgreSQL keeps one
+	// plan for it, where it plans an = ANY of a few values each time.
+	sql, arg := `SELECT subject, key, state, suppression FROM contacts WHERE subject = ANY($1::bytea[])`, any(subjects)
+	if len(subjects) == 1 {
+		sql, arg = `SELECT subject, key, state, suppression FROM contacts WHERE subject = $1`, subjects[0]
+	}
+	b.Queue(sql, arg).
 		Query(func(rows pgx.Rows) error {
 			records := make(map[string]*contactRecord, len(subjects))
 			var subject []byte
