@@ -6,6 +6,8 @@
 #   - one `consentry serve` on PostgreSQL,
 #   - two `consentry serve` processes on the same PostgreSQL database, the
 #     load sent to each in turn (bench/load run -url A,B).
+# The three run side by side; the checks at 64 clients alternate between
+# them in rounds (CHECK_ROUNDS, 3), the rest is measured setup by setup.
 # Writes the "postgres" section of docs/BENCHMARKS.md (bench/load pgreport);
 # bench/run.sh keeps that section when it rewrites the rest.
 #
@@ -76,39 +78,58 @@ start_server() { # db port name
 	fi
 }
 
-LOADS=()
-run_setup() { # label urls
-	local label=$1 urls=$2
-	LOADS+=("$label: $(cut -d' ' -f1-3 /proc/loadavg) before")
-	for c in 1 64; do
-		"$LOAD" run -url "$urls" -key "$ADMIN_KEY" -pid "${SERVER_PIDS[0]}" -scenarios check -label "$label c$c" \
-			-concurrency "$c" -duration "$DURATION" -warmup 1s -workdir "$WORK" -out "$RESULTS"
+# All three setups run side by side (the ones not measured stay idle), so
+# the checks at 64 clients can alternate between them: in each round the
+# three windows are back to back, and the target's ratio is the median of
+# the rounds' ratios, so a neighbour's burst on the shared machine moves
+# one round, not one setup's whole figure.
+CHECK_ROUNDS=${CHECK_ROUNDS:-3}
+ports() { # n distinct free ports
+	local out=() p
+	while [ ${#out[@]} -lt "$1" ]; do
+		p=$("$LOAD" port)
+		[[ " ${out[*]} " == *" $p "* ]] || out+=("$p")
 	done
-	"$LOAD" run -url "$urls" -key "$ADMIN_KEY" -pid "${SERVER_PIDS[0]}" -scenarios bulk_check,optouts -label "$label" \
-		-concurrency 64 -duration "$DURATION" -warmup 1s -workdir "$WORK" -out "$RESULTS" -timeout 8m
-	LOADS[-1]="${LOADS[-1]}, $(cut -d' ' -f1-3 /proc/loadavg) after"
+	echo "${out[@]}"
+}
+read -r P1 P2 P3 P4 <<<"$(ports 4)"
+declare -A URLS PIDS
+echo "== starting bbolt, PostgreSQL with one process, PostgreSQL with two processes"
+start_server "$WORK/bench.db" "$P1" bbolt
+URLS[bbolt]="http://127.0.0.1:$P1" PIDS[bbolt]=${SERVER_PIDS[-1]}
+DB1=$(new_database one)
+start_server "$DB1" "$P2" pg1
+URLS[postgres-1]="http://127.0.0.1:$P2" PIDS[postgres-1]=${SERVER_PIDS[-1]}
+DB2=$(new_database two)
+start_server "$DB2" "$P3" pg2a
+PIDS[postgres-2]=${SERVER_PIDS[-1]}
+start_server "$DB2" "$P4" pg2b
+URLS[postgres-2]="http://127.0.0.1:$P3,http://127.0.0.1:$P4"
+SETUPS=(bbolt postgres-1 postgres-2)
+
+LOADS=()
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+run_load() { # setup label scenarios concurrency [flags]
+	local setup=$1 label=$2 scenarios=$3 c=$4
+	shift 4
+	"$LOAD" run -url "${URLS[$setup]}" -key "$ADMIN_KEY" -pid "${PIDS[$setup]}" -scenarios "$scenarios" -label "$label" \
+		-concurrency "$c" -duration "$DURATION" -warmup 1s -workdir "$WORK" -out "$RESULTS" "$@"
 }
 
-P1=$("$LOAD" port)
-P2=$("$LOAD" port)
-while [ "$P2" = "$P1" ]; do P2=$("$LOAD" port); done
-
-echo "== bbolt, one process"
-start_server "$WORK/bench.db" "$P1" bbolt
-run_setup bbolt "http://127.0.0.1:$P1"
-stop_servers
-
-echo "== PostgreSQL, one process"
-DB1=$(new_database one)
-start_server "$DB1" "$P1" pg1
-run_setup postgres-1 "http://127.0.0.1:$P1"
-stop_servers
-
-echo "== PostgreSQL, two processes"
-DB2=$(new_database two)
-start_server "$DB2" "$P1" pg2a
-start_server "$DB2" "$P2" pg2b
-run_setup postgres-2 "http://127.0.0.1:$P1,http://127.0.0.1:$P2"
+echo "== checks, 1 client"
+LOADS+=("checks at 1 client: $(loadavg) before")
+for setup in "${SETUPS[@]}"; do run_load "$setup" "$setup c1" check 1; done
+for round in $(seq 1 "$CHECK_ROUNDS"); do
+	echo "== checks, 64 clients, round $round"
+	LOADS+=("checks at 64 clients, round $round: $(loadavg) before")
+	for setup in "${SETUPS[@]}"; do run_load "$setup" "$setup c64 r$round" check 64; done
+done
+for setup in "${SETUPS[@]}"; do
+	echo "== bulk checks and opt-outs: $setup"
+	LOADS+=("bulk checks and opt-outs on $setup: $(loadavg) before")
+	run_load "$setup" "$setup" bulk_check,optouts 64 -timeout 8m
+done
+LOADS+=("end: $(loadavg)")
 stop_servers
 
 ELAPSED=$(($(date +%s) - START))
@@ -123,7 +144,7 @@ LOAD_META=$(IFS=';'; echo "${LOADS[*]}" | sed 's/;/; /g')
 	-meta "Commit=$COMMIT" \
 	-meta "Machine=$(nproc) cores ($CPU), $(free -g | awk '/Mem:/ {print $2}') GiB RAM, $(uname -sr); the load generator, the server process(es) and PostgreSQL share these cores" \
 	-meta "PostgreSQL=$PG_VERSION on loopback, $CLUSTER; $PG_SETTINGS" \
-	-meta "Load average (1, 5, 15 min) around each setup=$LOAD_META" \
-	-meta "Windows=$DURATION measured after 1s warm-up; opt-outs alternate 1 and 64 clients 3 times (ratio: median of the rounds)" \
+	-meta "Load average (1, 5, 15 min) through the run=$LOAD_META" \
+	-meta "Windows=$DURATION measured after 1s warm-up; checks at 64 clients in $CHECK_ROUNDS rounds, each round one window per setup back to back (figures: medians of the rounds; the target's ratio: median of the rounds' ratios); opt-outs alternate 1 and 64 clients 3 times (ratio: median of the rounds)" \
 	-meta "Whole run=${ELAPSED}s"
 echo "== wrote the postgres section of docs/BENCHMARKS.md in ${ELAPSED}s"

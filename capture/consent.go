@@ -148,7 +148,9 @@ func (s *Service) Record(r Record) (Result, error) {
 	}
 
 	var res Result
-	err = s.store.Write(func(tx store.WriteTx) error {
+	// The contact's record is read by storedState: named here, PostgreSQL
+	// fetches it with the rest of the group's.
+	err = s.store.WriteFor([][]byte{subject}, func(tx store.WriteTx) error {
 		res = Result{}
 		if messageKey != "" {
 			fresh, err := tx.MarkMessage(messageKey, tx.Head().Seq+1)

@@ -18,6 +18,11 @@ type Backend interface {
 	// Write runs fn in a read-write transaction, possibly folded with other
 	// concurrent writes into one commit, and returns once it is durable.
 	Write(fn func(WriteTx) error) error
+	// WriteFor is Write for a function that reads the contact records of
+	// subjects (WriteTx.Contact, Suppression): a backend may fetch them
+	// with the rest of its group in one go, before fn runs. fn sees
+	// exactly what it would under Write, and may read other subjects too.
+	WriteFor(subjects [][]byte, fn func(WriteTx) error) error
 	Close() error
 	IsClosed() bool
 

@@ -142,6 +142,10 @@ func (s *Store) Write(fn func(WriteTx) error) error {
 	return s.write(func(t *Tx) error { return fn(t) })
 }
 
+// WriteFor is Write: a bbolt read of a contact is a lookup in mapped
+// pages, with nothing to save by fetching ahead.
+func (s *Store) WriteFor(_ [][]byte, fn func(WriteTx) error) error { return s.Write(fn) }
+
 // write is Write for this package's own writes, which use the bbolt
 // transaction beneath.
 func (s *Store) write(fn func(*Tx) error) error { return s.queue.Submit(fn) }

@@ -34,6 +34,24 @@ func TestPGSection(t *testing.T) {
 			}
 		}
 	}
+	// Checks at 64 clients in rounds: each figure is the median of its
+	// rounds, the target the median of the rounds' ratios.
+	rounds := []Result{
+		{Scenario: "check", Label: "bbolt c64 r1", Metrics: map[string]float64{"check_req_per_s": 1000}},
+		{Scenario: "check", Label: "postgres-2 c64 r1", Metrics: map[string]float64{"check_req_per_s": 450}},
+		{Scenario: "check", Label: "bbolt c64 r2", Metrics: map[string]float64{"check_req_per_s": 600}},
+		{Scenario: "check", Label: "postgres-2 c64 r2", Metrics: map[string]float64{"check_req_per_s": 330}},
+		{Scenario: "check", Label: "bbolt c64 r3", Metrics: map[string]float64{"check_req_per_s": 900}},
+		{Scenario: "check", Label: "postgres-2 c64 r3", Metrics: map[string]float64{"check_req_per_s": 540}},
+	}
+	s := pgSection(rounds, nil)
+	for _, want := range []string{"| 55% (median of the rounds: 45%, 55%, 60%; medians 450 vs 900 req/s) | yes |",
+		"| check, 64 clients | 900 req/s | not measured | — | 450 req/s | 50% |"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("section lacks %q:\n%s", want, s)
+		}
+	}
+
 	path := filepath.Join(t.TempDir(), "B.md")
 	os.WriteFile(path, []byte("# Benchmarks\n\nbefore\n"), 0o644)
 	for range 2 {

@@ -10,10 +10,15 @@ import (
 )
 
 // benchOptOut is the write of a durable opt-out: one event, the contact's
-// state and its suppression entry.
-func benchOptOut(s *Store, n int) error {
+// state and its suppression entry. named sends it with WriteFor, as
+// capture's Record does (the contact read with the group's others).
+func benchOptOut(s *Store, n int, named bool) error {
 	subject := fmt.Appendf(nil, "subject-%08d", n)
-	return s.Write(func(tx store.WriteTx) error {
+	write := s.Write
+	if named {
+		write = func(fn func(store.WriteTx) error) error { return s.WriteFor([][]byte{subject}, fn) }
+	}
+	return write(func(tx store.WriteTx) error {
 		if _, err := appendTestEvent(tx, "bench", subject); err != nil {
 			return err
 		}
@@ -29,10 +34,16 @@ func benchOptOut(s *Store, n int) error {
 }
 
 // BenchmarkWrite measures opt-outs written by 1 and 64 concurrent clients
-// (group commit folds the latter into shared transactions).
+// (group commit folds the latter into shared transactions), with Write
+// (each contact read in its own round trip while the group holds the
+// head's lock) and with WriteFor (the group's contacts read in one query).
 func BenchmarkWrite(b *testing.B) {
-	for _, clients := range []int{1, 64} {
-		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+	for _, c := range []struct {
+		clients int
+		named   bool
+	}{{1, false}, {1, true}, {64, false}, {64, true}} {
+		clients := c.clients
+		b.Run(fmt.Sprintf("clients=%d/write_for=%v", clients, c.named), func(b *testing.B) {
 			s := newTestStore(b)
 			var next atomic.Int64
 			commits := s.commits.Load()
@@ -47,7 +58,7 @@ func BenchmarkWrite(b *testing.B) {
 						if n > b.N {
 							return
 						}
-						if err := benchOptOut(s, n); err != nil {
+						if err := benchOptOut(s, n, c.named); err != nil {
 							b.Error(err)
 							return
 						}

@@ -42,6 +42,51 @@ func (t *Tx) record(subject []byte) (*contactRecord, error) {
 	return &r, nil
 }
 
+// queuePrefetch adds to b one read of every contact record the group's
+// writes named (WriteFor), and keeps what it finds as the transaction's
+// copies; a subject with no row gets an empty copy, as record would make.
+func (t *Tx) queuePrefetch(b *pgx.Batch, group []*queuedWrite) {
+	var subjects [][]byte
+	seen := make(map[string]bool)
+	for _, w := range group {
+		for _, subj := range w.Fn.subjects {
+			if subj != nil && !seen[string(subj)] {
+				seen[string(subj)] = true
+				subjects = append(subjects, subj)
+			}
+		}
+	}
+	if len(subjects) == 0 {
+		return
+	}
+	// One subject (a group of one write) by equality: PostgreSQL keeps one
+	// plan for it, where it plans an = ANY of a few values each time.
+	sql, arg := `SELECT subject, key, state, suppression FROM contacts WHERE subject = ANY($1::bytea[])`, any(subjects)
+	if len(subjects) == 1 {
+		sql, arg = `SELECT subject, key, state, suppression FROM contacts WHERE subject = $1`, subjects[0]
+	}
+	b.Queue(sql, arg).
+		Query(func(rows pgx.Rows) error {
+			records := make(map[string]*contactRecord, len(subjects))
+			var subject []byte
+			var r contactRecord
+			_, err := pgx.ForEachRow(rows, []any{&subject, &r.key, &r.state, &r.suppression}, func() error {
+				records[string(subject)] = &contactRecord{key: r.key, state: nonEmpty(r.state), suppression: nonEmpty(r.suppression)}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for s := range seen {
+				if records[s] == nil {
+					records[s] = &contactRecord{}
+				}
+			}
+			t.records = records
+			return nil
+		})
+}
+
 func (t *Tx) touch(subject []byte) {
 	if t.dirty == nil {
 		t.dirty = make(map[string]bool)
@@ -150,7 +195,14 @@ func (t *Tx) PutSuppression(subject, entry []byte) error {
 func (s *Store) ContactStates(subjects [][]byte, fn func(i int, state, suppression []byte)) error {
 	type found struct{ state, suppression []byte }
 	bySubject := make(map[string]found, len(subjects))
-	rows, err := s.pool.Query(context.Background(),
+	// A few subjects (a batch of checks) on the pool that keeps one plan;
+	// many (a bulk check) where PostgreSQL plans each query, and may find
+	// a scan of the table cheaper than as many index lookups.
+	pool := s.pool
+	if len(subjects) <= maxOnePlanRead {
+		pool = s.reads
+	}
+	rows, err := pool.Query(context.Background(),
 		`SELECT subject, state, suppression FROM contacts WHERE subject = ANY($1::bytea[])`, subjects)
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 // the bbolt store and this one must answer it identically.
 type ledgerStore interface {
 	Write(fn func(store.WriteTx) error) error
+	WriteFor(subjects [][]byte, fn func(store.WriteTx) error) error
 	Head() (store.Head, error)
 	Events(after uint64, limit int) ([]store.EventRecord, error)
 	EventsOf(subject []byte) ([]store.EventRecord, error)
@@ -195,6 +196,27 @@ func ledgerScenario(t *testing.T, s ledgerStore) []string {
 		tx.AppendEvent(build(s6, "never kept"))
 		return errors.New("refused")
 	})
+	// WriteFor answers as Write, whatever it names: known, erased,
+	// suppression-only, unknown and nil subjects, twice, or none it reads.
+	tr.log("5: write for %v", s.WriteFor([][]byte{s1, s2, s3, s4, unknown, nil, s2}, func(tx store.WriteTx) error {
+		for _, subj := range [][]byte{s1, s2, s3, s4, unknown, s6} {
+			k, st := tx.Contact(subj)
+			tr.log("for %s: contact %v %v supp %v", subj, k, st, tx.Suppression(subj))
+		}
+		tr.log("put %v %v", tx.PutContact(unknown, []byte("key-u"), []byte("state-u")), tx.PutSuppression(s2, []byte("supp-2b")))
+		k, st := tx.Contact(unknown)
+		tr.log("contact %v %v supp %v", k, st, tx.Suppression(s2))
+		return nil
+	}))
+	tr.log("6: write for %v", s.WriteFor(nil, func(tx store.WriteTx) error {
+		k, st := tx.Contact(unknown)
+		tr.log("contact %v %v supp %v", k, st, tx.Suppression(unknown))
+		return tx.DeleteContact(unknown)
+	}))
+	tr.log("7: write for %v", s.WriteFor([][]byte{s3}, func(tx store.WriteTx) error {
+		tr.log("put %v", tx.PutSuppression(s3, []byte("supp-3b")))
+		return errors.New("refused")
+	}))
 
 	h, err := s.Head()
 	tr.log("head %d %s %v", h.Seq, fmt.Sprintf("%x", h.Hash), err)

@@ -19,10 +19,24 @@ import (
 // transaction has committed. fn may run more than once (when another
 // write in its group fails, or the group meets a serialization failure),
 // so it must not have effects outside tx.
-func (s *Store) Write(fn func(store.WriteTx) error) error { return s.queue.Submit(fn) }
+func (s *Store) Write(fn func(store.WriteTx) error) error { return s.queue.Submit(groupWrite{fn: fn}) }
+
+// WriteFor is Write for a function that reads the contact records of
+// subjects: the group reads every record its writes named in one query,
+// sent with the head's lock, instead of a round trip each while the lock
+// is held (contacts.go, prefetch).
+func (s *Store) WriteFor(subjects [][]byte, fn func(store.WriteTx) error) error {
+	return s.queue.Submit(groupWrite{fn: fn, subjects: subjects})
+}
+
+// groupWrite is a write function and the contacts it will read.
+type groupWrite struct {
+	fn       func(store.WriteTx) error
+	subjects [][]byte
+}
 
 // queuedWrite is one write of a group.
-type queuedWrite = store.QueuedWrite[func(store.WriteTx) error]
+type queuedWrite = store.QueuedWrite[groupWrite]
 
 // maxAttempts bounds the retries of a group the database turned away
 // (serialization failure, deadlock, connection lost before the commit).
@@ -117,12 +131,15 @@ func (s *Store) runGroup(group []*queuedWrite, eager bool) groupOutcome {
 		copy(t.head.Hash[:], hash)
 		return nil
 	})
+	// Read after the lock (the batch runs in order), so what it reads is
+	// what the lock holder may change.
+	t.queuePrefetch(&begin, group)
 	if err := conn.SendBatch(ctx, &begin).Close(); err != nil {
-		return notCommitted(err)
+		return notCommitted(t.db(err))
 	}
 	start := t.head
 	for i, r := range group {
-		err := r.Fn(t)
+		err := r.Fn.fn(t)
 		if err == nil {
 			err = t.err
 		}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -435,4 +436,60 @@ func TestRefusedHeldBackWriteFailsOnlyItsWrite(t *testing.T) {
 		}
 	}
 	checkChain(t, s, n-n/6+1)
+}
+
+// Writes that name their contact (WriteFor) in one group, and writes of
+// another store (process) between the groups, each see the record as the
+// last of them left it: the group's single read of the records comes
+// after the head's lock, and a group's writes see each other's changes.
+func TestWriteForSeesEveryEarlierWrite(t *testing.T) {
+	dbURL := testDatabase(t)
+	a, b := openTestStore(t, dbURL), openTestStore(t, dbURL)
+	subject := []byte("counted")
+	increment := func(s *Store) error {
+		return s.WriteFor([][]byte{subject}, func(tx store.WriteTx) error {
+			_, st := tx.Contact(subject)
+			n := 0
+			if st != nil {
+				var err error
+				if n, err = strconv.Atoi(string(st)); err != nil {
+					return err
+				}
+			}
+			if _, err := appendTestEvent(tx, "inc", subject); err != nil {
+				return err
+			}
+			return tx.PutContact(subject, []byte("key"), []byte(strconv.Itoa(n+1)))
+		})
+	}
+	const perStore = 60
+	held := holdCommitter(t, a, perStore/2)
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*perStore)
+	for i := range 2 * perStore {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- increment(s)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	st, _, err := b.ContactState(subject)
+	if err != nil || string(st) != strconv.Itoa(2*perStore) {
+		t.Fatalf("counter = %q, %v after %d increments", st, err, 2*perStore)
+	}
+	checkChain(t, a, 2*perStore+1)
 }

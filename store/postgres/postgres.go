@@ -34,12 +34,13 @@ const migrationLock = 0x436f6e73656e7472 // "Constr"
 // Store is the PostgreSQL-backed storage of a Consentry service.
 type Store struct {
 	pool     *pgxpool.Pool
+	reads    *pgxpool.Pool // the contact state reads' own (open.go, stateReadsConfig)
 	location string
 
 	// Writes that must be durable before they are acknowledged go through
 	// one committer goroutine per process, which folds whatever is queued
 	// into a single transaction (group commit).
-	queue   *store.GroupQueue[func(store.WriteTx) error]
+	queue   *store.GroupQueue[groupWrite]
 	commits atomic.Int64
 
 	stateReads stateReads // checks' single reads, coalesced (statereads.go) // transactions the committer committed (tests, metrics)

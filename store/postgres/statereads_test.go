@@ -1,9 +1,12 @@
 package postgres
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/consentry/consentry/store"
 )
@@ -86,4 +89,23 @@ func TestContactStateCoalesced(t *testing.T) {
 	}
 	close(stop)
 	busy.Wait()
+}
+
+// The state reads' connections keep one plan per statement (and the
+// others are left to PostgreSQL's choice).
+func TestStateReadsKeepOnePlan(t *testing.T) {
+	s := newTestStore(t)
+	for _, c := range []struct {
+		name string
+		pool *pgxpool.Pool
+		want string
+	}{{"reads", s.reads, "force_generic_plan"}, {"main", s.pool, "auto"}} {
+		var mode string
+		if err := c.pool.QueryRow(context.Background(), `SELECT current_setting('plan_cache_mode')`).Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		if mode != c.want {
+			t.Errorf("%s pool: plan_cache_mode = %q, want %q", c.name, mode, c.want)
+		}
+	}
 }
