@@ -16,6 +16,7 @@ import (
 
 	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/capture/phone"
+	"github.com/consentry/consentry/capture/whatsapp"
 	"github.com/consentry/consentry/store"
 )
 
@@ -219,7 +220,7 @@ func (s *Service) Record(r Record) (Result, error) {
 		s.metrics.countEvent(r.Type, r.Source)
 		res.Event.UserID = r.UserID
 		s.wakeOutbound()
-		s.log.Debug("consent recorded", "type", r.Type, "seq", res.Event.Seq, "phone", phone.Mask(r.Phone), "user_id", MaskUserID(r.UserID),
+		s.log.Debug("consent recorded", "type", r.Type, "seq", res.Event.Seq, "phone", phone.Mask(r.Phone), "user_id", whatsapp.MaskUserID(r.UserID),
 			"topics", res.Event.Topics, "source", r.Source)
 	}
 	return res, nil

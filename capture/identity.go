@@ -33,18 +33,6 @@ func looksLikeUserID(raw string) bool {
 	return strings.Contains(raw, ".") && strings.IndexFunc(raw, func(r rune) bool { return (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') }) >= 0
 }
 
-// MaskUserID keeps a BSUID's country prefix and last two digits for logs.
-func MaskUserID(id string) string {
-	if len(id) <= 6 {
-		return strings.Repeat("*", len(id))
-	}
-	head := 3
-	if i := strings.IndexByte(id, '.'); i >= 0 && i < 4 {
-		head = i + 1
-	}
-	return id[:head] + strings.Repeat("*", len(id)-head-2) + id[len(id)-2:]
-}
-
 // contactRef is a contact as named by a caller: a phone number (E.164) or
 // a BSUID.
 type contactRef struct {
