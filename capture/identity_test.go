@@ -224,7 +224,7 @@ func TestPlatformUserChangedNumber(t *testing.T) {
 	wantCheck(t, "old marketing", a.checkAPI(phoneJoana, "marketing"), false, ledger.StateOptedOut)
 	wantCheck(t, "user id follows", a.checkUser(idJoana, "orders"), true, ledger.StateOptedIn)
 	for _, ev := range a.events(phoneJoana2) {
-		if ev.Reason != reasonNumberChanged || ev.Source != webhook.SourceWhatsApp {
+		if ev.Reason != webhook.ReasonNumberChanged || ev.Source != webhook.SourceWhatsApp {
 			t.Fatalf("event on the new number: %+v", ev)
 		}
 	}

@@ -122,6 +122,15 @@ func (l webhookLedger) Append(c ledger.Change) (webhook.Recorded, error) {
 	return webhook.Recorded{Duplicate: res.Duplicate, Skipped: res.Skipped, Topics: res.Event.Topics}, err
 }
 
+// ContactState is a number's contact's stored state.
+func (l webhookLedger) ContactState(phone string) (ledger.State, error) {
+	stored, _, err := l.store.ContactState(l.subject(phone))
+	if err != nil {
+		return ledger.State{}, err
+	}
+	return ledger.DecodeState(stored)
+}
+
 // HideID is the keyed hash of an id that embeds a phone number.
 func (l webhookLedger) HideID(id string) string { return "up|" + hex.EncodeToString(l.subject(id)) }
 

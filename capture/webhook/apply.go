@@ -31,9 +31,12 @@ type Ledger interface {
 	LinkIdentity(phone, userID string) error
 	// MoveUserID applies a user_id_update.
 	MoveUserID(previous, current, phone string) error
-	// ChangeNumber moves a person's consent to a new number; base carries
-	// the message's id, evidence and business number.
-	ChangeNumber(oldPhone, newPhone string, base ledger.Change) error
+	// ContactState is a number's contact's stored state (empty: unknown).
+	ContactState(phone string) (ledger.State, error)
+	// RetireNumber ends a number change once its copies are recorded: the
+	// old number keeps only its opt-outs, its BSUIDs follow the person
+	// (once per messageID).
+	RetireNumber(oldPhone, newPhone, messageID string) error
 	// UpdateTemplateCategory records Meta's re-categorisation of a template.
 	UpdateTemplateCategory(name, category string) error
 	// HideID is the keyed hash that stands for an id built from a phone
@@ -91,6 +94,9 @@ const (
 	// SourceAd: a click-to-WhatsApp ad message that holds no link code.
 	SourceAd = "ad"
 )
+
+// ReasonNumberChanged marks the events that move consent to a new number.
+const ReasonNumberChanged = "user_changed_number"
 
 // Applier applies deliveries.
 type Applier struct {

@@ -1,6 +1,9 @@
 package webhook
 
 import (
+	"cmp"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/consentry/consentry/capture/ledger"
@@ -84,7 +87,7 @@ func (ap *Applier) applyPlatform(st *Settings, a whatsapp.Action) (bool, error) 
 		}
 		base := baseChange(a)
 		base.BusinessNumber = BusinessNumber(st, a)
-		if err := ap.Ledger.ChangeNumber(oldPhone, newPhone, base); err != nil {
+		if err := ap.changeNumber(oldPhone, newPhone, base); err != nil {
 			return true, err
 		}
 		if whatsapp.ValidUserID(a.NewUserID) {
@@ -96,6 +99,58 @@ func (ap *Applier) applyPlatform(st *Settings, a whatsapp.Action) (bool, error) 
 		return true, nil
 	}
 	return false, nil
+}
+
+// changeNumber applies a user_changed_number system message: the person's
+// consent moves to the new number, recorded there as events of its own in
+// the order it was given (NumberCopies), then the old number is retired.
+// base carries the message's id, evidence and business number.
+func (ap *Applier) changeNumber(oldPhone, newPhone string, base ledger.Change) error {
+	if oldPhone == newPhone {
+		return nil
+	}
+	st, err := ap.Ledger.ContactState(oldPhone)
+	if err != nil {
+		return err
+	}
+	for _, c := range NumberCopies(st, newPhone, base) {
+		if _, err := ap.Ledger.Append(c); err != nil {
+			return err
+		}
+	}
+	return ap.Ledger.RetireNumber(oldPhone, newPhone, base.MessageID)
+}
+
+// NumberCopies lists the changes that copy a contact's decisions (pending
+// opt-ins aside) to a new number, oldest first. Each is named by the
+// decision it copies, so a redelivery finds each one already recorded.
+func NumberCopies(st ledger.State, newPhone string, base ledger.Change) []ledger.Change {
+	type entry struct {
+		topic string
+		ts    ledger.TopicState
+	}
+	var entries []entry
+	for k, ts := range st.Topics {
+		if ts.State != ledger.StatePending {
+			entries = append(entries, entry{k, ts})
+		}
+	}
+	slices.SortFunc(entries, func(a, b entry) int { return cmp.Compare(a.ts.Seq, b.ts.Seq) })
+	out := make([]ledger.Change, 0, len(entries))
+	for _, e := range entries {
+		c := base
+		c.Phone, c.UserID, c.Reason = newPhone, "", ReasonNumberChanged
+		c.MessageID = base.MessageID + "|" + e.topic + "|" + strconv.FormatUint(e.ts.Seq, 10)
+		c.Type = ledger.TypeOptIn
+		if e.ts.State == ledger.StateOptedOut {
+			c.Type = ledger.TypeOptOut
+		}
+		if e.topic != ledger.AllTopics {
+			c.Topics = []string{e.topic}
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // applyReferral keeps an ad referral in the event's evidence; without a
