@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -33,6 +34,14 @@ type waEndpoint struct {
 	verifyToken string
 	replies     *whatsapp.Replier // nil: confirmations are not sent
 	applier     *webhook.Applier
+	// snapshot is the webhook.Settings of the settings it was taken of,
+	// taken again when the settings pointer changes (as openCache does).
+	snapshot atomic.Pointer[webhookSnapshot]
+}
+
+type webhookSnapshot struct {
+	of *Settings
+	ws *webhook.Settings
 }
 
 func newWAEndpoint(s *Service) *waEndpoint {
@@ -93,7 +102,7 @@ func (w *waEndpoint) receive(c *fiber.Ctx) error {
 		w.s.log.Warn("whatsapp delivery ignored: not a delivery we understand", "err", err, "bytes", len(body))
 		return c.JSON(fiber.Map{"status": "ignored"})
 	}
-	ignored, err := w.applier.Apply(delivery, w.s.webhookSettings())
+	ignored, err := w.applier.Apply(delivery, w.settings())
 	if err != nil {
 		return err
 	}
@@ -134,10 +143,20 @@ func (l webhookLedger) ContactState(phone string) (ledger.State, error) {
 // HideID is the keyed hash of an id that embeds a phone number.
 func (l webhookLedger) HideID(id string) string { return "up|" + hex.EncodeToString(l.subject(id)) }
 
-// webhookSettings is the snapshot of the settings a delivery is applied
-// with.
-func (s *Service) webhookSettings() *webhook.Settings {
-	st := s.Settings()
+// settings is what a delivery is applied with: the snapshot of the
+// current settings, taken once per settings change.
+func (w *waEndpoint) settings() *webhook.Settings {
+	cur := w.s.settings.Load()
+	if sn := w.snapshot.Load(); sn != nil && sn.of == cur {
+		return sn.ws
+	}
+	ws := webhookSettings(*cur)
+	w.snapshot.Store(&webhookSnapshot{of: cur, ws: ws})
+	return ws
+}
+
+// webhookSettings is what capture/webhook reads of some settings.
+func webhookSettings(st Settings) *webhook.Settings {
 	ws := &webhook.Settings{Region: st.DefaultRegion, Locale: st.DefaultLocale, Business: st.BusinessName,
 		Topics: st.TopicIDs(), Marketing: marketingTopics(st), Labels: map[string]string{},
 		KeepProfileNames: st.KeepProfileNames, Numbers: map[string]string{},
