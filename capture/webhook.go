@@ -122,7 +122,7 @@ func (w *waEndpoint) signedRequest(c *fiber.Ctx) bool {
 }
 
 // webhookLedger is the Service as capture/webhook writes through it: the
-// Service's own methods, and the two the webhook words its own way.
+// Service's own methods, and the three the webhook words its own way.
 type webhookLedger struct{ *Service }
 
 // Append records a change and says what came of it.
