@@ -16,6 +16,7 @@ import (
 
 	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/capture/phone"
+	"github.com/consentry/consentry/capture/whatsapp"
 	"github.com/consentry/consentry/store"
 )
 
@@ -24,39 +25,10 @@ import (
 // before compression sealed, the plain JSON.
 var personalForm = store.CompressPersonal
 
-// Record describes one consent change to append to the ledger.
-type Record struct {
-	Type          string // ledger.TypeOptIn, ledger.TypeOptOut or ledger.TypeConfirm
-	Pending       bool   // opt-in waiting for confirmation (double opt-in)
-	Phone         string // E.164; empty for a person known only by UserID
-	Topics        []string
-	Source        string
-	Campaign      string
-	LinkID        string
-	NoticeText    string
-	NoticeVersion string
-	NoticeLocale  string
-	Reason        string
-	Evidence      ledger.Evidence
-	// MessageID, when set, makes the write idempotent: a second Record with
-	// the same id appends nothing and reports Duplicate.
-	MessageID string
-	// RestoreHeld makes an opt-in cover the topics held before the last
-	// global opt-out (opt-in keywords); Topics is ignored.
-	RestoreHeld bool
-	// ConfirmPending makes an opt-in also confirm every pending topic.
-	ConfirmPending bool
-	// RestorePrior narrows an opt-in to those of Topics the contact has
-	// been opted in to before (WhatsApp's "resume"); with none, nothing is
-	// recorded and Skipped is set.
-	RestorePrior bool
-	// UserID is the WhatsApp BSUID the change came with. With Phone the two
-	// are linked; alone it names the contact it is tied to (identity.go).
-	UserID string
-	// BusinessNumber is the business's WhatsApp number (E.164) the change
-	// came through.
-	BusinessNumber string
-}
+// Record describes one consent change to append to the ledger; the type
+// is the ledger's (ledger.Change), so the webhook's application
+// (capture/webhook) can build one without importing capture.
+type Record = ledger.Change
 
 // Result is what a recorded change produced.
 type Result struct {
@@ -250,7 +222,7 @@ func (s *Service) Record(r Record) (Result, error) {
 		s.metrics.countEvent(r.Type, r.Source)
 		res.Event.UserID = r.UserID
 		s.wakeOutbound()
-		s.log.Debug("consent recorded", "type", r.Type, "seq", res.Event.Seq, "phone", phone.Mask(r.Phone), "user_id", MaskUserID(r.UserID),
+		s.log.Debug("consent recorded", "type", r.Type, "seq", res.Event.Seq, "phone", phone.Mask(r.Phone), "user_id", whatsapp.MaskUserID(r.UserID),
 			"topics", res.Event.Topics, "source", r.Source)
 	}
 	return res, nil

@@ -17,14 +17,14 @@ import (
 type Handler struct {
 	s        *Service
 	stopping atomic.Bool
-	webhook  *webhook
+	webhook  *waEndpoint
 	idem     *idempotency
 }
 
 // NewHandler returns the HTTP handler of the service.
 func NewHandler(s *Service) *Handler {
 	s.outbox.Start() // outbound webhooks are delivered while a handler serves
-	return &Handler{s: s, webhook: newWebhook(s), idem: newIdempotency(s)}
+	return &Handler{s: s, webhook: newWAEndpoint(s), idem: newIdempotency(s)}
 }
 
 // route is one entry of the route table: every route and the scope it

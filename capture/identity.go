@@ -2,11 +2,9 @@ package capture
 
 import (
 	"bytes"
-	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/consentry/consentry/capture/ledger"
@@ -31,18 +29,6 @@ func (s *Service) userKey(userID string) []byte { return s.subject("uid|" + user
 // number, in any notation, has no letters; a BSUID has letters and a dot.
 func looksLikeUserID(raw string) bool {
 	return strings.Contains(raw, ".") && strings.IndexFunc(raw, func(r rune) bool { return (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') }) >= 0
-}
-
-// MaskUserID keeps a BSUID's country prefix and last two digits for logs.
-func MaskUserID(id string) string {
-	if len(id) <= 6 {
-		return strings.Repeat("*", len(id))
-	}
-	head := 3
-	if i := strings.IndexByte(id, '.'); i >= 0 && i < 4 {
-		head = i + 1
-	}
-	return id[:head] + strings.Repeat("*", len(id)-head-2) + id[len(id)-2:]
 }
 
 // contactRef is a contact as named by a caller: a phone number (E.164) or
@@ -248,54 +234,17 @@ func (s *Service) MoveUserID(previous, current, phone string) error {
 	})
 }
 
-// ChangeNumber applies a user_changed_number system message: the person's
-// consent moves to the new number, recorded there as events of its own in
-// the order it was given; the old number keeps its opt-outs and loses its
-// opt-ins (WhatsApp may give the number to someone else), and the person's
-// BSUIDs follow them. base carries the message's id, evidence and business
-// number.
-func (s *Service) ChangeNumber(oldPhone, newPhone string, base Record) error {
+// RetireNumber ends a number change (capture/webhook decides and records
+// the copies of the person's consent on the new number first): the old
+// number keeps its opt-outs and loses its opt-ins (WhatsApp may give the
+// number to someone else), and the person's BSUIDs follow them to the new
+// number. messageID is the system message's: once only.
+func (s *Service) RetireNumber(oldPhone, newPhone, messageID string) error {
 	if oldPhone == newPhone {
 		return nil
 	}
-	stored, _, err := s.store.ContactState(s.subject(oldPhone))
-	if err != nil {
-		return err
-	}
-	st, err := ledger.DecodeState(stored)
-	if err != nil {
-		return err
-	}
-	type entry struct {
-		topic string
-		ts    ledger.TopicState
-	}
-	var entries []entry
-	for k, ts := range st.Topics {
-		if ts.State != ledger.StatePending {
-			entries = append(entries, entry{k, ts})
-		}
-	}
-	slices.SortFunc(entries, func(a, b entry) int { return cmp.Compare(a.ts.Seq, b.ts.Seq) })
-	for _, e := range entries {
-		rec := base
-		rec.Phone, rec.UserID, rec.Reason = newPhone, "", reasonNumberChanged
-		// Named by the decision it copies, so a redelivery finds each one
-		// already recorded.
-		rec.MessageID = base.MessageID + "|" + e.topic + "|" + strconv.FormatUint(e.ts.Seq, 10)
-		rec.Type = ledger.TypeOptIn
-		if e.ts.State == ledger.StateOptedOut {
-			rec.Type = ledger.TypeOptOut
-		}
-		if e.topic != ledger.AllTopics {
-			rec.Topics = []string{e.topic}
-		}
-		if _, err := s.Record(rec); err != nil {
-			return err
-		}
-	}
 	oldSubject, newSubject := s.subject(oldPhone), s.subject(newPhone)
-	doneKey := hex.EncodeToString(s.subject("msg|" + base.MessageID + "|moved"))
+	doneKey := hex.EncodeToString(s.subject("msg|" + messageID + "|moved"))
 	return s.store.Write(func(tx store.WriteTx) error {
 		// Once only: a redelivery must not take away opt-ins the number's
 		// next owner may have given since.
@@ -326,9 +275,6 @@ func (s *Service) ChangeNumber(oldPhone, newPhone string, base Record) error {
 		return nil
 	})
 }
-
-// reasonNumberChanged marks the events that move consent to a new number.
-const reasonNumberChanged = "user_changed_number"
 
 // contactSubjects lists a contact's subject and those merged into it.
 func (s *Service) contactSubjects(subject []byte) ([][]byte, error) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"github.com/consentry/consentry/capture/ledger"
+	"github.com/consentry/consentry/capture/webhook"
 	"github.com/consentry/consentry/capture/whatsapp"
 	"github.com/consentry/consentry/store/storetest"
 	"net/http"
@@ -223,7 +224,7 @@ func TestPlatformUserChangedNumber(t *testing.T) {
 	wantCheck(t, "old marketing", a.checkAPI(phoneJoana, "marketing"), false, ledger.StateOptedOut)
 	wantCheck(t, "user id follows", a.checkUser(idJoana, "orders"), true, ledger.StateOptedIn)
 	for _, ev := range a.events(phoneJoana2) {
-		if ev.Reason != reasonNumberChanged || ev.Source != sourceWhatsApp {
+		if ev.Reason != webhook.ReasonNumberChanged || ev.Source != webhook.SourceWhatsApp {
 			t.Fatalf("event on the new number: %+v", ev)
 		}
 	}
@@ -263,12 +264,12 @@ func TestPlatformAdReferral(t *testing.T) {
 
 	a.deliver(withText("wamid.ad-stop", "PARAR"))
 	wantCheck(t, "after STOP", a.checkAPI(phoneRafael, "marketing"), false, ledger.StateOptedOut)
-	if ev := a.lastEvent(phoneRafael); ev.Source != sourceAd || ev.Type != ledger.TypeOptOut || ev.Evidence.CtwaClid == "" {
+	if ev := a.lastEvent(phoneRafael); ev.Source != webhook.SourceAd || ev.Type != ledger.TypeOptOut || ev.Evidence.CtwaClid == "" {
 		t.Fatalf("STOP from an ad: %+v", ev)
 	}
 	a.deliver(withText("wamid.ad-start", "VOLTAR"))
 	wantCheck(t, "after VOLTAR", a.checkAPI(phoneRafael, "marketing"), true, ledger.StateOptedIn)
-	if ev := a.lastEvent(phoneRafael); ev.Source != sourceAd || ev.Type != ledger.TypeOptIn {
+	if ev := a.lastEvent(phoneRafael); ev.Source != webhook.SourceAd || ev.Type != ledger.TypeOptIn {
 		t.Fatalf("opt-in keyword from an ad: %+v", ev)
 	}
 	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
@@ -567,47 +568,6 @@ func TestPlatformEraseMergedContact(t *testing.T) {
 			t.Errorf("%q is still in the file after erasure", s)
 		}
 	}
-}
-
-// FuzzWebhookPlatform plans the 2026 deliveries from mutated samples: no
-// panic, and every platform action carries what applying it needs.
-func FuzzWebhookPlatform(f *testing.F) {
-	for _, name := range []string{"text_username_user.json", "text_with_both_ids.json", "status_failed_to_bsuid.json",
-		"user_id_update.json", "system_user_changed_number.json", "text_with_ad_referral.json", "template_category_update.json"} {
-		f.Add(whSample(f, name))
-	}
-	rules := rulesFor(DefaultSettings("http://localhost"))
-	st := DefaultSettings("http://localhost")
-	st.Numbers = []BusinessNumber{{PhoneNumberID: shopNumberID, WANumber: "+5511955550123"}}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		d, err := whatsapp.ParseDelivery(body)
-		if err != nil {
-			return
-		}
-		for _, a := range whatsapp.Plan(d, rules) {
-			switch a.Kind {
-			case whatsapp.ActLink:
-				if a.WaID == "" || a.UserID == "" {
-					t.Fatalf("link without both identifiers: %+v", a)
-				}
-			case whatsapp.ActUserIDUpdate:
-				if a.UserID == "" {
-					t.Fatalf("user id update without the new id: %+v", a)
-				}
-			case whatsapp.ActNumberChange:
-				if a.WaID == "" || a.NewWaID == "" {
-					t.Fatalf("number change without both numbers: %+v", a)
-				}
-			case whatsapp.ActTemplateCategory:
-				if a.Template == "" || a.Category == "" {
-					t.Fatalf("template update without name or category: %+v", a)
-				}
-			}
-			_ = whatsapp.ValidUserID(a.UserID)
-			_ = MaskUserID(a.UserID)
-			_ = businessNumber(st, a)
-		}
-	})
 }
 
 // A confirmation goes out from the business number the person wrote to.

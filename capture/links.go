@@ -372,12 +372,15 @@ func (s *Service) linkView(st Settings, l store.Link, scans uint64, now time.Tim
 }
 
 // linkMessage is the text a link prefills in WhatsApp.
-func linkMessage(st Settings, l store.Link) string {
-	return links.Message(links.Wording{Business: st.BusinessName, DefaultLocale: st.DefaultLocale,
+func linkMessage(st Settings, l store.Link) string { return links.Message(linkWording(st), l) }
+
+// linkWording is what links' messages take from the settings.
+func linkWording(st Settings) links.Wording {
+	return links.Wording{Business: st.BusinessName, DefaultLocale: st.DefaultLocale,
 		TopicLabel: func(id, locale string) string {
 			t, _ := st.topic(id)
 			return t.Labels[locale]
-		}}, l)
+		}}
 }
 
 // waURL is the wa.me link that opens a chat with the business with the

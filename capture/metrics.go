@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/consentry/consentry/capture/ledger"
+	"github.com/consentry/consentry/capture/webhook"
 )
 
 // Metrics holds the Prometheus collectors of one service. Each service has
@@ -28,16 +29,6 @@ type Metrics struct {
 	// is not in the settings' numbers.
 	unknownNumbers prometheus.Counter
 }
-
-// Reasons a webhook event is skipped (label values of
-// consentry_webhook_skipped_total).
-const (
-	skipInvalidNumber      = "invalid_number"       // a number that is no valid mobile or fixed line
-	skipMissingNumber      = "missing_number"       // no number at all
-	skipBadID              = "bad_id"               // no message id, or an oversized one
-	skipNoMarketingTopics  = "no_marketing_topics"  // a marketing preference, but no marketing topic in the catalog
-	skipResumeWithoutOptIn = "resume_without_optin" // "resume" from someone never opted in to marketing
-)
 
 // NewMetrics registers the collectors.
 func NewMetrics() *Metrics {
@@ -57,8 +48,7 @@ func NewMetrics() *Metrics {
 		webhookSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "consentry_webhook_skipped_total",
 			Help: "WhatsApp webhook events recorded nowhere, by reason."}, []string{"reason"}),
 	}
-	for _, reason := range []string{skipInvalidNumber, skipMissingNumber, skipBadID, skipNoMarketingTopics,
-		skipResumeWithoutOptIn} {
+	for _, reason := range webhook.SkipReasons {
 		m.webhookSkipped.WithLabelValues(reason) // listed at 0 from the start
 	}
 	m.unknownNumbers = prometheus.NewCounter(prometheus.CounterOpts{Name: "consentry_webhook_unknown_number_total",
@@ -79,6 +69,8 @@ func (m *Metrics) countEvent(typ, source string) {
 	}
 }
 
+// countWebhookSkip counts a webhook event recorded nowhere, by reason
+// (webhook.Skip…).
 func (m *Metrics) countWebhookSkip(reason string) { m.webhookSkipped.WithLabelValues(reason).Inc() }
 
 func (m *Metrics) countUnknownNumber() { m.unknownNumbers.Inc() }

@@ -12,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/consentry/consentry/capture/ledger"
+	"github.com/consentry/consentry/capture/whatsapp"
 )
 
 // WhatsApp message templates, mapped to topics. Meta approves a template in
@@ -151,7 +152,7 @@ func (s *Service) Templates() ([]Template, error) {
 func (s *Service) UpdateTemplateCategory(name, category string) error {
 	category = strings.ToUpper(strings.TrimSpace(category))
 	if !templateNameRE.MatchString(name) || !slices.Contains(templateCategories, category) {
-		s.log.Warn("template category update ignored: unexpected name or category", "category", truncateUTF8(category, 40))
+		s.log.Warn("template category update ignored: unexpected name or category", "category", whatsapp.Truncate(category, 40))
 		return nil
 	}
 	var t Template

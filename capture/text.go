@@ -2,7 +2,6 @@ package capture
 
 import (
 	"strings"
-	"unicode/utf8"
 
 	"github.com/consentry/consentry/capture/whatsapp"
 )
@@ -12,15 +11,4 @@ import (
 func namesBusiness(notice, business string) bool {
 	fb := whatsapp.FoldText(business)
 	return fb != "" && strings.Contains(" "+whatsapp.FoldText(notice)+" ", " "+fb+" ")
-}
-
-// truncateUTF8 cuts s to at most n bytes without splitting a character.
-func truncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

@@ -104,43 +104,6 @@ func TestWAReplyConfirmsOptOutAndOptIn(t *testing.T) {
 	}
 }
 
-func TestWAReplyLocales(t *testing.T) {
-	st := DefaultSettings("http://localhost")
-	st.BusinessName = "Padaria Sol"
-	cases := []struct {
-		locale string
-		kind   whatsapp.ConfirmKind
-		want   []string
-	}{
-		{"pt-BR", whatsapp.ConfirmOptOut, []string{"Padaria Sol", "não vai mais receber mensagens", "VOLTAR"}},
-		{"pt-BR", whatsapp.ConfirmMarketingOptOut, []string{"Padaria Sol", "promoções"}},
-		{"pt-BR", whatsapp.ConfirmOptIn, []string{"Padaria Sol", "Pedidos, Promoções", "PARAR"}},
-		{"en", whatsapp.ConfirmOptOut, []string{"Padaria Sol", "no longer receive messages", "START"}},
-		{"en", whatsapp.ConfirmOptIn, []string{"Padaria Sol", "Orders, Promotions", "STOP"}},
-		{"es", whatsapp.ConfirmOptOut, []string{"Padaria Sol", "ya no recibirás mensajes", "ALTA"}},
-		{"es", whatsapp.ConfirmMarketingOptOut, []string{"Padaria Sol", "promociones"}},
-		{"es", whatsapp.ConfirmOptIn, []string{"Padaria Sol", "Pedidos, Promociones", "BAJA"}},
-	}
-	for _, c := range cases {
-		st.DefaultLocale = c.locale
-		text := replyText(st, c.kind, []string{"orders", "marketing"})
-		if strings.Contains(text, "%!") {
-			t.Errorf("%s/%d: formatting fault in %q", c.locale, c.kind, text)
-		}
-		for _, w := range c.want {
-			if !strings.Contains(text, w) {
-				t.Errorf("%s/%d: %q lacks %q", c.locale, c.kind, text, w)
-			}
-		}
-	}
-	// Configured keywords replace the defaults, so the reply names them.
-	st.DefaultLocale = "en"
-	st.OptOutKeywords = []string{"basta ya"}
-	if text := replyText(st, whatsapp.ConfirmOptIn, []string{"orders"}); !strings.Contains(text, "BASTA YA") {
-		t.Errorf("reply %q does not name the configured keyword", text)
-	}
-}
-
 // A failing Graph API never affects the webhook's answer or the ledger.
 func TestWAReplyFailureIsLoggedOnly(t *testing.T) {
 	srv, got, _ := whFakeGraph(t, http.StatusInternalServerError)

@@ -189,7 +189,7 @@ type Action struct {
 	Profile   string // WhatsApp profile name, if given
 	Reason    string
 	Inbound   bool // a customer message: a reply is within the 24-hour window
-	// IDHasPhone marks an id built from the number; capture replaces it
+	// IDHasPhone marks an id built from the number; capture/webhook replaces it
 	// with a keyed hash before it is logged or stored.
 	IDHasPhone bool
 

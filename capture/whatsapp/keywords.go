@@ -3,6 +3,7 @@ package whatsapp
 import (
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -186,4 +187,16 @@ func (r KeywordRules) classifyPayload(payload string) payloadIntent {
 		return payloadOptOutMarket
 	}
 	return payloadOptOut
+}
+
+// Truncate cuts s to at most n bytes without splitting a character: a
+// delivery's fields are bounded before they reach the ledger or a log.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

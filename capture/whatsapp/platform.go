@@ -155,6 +155,18 @@ func ValidUserID(id string) bool {
 	return true
 }
 
+// MaskUserID keeps a BSUID's country prefix and last two digits for logs.
+func MaskUserID(id string) string {
+	if len(id) <= 6 {
+		return strings.Repeat("*", len(id))
+	}
+	head := 3
+	if i := strings.IndexByte(id, '.'); i >= 0 && i < 4 {
+		head = i + 1
+	}
+	return id[:head] + strings.Repeat("*", len(id)-head-2) + id[len(id)-2:]
+}
+
 // planPlatform reads the changes that are not messages.
 func planPlatform(ch Change) []Action {
 	var out []Action
