@@ -253,9 +253,11 @@ func TestIdempotentAnswersExpire(t *testing.T) {
 	ans.At = ans.At.Add(-25 * time.Hour)
 	_ = a.st.PutIdempotentAnswer(keys[0], ans)
 	reqSend(t, a, "/v1/optins", fndAdminKey, "k2", optIn).must(t, http.StatusCreated)
+	// The first request started the hourly background sweep, which may run
+	// late and take the aged answer first: either sweep deletes it, once.
 	n, err := a.st.DeleteIdempotentAnswersBefore(time.Now().Add(-idempotencyTTL))
-	if err != nil || n != 1 {
-		t.Fatalf("sweep deleted %d (%v), want 1", n, err)
+	if err != nil || n > 1 {
+		t.Fatalf("sweep deleted %d (%v), want at most the 1 aged answer", n, err)
 	}
 	if _, ok, _ := a.st.IdempotentAnswer(keys[0]); ok {
 		t.Fatal("expired answer still stored")
