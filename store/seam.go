@@ -139,6 +139,10 @@ type Backend interface {
 type WriteTx interface {
 	Head() Head
 	AppendEvent(build EventBuilder) (EventRecord, error)
+	// AppendPreparedEvent is AppendEvent for an event whose body was
+	// encoded beforehand (PrepareEventBody), outside the transaction; the
+	// event stored is the one AppendEvent would store.
+	AppendPreparedEvent(build EventBuilder, body *PreparedBody) (EventRecord, error)
 	Event(seq uint64) (EventRecord, error)
 	ResealEvent(seq uint64, sealed []byte) error
 	PutNotice(sum []byte, text string) error

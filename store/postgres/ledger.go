@@ -189,6 +189,12 @@ func retryable(err error) bool {
 // included).
 func (t *Tx) Head() store.Head { return t.head }
 
+// AppendPreparedEvent is AppendEvent: the prepared body is bbolt's stored
+// form, and the rows here keep the canonical bytes as they are.
+func (t *Tx) AppendPreparedEvent(build store.EventBuilder, _ *store.PreparedBody) (store.EventRecord, error) {
+	return t.AppendEvent(build)
+}
+
 // AppendEvent appends the next event of the chain.
 func (t *Tx) AppendEvent(build store.EventBuilder) (store.EventRecord, error) {
 	seq := t.head.Seq + 1
