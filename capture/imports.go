@@ -560,12 +560,13 @@ func (p *importPreparer) prepare(row importRow, n int, evidencePrefix string) (i
 	return e, nil
 }
 
-// commitImport appends a batch in one transaction (shared, through the
-// store's group commit, with whatever else is being written) and returns
-// once it is synced.
+// commitImport appends a batch in one transaction and returns once it is
+// synced.
 func (s *Service) commitImport(batch []importEntry) (accepted, skipped, superseded int, err error) {
 	catalog := s.Settings().TopicIDs()
-	err = s.store.Write(func(tx store.WriteTx) error {
+	// In a commit of its own: an opt-out sent meanwhile waits for at most
+	// the import commit under way, not also the next one folded with it.
+	err = s.store.WriteAlone(func(tx store.WriteTx) error {
 		accepted, skipped, superseded = 0, 0, 0 // fn may run again
 		var lastNotice []byte
 		seen := seenImportRefs(tx, batch)

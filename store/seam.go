@@ -18,6 +18,10 @@ type Backend interface {
 	// Write runs fn in a read-write transaction, possibly folded with other
 	// concurrent writes into one commit, and returns once it is durable.
 	Write(fn func(WriteTx) error) error
+	// WriteAlone is Write for a large write (an import's batch): it is
+	// committed in a transaction of its own, so small writes queued behind
+	// it are not folded into it and held up by it.
+	WriteAlone(fn func(WriteTx) error) error
 	Close() error
 	IsClosed() bool
 

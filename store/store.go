@@ -142,6 +142,11 @@ func (s *Store) Write(fn func(WriteTx) error) error {
 	return s.write(func(t *Tx) error { return fn(t) })
 }
 
+// WriteAlone is Write in a transaction of its own (GroupQueue.SubmitAlone).
+func (s *Store) WriteAlone(fn func(WriteTx) error) error {
+	return s.queue.SubmitAlone(func(t *Tx) error { return fn(t) })
+}
+
 // write is Write for this package's own writes, which use the bbolt
 // transaction beneath.
 func (s *Store) write(fn func(*Tx) error) error { return s.queue.Submit(fn) }

@@ -21,6 +21,10 @@ import (
 // so it must not have effects outside tx.
 func (s *Store) Write(fn func(store.WriteTx) error) error { return s.queue.Submit(fn) }
 
+// WriteAlone is Write in a transaction of its own
+// (store.GroupQueue.SubmitAlone).
+func (s *Store) WriteAlone(fn func(store.WriteTx) error) error { return s.queue.SubmitAlone(fn) }
+
 // queuedWrite is one write of a group.
 type queuedWrite = store.QueuedWrite[func(store.WriteTx) error]
 
