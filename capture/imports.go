@@ -278,16 +278,17 @@ func (s *Service) Import(r io.Reader, csvFormat bool) (ImportResult, error) {
 	// importCommitBatches + workers + 2 batches are held at once.
 	group := make([]importEntry, 0, importCommitBatches*importBatch)
 	commit := func() {
-		if commitErr == nil && len(group) > 0 {
-			accepted, skipped, superseded, err := s.commitImport(group)
+		for rest := group; commitErr == nil && len(rest) > 0; {
+			done, accepted, skipped, superseded, err := s.commitImport(rest)
 			if err != nil {
 				commitErr = err
 				close(stop)
-			} else {
-				res.Accepted += accepted
-				res.Skipped += skipped
-				res.Superseded += superseded
+				break
 			}
+			res.Accepted += accepted
+			res.Skipped += skipped
+			res.Superseded += superseded
+			rest = rest[done:]
 		}
 		clear(group) // the rows' bytes go with them
 		group = group[:0]
@@ -562,17 +563,25 @@ func (p *importPreparer) prepare(row importRow, n int, evidencePrefix string) (i
 
 // commitImport appends a batch in one transaction and returns once it is
 // synced.
-func (s *Service) commitImport(batch []importEntry) (accepted, skipped, superseded int, err error) {
+func (s *Service) commitImport(batch []importEntry) (done, accepted, skipped, superseded int, err error) {
 	catalog := s.Settings().TopicIDs()
 	// In a commit of its own: an opt-out sent meanwhile waits for at most
 	// the import commit under way, not also the next one folded with it.
 	err = s.store.WriteAlone(func(tx store.WriteTx) error {
-		accepted, skipped, superseded = 0, 0, 0 // fn may run again
+		done, accepted, skipped, superseded = len(batch), 0, 0, 0 // fn may run again
 		var lastNotice []byte
 		seen := seenImportRefs(tx, batch)
 		readContactsInOrder(tx, batch)
 		var fresh []importRefSeq
 		for i := range batch {
+			// Another write waiting (an opt-out) ends the commit early, at
+			// a prepared batch's end: it waits for up to importBatch rows
+			// and the commit, not the whole group; the rest of the group
+			// goes in the next commit.
+			if i > 0 && i%importBatch == 0 && s.store.Pending() > 0 {
+				done = i
+				break
+			}
 			e := &batch[i]
 			if e.refKey != nil && seen[i] {
 				skipped++
@@ -639,7 +648,7 @@ func (s *Service) commitImport(batch []importEntry) (accepted, skipped, supersed
 		}
 		return nil
 	})
-	return accepted, skipped, superseded, err
+	return done, accepted, skipped, superseded, err
 }
 
 // readContactsInOrder reads the records of a batch's contacts (those named

@@ -5,6 +5,9 @@ import (
 	"io"
 	"math"
 	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -64,5 +67,75 @@ func TestImportHoldsMemoryLimitWhileRunning(t *testing.T) {
 				t.Errorf("limit after the import %d, want %d back", after, c.operator)
 			}
 		})
+	}
+}
+
+// An import commit ends early, at a prepared batch's end, when another
+// write is waiting: opt-outs sent throughout an import land between rows
+// of one commit group, and the import still records every row once, in
+// file order, with its refs (a re-sent file is skipped whole).
+func TestImportCommitMakesWayForOtherWrites(t *testing.T) {
+	importBatch = 5 // groups of importCommitBatches*5 rows
+	defer func() { importBatch = importBatchDefault }()
+	a := fndNewApp(t)
+	fndServer(t, a)
+	const rows = 400
+	var csv strings.Builder
+	csv.WriteString("phone,type,topics,occurred_at,notice_text,ref\n")
+	for i := 1; i <= rows; i++ {
+		fmt.Fprintf(&csv, "%s,opt_in,marketing,2024-05-01T10:00:00Z,%q,ref-%d\n", fndPhone(i), fndNotice, i)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var sent atomic.Int64
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				n := sent.Add(1)
+				a.do("POST", "/v1/optouts", fndAdminKey, map[string]any{"phone": fndPhone(10_000 + int(n))}).must(t, 201)
+			}
+		}()
+	}
+	res := impPost(t, a, "text/csv", strings.NewReader(csv.String()), 200)
+	close(stop)
+	wg.Wait()
+	if res.Accepted != rows || res.Skipped != 0 {
+		t.Fatalf("accepted %d skipped %d, want %d 0", res.Accepted, res.Skipped, rows)
+	}
+	seqs := make([]int, rows)
+	for i := range rows {
+		h := impHistory(t, a, fndPhone(i+1))
+		if len(h) != 1 {
+			t.Fatalf("row %d: %d events", i+1, len(h))
+		}
+		seqs[i] = int(h[0]["seq"].(float64))
+		if i > 0 && seqs[i] <= seqs[i-1] {
+			t.Fatalf("row %d has seq %d after row %d's %d: not in file order", i+1, seqs[i], i, seqs[i-1])
+		}
+	}
+	// Rows of one group follow one another unless the commit made way.
+	group := importCommitBatches * importBatch
+	madeWay := 0
+	for i := 1; i < rows; i++ {
+		if i%group != 0 && seqs[i] != seqs[i-1]+1 {
+			if i%importBatch != 0 {
+				t.Fatalf("a write landed between rows %d and %d, inside a prepared batch", i, i+1)
+			}
+			madeWay++
+		}
+	}
+	if madeWay == 0 {
+		t.Errorf("no opt-out (of %d sent during the import) landed inside a commit group", sent.Load())
+	}
+	again := impPost(t, a, "text/csv", strings.NewReader(csv.String()), 200)
+	if again.Accepted != 0 || again.Skipped != rows {
+		t.Fatalf("again: accepted %d skipped %d", again.Accepted, again.Skipped)
 	}
 }

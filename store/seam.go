@@ -22,6 +22,9 @@ type Backend interface {
 	// committed in a transaction of its own, so small writes queued behind
 	// it are not folded into it and held up by it.
 	WriteAlone(fn func(WriteTx) error) error
+	// Pending is how many writes wait for the commit under way: a long
+	// write may end its transaction early to let them in.
+	Pending() int
 	Close() error
 	IsClosed() bool
 

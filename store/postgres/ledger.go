@@ -25,6 +25,9 @@ func (s *Store) Write(fn func(store.WriteTx) error) error { return s.queue.Submi
 // (store.GroupQueue.SubmitAlone).
 func (s *Store) WriteAlone(fn func(store.WriteTx) error) error { return s.queue.SubmitAlone(fn) }
 
+// Pending is how many writes wait for the commit under way.
+func (s *Store) Pending() int { return s.queue.Queued() }
+
 // queuedWrite is one write of a group.
 type queuedWrite = store.QueuedWrite[func(store.WriteTx) error]
 
