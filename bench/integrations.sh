@@ -7,6 +7,7 @@
 #
 #   bench/integrations.sh
 #   IMPORT_ROWS=100000 bench/integrations.sh     # a quick try
+#   SCENARIOS=import bench/integrations.sh       # the import alone
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -37,6 +38,6 @@ SERVER_PID=$!
 "$LOAD" wait -url "$BASE" -timeout 30s || { tail -20 "$WORK/server.log" >&2; exit 1; }
 
 rm -f "$OUT"
-"$LOAD" run -url "$BASE" -key "$ADMIN_KEY" -pid "$SERVER_PID" -scenarios webhook_latency,import \
+"$LOAD" run -url "$BASE" -key "$ADMIN_KEY" -pid "$SERVER_PID" -scenarios "${SCENARIOS:-webhook_latency,import}" \
 	-workdir "$WORK" -out "$OUT" -timeout 15m
 echo "== go version $(go version | cut -d' ' -f3), $(nproc) cores; results in $OUT"

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -29,7 +28,12 @@ type EventBuilder func(seq uint64, prev [32]byte) (canonical, sealed, subject []
 func (t *Tx) Head() Head { return t.head }
 
 // AppendEvent appends the next event of the chain.
-func (t *Tx) AppendEvent(build EventBuilder) (EventRecord, error) {
+func (t *Tx) AppendEvent(build EventBuilder) (EventRecord, error) { return t.appendEvent(build, nil) }
+
+// appendEvent is AppendEvent taking the event body's stored form from pre
+// when pre was prepared from the very body the event has
+// (events_prepared.go).
+func (t *Tx) appendEvent(build EventBuilder, pre *PreparedBody) (EventRecord, error) {
 	seq := t.head.Seq + 1
 	canonical, sealed, subject, err := build(seq, t.head.Hash)
 	if err != nil {
@@ -41,7 +45,7 @@ func (t *Tx) AppendEvent(build EventBuilder) (EventRecord, error) {
 	// default (half full) makes the ledger twice the size on disk and the
 	// export read twice the pages.
 	events.FillPercent = 1.0
-	v, err := encodeEventWith(rec, t.head.Hash, noticesOf(events))
+	v, err := encodePreparedEvent(rec, t.head.Hash, noticesOf(events), pre, true)
 	if err != nil {
 		return EventRecord{}, err
 	}
@@ -230,6 +234,14 @@ func encodeEvent(rec EventRecord, prev [32]byte) []byte {
 // encodeEventWith is encodeEvent keeping an id from notices in place of the
 // notice hash, when notices has (or assigns) one.
 func encodeEventWith(rec EventRecord, prev [32]byte, notices noticeIDs) ([]byte, error) {
+	return encodePreparedEvent(rec, prev, notices, nil, false)
+}
+
+// encodePreparedEvent is encodeEventWith taking the packed and compressed
+// body from pre when pre was prepared from the same bytes; hashed says
+// rec.Hash was just computed from rec.Canonical (an append), so it need not
+// be checked again.
+func encodePreparedEvent(rec EventRecord, prev [32]byte, notices noticeIDs, pre *PreparedBody, hashed bool) ([]byte, error) {
 	stripPrefix, stripPrev, body := stripCanonical(rec.Seq, rec.Canonical, prev)
 	var flags byte
 	at, body, packedAt := stripAt(body)
@@ -240,7 +252,21 @@ func encodeEventWith(rec EventRecord, prev [32]byte, notices noticeIDs) ([]byte,
 		}
 	}
 	var noticeID, noticeOff uint64
-	if notices != nil {
+	var bodyFlags byte
+	prepared := false
+	if pre.matches(body) {
+		id, ok, err := pre.noticeID(notices)
+		if err != nil {
+			return nil, err
+		}
+		if ok || !pre.hasNotice {
+			prepared, body, bodyFlags = true, pre.stored, pre.flags
+			if pre.hasNotice {
+				noticeID, noticeOff, flags = id, uint64(pre.noticeOff), flags|eventNoticeRef
+			}
+		}
+	}
+	if notices != nil && !prepared {
 		if off, sum, ok := noticeHashIn(body); ok {
 			id, ok, err := notices.idOf(sum)
 			if err != nil {
@@ -258,13 +284,11 @@ func encodeEventWith(rec EventRecord, prev [32]byte, notices noticeIDs) ([]byte,
 	if stripPrev {
 		flags |= eventStrippedPrev
 	}
-	if bytes.IndexByte(body, hexMark) < 0 {
-		body, flags = packHex(body), flags|eventHexPacked
+	if !prepared {
+		bodyFlags, body = encodeEventBody(body)
 	}
-	if z := eventCoder.compress(nil, body); len(z) < len(body) {
-		body, flags = z, flags|eventCompressed
-	}
-	storeHash := rec.Seq%hashEvery == 0 || rec.Hash != sha256.Sum256(rec.Canonical)
+	flags |= bodyFlags
+	storeHash := rec.Seq%hashEvery == 0 || (!hashed && rec.Hash != sha256.Sum256(rec.Canonical))
 	if storeHash {
 		flags |= eventHashStored
 	}

@@ -16,8 +16,9 @@ type GroupQueue[F any] struct {
 // QueuedWrite is one write of a group; Done answers the writer waiting in
 // Submit.
 type QueuedWrite[F any] struct {
-	Fn   F
-	done chan error
+	Fn    F
+	done  chan error
+	alone bool // committed in a group of its own (SubmitAlone)
 }
 
 // Done answers the write's Submit with err.
@@ -33,8 +34,16 @@ func NewGroupQueue[F any](max int, commit func(group []*QueuedWrite[F])) *GroupQ
 
 // Submit queues fn and waits for its group's answer (ErrClosed once the
 // queue is closed).
-func (q *GroupQueue[F]) Submit(fn F) error {
-	w := &QueuedWrite[F]{Fn: fn, done: make(chan error, 1)}
+func (q *GroupQueue[F]) Submit(fn F) error { return q.submit(fn, false) }
+
+// SubmitAlone is Submit for a large write (an import's batch), committed
+// in a group of its own: the writes queued behind it are not folded into
+// its long transaction, so a small write waits for at most the one large
+// commit that was under way when it came, not also the next.
+func (q *GroupQueue[F]) SubmitAlone(fn F) error { return q.submit(fn, true) }
+
+func (q *GroupQueue[F]) submit(fn F, alone bool) error {
+	w := &QueuedWrite[F]{Fn: fn, done: make(chan error, 1), alone: alone}
 	q.mu.RLock()
 	if q.closed {
 		q.mu.RUnlock()
@@ -48,13 +57,26 @@ func (q *GroupQueue[F]) Submit(fn F) error {
 func (q *GroupQueue[F]) run(max int, commit func(group []*QueuedWrite[F])) {
 	defer close(q.stopped)
 	group := make([]*QueuedWrite[F], 0, max)
-	for w := range q.writes {
+	var held *QueuedWrite[F] // a write that must go alone, taken while draining
+	for {
+		w := held
+		held = nil
+		if w == nil {
+			var ok bool
+			if w, ok = <-q.writes; !ok {
+				return
+			}
+		}
 		group = append(group[:0], w)
 	drain:
-		for len(group) < max {
+		for !w.alone && len(group) < max {
 			select {
 			case next, ok := <-q.writes:
 				if !ok {
+					break drain
+				}
+				if next.alone {
+					held = next // the next group, after these
 					break drain
 				}
 				group = append(group, next)

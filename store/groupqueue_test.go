@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 )
@@ -66,4 +67,61 @@ func TestGroupQueue(t *testing.T) {
 		t.Error("a closed queue takes no write")
 	}
 	<-q.Stopped()
+}
+
+// A write submitted alone is committed in a group of its own: the writes
+// queued before it go in the group before, and those queued behind it in
+// the group after, never folded into its transaction.
+func TestGroupQueueSubmitAlone(t *testing.T) {
+	var groups [][]int
+	holding, release := make(chan struct{}), make(chan struct{})
+	first := true
+	q := NewGroupQueue(8, func(group []*QueuedWrite[int]) {
+		if first {
+			first = false
+			close(holding)
+			<-release
+		}
+		var g []int
+		for _, w := range group {
+			g = append(g, w.Fn)
+			w.Done(nil)
+		}
+		groups = append(groups, g)
+	})
+	var wg sync.WaitGroup
+	submit := func(fn int, alone bool) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if alone {
+				_ = q.SubmitAlone(fn)
+			} else {
+				_ = q.Submit(fn)
+			}
+		}()
+		for q.Queued() < fn { // in this order
+			runtime.Gosched()
+		}
+	}
+	submit(0, true) // held by the committer
+	<-holding
+	submit(1, false)
+	submit(2, false)
+	submit(3, true)
+	submit(4, false)
+	submit(5, false)
+	submit(6, true)
+	close(release)
+	wg.Wait()
+	q.Close()
+	want := [][]int{{0}, {1, 2}, {3}, {4, 5}, {6}}
+	if len(groups) != len(want) {
+		t.Fatalf("groups %v, want %v", groups, want)
+	}
+	for i := range want {
+		if !slices.Equal(groups[i], want[i]) {
+			t.Fatalf("groups %v, want %v", groups, want)
+		}
+	}
 }

@@ -23,6 +23,13 @@ type Backend interface {
 	// with the rest of its group in one go, before fn runs. fn sees
 	// exactly what it would under Write, and may read other subjects too.
 	WriteFor(subjects [][]byte, fn func(WriteTx) error) error
+	// WriteAlone is Write for a large write (an import's batch): it is
+	// committed in a transaction of its own, so small writes queued behind
+	// it are not folded into it and held up by it.
+	WriteAlone(fn func(WriteTx) error) error
+	// Pending is how many writes wait for the commit under way: a long
+	// write may end its transaction early to let them in.
+	Pending() int
 	Close() error
 	IsClosed() bool
 
@@ -144,6 +151,10 @@ type Backend interface {
 type WriteTx interface {
 	Head() Head
 	AppendEvent(build EventBuilder) (EventRecord, error)
+	// AppendPreparedEvent is AppendEvent for an event whose body was
+	// encoded beforehand (PrepareEventBody), outside the transaction; the
+	// event stored is the one AppendEvent would store.
+	AppendPreparedEvent(build EventBuilder, body *PreparedBody) (EventRecord, error)
 	Event(seq uint64) (EventRecord, error)
 	ResealEvent(seq uint64, sealed []byte) error
 	PutNotice(sum []byte, text string) error

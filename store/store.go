@@ -146,6 +146,14 @@ func (s *Store) Write(fn func(WriteTx) error) error {
 // pages, with nothing to save by fetching ahead.
 func (s *Store) WriteFor(_ [][]byte, fn func(WriteTx) error) error { return s.Write(fn) }
 
+// WriteAlone is Write in a transaction of its own (GroupQueue.SubmitAlone).
+func (s *Store) WriteAlone(fn func(WriteTx) error) error {
+	return s.queue.SubmitAlone(func(t *Tx) error { return fn(t) })
+}
+
+// Pending is how many writes wait for the commit under way.
+func (s *Store) Pending() int { return s.queue.Queued() }
+
 // write is Write for this package's own writes, which use the bbolt
 // transaction beneath.
 func (s *Store) write(fn func(*Tx) error) error { return s.queue.Submit(fn) }

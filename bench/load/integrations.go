@@ -77,12 +77,64 @@ func runImport(ctx context.Context, e *env) (Result, error) {
 	stop := e.memorySampler()
 	var anon []float64
 	var marks []time.Time // when each 100,000th row was sent
+	// The highest anonymous memory of each 100,000 rows, sampled every 10
+	// ms: a sample at each mark alone catches the heap wherever the
+	// collector left it, and can hide growth as well as show it.
+	var windowMu sync.Mutex
+	var windowMax []float64
+	var current float64
+	samplerDone := make(chan struct{})
+	var samplerWG sync.WaitGroup
+	samplerWG.Add(1)
+	go func() {
+		defer samplerWG.Done()
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-samplerDone:
+				return
+			case <-t.C:
+			}
+			if m, err := readProcMemory(e.pid); err == nil {
+				windowMu.Lock()
+				current = max(current, float64(m.anon)/mib)
+				windowMu.Unlock()
+			}
+		}
+	}()
 	body := &importBody{rows: rows, onRow: func(int) {
 		marks = append(marks, time.Now())
 		if m, err := readProcMemory(e.pid); err == nil {
 			anon = append(anon, float64(m.anon)/mib)
 		}
+		windowMu.Lock()
+		windowMax, current = append(windowMax, current), 0
+		windowMu.Unlock()
 	}}
+	// Opt-outs sent one at a time while the import runs: each shares the
+	// one write goroutine with the import's commits and must still be
+	// answered (committed and synced) promptly.
+	probeDone := make(chan struct{})
+	var probeWG sync.WaitGroup
+	var optOutLat []time.Duration
+	probeWG.Add(1)
+	go func() {
+		defer probeWG.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-probeDone:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			body := []byte(`{"phone":"` + loadPhone(blockImport+2, i) + `","source":"api","reason":"during an import"}`)
+			t0 := time.Now()
+			if err := e.call(ctx, "POST", "/v1/optouts", key, body, 201); err != nil {
+				continue
+			}
+			optOutLat = append(optOutLat, time.Since(t0))
+		}
+	}()
 	var notes []string
 	if avg, err := os.ReadFile("/proc/loadavg"); err == nil {
 		notes = append(notes, "load average at the start (1, 5, 15 min): "+strings.Join(strings.Fields(string(avg))[:3], " "))
@@ -104,6 +156,10 @@ func runImport(ctx context.Context, e *env) (Result, error) {
 	resp.Body.Close()
 	took := time.Since(start)
 	cpuAfter, cpuErr2 := processCPUSeconds(e.pid)
+	close(probeDone)
+	probeWG.Wait()
+	close(samplerDone)
+	samplerWG.Wait()
 	before, peak, memErr := stop()
 	if resp.StatusCode != 200 {
 		return Result{}, fmt.Errorf("import answered %d: %.300s", resp.StatusCode, raw)
@@ -149,6 +205,21 @@ func runImport(ctx context.Context, e *env) (Result, error) {
 		}
 		m["anon_band_low_mib"], m["anon_band_high_mib"] = lo, hi
 	}
+	if len(windowMax) >= 2 {
+		// Flat memory: the highest of each window after the first does
+		// not rise with the rows imported.
+		m["anon_window_max_first_mib"] = windowMax[1]
+		m["anon_window_max_last_mib"] = windowMax[len(windowMax)-1]
+		m["anon_window_max_highest_mib"] = slices.Max(windowMax[1:])
+		notes = append(notes, fmt.Sprintf("server anonymous memory, highest of each 100,000 rows (MiB, sampled every 10 ms): %v", roundAll(windowMax)))
+	}
+	if len(optOutLat) > 0 {
+		sorted := sortDurations(optOutLat)
+		m["optout_during_import_n"] = float64(len(sorted))
+		m["optout_during_import_p50_ms"] = percentile(sorted, 0.50)
+		m["optout_during_import_p99_ms"] = percentile(sorted, 0.99)
+		m["optout_during_import_max_ms"] = float64(sorted[len(sorted)-1]) / float64(time.Millisecond)
+	}
 	if len(marks) >= 2 {
 		// The rate of each 100,000 rows: on a shared machine the whole
 		// run's rate mixes quiet and busy minutes.
@@ -157,6 +228,7 @@ func runImport(ctx context.Context, e *env) (Result, error) {
 			rates = append(rates, 100_000/marks[i].Sub(marks[i-1]).Seconds())
 		}
 		m["rows_per_s_best_100k"] = slices.Max(rates)
+		m["rows_per_s_worst_100k"] = slices.Min(rates)
 		notes = append(notes, fmt.Sprintf("rows/s of each 100,000 rows after the first: %v", roundAll(rates)))
 	}
 	if memErr != nil {

@@ -64,7 +64,7 @@ var scenarios = []scenario{
 	{"optouts_wrk", "POST /v1/optouts, fresh number each, driven by wrk (bench/optouts.lua): wrk -t1 -c1, then -t1 -c64", runOptOutsWrk},
 	{"export", "GET /v1/consent/export?format=ndjson streamed to discard; server RSS sampled", runExport},
 	{"verify", "download an NDJSON export to a file and time `consentry verify` on it", runVerify},
-	{"import", "POST /v1/imports: IMPORT_ROWS (default 1,000,000) generated CSV rows streamed in one request, 1 in 200 invalid; server memory sampled every 100,000 rows", runImport},
+	{"import", "POST /v1/imports: IMPORT_ROWS (default 1,000,000) generated CSV rows streamed in one request, 1 in 200 invalid; server memory sampled every 100,000 rows (and its highest in each 100,000, sampled every 10 ms); an opt-out every 200 ms during it, timed", runImport},
 	{"webhook_latency", "500 opt-outs one at a time with a loopback receiver subscribed: time from each 201 to its outbound webhook delivery", runWebhookLatency},
 }
 

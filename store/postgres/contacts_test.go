@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 type ledgerStore interface {
 	Write(fn func(store.WriteTx) error) error
 	WriteFor(subjects [][]byte, fn func(store.WriteTx) error) error
+	WriteAlone(fn func(store.WriteTx) error) error
 	Head() (store.Head, error)
 	Events(after uint64, limit int) ([]store.EventRecord, error)
 	EventsOf(subject []byte) ([]store.EventRecord, error)
@@ -217,6 +219,22 @@ func ledgerScenario(t *testing.T, s ledgerStore) []string {
 		tr.log("put %v", tx.PutSuppression(s3, []byte("supp-3b")))
 		return errors.New("refused")
 	}))
+	// An import's commit: alone, with bodies prepared beforehand (a
+	// ledger-shaped one naming a notice, and one the event does not have).
+	notice := sha256.Sum256([]byte("notice text"))
+	body := fmt.Appendf(nil, `{"type":"opt_in","subject":"73","topics":["orders"],"notice_sha256":"%x","imported":true}`, notice)
+	tr.log("8: write alone %v", s.WriteAlone(func(tx store.WriteTx) error {
+		pre := store.PrepareEventBody(body)
+		rec, err := tx.AppendPreparedEvent(func(seq uint64, prev [32]byte) ([]byte, []byte, []byte, error) {
+			return fmt.Appendf(nil, `{"id":"evt_%d","seq":%d,%s,"at":"2026-03-14T09:26:53.589Z","prev_hash":"%x"}`,
+				seq, seq, body[1:len(body)-1], prev), []byte("sealed-p"), s3, nil
+		}, &pre)
+		tr.log("append prepared %v %v head %d", rec, err, tx.Head().Seq)
+		other := store.PrepareEventBody([]byte(`{"type":"opt_out"}`))
+		rec, err = tx.AppendPreparedEvent(build(s3, "sealed-q"), &other)
+		tr.log("append prepared elsewhere %v %v head %d", rec, err, tx.Head().Seq)
+		return nil
+	}))
 
 	h, err := s.Head()
 	tr.log("head %d %s %v", h.Seq, fmt.Sprintf("%x", h.Hash), err)
@@ -226,6 +244,7 @@ func ledgerScenario(t *testing.T, s ledgerStore) []string {
 	tr.log("events of %s", events(s.EventsOf(s1)))
 	tr.log("events of %s", events(s.EventsOf(s2)))
 	tr.log("events of %s", events(s.EventsOf(unknown)))
+	tr.log("events of %s", events(s.EventsOf(s3)))
 	r := s.NewEventReader()
 	tr.log("reader %s", events(r.Next(39, 2)))
 	r.Close()

@@ -35,6 +35,15 @@ type groupWrite struct {
 	subjects [][]byte
 }
 
+// WriteAlone is Write in a transaction of its own
+// (store.GroupQueue.SubmitAlone).
+func (s *Store) WriteAlone(fn func(store.WriteTx) error) error {
+	return s.queue.SubmitAlone(groupWrite{fn: fn})
+}
+
+// Pending is how many writes wait for the commit under way.
+func (s *Store) Pending() int { return s.queue.Queued() }
+
 // queuedWrite is one write of a group.
 type queuedWrite = store.QueuedWrite[groupWrite]
 
@@ -205,6 +214,12 @@ func retryable(err error) bool {
 // Head is the chain's head as this transaction sees it (its own appends
 // included).
 func (t *Tx) Head() store.Head { return t.head }
+
+// AppendPreparedEvent is AppendEvent: the prepared body is bbolt's stored
+// form, and the rows here keep the canonical bytes as they are.
+func (t *Tx) AppendPreparedEvent(build store.EventBuilder, _ *store.PreparedBody) (store.EventRecord, error) {
+	return t.AppendEvent(build)
+}
 
 // AppendEvent appends the next event of the chain.
 func (t *Tx) AppendEvent(build store.EventBuilder) (store.EventRecord, error) {
