@@ -1,161 +1,72 @@
 package capture
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
-	"runtime/metrics"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/consentry/consentry/capture/imports"
 	"github.com/consentry/consentry/capture/ledger"
 	"github.com/consentry/consentry/capture/phone"
 	"github.com/consentry/consentry/capture/whatsapp"
 	"github.com/consentry/consentry/store"
 )
 
-// Import limits.
-const (
-	// importBatchDefault is how many rows are read and prepared together
-	// (one worker's job).
-	importBatchDefault = 1000
-	// importCommitBatches is how many prepared batches share one ledger
-	// transaction. Each commit rewrites the trees' branch pages and syncs
-	// twice, so the write goroutine's CPU per row falls with the commit's
-	// size: about 49 µs at 1,000 rows, 29 at 4,000, 27 at 8,000
-	// (BenchmarkImport's profile). The commit's dirty pages are held in
-	// memory until it is written, so its memory grows with it: 4,000
-	// rows is most of the gain for half the memory of 8,000.
-	importCommitBatches = 4
-	// maxImportErrors is how many row errors an answer lists; the counts
-	// cover all of them.
-	maxImportErrors = 1000
-	// maxImportLine bounds one NDJSON line or CSV record.
-	maxImportLine = 64 << 10
-	// importClockSkew is how far in the future an occurred_at may be.
-	importClockSkew = 5 * time.Minute
-	// importIdle is how long an import body may go without sending a
-	// byte; the server's read timeout covers whole requests, which an
-	// import of millions of rows outlasts.
-	importIdle = 30 * time.Second
+// The import's answer and its row faults, as capture/imports reads them.
+type (
+	ImportResult = imports.Result
+	ImportError  = imports.RowError
 )
 
-// importMemoryBudget is how far the process's memory may rise above the
-// live heap it had when the first of the running imports began: a soft
-// limit (runtime/debug.SetMemoryLimit) held while imports run. `consentry
-// serve` runs with GOGC=400, so the heap grows to five times what is live
-// before a collection: an import's live heap (the commit's dirty pages,
-// the batches in flight) is 60-140 MiB, and five times that is memory
-// that swings with when the collector happens to run. Under the limit the
-// collector runs as often as it must to stay below it, so the memory is
-// flat whatever the number of rows. The budget is a CPU trade: over a
-// 1,000,000-row import, 160 MiB took 334 collections and 71 server
-// CPU-seconds, 192 MiB 230 and 68, 224 MiB 197 and 59 (and the flattest
-// band, 241-260 MiB). An operator's own GOMEMLIMIT is left as it is.
-const importMemoryBudget = 224 << 20
-
-var importMemory struct {
-	sync.Mutex
-	running int
-	prev    int64 // the limit before the first running import
-}
-
-// holdImportMemory sets the imports' soft memory limit (unless one is set
-// already) and returns what puts the previous one back once the last
-// running import ends.
-func holdImportMemory() (release func()) {
-	importMemory.Lock()
-	defer importMemory.Unlock()
-	if importMemory.running == 0 {
-		importMemory.prev = debug.SetMemoryLimit(-1)
-		if importMemory.prev == math.MaxInt64 {
-			sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-			metrics.Read(sample)
-			live := int64(0)
-			if sample[0].Value.Kind() == metrics.KindUint64 {
-				live = int64(sample[0].Value.Uint64())
-			}
-			debug.SetMemoryLimit(live + importMemoryBudget)
-		}
-	}
-	importMemory.running++
-	return func() {
-		importMemory.Lock()
-		defer importMemory.Unlock()
-		if importMemory.running--; importMemory.running == 0 {
-			debug.SetMemoryLimit(importMemory.prev)
-		}
-	}
-}
-
-// importBatch is importBatchDefault; tests make it small to cross batch
+// importBatch is imports.BatchDefault; tests make it small to cross batch
 // boundaries with few rows.
-var importBatch = importBatchDefault
+var importBatch = imports.BatchDefault
 
-// importRow is one record of an import, as NDJSON spells it; CSV columns
-// carry the same names (evidence columns without the "evidence." prefix).
-type importRow struct {
-	Phone         string          `json:"phone"`
-	UserID        string          `json:"user_id"`
-	Type          string          `json:"type"`
-	Topics        []string        `json:"topics"`
-	Source        string          `json:"source"`
-	Campaign      string          `json:"campaign"`
-	OccurredAt    string          `json:"occurred_at"`
-	NoticeText    string          `json:"notice_text"`
-	NoticeVersion string          `json:"notice_version"`
-	NoticeLocale  string          `json:"notice_locale"`
-	Reason        string          `json:"reason"`
-	Evidence      ledger.Evidence `json:"evidence"`
-	Ref           string          `json:"ref"`
-}
-
-// importColumns are the CSV columns an import understands.
-var importColumns = []string{"phone", "user_id", "type", "topics", "source", "campaign", "occurred_at",
-	"notice_text", "notice_version", "notice_locale", "reason", "ref",
-	"page_url", "ip", "user_agent", "staff_id", "link_code"}
-
-var evidenceColumns = map[string]bool{"page_url": true, "ip": true, "user_agent": true, "staff_id": true, "link_code": true}
-
-// ImportError names one fault of one row. Row counts data records from 1
-// (a CSV header row is not counted).
-type ImportError struct {
-	Row    int    `json:"row"`
-	Field  string `json:"field"`
-	Reason string `json:"reason"`
-}
-
-// ImportResult is the answer to an import.
-type ImportResult struct {
-	ImportID string `json:"import_id"`
-	Accepted int    `json:"accepted"`
-	Rejected int    `json:"rejected"`
-	// Skipped counts rows whose ref an earlier row (of this import or an
-	// earlier one) already recorded.
-	Skipped int           `json:"skipped"`
-	Errors  []ImportError `json:"errors"`
-	// Superseded counts accepted opt-ins and opt-outs kept as history only
-	// because the contact had a later decision on those topics.
-	Superseded int `json:"superseded"`
+// Import reads consent records from r (CSV when csvFormat, NDJSON
+// otherwise), validates each like the API does and appends the good ones
+// to the ledger in large transactions (capture/imports runs the
+// pipeline). Rows are read as they arrive: the body is never held whole.
+func (s *Service) Import(r io.Reader, csvFormat bool) (ImportResult, error) {
+	settings := s.Settings()
+	now := time.Now().UTC()
+	p := imports.Pipeline[importEntry]{
+		Batch:       importBatch,
+		NewPreparer: func() imports.Preparer[importEntry] { return s.newImportPreparer(settings, now) },
+		Commit:      s.commitImport,
+	}
+	res, err := p.Run(r, csvFormat)
+	var bad *imports.BadBody
+	if errors.As(err, &bad) {
+		e := &Error{Code: CodeInvalidRequest, Message: bad.Message}
+		for _, f := range bad.Fields {
+			e.Fields = append(e.Fields, FieldError{Field: f.Field, Reason: f.Reason})
+		}
+		return res, e
+	}
+	if err != nil {
+		return res, err
+	}
+	if res.Accepted > 0 {
+		s.wakeOutbound()
+	}
+	s.log.Info("import finished", "import_id", res.ImportID, "accepted", res.Accepted, "skipped", res.Skipped,
+		"rejected", res.Rejected, "superseded", res.Superseded)
+	return res, nil
 }
 
 // importEntry is a validated row, prepared outside the write transaction.
@@ -181,161 +92,6 @@ type importEntry struct {
 	refKey       []byte // nil without a ref
 }
 
-// importFormat reads rows from a body.
-type importFormat interface {
-	// next returns the next row and its number; io.EOF at the end. A row
-	// that cannot be read at all is returned with rowErr set.
-	next() (row importRow, n int, fieldPrefix string, rowErr *ImportError, err error)
-}
-
-// Import reads consent records from r (CSV when csvFormat, NDJSON
-// otherwise), validates each like the API does and appends the good ones
-// to the ledger in large transactions. Rows are read as they arrive: the
-// body is never held whole.
-func (s *Service) Import(r io.Reader, csvFormat bool) (ImportResult, error) {
-	id := make([]byte, 8)
-	if _, err := rand.Read(id); err != nil {
-		return ImportResult{}, err
-	}
-	res := ImportResult{ImportID: "imp_" + hex.EncodeToString(id), Errors: []ImportError{}}
-	var src importFormat
-	var err error
-	if csvFormat {
-		src, err = newCSVImport(r)
-	} else {
-		src = &ndjsonImport{r: bufio.NewReaderSize(r, 64<<10)}
-	}
-	if err != nil {
-		return res, err
-	}
-	defer holdImportMemory()()
-	addErr := func(e ImportError) {
-		if len(res.Errors) < maxImportErrors {
-			res.Errors = append(res.Errors, e)
-		}
-	}
-
-	// Rows are read in batches by one goroutine, prepared (validated,
-	// hashed, sealed, encoded for storage) by one worker per core, and
-	// committed in the order they were read by this one: the write
-	// goroutine every commit goes through does only what needs the stored
-	// state. A bounded queue of batches keeps memory flat however long the
-	// body.
-	workers := runtime.GOMAXPROCS(0)
-	jobs := make(chan *importJob, workers)
-	inOrder := make(chan *importJob, workers+1)
-	readDone := make(chan importRead, 1)
-	stop := make(chan struct{})
-	settings := s.Settings()
-	now := time.Now().UTC()
-	for range workers {
-		go func() {
-			prep := s.newImportPreparer(settings, now)
-			for j := range jobs {
-				prep.prepareBatch(j)
-				close(j.done)
-			}
-		}()
-	}
-	go func() {
-		var out importRead
-		defer func() { close(jobs); close(inOrder); readDone <- out }()
-		j := newImportJob()
-		send := func() bool {
-			select {
-			case inOrder <- j: // first: a worker may finish it at once
-			case <-stop:
-				return false
-			}
-			jobs <- j // a worker is free once the queue moves
-			j = newImportJob()
-			return true
-		}
-		for {
-			row, n, prefix, rowErr, err := src.next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				// The rows read before the fault are still recorded.
-				out.err = err
-				break
-			}
-			out.lastRow = n
-			j.rows = append(j.rows, importRaw{row: row, n: n, prefix: prefix, err: rowErr})
-			if len(j.rows) == importBatch && !send() {
-				return
-			}
-		}
-		if len(j.rows) > 0 {
-			send()
-		}
-	}()
-
-	var commitErr error
-	rejected := 0
-	var errs []ImportError
-	// Prepared batches are gathered into larger commits; the reader and
-	// the workers go on with the next batches meanwhile, so at most
-	// importCommitBatches + workers + 2 batches are held at once.
-	group := make([]importEntry, 0, importCommitBatches*importBatch)
-	commit := func() {
-		for rest := group; commitErr == nil && len(rest) > 0; {
-			done, accepted, skipped, superseded, err := s.commitImport(rest)
-			if err != nil {
-				commitErr = err
-				close(stop)
-				break
-			}
-			res.Accepted += accepted
-			res.Skipped += skipped
-			res.Superseded += superseded
-			rest = rest[done:]
-		}
-		clear(group) // the rows' bytes go with them
-		group = group[:0]
-	}
-	for j := range inOrder {
-		<-j.done
-		rejected += j.rejected
-		if len(errs) < maxImportErrors {
-			errs = append(errs, j.errs...)
-		}
-		if commitErr != nil {
-			continue
-		}
-		group = append(group, j.entries...)
-		j.entries = nil
-		if len(group) >= importCommitBatches*importBatch {
-			commit()
-		}
-	}
-	commit()
-	out := <-readDone
-	res.Rejected = rejected
-	for _, e := range errs {
-		addErr(e)
-	}
-	slices.SortStableFunc(res.Errors, func(a, b ImportError) int { return a.Row - b.Row })
-	if commitErr != nil {
-		return res, commitErr
-	}
-	if out.err != nil {
-		var e *Error
-		if errors.As(out.err, &e) {
-			return res, &Error{Code: e.Code, Message: fmt.Sprintf("%s at row %d; the %d rows before it were recorded (send the file again once fixed: rows with a ref are not recorded twice)",
-				e.Message, out.lastRow+1, res.Accepted)}
-		}
-		return res, out.err
-	}
-	if res.Accepted > 0 {
-		s.wakeOutbound()
-	}
-	s.log.Info("import finished", "import_id", res.ImportID, "accepted", res.Accepted, "skipped", res.Skipped,
-		"rejected", res.Rejected, "superseded", res.Superseded)
-	return res, nil
-}
-
 // importPreparer validates rows against one snapshot of the settings and
 // remembers the last notice hashed (an import usually repeats one text).
 type importPreparer struct {
@@ -352,63 +108,13 @@ func (s *Service) newImportPreparer(st Settings, now time.Time) *importPreparer 
 	return &importPreparer{s: s, settings: st, business: st.BusinessName, now: now}
 }
 
-// importRaw is a row as read, before it is prepared.
-type importRaw struct {
-	row    importRow
-	n      int
-	prefix string
-	err    *ImportError // the row could not be read
-}
-
-// importJob is one batch of rows on its way from the reader, through a
-// preparing worker, to the commit.
-type importJob struct {
-	rows     []importRaw
-	entries  []importEntry // the good rows, prepared
-	rejected int
-	errs     []ImportError
-	done     chan struct{} // closed once prepared
-}
-
-func newImportJob() *importJob {
-	return &importJob{rows: make([]importRaw, 0, importBatch), done: make(chan struct{})}
-}
-
-// importRead is what the reader reports once the body is read.
-type importRead struct {
-	lastRow int
-	err     error
-}
-
-// prepareBatch prepares a job's rows, keeping the good ones and the faults
-// of the bad ones in row order.
-func (p *importPreparer) prepareBatch(j *importJob) {
-	j.entries = make([]importEntry, 0, len(j.rows))
-	for _, r := range j.rows {
-		var faults []ImportError
-		var e importEntry
-		if r.err != nil {
-			faults = []ImportError{*r.err}
-		} else {
-			e, faults = p.prepare(r.row, r.n, r.prefix)
-		}
-		if len(faults) > 0 {
-			j.rejected++
-			if len(j.errs) < maxImportErrors {
-				j.errs = append(j.errs, faults...)
-			}
-			continue
-		}
-		j.entries = append(j.entries, e)
-	}
-	j.rows = nil // the raw rows are not needed any more
-}
-
-// prepare validates one row and does every part of its write that does
+// Prepare validates one row and does every part of its write that does
 // not need the stored state; faults name every bad field.
-func (p *importPreparer) prepare(row importRow, n int, evidencePrefix string) (importEntry, []ImportError) {
-	var faults []ImportError
-	bad := func(field, reason string) { faults = append(faults, ImportError{Row: n, Field: field, Reason: reason}) }
+func (p *importPreparer) Prepare(row imports.Row, n int, evidencePrefix string) (importEntry, []imports.RowError) {
+	var faults []imports.RowError
+	bad := func(field, reason string) {
+		faults = append(faults, imports.RowError{Row: n, Field: field, Reason: reason})
+	}
 	e := importEntry{row: n, typ: row.Type}
 	if row.Type != ledger.TypeOptIn && row.Type != ledger.TypeOptOut {
 		bad("type", "must be opt_in or opt_out")
@@ -458,7 +164,7 @@ func (p *importPreparer) prepare(row importRow, n int, evidencePrefix string) (i
 		bad("occurred_at", "is required")
 	case err != nil:
 		bad("occurred_at", "must be an RFC 3339 time like 2024-01-31T09:30:00Z")
-	case occurred.After(p.now.Add(importClockSkew)):
+	case occurred.After(p.now.Add(imports.ClockSkew)):
 		bad("occurred_at", "is in the future")
 	case occurred.Year() < 1990:
 		bad("occurred_at", "is before 1990")
@@ -534,7 +240,7 @@ func (p *importPreparer) prepare(row importRow, n int, evidencePrefix string) (i
 	}
 	random := make([]byte, 16+32)
 	if _, err := rand.Read(random); err != nil {
-		return e, []ImportError{{Row: n, Field: "", Reason: "internal error"}}
+		return e, []imports.RowError{{Row: n, Field: "", Reason: "internal error"}}
 	}
 	pii := ledger.Personal{Salt: hex.EncodeToString(random[:16]), Phone: e164, UserID: row.UserID, Evidence: row.Evidence.ValidUTF8()}
 	piiSum, piiPlain, err := ledger.PersonalDigest(pii)
@@ -558,19 +264,19 @@ func (p *importPreparer) prepare(row importRow, n int, evidencePrefix string) (i
 		}
 	}
 	if err != nil {
-		return e, []ImportError{{Row: n, Field: "", Reason: "internal error"}}
+		return e, []imports.RowError{{Row: n, Field: "", Reason: "internal error"}}
 	}
 	return e, nil
 }
 
 // commitImport appends a batch in one transaction and returns once it is
 // synced.
-func (s *Service) commitImport(batch []importEntry) (done, accepted, skipped, superseded int, err error) {
+func (s *Service) commitImport(batch []importEntry) (c imports.Counts, err error) {
 	catalog := s.Settings().TopicIDs()
 	// In a commit of its own: an opt-out sent meanwhile waits for at most
 	// the import commit under way, not also the next one folded with it.
 	err = s.store.WriteAlone(func(tx store.WriteTx) error {
-		done, accepted, skipped, superseded = len(batch), 0, 0, 0 // fn may run again
+		c = imports.Counts{Done: len(batch)} // fn may run again
 		var lastNotice []byte
 		seen := seenImportRefs(tx, batch)
 		readContactsInOrder(tx, batch)
@@ -581,12 +287,12 @@ func (s *Service) commitImport(batch []importEntry) (done, accepted, skipped, su
 			// and the commit, not the whole group; the rest of the group
 			// goes in the next commit.
 			if i > 0 && i%importBatch == 0 && s.store.Pending() > 0 {
-				done = i
+				c.Done = i
 				break
 			}
 			e := &batch[i]
 			if e.refKey != nil && seen[i] {
-				skipped++
+				c.Skipped++
 				continue
 			}
 			body := e.body
@@ -626,7 +332,7 @@ func (s *Service) commitImport(batch []importEntry) (done, accepted, skipped, su
 				return err
 			}
 			if !st.ApplyImported(e.typ, e.topics, rec.Seq, e.occurred, catalog) {
-				superseded++
+				c.Superseded++
 			}
 			if err := tx.PutContact(subject, key, st.Encode()); err != nil {
 				return err
@@ -640,7 +346,7 @@ func (s *Service) commitImport(batch []importEntry) (done, accepted, skipped, su
 			if e.refKey != nil {
 				fresh = append(fresh, importRefSeq{e.refKey, rec.Seq})
 			}
-			accepted++
+			c.Accepted++
 		}
 		slices.SortFunc(fresh, func(a, b importRefSeq) int { return bytes.Compare(a.ref, b.ref) })
 		for _, r := range fresh {
@@ -650,7 +356,7 @@ func (s *Service) commitImport(batch []importEntry) (done, accepted, skipped, su
 		}
 		return nil
 	})
-	return done, accepted, skipped, superseded, err
+	return c, err
 }
 
 // readContactsInOrder reads the records of a batch's contacts (those named
@@ -705,238 +411,6 @@ func seenImportRefs(tx store.WriteTx, batch []importEntry) []bool {
 	return seen
 }
 
-// ndjsonImport reads one JSON object per line.
-type ndjsonImport struct {
-	r    *bufio.Reader
-	line int
-	buf  []byte
-}
-
-func (f *ndjsonImport) next() (importRow, int, string, *ImportError, error) {
-	for {
-		f.buf = f.buf[:0]
-		tooLong := false
-		for {
-			chunk, err := f.r.ReadSlice('\n')
-			if len(f.buf)+len(chunk) > maxImportLine {
-				tooLong = true
-			} else {
-				f.buf = append(f.buf, chunk...)
-			}
-			if errors.Is(err, bufio.ErrBufferFull) {
-				continue
-			}
-			if err != nil && !errors.Is(err, io.EOF) {
-				return importRow{}, 0, "", nil, err
-			}
-			if errors.Is(err, io.EOF) && len(f.buf) == 0 && !tooLong {
-				return importRow{}, 0, "", nil, io.EOF
-			}
-			break
-		}
-		f.line++
-		if tooLong {
-			return importRow{}, f.line, "", &ImportError{Row: f.line, Reason: "line longer than 64 KiB"}, nil
-		}
-		line := bytes.TrimSpace(f.buf)
-		if len(line) == 0 {
-			f.line-- // blank lines (a trailing newline) are not rows
-			continue
-		}
-		var row importRow
-		dec := json.NewDecoder(bytes.NewReader(line))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&row); err != nil {
-			return row, f.line, "", &ImportError{Row: f.line, Field: jsonFaultField(err), Reason: jsonFaultReason(err)}, nil
-		}
-		if dec.More() {
-			return row, f.line, "", &ImportError{Row: f.line, Reason: "more than one JSON value on the line"}, nil
-		}
-		return row, f.line, "evidence.", nil, nil
-	}
-}
-
-func jsonFaultField(err error) string {
-	var typeErr *json.UnmarshalTypeError
-	if errors.As(err, &typeErr) {
-		return typeErr.Field
-	}
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return strings.Trim(name, `"`)
-	}
-	return ""
-}
-
-func jsonFaultReason(err error) string {
-	var typeErr *json.UnmarshalTypeError
-	if errors.As(err, &typeErr) {
-		return "must be " + jsonKind(typeErr.Type) + ", not " + typeErr.Value
-	}
-	if strings.HasPrefix(err.Error(), "json: unknown field ") {
-		return "unknown field"
-	}
-	return "not a JSON object: " + err.Error()
-}
-
-// csvImport reads RFC 4180 CSV with a header row (comma or semicolon
-// separated, with or without a UTF-8 BOM).
-type csvImport struct {
-	r     *csv.Reader
-	bound *recordBound
-	col   []string // column name of each position
-	row   int
-}
-
-// maxCSVRecord bounds what the CSV reader may pull for one record: it
-// keeps a whole record in memory, and an unclosed quote would make the
-// rest of the body one record.
-const maxCSVRecord = 256 << 10
-
-var errCSVRecordTooLong = newError(CodeInvalidRequest, "a CSV record is longer than 256 KiB (an unclosed quote?)")
-
-// recordBound fails a read once more than max bytes were pulled since the
-// last record was completed (reset by csvImport.next).
-type recordBound struct {
-	r      io.Reader
-	n, max int
-}
-
-func (b *recordBound) Read(p []byte) (int, error) {
-	if b.n > b.max {
-		return 0, errCSVRecordTooLong
-	}
-	n, err := b.r.Read(p)
-	b.n += n
-	return n, err
-}
-
-func newCSVImport(r io.Reader) (*csvImport, error) {
-	bound := &recordBound{r: r, max: maxCSVRecord}
-	br := bufio.NewReaderSize(bound, 64<<10)
-	head, _ := br.Peek(4096)
-	if i := bytes.IndexByte(head, '\n'); i >= 0 {
-		head = head[:i]
-	}
-	cr := csv.NewReader(br)
-	if bytes.Count(head, []byte(";")) > bytes.Count(head, []byte(",")) {
-		cr.Comma = ';'
-	}
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = true
-	header, err := cr.Read()
-	if err != nil {
-		return nil, newError(CodeInvalidRequest, "the CSV has no readable header row")
-	}
-	f := &csvImport{r: cr, bound: bound}
-	bound.n = 0
-	var unknown []FieldError
-	seen := map[string]bool{}
-	for _, name := range header {
-		name = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(name, "\ufeff")))
-		if !slices.Contains(importColumns, name) {
-			unknown = append(unknown, FieldError{Field: name, Reason: "unknown column"})
-		}
-		seen[name] = true
-		f.col = append(f.col, name)
-	}
-	if !seen["phone"] && !seen["user_id"] {
-		unknown = append(unknown, FieldError{Field: "phone", Reason: "the header needs a phone (or user_id) column"})
-	}
-	for _, need := range []string{"type", "occurred_at"} {
-		if !seen[need] {
-			unknown = append(unknown, FieldError{Field: need, Reason: "the header needs this column"})
-		}
-	}
-	if len(unknown) > 0 {
-		return nil, &Error{Code: CodeInvalidRequest, Message: "the CSV header has faults; columns: " + strings.Join(importColumns, ", "), Fields: unknown}
-	}
-	return f, nil
-}
-
-func (f *csvImport) next() (importRow, int, string, *ImportError, error) {
-	rec, err := f.r.Read()
-	if errors.Is(err, io.EOF) {
-		return importRow{}, 0, "", nil, io.EOF
-	}
-	f.bound.n = 0
-	f.row++
-	var perr *csv.ParseError
-	if errors.As(err, &perr) {
-		return importRow{}, f.row, "", &ImportError{Row: f.row, Reason: "malformed CSV: " + perr.Err.Error()}, nil
-	}
-	if err != nil {
-		return importRow{}, 0, "", nil, err
-	}
-	var row importRow
-	size := 0
-	for i, v := range rec {
-		size += len(v)
-		if i >= len(f.col) {
-			if strings.TrimSpace(v) != "" {
-				return row, f.row, "", &ImportError{Row: f.row, Reason: "more cells than header columns"}, nil
-			}
-			continue
-		}
-		v = strings.TrimSpace(v) // copies nothing; the strings are fresh per record
-		switch f.col[i] {
-		case "phone":
-			row.Phone = v
-		case "user_id":
-			row.UserID = v
-		case "type":
-			row.Type = v
-		case "topics":
-			row.Topics = strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == '|' })
-		case "source":
-			row.Source = v
-		case "campaign":
-			row.Campaign = v
-		case "occurred_at":
-			row.OccurredAt = v
-		case "notice_text":
-			row.NoticeText = v
-		case "notice_version":
-			row.NoticeVersion = v
-		case "notice_locale":
-			row.NoticeLocale = v
-		case "reason":
-			row.Reason = v
-		case "ref":
-			row.Ref = v
-		case "page_url":
-			row.Evidence.PageURL = v
-		case "ip":
-			row.Evidence.IP = v
-		case "user_agent":
-			row.Evidence.UserAgent = v
-		case "staff_id":
-			row.Evidence.StaffID = v
-		case "link_code":
-			row.Evidence.LinkCode = v
-		}
-	}
-	if size > maxImportLine {
-		return importRow{}, f.row, "", &ImportError{Row: f.row, Reason: "record longer than 64 KiB"}, nil
-	}
-	return row, f.row, "", nil, nil
-}
-
-// idleDeadlineReader extends the connection's read deadline while bytes
-// keep arriving, so a long import is limited by idleness, not duration.
-type idleDeadlineReader struct {
-	r    io.Reader
-	conn net.Conn
-	last time.Time
-}
-
-func (d *idleDeadlineReader) Read(p []byte) (int, error) {
-	if now := time.Now(); d.conn != nil && now.Sub(d.last) > time.Second {
-		_ = d.conn.SetReadDeadline(now.Add(importIdle))
-		d.last = now
-	}
-	return d.r.Read(p)
-}
-
 // streamedPath is the one route whose body is read as a stream; every
 // other route gets its body bounded and in memory (httpguard.BoundBody).
 const streamedPath = "/v1/imports"
@@ -951,7 +425,7 @@ func (h *Handler) importConsent(c *fiber.Ctx) error {
 	}
 	var body io.Reader
 	if c.Request().IsBodyStream() {
-		body = &idleDeadlineReader{r: c.Context().RequestBodyStream(), conn: c.Context().Conn()}
+		body = &imports.IdleReader{R: c.Context().RequestBodyStream(), Conn: c.Context().Conn()}
 	} else {
 		body = bytes.NewReader(c.Request().Body())
 	}

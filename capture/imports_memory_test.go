@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/consentry/consentry/capture/imports"
 )
 
 // While an import runs the process has a soft memory limit (unless the
@@ -19,8 +21,8 @@ import (
 // once the last running import ends. An opt-out sent while the import is
 // under way is answered without waiting for the import to end.
 func TestImportHoldsMemoryLimitWhileRunning(t *testing.T) {
-	importBatch = 50 // commits of importCommitBatches*50 rows: several before the pause
-	defer func() { importBatch = importBatchDefault }()
+	importBatch = 50 // commits of imports.CommitBatches*50 rows: several before the pause
+	defer func() { importBatch = imports.BatchDefault }()
 	for _, c := range []struct {
 		name     string
 		operator int64 // the limit set before the import
@@ -66,7 +68,7 @@ func TestImportHoldsMemoryLimitWhileRunning(t *testing.T) {
 			}
 			// The import is under way, waiting for more of the body.
 			deadline := time.Now().Add(10 * time.Second)
-			for len(impHistory(t, a, fndPhone(2*importCommitBatches*importBatch))) == 0 {
+			for len(impHistory(t, a, fndPhone(2*imports.CommitBatches*importBatch))) == 0 {
 				if time.Now().After(deadline) {
 					t.Fatal("the first commits of the import did not land")
 				}
@@ -76,8 +78,8 @@ func TestImportHoldsMemoryLimitWhileRunning(t *testing.T) {
 			if c.operator != math.MaxInt64 && during != c.operator {
 				t.Errorf("the operator's limit %d became %d during the import", c.operator, during)
 			}
-			if c.operator == math.MaxInt64 && (during < importMemoryBudget || during > importMemoryBudget+(1<<30)) {
-				t.Errorf("limit during the import %d, want the live heap plus %d", during, importMemoryBudget)
+			if c.operator == math.MaxInt64 && (during < imports.MemoryBudget || during > imports.MemoryBudget+(1<<30)) {
+				t.Errorf("limit during the import %d, want the live heap plus %d", during, imports.MemoryBudget)
 			}
 			start := time.Now()
 			a.do("POST", "/v1/optouts", fndAdminKey, map[string]any{"phone": fndPhone(rows + 1)}).must(t, 201)
@@ -100,8 +102,8 @@ func TestImportHoldsMemoryLimitWhileRunning(t *testing.T) {
 // of one commit group, and the import still records every row once, in
 // file order, with its refs (a re-sent file is skipped whole).
 func TestImportCommitMakesWayForOtherWrites(t *testing.T) {
-	importBatch = 5 // groups of importCommitBatches*5 rows
-	defer func() { importBatch = importBatchDefault }()
+	importBatch = 5 // groups of imports.CommitBatches*5 rows
+	defer func() { importBatch = imports.BatchDefault }()
 	a := fndNewApp(t)
 	fndServer(t, a)
 	const rows = 400
@@ -149,7 +151,7 @@ func TestImportCommitMakesWayForOtherWrites(t *testing.T) {
 		}
 	}
 	// Rows of one group follow one another unless the commit made way.
-	group := importCommitBatches * importBatch
+	group := imports.CommitBatches * importBatch
 	madeWay := 0
 	for i := 1; i < rows; i++ {
 		if i%group != 0 && seqs[i] != seqs[i-1]+1 {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consentry/consentry/capture/imports"
 	"github.com/consentry/consentry/capture/ledger"
 )
 
@@ -393,10 +394,10 @@ func TestImportUnclosedQuote(t *testing.T) {
 // transaction's batch and across batches: the first row with a ref is
 // recorded, each later one skipped, and the ref index points at the first.
 func TestImportRepeatedRefInOneFile(t *testing.T) {
-	for _, batch := range []int{importBatchDefault, 3} {
+	for _, batch := range []int{imports.BatchDefault, 3} {
 		t.Run(fmt.Sprintf("batch%d", batch), func(t *testing.T) {
 			importBatch = batch
-			defer func() { importBatch = importBatchDefault }()
+			defer func() { importBatch = imports.BatchDefault }()
 			a := fndNewApp(t)
 			fndServer(t, a)
 			var csv strings.Builder
@@ -446,7 +447,7 @@ func TestImportRepeatedRefInOneFile(t *testing.T) {
 // ends with its last row's decision, and the errors name the right rows.
 func TestImportKeepsRowOrder(t *testing.T) {
 	importBatch = 4
-	defer func() { importBatch = importBatchDefault }()
+	defer func() { importBatch = imports.BatchDefault }()
 	a := fndNewApp(t)
 	fndServer(t, a)
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)

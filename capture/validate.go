@@ -19,6 +19,8 @@ import (
 
 	"github.com/go-playground/validator/v10"
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/consentry/consentry/capture/imports"
 )
 
 var validate = newValidator()
@@ -256,7 +258,7 @@ func decodeError(err error) error {
 		if typeErr.Field == "" {
 			return newError(CodeInvalidJSON, "the body must be a JSON object")
 		}
-		return fieldError(typeErr.Field, fmt.Sprintf("must be %s, not %s", jsonKind(typeErr.Type), typeErr.Value))
+		return fieldError(typeErr.Field, fmt.Sprintf("must be %s, not %s", imports.JSONKind(typeErr.Type), typeErr.Value))
 	}
 	var timeErr *time.ParseError
 	if errors.As(err, &timeErr) {
@@ -290,7 +292,7 @@ func checkShape(doc any, t reflect.Type, path string, out *[]FieldError) {
 		return // null leaves the zero value; a custom decoder judges the rest
 	}
 	wrong := func() {
-		*out = append(*out, FieldError{Field: path, Reason: fmt.Sprintf("must be %s, not %s", jsonKind(t), docKind(doc))})
+		*out = append(*out, FieldError{Field: path, Reason: fmt.Sprintf("must be %s, not %s", imports.JSONKind(t), docKind(doc))})
 	}
 	switch t.Kind() {
 	case reflect.Interface:
@@ -435,20 +437,4 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 	}
 	jsonFieldCache.Store(t, m)
 	return m
-}
-
-func jsonKind(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	case reflect.Map, reflect.Struct:
-		return "an object"
-	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint, reflect.Uint64, reflect.Uint32, reflect.Float64:
-		return "a number"
-	}
-	return t.String()
 }
