@@ -1,12 +1,14 @@
 package capture
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -61,6 +63,133 @@ func RunVerify(args []string, stdout, stderr io.Writer) int {
 			rep.KeyID, rep.PublicKey)
 	}
 	return 0
+}
+
+// RunImport is `consentry import FILE --url URL`: it streams a CSV or
+// NDJSON file to a running server's POST /v1/imports (key from --key or
+// CONSENTRY_API_KEY) with a progress bar on stderr, then prints the
+// counts and the errors by row. Exit 0 when every row was recorded or
+// skipped, 1 when rows were rejected or the import failed, 2 on usage.
+func RunImport(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	server := fs.String("url", getenv("CONSENTRY_URL"), "base URL of the running server, e.g. http://127.0.0.1:8080")
+	key := fs.String("key", getenv("CONSENTRY_API_KEY"), "API key with the consent:write scope ($CONSENTRY_API_KEY)")
+	format := fs.String("format", "", "csv or ndjson (default: by the file's extension)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: consentry import FILE --url URL [--format csv|ndjson]   (key from $CONSENTRY_API_KEY)")
+		fmt.Fprintln(stderr, "  each row names the person by phone, user_id (a WhatsApp user id) or both; see docs/API.md, Imports")
+		fs.PrintDefaults()
+	}
+	file, rest := splitFirstArg(args)
+	if err := fs.Parse(rest); err != nil {
+		return 2
+	}
+	if file == "" && fs.NArg() == 1 {
+		file = fs.Arg(0)
+	} else if fs.NArg() > 0 || file == "" || *server == "" {
+		fs.Usage()
+		return 2
+	}
+	if *key == "" {
+		fmt.Fprintln(stderr, "import: no API key: set CONSENTRY_API_KEY (or --key) to a key with the consent:write scope")
+		return 2
+	}
+	kind := strings.ToLower(*format)
+	if kind == "" {
+		switch strings.ToLower(filepath.Ext(file)) {
+		case ".csv", ".txt":
+			kind = "csv"
+		case ".ndjson", ".jsonl", ".json":
+			kind = "ndjson"
+		}
+	}
+	contentType := map[string]string{"csv": "text/csv", "ndjson": "application/x-ndjson"}[kind]
+	if contentType == "" {
+		fmt.Fprintln(stderr, "import: say --format csv or --format ndjson")
+		return 2
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		fmt.Fprintln(stderr, "import:", err)
+		return 1
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		fmt.Fprintln(stderr, "import:", err)
+		return 1
+	}
+	bar := newProgressBar(stderr, int(info.Size()))
+	req, err := http.NewRequest(http.MethodPost, strings.TrimRight(*server, "/")+streamedPath, &progressReader{r: f, bar: bar})
+	if err != nil {
+		fmt.Fprintln(stderr, "import:", err)
+		return 2
+	}
+	req.ContentLength = info.Size()
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Authorization", "Bearer "+*key)
+	resp, err := http.DefaultClient.Do(req)
+	bar.finish()
+	if err != nil {
+		fmt.Fprintln(stderr, "import:", err)
+		return 1
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		fmt.Fprintln(stderr, "import:", err)
+		return 1
+	}
+	if resp.StatusCode != http.StatusOK {
+		var env envelope
+		if json.Unmarshal(raw, &env) == nil && env.Error != nil {
+			fmt.Fprintln(stderr, "import: the server refused it:", cliMessage(env.Error))
+		} else {
+			fmt.Fprintf(stderr, "import: the server answered %s\n", resp.Status)
+		}
+		return 1
+	}
+	var res ImportResult
+	if err := json.Unmarshal(raw, &res); err != nil {
+		fmt.Fprintln(stderr, "import: unreadable answer:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: %d recorded, %d skipped (ref seen before), %d rejected", res.ImportID, res.Accepted, res.Skipped, res.Rejected)
+	if res.Superseded > 0 {
+		fmt.Fprintf(stdout, ", %d kept as history only (a later decision stands)", res.Superseded)
+	}
+	fmt.Fprintln(stdout)
+	for _, e := range res.Errors {
+		field := e.Field
+		if field == "" {
+			field = "-"
+		}
+		fmt.Fprintf(stdout, "row %d\t%s\t%s\n", e.Row, field, e.Reason)
+	}
+	if res.Rejected > len(res.Errors) {
+		fmt.Fprintf(stdout, "(only the first %d errors are listed)\n", len(res.Errors))
+	}
+	if res.Rejected > 0 {
+		return 1
+	}
+	return 0
+}
+
+// progressReader moves a progress bar as a file is read.
+type progressReader struct {
+	r   io.Reader
+	bar *progressBar
+	n   int
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 && p.n+n < p.bar.total { // finish draws the full bar once
+		p.n += n
+		p.bar.set(p.n)
+	}
+	return n, err
 }
 
 // splitFirstArg lets a positional FILE come before the flags.
