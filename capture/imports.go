@@ -276,6 +276,7 @@ func (s *Service) commitImport(batch []importEntry) (c imports.Counts, err error
 		seen := seenImportRefs(tx, batch)
 		readContactsInOrder(tx, batch)
 		var fresh []importRefSeq
+		days := dayOptIns{}
 		for i := range batch {
 			// Another write waiting (an opt-out) ends the commit early, at
 			// a prepared batch's end: it waits for up to importBatch rows
@@ -323,9 +324,7 @@ func (s *Service) commitImport(batch []importEntry) (c imports.Counts, err error
 				lastNotice = e.noticeSum
 			}
 			// On the day consent was given, as the statistics show it.
-			if err := countOptIn(tx, e.occurred, &e.counted); err != nil {
-				return err
-			}
+			days.add(e.occurred, &e.counted)
 			if !st.ApplyImported(e.typ, e.topics, rec.Seq, e.occurred, catalog) {
 				c.Superseded++
 			}
@@ -342,6 +341,9 @@ func (s *Service) commitImport(batch []importEntry) (c imports.Counts, err error
 				fresh = append(fresh, importRefSeq{e.refKey, rec.Seq})
 			}
 			c.Accepted++
+		}
+		if err := days.write(tx); err != nil {
+			return err
 		}
 		slices.SortFunc(fresh, func(a, b importRefSeq) int { return bytes.Compare(a.ref, b.ref) })
 		for _, r := range fresh {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/consentry/consentry/capture/imports"
 	"github.com/consentry/consentry/capture/ledger"
+	"github.com/consentry/consentry/store"
 )
 
 // impPost sends an import over the real listener and decodes the answer.
@@ -514,6 +515,80 @@ func TestImportKeepsRowOrder(t *testing.T) {
 		}
 		if got := impState(t, a, fndPhone(p), "marketing"); got != want {
 			t.Errorf("phone %d marketing: %s, want %s (its last row %d)", p, got, want, lastRow[p])
+		}
+	}
+}
+
+// TestImportCountsOptInsOnTheirDays checks the statistics' day counts of
+// an import: each accepted opt-in on the UTC day of its occurred_at, under
+// its source and campaign; opt-outs and bad rows not at all; and the same
+// file sent again adds nothing. The rows cross commits (importBatch is
+// made small) and span several days, sources and campaigns.
+func TestImportCountsOptInsOnTheirDays(t *testing.T) {
+	old := importBatch
+	importBatch = 300
+	t.Cleanup(func() { importBatch = old })
+	a := fndNewApp(t)
+	fndServer(t, a)
+	sources := []string{"web", "receipt", "api", "import"}
+	campaigns := []string{"", "spring", "loyalty"}
+	start := time.Date(2024, 5, 30, 20, 0, 0, 0, time.UTC)
+	bySource := map[string]map[string]uint64{} // day → source → opt-ins
+	byCampaign := map[string]map[string]uint64{}
+	add := func(m map[string]map[string]uint64, day, key string) {
+		if m[day] == nil {
+			m[day] = map[string]uint64{}
+		}
+		m[day][key]++
+	}
+	rejected := 0
+	var csv strings.Builder
+	csv.WriteString("phone,type,topics,source,campaign,occurred_at,notice_text,ref\n")
+	for i := 1; i <= 3000; i++ {
+		at := start.Add(time.Duration(i) * 97 * time.Second) // about 3.4 days
+		typ, topics, source, campaign := "opt_in", "orders", sources[i%len(sources)], campaigns[i%len(campaigns)]
+		good := true
+		switch {
+		case i%9 == 0:
+			typ = "opt_out"
+		case i%61 == 0:
+			topics, good = "lottery", false // unknown topic: rejected
+			rejected++
+		}
+		fmt.Fprintf(&csv, "%s,%s,%s,%s,%s,%s,%s,day-%d\n", fndPhone(i), typ, topics, source, campaign, at.Format(time.RFC3339), fndNotice, i)
+		if typ == "opt_in" && good {
+			day := at.Format("2006-01-02")
+			add(bySource, day, source)
+			if campaign != "" {
+				add(byCampaign, day, campaign)
+			}
+		}
+	}
+	first := impPost(t, a, "text/csv", strings.NewReader(csv.String()), 200)
+	if first.Rejected != rejected || first.Accepted != 3000-rejected {
+		t.Fatalf("import: %+v, want %d rejected", first, rejected)
+	}
+	again := impPost(t, a, "text/csv", strings.NewReader(csv.String()), 200)
+	if again.Accepted != 0 || again.Skipped != first.Accepted {
+		t.Fatalf("the same file again: %+v after %+v", again, first)
+	}
+	from, to := start.Truncate(24*time.Hour), start.Add(5*24*time.Hour)
+	for _, c := range []struct {
+		kind byte
+		want map[string]map[string]uint64
+		keys []string
+	}{{store.OptInDaySource, bySource, sources}, {store.OptInDayCampaign, byCampaign, campaigns[1:]}} {
+		for _, key := range c.keys {
+			got, err := a.st.DayOptIns(c.kind, key, from, to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, n := range got {
+				day := from.AddDate(0, 0, i).Format("2006-01-02")
+				if n != c.want[day][key] {
+					t.Errorf("%c %q on %s: %d opt-ins counted, want %d", c.kind, key, day, n, c.want[day][key])
+				}
+			}
 		}
 	}
 }

@@ -290,13 +290,40 @@ func (x *dumpTx) messages() error {
 	})
 }
 
+// importRefs hands on each ref once: those of import_refs, then those
+// still in its journal (the journal's seq is the later one when a ref was
+// recorded again). The journal holds a few commits' refs.
 func (x *dumpTx) importRefs() error {
-	return x.each(bucketImportRefs, func(k, v []byte) error {
+	journal := map[string]uint64{}
+	var order []string
+	err := eachJournalRef(x.tx.Bucket(bucketImportRefJournal), func(ref []byte, seq uint64) error {
+		if _, ok := journal[string(ref)]; !ok {
+			order = append(order, string(ref))
+		}
+		journal[string(ref)] = seq
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = x.each(bucketImportRefs, func(k, v []byte) error {
 		if len(v) != 8 {
 			return fmt.Errorf("dump: import ref %x: damaged", k)
 		}
+		if _, ok := journal[string(k)]; ok {
+			return nil
+		}
 		return x.d.ImportRef(clone(k), be64(v))
 	})
+	if err != nil {
+		return err
+	}
+	for _, ref := range order {
+		if err := x.d.ImportRef([]byte(ref), journal[ref]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // links hands on every link with its count; the source and campaign index

@@ -176,6 +176,9 @@ func (s *Store) commitGroup(group []*QueuedWrite[func(*Tx) error]) {
 			if err := tx.flushRecords(); err != nil {
 				return err
 			}
+			if err := tx.flushImportRefs(); err != nil {
+				return err
+			}
 			if tx.head != s.head {
 				var v [40]byte
 				putBE64(v[:8], tx.head.Seq)
@@ -228,6 +231,13 @@ type Tx struct {
 	records   map[string]*contactRecord
 	dirty     map[string]bool
 	recordErr error // a record that could not be read fails the commit
+
+	// Import refs recorded by the transaction, journaled after its last
+	// write (flushImportRefs).
+	freshRefs   []freshRef
+	freshRefSet map[string]int      // index in freshRefs
+	refRuns     [refSlices][][]byte // the journal's runs by slice, once read
+	refRunsRead [refSlices]bool
 }
 
 func (t *Tx) bucket(name []byte) *bolt.Bucket { return t.tx.Bucket(name) }

@@ -82,10 +82,13 @@ func (p *Pipeline[E]) Run(r io.Reader, csvFormat bool) (Result, error) {
 
 	// The write goroutine every commit goes through does only what needs
 	// the stored state. A bounded queue of batches keeps memory flat
-	// however long the body.
+	// however long the body; it holds a whole commit's batches, so the
+	// next commit is read and prepared while one is written (with room
+	// for only part of it, the write goroutine waited for the rest after
+	// every commit: about a tenth of an import's time).
 	workers := runtime.GOMAXPROCS(0)
 	jobs := make(chan *job[E], workers)
-	inOrder := make(chan *job[E], workers+1)
+	inOrder := make(chan *job[E], CommitBatches+workers)
 	readDone := make(chan readEnd, 1)
 	stop := make(chan struct{})
 	for range workers {
@@ -137,7 +140,7 @@ func (p *Pipeline[E]) Run(r io.Reader, csvFormat bool) (Result, error) {
 	var errs []RowError
 	// Prepared batches are gathered into larger commits; the reader and
 	// the workers go on with the next batches meanwhile, so at most
-	// CommitBatches + workers + 2 batches are held at once.
+	// 2×CommitBatches + workers + 2 batches are held at once.
 	group := make([]E, 0, CommitBatches*batch)
 	commit := func() {
 		for rest := group; commitErr == nil && len(rest) > 0; {
