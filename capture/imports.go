@@ -368,9 +368,7 @@ func readContactsInOrder(tx store.WriteTx, batch []importEntry) {
 		}
 	}
 	slices.SortFunc(subjects, bytes.Compare)
-	for _, s := range subjects {
-		tx.Suppression(s)
-	}
+	tx.ReadContacts(subjects)
 }
 
 // importRefSeq is a fresh ref and the event it produced, recorded once the
@@ -383,7 +381,7 @@ type importRefSeq struct {
 // seenImportRefs reports, for each row of a batch, whether its ref was
 // recorded before: by an earlier import, or by an earlier row of this
 // batch (the first row with a ref is the one recorded). The refs are
-// looked up in key order (see store.HasImportRef).
+// looked up together, in key order (see store.HasImportRef).
 func seenImportRefs(tx store.WriteTx, batch []importEntry) []bool {
 	seen := make([]bool, len(batch))
 	order := make([]int, 0, len(batch))
@@ -398,12 +396,17 @@ func seenImportRefs(tx store.WriteTx, batch []importEntry) []bool {
 		}
 		return a - b
 	})
+	var firsts []int // the first row of each ref
+	var refs [][]byte
 	for j, i := range order {
 		if j > 0 && bytes.Equal(batch[order[j-1]].refKey, batch[i].refKey) {
 			seen[i] = true // a repeat within the batch: the earlier row has it
 			continue
 		}
-		seen[i] = tx.HasImportRef(batch[i].refKey)
+		firsts, refs = append(firsts, i), append(refs, batch[i].refKey)
+	}
+	for k, found := range tx.HasImportRefs(refs) {
+		seen[firsts[k]] = found
 	}
 	return seen
 }

@@ -61,10 +61,10 @@ func (t *Tx) HasImportRef(ref []byte) bool {
 	if _, ok := t.freshRefSet[string(ref)]; ok {
 		return true
 	}
-	if t.bucket(bucketImportRefs).Get(ref) != nil {
-		return true
+	if t.refs == nil {
+		t.refs = &refReader{main: t.bucket(bucketImportRefs), journal: t.bucket(bucketImportRefJournal)}
 	}
-	return journaled(ref) && t.journalHasRef(ref)
+	return t.refs.has(ref)
 }
 
 func journaled(ref []byte) bool { return len(ref) > 0 && len(ref) <= maxJournalRef }
@@ -72,6 +72,7 @@ func journaled(ref []byte) bool { return len(ref) > 0 && len(ref) <= maxJournalR
 // PutImportRef records ref (hashed) as producing event seq.
 func (t *Tx) PutImportRef(ref []byte, seq uint64) error {
 	if !journaled(ref) {
+		t.refsPutDirect = true
 		return t.bucket(bucketImportRefs).Put(clone(ref), seqKey(seq))
 	}
 	if t.freshRefSet == nil {
@@ -88,20 +89,32 @@ func (t *Tx) PutImportRef(ref []byte, seq uint64) error {
 	return nil
 }
 
-// journalHasRef looks for ref in the runs of its slice. An import looks
-// up thousands of refs a commit, so the runs of a slice are found once
-// per transaction; the journal changes only in flushImportRefs, after the
-// last lookup.
-func (t *Tx) journalHasRef(ref []byte) bool {
+// refReader finds committed refs: in import_refs, or in the journal's
+// runs of their slice. An import looks up thousands of refs a commit, so
+// the runs of a slice are found once per reader; the journal changes
+// only in flushImportRefs, after the last lookup.
+type refReader struct {
+	main, journal *bolt.Bucket
+	runs          [refSlices][][]byte
+	runsRead      [refSlices]bool
+}
+
+func (r *refReader) has(ref []byte) bool {
+	if r.main.Get(ref) != nil {
+		return true
+	}
+	if !journaled(ref) {
+		return false
+	}
 	s := refSlice(ref)
-	if !t.refRunsRead[s] {
-		t.refRuns[s], t.refRunsRead[s] = nil, true
-		c := t.bucket(bucketImportRefJournal).Cursor()
+	if !r.runsRead[s] {
+		r.runsRead[s] = true
+		c := r.journal.Cursor()
 		for k, v := c.Seek([]byte{s}); isRunKey(k, s); k, v = c.Next() {
-			t.refRuns[s] = append(t.refRuns[s], v)
+			r.runs[s] = append(r.runs[s], v)
 		}
 	}
-	for _, v := range t.refRuns[s] {
+	for _, v := range r.runs[s] {
 		n, size, records, ok := runRecords(v)
 		if !ok || n-8 != len(ref) {
 			continue
@@ -113,6 +126,8 @@ func (t *Tx) journalHasRef(ref []byte) bool {
 	}
 	return false
 }
+
+func isRunKey(k []byte, slice byte) bool { return len(k) == refJournalKey && k[0] == slice }
 
 // runRecords splits a run into its record length (hash and seq), its
 // count and its records.
@@ -126,8 +141,6 @@ func runRecords(v []byte) (n, count int, records []byte, ok bool) {
 	}
 	return n, len(records) / n, records, true
 }
-
-func isRunKey(k []byte, slice byte) bool { return len(k) == refJournalKey && k[0] == slice }
 
 // flushImportRefs journals the refs the transaction recorded, one run per
 // slice, then moves one slice's runs into import_refs.
@@ -169,7 +182,7 @@ func (t *Tx) flushImportRefs() error {
 		start = end
 	}
 	t.freshRefs, t.freshRefSet = nil, nil
-	t.refRuns, t.refRunsRead = [refSlices][][]byte{}, [refSlices]bool{}
+	t.refs = nil // the journal changes below
 	next := byte(0)
 	if v := j.Get(keyRefJournalNext); len(v) == 1 {
 		next = v[0] % refSlices

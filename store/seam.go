@@ -168,6 +168,10 @@ type WriteTx interface {
 	DeleteContact(subject []byte) error
 	ContactEventSeqs(subject []byte) []uint64
 	Suppression(subject []byte) []byte
+	// ReadContacts reads the records of many subjects into the
+	// transaction at once, ahead of the calls that use them (an import's
+	// batch): one query, or lookups spread over cores.
+	ReadContacts(subjects [][]byte)
 	PutSuppression(subject, entry []byte) error
 
 	Identity(id []byte) (subject []byte, kind byte)
@@ -195,6 +199,8 @@ type WriteTx interface {
 	SetDayCountsBackfill(b DayCountsBackfill) error
 
 	HasImportRef(ref []byte) bool
+	// HasImportRefs is HasImportRef for many refs at once.
+	HasImportRefs(refs [][]byte) []bool
 	PutImportRef(ref []byte, seq uint64) error
 	// SubscriptionsVersion changes whenever a subscription is created,
 	// changed or deleted; Subscriptions are those of that version. A cache

@@ -234,10 +234,10 @@ type Tx struct {
 
 	// Import refs recorded by the transaction, journaled after its last
 	// write (flushImportRefs).
-	freshRefs   []freshRef
-	freshRefSet map[string]int      // index in freshRefs
-	refRuns     [refSlices][][]byte // the journal's runs by slice, once read
-	refRunsRead [refSlices]bool
+	freshRefs     []freshRef
+	freshRefSet   map[string]int // index in freshRefs
+	refs          *refReader     // the committed refs, as HasImportRef reads them
+	refsPutDirect bool           // import_refs written (refs too long for the journal)
 }
 
 func (t *Tx) bucket(name []byte) *bolt.Bucket { return t.tx.Bucket(name) }

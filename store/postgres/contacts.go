@@ -245,3 +245,43 @@ func (s *Store) ContactKeys(subjects [][]byte) (map[string][]byte, error) {
 	}
 	return out, nil
 }
+
+// ReadContacts reads the records of subjects the transaction has not read
+// yet, in one query; a subject with no row gets an empty copy, as record
+// would make.
+func (t *Tx) ReadContacts(subjects [][]byte) {
+	var todo [][]byte
+	seen := make(map[string]bool, len(subjects))
+	for _, s := range subjects {
+		if t.records[string(s)] == nil && !seen[string(s)] {
+			seen[string(s)] = true
+			todo = append(todo, s)
+		}
+	}
+	if len(todo) == 0 {
+		return
+	}
+	rows, err := t.query(`SELECT subject, key, state, suppression FROM contacts WHERE subject = ANY($1::bytea[])`, todo)
+	if err != nil {
+		t.fail(fmt.Errorf("postgres: read contacts: %w", err))
+		return
+	}
+	if t.records == nil {
+		t.records = make(map[string]*contactRecord, len(todo))
+	}
+	var subject []byte
+	var r contactRecord
+	_, err = pgx.ForEachRow(rows, []any{&subject, &r.key, &r.state, &r.suppression}, func() error {
+		t.records[string(subject)] = &contactRecord{key: r.key, state: nonEmpty(r.state), suppression: nonEmpty(r.suppression)}
+		return nil
+	})
+	if err != nil {
+		t.fail(fmt.Errorf("postgres: read contacts: %w", t.db(err)))
+		return
+	}
+	for _, s := range todo {
+		if t.records[string(s)] == nil {
+			t.records[string(s)] = &contactRecord{}
+		}
+	}
+}

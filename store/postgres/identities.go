@@ -148,3 +148,30 @@ func (s *Store) IdentityState(id []byte) (state, suppression []byte, err error) 
 	}
 	return nonEmpty(state), nonEmpty(suppression), nil
 }
+
+// HasImportRefs is HasImportRef for many refs, in one query.
+func (t *Tx) HasImportRefs(refs [][]byte) []bool {
+	out := make([]bool, len(refs))
+	if len(refs) == 0 {
+		return out
+	}
+	rows, err := t.query(`SELECT ref FROM import_refs WHERE ref = ANY($1::bytea[])`, refs)
+	if err != nil {
+		t.fail(err)
+		return out
+	}
+	found := make(map[string]bool)
+	var ref []byte
+	_, err = pgx.ForEachRow(rows, []any{&ref}, func() error {
+		found[string(ref)] = true
+		return nil
+	})
+	if err != nil {
+		t.fail(t.db(err))
+		return out
+	}
+	for i, r := range refs {
+		out[i] = found[string(r)]
+	}
+	return out
+}
