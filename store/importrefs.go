@@ -16,14 +16,14 @@ var bucketImportRefs = []byte("import_refs")
 // bucketImportRefJournal holds the refs recorded lately, on their way to
 // import_refs. The hashes are random, so each ref put straight into
 // import_refs dirties a page of its own: an import commit of 4,000 rows
-// rewrote about as many pages of that tree, a third of the commit's work
-// once the tree held a million refs. Here a commit's fresh refs are
-// written as one packed, sorted run per sixteenth of the key space
-// (refSlices), and each commit that records refs moves one sixteenth's
-// runs into import_refs: about as many puts as it records, but into a
-// sixteenth of the tree's pages. A run is deleted in the commit that moves
-// it, so every ref is in exactly one of the two buckets and the journal
-// holds about sixteen commits' refs.
+// rewrote about as many pages of that tree, a quarter of a million-row
+// import's time. Here a commit's fresh refs are written as one packed,
+// sorted run per sixteenth of the key space (refSlices), and each commit
+// that records refs moves one sixteenth's runs into import_refs: about as
+// many puts as it records, but into a sixteenth of the tree's pages. A
+// run is deleted in the commit that moves it, so the journal holds about
+// sixteen commits' refs, and a ref is in one of the two buckets (in both
+// only when recorded again, the journal's seq being the later).
 //
 // Keys: the slice (one byte below refSlices) and an id from the bucket's
 // sequence (8 bytes, big-endian) → a run: the length of its hashes (one
