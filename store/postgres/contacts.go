@@ -67,24 +67,30 @@ func (t *Tx) queuePrefetch(b *pgx.Batch, group []*queuedWrite) {
 	}
 	b.Queue(sql, arg).
 		Query(func(rows pgx.Rows) error {
-			records := make(map[string]*contactRecord, len(subjects))
-			var subject []byte
-			var r contactRecord
-			_, err := pgx.ForEachRow(rows, []any{&subject, &r.key, &r.state, &r.suppression}, func() error {
-				records[string(subject)] = &contactRecord{key: r.key, state: nonEmpty(r.state), suppression: nonEmpty(r.suppression)}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			for s := range seen {
-				if records[s] == nil {
-					records[s] = &contactRecord{}
-				}
-			}
-			t.records = records
-			return nil
+			t.records = make(map[string]*contactRecord, len(subjects))
+			return scanRecords(rows, subjects, t.records)
 		})
+}
+
+// scanRecords keeps the contact rows of a subject, key, state, suppression
+// query in records, and an empty copy for each of subjects that has no
+// row, as record would make.
+func scanRecords(rows pgx.Rows, subjects [][]byte, records map[string]*contactRecord) error {
+	var subject []byte
+	var r contactRecord
+	_, err := pgx.ForEachRow(rows, []any{&subject, &r.key, &r.state, &r.suppression}, func() error {
+		records[string(subject)] = &contactRecord{key: r.key, state: nonEmpty(r.state), suppression: nonEmpty(r.suppression)}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, s := range subjects {
+		if records[string(s)] == nil {
+			records[string(s)] = &contactRecord{}
+		}
+	}
+	return nil
 }
 
 func (t *Tx) touch(subject []byte) {
@@ -269,19 +275,7 @@ func (t *Tx) ReadContacts(subjects [][]byte) {
 	if t.records == nil {
 		t.records = make(map[string]*contactRecord, len(todo))
 	}
-	var subject []byte
-	var r contactRecord
-	_, err = pgx.ForEachRow(rows, []any{&subject, &r.key, &r.state, &r.suppression}, func() error {
-		t.records[string(subject)] = &contactRecord{key: r.key, state: nonEmpty(r.state), suppression: nonEmpty(r.suppression)}
-		return nil
-	})
-	if err != nil {
+	if err := scanRecords(rows, todo, t.records); err != nil {
 		t.fail(fmt.Errorf("postgres: read contacts: %w", t.db(err)))
-		return
-	}
-	for _, s := range todo {
-		if t.records[string(s)] == nil {
-			t.records[string(s)] = &contactRecord{}
-		}
 	}
 }
